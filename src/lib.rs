@@ -1,0 +1,16 @@
+//! rosterd: keeps user accounts in SaaS vendors in step with an HR system's user list.
+//!
+//! The stages, one module each: [`config`] → [`source`] → [`user`] → [`plan`] (pure) →
+//! executor (later) → [`providers`]; [`store`] keeps the snapshot, journal and runs;
+//! [`sync`] ties one pass together and [`report`] prints it.
+
+pub mod cli;
+pub mod config;
+pub mod plan;
+pub mod providers;
+pub mod report;
+pub mod source;
+pub mod store;
+pub mod sync;
+pub mod telemetry;
+pub mod user;
