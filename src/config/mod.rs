@@ -1,0 +1,406 @@
+//! The YAML config: schema, secrets, and validation that names the key path of every
+//! problem.
+//!
+//! Loading goes raw YAML → JSON tree → literal-secret check → `${ENV}` expansion →
+//! typed structs (`deny_unknown_fields`, with the path of any type error) → semantic
+//! checks. All problems found are reported together, each as `key.path: what is wrong`.
+
+mod scope;
+pub mod secret;
+mod source;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+use url::Url;
+
+use crate::providers::{self, ProviderType, VendorSettings};
+
+pub use scope::Scope;
+pub use source::{FieldMap, SourceConfig, SourceFormat, StatusRule};
+
+/// One problem in the config, at a key path such as `providers[1].tenant_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub path: String,
+    pub message: String,
+}
+
+impl Issue {
+    pub fn new(path: String, message: String) -> Self {
+        Issue { path, message }
+    }
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid YAML: {message}")]
+    Yaml { path: PathBuf, message: String },
+    #[error("config file {path} has {} problem(s):\n{}", issues.len(), issues.iter().map(|i| format!("  - {i}")).collect::<Vec<_>>().join("\n"))]
+    Invalid { path: PathBuf, issues: Vec<Issue> },
+}
+
+impl ConfigError {
+    /// The individual problems (one for read and YAML errors).
+    pub fn issues(&self) -> Vec<Issue> {
+        match self {
+            ConfigError::Invalid { issues, .. } => issues.clone(),
+            other => vec![Issue::new(String::new(), other.to_string())],
+        }
+    }
+}
+
+/// What vendor modules need while parsing their settings.
+pub struct ParseContext<'a> {
+    /// The config file's folder: relative paths (`*_file`, source path) resolve here.
+    pub base_dir: &'a Path,
+}
+
+/// The validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// SQLite state file.
+    pub state: PathBuf,
+    /// Cron expression for the daemon (validated).
+    pub schedule: Option<String>,
+    pub log: LogConfig,
+    pub source: SourceConfig,
+    pub safety: SafetyConfig,
+    pub providers: Vec<ProviderConfig>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug`, `trace` or a full `RUST_LOG` filter.
+    pub level: Option<String>,
+    pub format: LogFormat,
+    /// Folder for rolling log files.
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human on a terminal, JSON otherwise.
+    #[default]
+    Auto,
+    Text,
+    Json,
+}
+
+/// Guards that stop a provider's plan before it writes anything.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SafetyConfig {
+    /// Block when the plan would disable more than this share (0–100) of the provider's
+    /// active accounts.
+    pub max_disable_percent: Option<f64>,
+    /// Block when the plan would disable more than this many accounts.
+    pub max_disable_count: Option<u64>,
+    /// Block every provider when the source yields fewer valid users than this.
+    pub min_source_users: u64,
+}
+
+impl Default for SafetyConfig {
+    fn default() -> Self {
+        SafetyConfig {
+            max_disable_percent: Some(25.0),
+            max_disable_count: None,
+            min_source_users: 1,
+        }
+    }
+}
+
+/// What to do with an account whose user left the source, went inactive or out of scope.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnRemove {
+    #[default]
+    Disable,
+    Delete,
+}
+
+/// What to do when a user's email changes and the vendor cannot change it in place.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnEmailChange {
+    /// Report it as manual action and leave the account as it is.
+    #[default]
+    Skip,
+    /// Create an account for the new email and disable the old one.
+    Recreate,
+}
+
+/// One entry of `providers:`.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: ProviderType,
+    pub base_url: Url,
+    pub scope: Scope,
+    pub on_remove: OnRemove,
+    pub on_email_change: OnEmailChange,
+    pub settings: VendorSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    state: Option<PathBuf>,
+    #[serde(default)]
+    schedule: Option<String>,
+    #[serde(default)]
+    log: LogConfig,
+    source: source::RawSource,
+    #[serde(default)]
+    safety: SafetyConfig,
+    providers: Vec<RawProvider>,
+}
+
+/// The keys every provider has; the rest go to the vendor's own settings parser.
+#[derive(Debug, Deserialize)]
+struct RawProvider {
+    name: String,
+    #[serde(rename = "type")]
+    kind: ProviderType,
+    base_url: String,
+    #[serde(default)]
+    scope: Scope,
+    #[serde(default)]
+    on_remove: OnRemove,
+    #[serde(default)]
+    on_email_change: OnEmailChange,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, Value>,
+}
+
+impl Config {
+    /// Reads and validates the config file, with the process environment for `${VAR}`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_yaml(&text, path, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses config text; `path` names the file in errors and anchors relative paths.
+    pub fn from_yaml(
+        text: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let invalid = |issues: Vec<Issue>| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            issues,
+        };
+        let mut tree: Value = serde_saphyr::from_str(text).map_err(|e| ConfigError::Yaml {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        if !tree.is_object() {
+            return Err(invalid(vec![Issue::new(
+                String::new(),
+                "the config must be a mapping with `source` and `providers`".into(),
+            )]));
+        }
+        let mut issues = Vec::new();
+        secret::check_no_literal_secrets(&tree, "", &mut issues);
+        secret::expand_env(&mut tree, "", env, &mut issues);
+        if !issues.is_empty() {
+            return Err(invalid(issues));
+        }
+        let raw: RawConfig = serde_path_to_error::deserialize(tree).map_err(|e| {
+            let p = e.path().to_string();
+            invalid(vec![Issue::new(
+                if p == "." { String::new() } else { p },
+                e.into_inner().to_string(),
+            )])
+        })?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let config = validate(raw, path, &base_dir, &mut issues);
+        match config {
+            Some(c) if issues.is_empty() => Ok(c),
+            _ => Err(invalid(issues)),
+        }
+    }
+
+    /// The providers selected by name (all when `names` is empty); unknown names are errors.
+    pub fn select_providers(&self, names: &[String]) -> Result<Vec<&ProviderConfig>, String> {
+        if names.is_empty() {
+            return Ok(self.providers.iter().collect());
+        }
+        let mut out = Vec::new();
+        for n in names {
+            match self.providers.iter().find(|p| &p.name == n) {
+                Some(p) => out.push(p),
+                None => {
+                    let known: Vec<&str> = self.providers.iter().map(|p| p.name.as_str()).collect();
+                    return Err(format!(
+                        "no provider named {n:?} in the config (known: {})",
+                        known.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn validate(
+    raw: RawConfig,
+    path: &Path,
+    base_dir: &Path,
+    issues: &mut Vec<Issue>,
+) -> Option<Config> {
+    if let Some(expr) = &raw.schedule {
+        if let Err(e) = expr.parse::<croner::Cron>() {
+            issues.push(Issue::new(
+                "schedule".into(),
+                format!("not a valid cron expression: {e}"),
+            ));
+        }
+    }
+    if let Some(level) = &raw.log.level {
+        if tracing_subscriber::EnvFilter::try_new(level).is_err() {
+            issues.push(Issue::new(
+                "log.level".into(),
+                format!("{level:?} is not a log level or filter (error, warn, info, debug, trace)"),
+            ));
+        }
+    }
+    if let Some(p) = raw.safety.max_disable_percent {
+        if !(0.0..=100.0).contains(&p) {
+            issues.push(Issue::new(
+                "safety.max_disable_percent".into(),
+                format!("{p} is not a percentage from 0 to 100"),
+            ));
+        }
+    }
+    let source = raw.source.validate(base_dir, issues);
+    if raw.providers.is_empty() {
+        issues.push(Issue::new(
+            "providers".into(),
+            "at least one provider is needed".into(),
+        ));
+    }
+    let ctx = ParseContext { base_dir };
+    let mut providers = Vec::new();
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for (i, p) in raw.providers.into_iter().enumerate() {
+        let at = format!("providers[{i}]");
+        let name = p.name.trim().to_string();
+        if name.is_empty() {
+            issues.push(Issue::new(format!("{at}.name"), "empty".into()));
+        } else if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            issues.push(Issue::new(
+                format!("{at}.name"),
+                format!("{name:?}: use letters, digits, '-' and '_' only"),
+            ));
+        } else if let Some(first) = seen.insert(name.clone(), i) {
+            issues.push(Issue::new(
+                format!("{at}.name"),
+                format!("duplicate provider name {name:?} (also providers[{first}])"),
+            ));
+        }
+        let base_url = match Url::parse(p.base_url.trim()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+            Ok(u) => {
+                issues.push(Issue::new(
+                    format!("{at}.base_url"),
+                    format!(
+                        "{:?} is not an http(s) URL with a host (scheme {})",
+                        p.base_url,
+                        u.scheme()
+                    ),
+                ));
+                None
+            }
+            Err(e) => {
+                issues.push(Issue::new(
+                    format!("{at}.base_url"),
+                    format!("{:?} is not a valid URL: {e}", p.base_url),
+                ));
+                None
+            }
+        };
+        p.scope.validate(&format!("{at}.scope"), issues);
+        let settings = providers::parse_settings(p.kind, p.rest, &ctx, &at, issues);
+        if let (Some(base_url), Some(settings)) = (base_url, settings) {
+            providers.push(ProviderConfig {
+                name,
+                kind: p.kind,
+                base_url,
+                scope: p.scope,
+                on_remove: p.on_remove,
+                on_email_change: p.on_email_change,
+                settings,
+            });
+        }
+    }
+    Some(Config {
+        path: path.to_path_buf(),
+        state: raw
+            .state
+            .map(|s| base_dir.join(s))
+            .unwrap_or_else(|| PathBuf::from("rosterd.db")),
+        schedule: raw.schedule,
+        log: raw.log,
+        source: source?,
+        safety: raw.safety,
+        providers,
+    })
+}
+
+/// Deserialises a vendor's settings map into its typed struct (`deny_unknown_fields`),
+/// pushing any error with its full key path.
+pub(crate) fn parse_vendor<T: serde::de::DeserializeOwned>(
+    raw: serde_json::Map<String, Value>,
+    path: &str,
+    issues: &mut Vec<Issue>,
+) -> Option<T> {
+    match serde_path_to_error::deserialize(Value::Object(raw)) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let inner = e.path().to_string();
+            let at = if inner == "." {
+                path.to_string()
+            } else {
+                secret::join(path, &inner)
+            };
+            issues.push(Issue::new(at, e.into_inner().to_string()));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

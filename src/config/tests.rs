@@ -1,0 +1,247 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use secrecy::ExposeSecret;
+
+use super::*;
+
+const GOOD: &str = r#"
+state: state/rosterd.db
+schedule: "*/15 * * * *"
+log: { level: info, format: json }
+source:
+  type: csv
+  path: users.csv
+  fields: { external_id: employee_id, email: work_email, phone: mobile }
+  status: { field: status, active_values: [Active, Leave], termination_date_field: end_date }
+  provision_days_before_start: 7
+safety: { max_disable_percent: 10, max_disable_count: 50, min_source_users: 3 }
+providers:
+  - name: hesh-prod
+    type: hesh
+    base_url: https://api.hesh.example
+    api_key: ${HESH_KEY}
+    tenant_id: 3f2b8c1e-6d4a-4e2b-9c1a-2b3c4d5e6f70
+    batch_size: 50
+    scope: { include: { department: [Sales] } }
+  - name: chat
+    type: saleschat
+    base_url: https://api.saleschat.example
+    token_file: chat.token
+    org_id: org-42
+    on_remove: delete
+  - name: vyte
+    type: vyte
+    base_url: https://api.vyte.example
+    api_key: ${VYTE_KEY}
+  - name: zaia
+    type: zaia
+    base_url: https://api.zaia.example
+    api_key: ${ZAIA_KEY}
+    channel_id: 8d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d
+"#;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "HESH_KEY" => Some("hesh-secret-value".into()),
+        "VYTE_KEY" => Some("vyte-secret-value".into()),
+        "ZAIA_KEY" => Some("zaia-secret-value".into()),
+        _ => None,
+    }
+}
+
+/// Loads `yaml` as if it were `<dir>/rosterd.yaml`, with a token file beside it.
+fn load(yaml: &str) -> (tempfile::TempDir, Result<Config, ConfigError>) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("chat.token"), "chat-secret-value\n").unwrap();
+    let path = dir.path().join("rosterd.yaml");
+    let r = Config::from_yaml(yaml, &path, &env);
+    (dir, r)
+}
+
+fn issues(yaml: &str) -> Vec<Issue> {
+    match load(yaml).1 {
+        Ok(_) => panic!("expected the config to be refused"),
+        Err(e) => e.issues(),
+    }
+}
+
+fn has(issues: &[Issue], path: &str, needle: &str) -> bool {
+    issues
+        .iter()
+        .any(|i| i.path == path && i.message.contains(needle))
+}
+
+#[test]
+fn good_config_loads_with_paths_resolved_and_secrets_read() {
+    let (dir, r) = load(GOOD);
+    let c = r.unwrap();
+    assert_eq!(c.state, dir.path().join("state/rosterd.db"));
+    assert_eq!(c.source.path, dir.path().join("users.csv"));
+    assert_eq!(c.source.provision_days_before_start, 7);
+    assert_eq!(c.providers.len(), 4);
+    assert_eq!(c.providers[1].on_remove, OnRemove::Delete);
+    match &c.providers[0].settings {
+        VendorSettings::Hesh(s) => {
+            assert_eq!(s.batch_size, 50);
+            assert_eq!(s.api_key.expose_secret(), "hesh-secret-value");
+        }
+        other => panic!("{other:?}"),
+    }
+    match &c.providers[1].settings {
+        VendorSettings::Saleschat(s) => assert_eq!(s.token.expose_secret(), "chat-secret-value"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn debug_output_of_the_config_holds_no_secret() {
+    let c = load(GOOD).1.unwrap();
+    let dump = format!("{c:?}");
+    for secret in [
+        "hesh-secret-value",
+        "chat-secret-value",
+        "vyte-secret-value",
+        "zaia-secret-value",
+    ] {
+        assert!(!dump.contains(secret), "{secret} leaked into Debug");
+    }
+}
+
+#[test]
+fn unknown_key_is_named_with_its_path() {
+    let i = issues(&GOOD.replace("    batch_size: 50", "    batch_size: 50\n    bacth: 1"));
+    assert!(
+        has(&i, "providers[0].bacth", "unknown field `bacth`"),
+        "{i:?}"
+    );
+    let i = issues(&GOOD.replace("safety:", "safty: {}\nsafety:"));
+    assert!(
+        i.iter()
+            .any(|x| x.message.contains("unknown field `safty`")),
+        "{i:?}"
+    );
+    let i = issues(&GOOD.replace(
+        "provision_days_before_start: 7",
+        "provision_days_before_start: 7\n  colour: red",
+    ));
+    assert!(has(&i, "source.colour", "unknown field `colour`"), "{i:?}");
+}
+
+#[test]
+fn missing_env_var_is_named_with_its_path() {
+    let i = issues(&GOOD.replace("${VYTE_KEY}", "${NOT_SET_ANYWHERE}"));
+    assert!(
+        has(&i, "providers[2].api_key", "NOT_SET_ANYWHERE is not set"),
+        "{i:?}"
+    );
+}
+
+#[test]
+fn bad_url_is_refused() {
+    let i = issues(&GOOD.replace("https://api.vyte.example", "not a url"));
+    assert!(has(&i, "providers[2].base_url", "not a valid URL"), "{i:?}");
+    let i = issues(&GOOD.replace("https://api.vyte.example", "ftp://files.example"));
+    assert!(
+        has(&i, "providers[2].base_url", "not an http(s) URL"),
+        "{i:?}"
+    );
+}
+
+#[test]
+fn duplicate_provider_names_are_refused() {
+    let i = issues(&GOOD.replace("name: vyte", "name: chat"));
+    assert!(
+        has(
+            &i,
+            "providers[2].name",
+            "duplicate provider name \"chat\" (also providers[1])"
+        ),
+        "{i:?}"
+    );
+}
+
+#[test]
+fn tenant_id_must_be_a_uuid() {
+    let i = issues(&GOOD.replace("3f2b8c1e-6d4a-4e2b-9c1a-2b3c4d5e6f70", "tenant-one"));
+    assert!(has(&i, "providers[0].tenant_id", "not a UUID"), "{i:?}");
+}
+
+#[test]
+fn literal_secret_is_refused_without_echoing_it() {
+    let i = issues(&GOOD.replace("${HESH_KEY}", "sk_live_abcdef"));
+    assert!(
+        has(&i, "providers[0].api_key", "literal secret is refused"),
+        "{i:?}"
+    );
+    assert!(!format!("{i:?}").contains("sk_live_abcdef"));
+}
+
+#[test]
+fn missing_secret_and_secret_file_are_reported() {
+    let i = issues(&GOOD.replace("    api_key: ${VYTE_KEY}\n", ""));
+    assert!(has(&i, "providers[2].api_key", "missing"), "{i:?}");
+    let i = issues(&GOOD.replace("chat.token", "nope.token"));
+    assert!(
+        has(&i, "providers[1].token_file", "cannot read secret file"),
+        "{i:?}"
+    );
+}
+
+#[test]
+fn several_problems_are_reported_together() {
+    let bad = GOOD
+        .replace("3f2b8c1e-6d4a-4e2b-9c1a-2b3c4d5e6f70", "x")
+        .replace("https://api.zaia.example", "http//zaia")
+        .replace("*/15 * * * *", "every tuesday");
+    let i = issues(&bad);
+    assert!(has(&i, "providers[0].tenant_id", "not a UUID"), "{i:?}");
+    assert!(has(&i, "providers[3].base_url", "not a valid URL"), "{i:?}");
+    assert!(has(&i, "schedule", "not a valid cron expression"), "{i:?}");
+}
+
+#[test]
+fn wrong_types_and_enums_name_the_key() {
+    let i = issues(&GOOD.replace("type: vyte", "type: slack"));
+    assert!(
+        i.iter()
+            .any(|x| x.path.starts_with("providers[2]") && x.message.contains("slack")),
+        "{i:?}"
+    );
+    let i = issues(&GOOD.replace("batch_size: 50", "batch_size: lots"));
+    assert!(has(&i, "providers[0].batch_size", "invalid type"), "{i:?}");
+    let i = issues(&GOOD.replace("batch_size: 50", "batch_size: 0"));
+    assert!(has(&i, "providers[0].batch_size", "out of range"), "{i:?}");
+}
+
+#[test]
+fn safety_percent_must_be_a_percentage() {
+    let i = issues(&GOOD.replace("max_disable_percent: 10", "max_disable_percent: 150"));
+    assert!(
+        has(&i, "safety.max_disable_percent", "not a percentage"),
+        "{i:?}"
+    );
+}
+
+#[test]
+fn invalid_yaml_is_a_yaml_error() {
+    let r = load("source: [unclosed\n").1;
+    assert!(matches!(r, Err(ConfigError::Yaml { .. })), "{r:?}");
+}
+
+#[test]
+fn missing_file_says_which() {
+    let e = Config::load(Path::new("/nonexistent/rosterd.yaml")).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/rosterd.yaml"), "{e}");
+}
+
+#[test]
+fn select_providers_by_name() {
+    let c = load(GOOD).1.unwrap();
+    assert_eq!(c.select_providers(&[]).unwrap().len(), 4);
+    let one = c.select_providers(&["vyte".to_string()]).unwrap();
+    assert_eq!(one[0].name, "vyte");
+    let err = c.select_providers(&["nope".to_string()]).unwrap_err();
+    assert!(err.contains("known: hesh-prod, chat, vyte, zaia"), "{err}");
+}

@@ -1,0 +1,151 @@
+//! hesh: settings, the mapping from a source user to a hesh user, and its limits.
+//!
+//! hesh has create (single and batch), update (PUT, matched by email *or* phone),
+//! disable (PATCH by external_user_id) and no read call at all: the snapshot is the only
+//! memory of what hesh holds. Re-enabling is an update with `status: Active`.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
+use crate::providers::{
+    changed_fields, check_len, Capabilities, Provider, ProviderType, Record, StoredRecord,
+};
+use crate::user::User;
+
+/// Default and largest accepted `batch_size`.
+pub const DEFAULT_BATCH_SIZE: usize = 100;
+const MAX_BATCH_SIZE: usize = 1000;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub api_key: SecretString,
+    pub tenant_id: uuid::Uuid,
+    pub batch_size: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    tenant_id: String,
+    #[serde(default)]
+    batch_size: Option<usize>,
+}
+
+impl Settings {
+    pub(crate) fn parse(
+        mut raw: serde_json::Map<String, serde_json::Value>,
+        ctx: &ParseContext<'_>,
+        path: &str,
+        issues: &mut Vec<Issue>,
+    ) -> Option<Settings> {
+        let api_key = secret::take_secret(&mut raw, "api_key", ctx.base_dir, path, true, issues);
+        let r: Raw = parse_vendor(raw, path, issues)?;
+        let tenant_id = match uuid::Uuid::parse_str(r.tenant_id.trim()) {
+            Ok(u) => Some(u),
+            Err(_) => {
+                issues.push(Issue::new(
+                    secret::join(path, "tenant_id"),
+                    format!("{:?} is not a UUID", r.tenant_id),
+                ));
+                None
+            }
+        };
+        let batch_size = r.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+        if batch_size == 0 || batch_size > MAX_BATCH_SIZE {
+            issues.push(Issue::new(
+                secret::join(path, "batch_size"),
+                format!("{batch_size} is out of range (1 to {MAX_BATCH_SIZE})"),
+            ));
+            return None;
+        }
+        Some(Settings {
+            api_key: api_key?,
+            tenant_id: tenant_id?,
+            batch_size,
+        })
+    }
+}
+
+pub struct Hesh {
+    name: String,
+    caps: Capabilities,
+}
+
+impl Hesh {
+    pub fn new(config: &ProviderConfig, settings: Settings) -> Self {
+        Hesh {
+            name: config.name.clone(),
+            caps: Capabilities {
+                create: true,
+                batch_create: Some(settings.batch_size),
+                // The PUT updates these; email only through a phone match (check_update).
+                updatable: &[
+                    "external_user_id",
+                    "email",
+                    "first_name",
+                    "last_name",
+                    "phone",
+                ],
+                disable: true,
+                enable: true,
+                delete: false,
+                find_by_email: false,
+                list: false,
+            },
+        }
+    }
+}
+
+/// Maps a user to hesh's `PublicUserRequestDto` fields, enforcing its schema limits.
+pub fn map_user(user: &User) -> Result<Record, String> {
+    let v = ProviderType::Hesh;
+    check_len(v, "first_name", &user.first_name, 1, 10)?;
+    check_len(v, "last_name", &user.last_name, 1, 100)?;
+    if let Some(p) = &user.phone {
+        check_len(v, "phone", p, 0, 50)?;
+    }
+    Ok(Record::new()
+        .with("external_user_id", Some(user.external_id.clone()))
+        .with("email", Some(user.email.clone()))
+        .with("first_name", Some(user.first_name.clone()))
+        .with("last_name", Some(user.last_name.clone()))
+        .with("phone", user.phone.clone()))
+}
+
+impl Provider for Hesh {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn provider_type(&self) -> ProviderType {
+        ProviderType::Hesh
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn map_user(&self, user: &User) -> Result<Record, String> {
+        map_user(user)
+    }
+
+    /// hesh matches an update by email or phone: a new email can only be matched
+    /// through an unchanged phone number.
+    fn check_update(&self, old: &StoredRecord, new: &Record) -> Result<(), String> {
+        let changed = changed_fields(old, new);
+        if changed.contains(&"email") {
+            let phone_kept = old.get("phone").is_some() && old.get("phone") == new.get("phone");
+            if !phone_kept {
+                return Err(
+                    "hesh matches updates by email or phone: an email change needs an unchanged phone number"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

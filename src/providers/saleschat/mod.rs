@@ -1,0 +1,144 @@
+//! saleschat: settings, mapping and limits.
+//!
+//! saleschat can create (with a password rosterd generates), find by email (partial
+//! match, paged), disable, enable and delete by its own user id — and cannot change a
+//! name or an email on an existing account: such changes are reported as manual action.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
+use crate::providers::{check_len, Capabilities, Provider, ProviderType, Record};
+use crate::user::User;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub token: SecretString,
+    pub org_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    org_id: String,
+}
+
+impl Settings {
+    pub(crate) fn parse(
+        mut raw: serde_json::Map<String, serde_json::Value>,
+        ctx: &ParseContext<'_>,
+        path: &str,
+        issues: &mut Vec<Issue>,
+    ) -> Option<Settings> {
+        let token = secret::take_secret(&mut raw, "token", ctx.base_dir, path, true, issues);
+        let r: Raw = parse_vendor(raw, path, issues)?;
+        let org_id = r.org_id.trim().to_string();
+        if org_id.is_empty() || org_id.contains('/') {
+            issues.push(Issue::new(
+                secret::join(path, "org_id"),
+                format!("{:?} is not an organisation id", r.org_id),
+            ));
+            return None;
+        }
+        Some(Settings {
+            token: token?,
+            org_id,
+        })
+    }
+}
+
+pub struct Saleschat {
+    name: String,
+    caps: Capabilities,
+}
+
+impl Saleschat {
+    pub fn new(config: &ProviderConfig, _settings: Settings) -> Self {
+        Saleschat {
+            name: config.name.clone(),
+            caps: capabilities(),
+        }
+    }
+}
+
+fn capabilities() -> Capabilities {
+    Capabilities {
+        create: true,
+        batch_create: None,
+        // No update call: names and email cannot be changed by the API.
+        updatable: &[],
+        disable: true,
+        enable: true,
+        delete: true,
+        find_by_email: true,
+        list: false,
+    }
+}
+
+/// Maps a user to saleschat's `CreateUserReqDto` fields (the password is generated at
+/// send time and is not part of the record).
+pub fn map_user(user: &User) -> Result<Record, String> {
+    let v = ProviderType::Saleschat;
+    check_len(v, "email", &user.email, 1, 319)?;
+    check_len(v, "first_name", &user.first_name, 1, 40)?;
+    check_len(v, "last_name", &user.last_name, 1, 40)?;
+    Ok(Record::new()
+        .with("email", Some(user.email.clone()))
+        .with("first_name", Some(user.first_name.clone()))
+        .with("last_name", Some(user.last_name.clone())))
+}
+
+impl Provider for Saleschat {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn provider_type(&self) -> ProviderType {
+        ProviderType::Saleschat
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn map_user(&self, user: &User) -> Result<Record, String> {
+        map_user(user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::user::Attributes;
+
+    #[test]
+    fn names_are_limited_to_forty_and_no_change_is_updatable() {
+        let mut u = User {
+            external_id: "E1".into(),
+            email: "a@b.co".into(),
+            first_name: "A".repeat(41),
+            last_name: "B".into(),
+            phone: None,
+            status_active: true,
+            start_date: None,
+            termination_date: None,
+            attributes: Attributes::default(),
+        };
+        assert!(map_user(&u)
+            .err()
+            .unwrap_or_default()
+            .contains("first_name is 41 characters"));
+        u.first_name = "A".into();
+        let old = map_user(&u).unwrap().to_stored();
+        u.last_name = "C".into();
+        let p = Saleschat {
+            name: "sc".into(),
+            caps: capabilities(),
+        };
+        let err = p
+            .check_update(&old, &map_user(&u).unwrap())
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("cannot change last_name"), "{err}");
+    }
+}

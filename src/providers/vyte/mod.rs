@@ -1,0 +1,126 @@
+//! vyte: settings, mapping and limits.
+//!
+//! vyte can list, create and update users (by its `_id`), and has no documented way to
+//! disable one: every disable the plan needs is reported as manual action.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
+use crate::providers::{Capabilities, Provider, ProviderType, Record};
+use crate::user::User;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub api_key: SecretString,
+    /// vyte organisation id sent with creates, when given.
+    pub organization: Option<String>,
+    /// Use the (undocumented-shape) batch endpoint for creates.
+    pub batch: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    #[serde(default)]
+    organization: Option<String>,
+    #[serde(default)]
+    batch: bool,
+}
+
+impl Settings {
+    pub(crate) fn parse(
+        mut raw: serde_json::Map<String, serde_json::Value>,
+        ctx: &ParseContext<'_>,
+        path: &str,
+        issues: &mut Vec<Issue>,
+    ) -> Option<Settings> {
+        let api_key = secret::take_secret(&mut raw, "api_key", ctx.base_dir, path, true, issues);
+        let r: Raw = parse_vendor(raw, path, issues)?;
+        if r.organization
+            .as_deref()
+            .is_some_and(|o| o.trim().is_empty())
+        {
+            issues.push(Issue::new(
+                secret::join(path, "organization"),
+                "empty".into(),
+            ));
+            return None;
+        }
+        Some(Settings {
+            api_key: api_key?,
+            organization: r.organization.map(|o| o.trim().to_string()),
+            batch: r.batch,
+        })
+    }
+}
+
+pub struct Vyte {
+    name: String,
+    caps: Capabilities,
+}
+
+impl Vyte {
+    pub fn new(config: &ProviderConfig, settings: Settings) -> Self {
+        Vyte {
+            name: config.name.clone(),
+            caps: Capabilities {
+                create: true,
+                batch_create: settings.batch.then_some(100),
+                updatable: FIELDS,
+                disable: false,
+                enable: false,
+                delete: false,
+                find_by_email: true,
+                list: true,
+            },
+        }
+    }
+}
+
+const FIELDS: &[&str] = &[
+    "extid",
+    "email",
+    "first_name",
+    "last_name",
+    "language",
+    "timezone",
+    "picture_url",
+];
+
+/// Maps a user to vyte's `user` object; language, timezone and picture come from the
+/// source attributes of the same names when present.
+pub fn map_user(user: &User) -> Result<Record, String> {
+    let attr = |k: &str| {
+        user.attributes
+            .get(k)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    Ok(Record::new()
+        .with("extid", Some(user.external_id.clone()))
+        .with("email", Some(user.email.clone()))
+        .with("first_name", Some(user.first_name.clone()))
+        .with("last_name", Some(user.last_name.clone()))
+        .with("language", attr("language"))
+        .with("timezone", attr("timezone"))
+        .with("picture_url", attr("picture_url")))
+}
+
+impl Provider for Vyte {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn provider_type(&self) -> ProviderType {
+        ProviderType::Vyte
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn map_user(&self, user: &User) -> Result<Record, String> {
+        map_user(user)
+    }
+}

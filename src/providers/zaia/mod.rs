@@ -1,0 +1,180 @@
+//! zaia: settings, mapping and limits.
+//!
+//! zaia "external users" are created with six required fields (nullable ones sent as
+//! `null`), listed and searched page by page, and updated, blocked (disabled) and
+//! unblocked (enabled) with PATCH by zaia's own id.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
+use crate::providers::{check_len, Capabilities, Provider, ProviderType, Record};
+use crate::user::User;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub api_key: SecretString,
+    pub channel_id: uuid::Uuid,
+    pub external_user_group_id: Option<uuid::Uuid>,
+    pub tier_id: Option<uuid::Uuid>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    channel_id: String,
+    #[serde(default)]
+    external_user_group_id: Option<String>,
+    #[serde(default)]
+    tier_id: Option<String>,
+}
+
+fn parse_uuid(value: &str, key: &str, path: &str, issues: &mut Vec<Issue>) -> Option<uuid::Uuid> {
+    match uuid::Uuid::parse_str(value.trim()) {
+        Ok(u) => Some(u),
+        Err(_) => {
+            issues.push(Issue::new(
+                secret::join(path, key),
+                format!("{value:?} is not a UUID"),
+            ));
+            None
+        }
+    }
+}
+
+impl Settings {
+    pub(crate) fn parse(
+        mut raw: serde_json::Map<String, serde_json::Value>,
+        ctx: &ParseContext<'_>,
+        path: &str,
+        issues: &mut Vec<Issue>,
+    ) -> Option<Settings> {
+        let api_key = secret::take_secret(&mut raw, "api_key", ctx.base_dir, path, true, issues);
+        let r: Raw = parse_vendor(raw, path, issues)?;
+        let before = issues.len();
+        let channel_id = parse_uuid(&r.channel_id, "channel_id", path, issues);
+        let group = r
+            .external_user_group_id
+            .as_deref()
+            .map(|g| parse_uuid(g, "external_user_group_id", path, issues));
+        let tier = r
+            .tier_id
+            .as_deref()
+            .map(|t| parse_uuid(t, "tier_id", path, issues));
+        if issues.len() > before {
+            return None;
+        }
+        Some(Settings {
+            api_key: api_key?,
+            channel_id: channel_id?,
+            external_user_group_id: group.flatten(),
+            tier_id: tier.flatten(),
+        })
+    }
+}
+
+pub struct Zaia {
+    name: String,
+    caps: Capabilities,
+    settings: Settings,
+}
+
+impl Zaia {
+    pub fn new(config: &ProviderConfig, settings: Settings) -> Self {
+        Zaia {
+            name: config.name.clone(),
+            caps: Capabilities {
+                create: true,
+                batch_create: None,
+                updatable: &[
+                    "externalId",
+                    "identifier",
+                    "name",
+                    "externalUserGroupId",
+                    "tierId",
+                ],
+                disable: true,
+                enable: true,
+                delete: false,
+                find_by_email: true,
+                list: true,
+            },
+            settings,
+        }
+    }
+}
+
+/// Maps a user to zaia's create fields (channelId is added at send time from config).
+pub fn map_user(user: &User, settings: &Settings) -> Result<Record, String> {
+    let v = ProviderType::Zaia;
+    check_len(v, "externalId", &user.external_id, 3, 250)?;
+    let name = format!("{} {}", user.first_name, user.last_name);
+    check_len(v, "name (first and last name)", &name, 3, 50)?;
+    Ok(Record::new()
+        .with("externalId", Some(user.external_id.clone()))
+        .with("identifier", Some(user.email.clone()))
+        .with("name", Some(name))
+        .with(
+            "externalUserGroupId",
+            settings.external_user_group_id.map(|u| u.to_string()),
+        )
+        .with("tierId", settings.tier_id.map(|u| u.to_string())))
+}
+
+impl Provider for Zaia {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn provider_type(&self) -> ProviderType {
+        ProviderType::Zaia
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn map_user(&self, user: &User) -> Result<Record, String> {
+        map_user(user, &self.settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::user::Attributes;
+
+    #[test]
+    fn name_and_external_id_limits() {
+        let s = Settings {
+            api_key: SecretString::from("k".to_string()),
+            channel_id: uuid::Uuid::nil(),
+            external_user_group_id: None,
+            tier_id: None,
+        };
+        let mut u = User {
+            external_id: "E1".into(),
+            email: "a@b.co".into(),
+            first_name: "Al".into(),
+            last_name: "B".into(),
+            phone: None,
+            status_active: true,
+            start_date: None,
+            termination_date: None,
+            attributes: Attributes::default(),
+        };
+        assert!(map_user(&u, &s)
+            .err()
+            .unwrap_or_default()
+            .contains("externalId is 2 characters"));
+        u.external_id = "E100".into();
+        let r = map_user(&u, &s).unwrap();
+        assert_eq!(r.get("name"), Some("Al B"));
+        assert_eq!(r.get("tierId"), None);
+        u.last_name = "X".repeat(60);
+        assert!(map_user(&u, &s)
+            .err()
+            .unwrap_or_default()
+            .contains("3 to 50"));
+    }
+}
