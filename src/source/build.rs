@@ -1,0 +1,414 @@
+//! From raw records to validated users: field mapping, normalisation, status and dates,
+//! and duplicate keys and emails. Shared by every source type.
+
+use std::collections::HashSet;
+
+use chrono::NaiveDate;
+
+use super::{RawRecord, SourceLoad, SourceRejection};
+use crate::config::SourceConfig;
+use crate::user::{
+    collapse_whitespace, is_valid_email, normalise_email, Attributes, Interner, User,
+};
+
+/// How many other locations a duplicate message lists before it says "and N more".
+const MAX_LISTED_DUPLICATES: usize = 5;
+
+/// Validates and normalises raw records into users; invalid records become rejections
+/// and the rest go on.
+///
+/// Records that share an `external_id` are all rejected, and so are records with
+/// different `external_id`s that share an email: which of them is right is for HR to
+/// decide, and a rejected key is held by the planner rather than guessed at.
+pub fn build_users(
+    records: impl IntoIterator<Item = RawRecord>,
+    config: &SourceConfig,
+) -> SourceLoad {
+    let mut builder = Builder::new(config);
+    for record in records {
+        builder.push_record(record);
+    }
+    builder.finish()
+}
+
+/// [`build_users`] fed one record at a time, so that file sources can stream records
+/// in (and add the records they could not even split into fields) without collecting
+/// them first.
+///
+/// Valid users go straight into their final vector and only the few rejected records
+/// are kept aside: at a million users, a second per-record vector (or a copy of every
+/// key and email) would cost hundreds of megabytes at the peak.
+pub(super) struct Builder<'c> {
+    config: &'c SourceConfig,
+    /// `status.active_values`, trimmed and lower-cased.
+    active_values: Vec<String>,
+    /// Columns that feed canonical fields, status or dates: never attributes.
+    reserved: Vec<&'c str>,
+    /// Attribute names and values repeat across an export: each is stored once.
+    interner: Interner,
+    users: Vec<User>,
+    /// Parallel to `users`: each user's record number and location.
+    user_origins: Vec<(usize, Box<str>)>,
+    /// Rejected records with their record numbers, in input order.
+    rejected: Vec<(usize, Pending)>,
+    /// Records pushed so far.
+    records: usize,
+}
+
+/// A rejected record, while more problems (duplicates) may still be found.
+struct Pending {
+    location: String,
+    external_id: Option<String>,
+    /// Only a valid, normalised address.
+    email: Option<String>,
+    problems: Vec<String>,
+}
+
+/// A record in duplicate checks: a valid user or an already rejected record.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Entry {
+    User(usize),
+    Rejected(usize),
+}
+
+impl<'c> Builder<'c> {
+    pub(super) fn new(config: &'c SourceConfig) -> Self {
+        let status = &config.status;
+        let mut reserved = config.fields.columns();
+        reserved.extend(
+            [
+                &status.field,
+                &status.start_date_field,
+                &status.termination_date_field,
+            ]
+            .into_iter()
+            .flatten()
+            .map(String::as_str),
+        );
+        Builder {
+            config,
+            active_values: status
+                .active_values
+                .iter()
+                .map(|v| v.trim().to_lowercase())
+                .collect(),
+            reserved,
+            interner: Interner::default(),
+            users: Vec::new(),
+            user_origins: Vec::new(),
+            rejected: Vec::new(),
+            records: 0,
+        }
+    }
+
+    /// Adds a record that the source could not even read into fields (wrong field
+    /// count, bad encoding, not an object). It still takes part in duplicate checks
+    /// through whatever key and email it carries.
+    pub(super) fn push_rejected(&mut self, rejection: SourceRejection) {
+        let pending = Pending {
+            location: rejection.location,
+            external_id: rejection.external_id,
+            email: rejection.email,
+            problems: vec![rejection.reason],
+        };
+        self.rejected.push((self.records, pending));
+        self.records += 1;
+    }
+
+    pub(super) fn push_record(&mut self, record: RawRecord) {
+        match self.validate(record) {
+            Ok((user, location)) => {
+                self.users.push(user);
+                self.user_origins
+                    .push((self.records, location.into_boxed_str()));
+            }
+            Err(pending) => self.rejected.push((self.records, pending)),
+        }
+        self.records += 1;
+    }
+
+    /// The user, or the record's problems.
+    fn validate(&mut self, record: RawRecord) -> Result<(User, String), Pending> {
+        let fields = &self.config.fields;
+        let status = &self.config.status;
+        let mut problems = Vec::new();
+        let get = |column: &str| lookup(&record.fields, column);
+
+        let external_id = get(&fields.external_id).map(str::to_string);
+        if external_id.is_none() {
+            problems.push(format!(
+                "missing external_id (column `{}`)",
+                fields.external_id
+            ));
+        }
+
+        let email = match get(&fields.email) {
+            None => {
+                problems.push(format!("missing email (column `{}`)", fields.email));
+                None
+            }
+            Some(raw) => {
+                let email = normalise_email(raw);
+                if is_valid_email(&email) {
+                    Some(email)
+                } else {
+                    problems.push(format!("invalid email `{raw}` (column `{}`)", fields.email));
+                    None
+                }
+            }
+        };
+
+        let mut name = |field: &str, column: &str| {
+            let value = get(column).map(collapse_whitespace).unwrap_or_default();
+            if value.is_empty() {
+                problems.push(format!("missing {field} (column `{column}`)"));
+            }
+            value
+        };
+        let first_name = name("first_name", &fields.first_name);
+        let last_name = name("last_name", &fields.last_name);
+
+        let phone = fields.phone.as_deref().and_then(get).map(str::to_string);
+
+        let status_active = match &status.field {
+            None => true,
+            Some(column) => match get(column) {
+                Some(value) => self.active_values.contains(&value.to_lowercase()),
+                None => {
+                    problems.push(format!("missing status (column `{column}`)"));
+                    false
+                }
+            },
+        };
+
+        let mut date = |what: &str, column: &Option<String>| -> Option<NaiveDate> {
+            let column = column.as_deref()?;
+            let value = get(column)?;
+            match NaiveDate::parse_from_str(value, &status.date_format) {
+                Ok(day) => Some(day),
+                Err(err) => {
+                    problems.push(format!(
+                        "unparsable {what} `{value}` (column `{column}`): {err}; expected \
+                         the format `{}`",
+                        status.date_format
+                    ));
+                    None
+                }
+            }
+        };
+        let start_date = date("start date", &status.start_date_field);
+        let termination_date = date("termination date", &status.termination_date_field);
+
+        match (external_id, email) {
+            (Some(external_id), Some(email)) if problems.is_empty() => {
+                let user = User {
+                    external_id,
+                    email,
+                    first_name,
+                    last_name,
+                    phone,
+                    status_active,
+                    start_date,
+                    termination_date,
+                    attributes: self.attributes(record.fields),
+                };
+                Ok((user, record.location))
+            }
+            (external_id, email) => Err(Pending {
+                location: record.location,
+                external_id,
+                email,
+                problems,
+            }),
+        }
+    }
+
+    /// Every column not used for a canonical field, status or date, trimmed, with
+    /// empty values (and unnamed columns) dropped.
+    fn attributes(&mut self, fields: Vec<(String, String)>) -> Attributes {
+        let mut pairs = Vec::with_capacity(fields.len());
+        for (name, value) in fields {
+            let value = value.trim();
+            if name.is_empty() || value.is_empty() || self.reserved.contains(&name.as_str()) {
+                continue;
+            }
+            pairs.push((self.interner.intern(&name), self.interner.intern(value)));
+        }
+        Attributes::from_shared(pairs)
+    }
+
+    pub(super) fn finish(mut self) -> SourceLoad {
+        let mut flagged: Vec<(usize, String)> = Vec::new();
+        for (entry, problem) in self.duplicate_problems() {
+            match entry {
+                Entry::Rejected(j) => self.rejected[j].1.problems.push(problem),
+                Entry::User(i) => flagged.push((i, problem)),
+            }
+        }
+
+        // Users with a duplicate move to the rejected, with their problems in order.
+        flagged.sort_by_key(|&(i, _)| i);
+        let mut flagged_users: Vec<usize> = Vec::new();
+        for group in flagged.chunk_by(|a, b| a.0 == b.0) {
+            let i = group[0].0;
+            let (seq, location) = &self.user_origins[i];
+            let user = &self.users[i];
+            let pending = Pending {
+                location: location.to_string(),
+                external_id: Some(user.external_id.clone()),
+                email: Some(user.email.clone()),
+                problems: group.iter().map(|(_, p)| p.clone()).collect(),
+            };
+            self.rejected.push((*seq, pending));
+            flagged_users.push(i);
+        }
+        let mut index = 0;
+        self.users.retain(|_| {
+            let keep = flagged_users.binary_search(&index).is_err();
+            index += 1;
+            keep
+        });
+        self.users
+            .sort_unstable_by(|a, b| a.external_id.cmp(&b.external_id));
+        self.users.shrink_to_fit();
+
+        self.rejected.sort_by_key(|&(seq, _)| seq);
+        let rejected = self
+            .rejected
+            .into_iter()
+            .map(|(_, pending)| SourceRejection {
+                location: pending.location,
+                external_id: pending.external_id,
+                email: pending.email,
+                reason: pending.problems.join("; "),
+            })
+            .collect();
+        SourceLoad {
+            users: self.users,
+            rejected,
+            records: self.records,
+        }
+    }
+
+    /// Every record whose key is shared with another record, or whose email is shared
+    /// with a record of another key, with the problem to report.
+    fn duplicate_problems(&self) -> Vec<(Entry, String)> {
+        let mut out = Vec::new();
+
+        let by_id = self.repeated(|user| Some(&user.external_id), |p| p.external_id.as_ref());
+        for group in by_id.chunk_by(|a, b| a.0 == b.0) {
+            for &(id, _, entry) in group {
+                let also = self.other_locations(group, entry);
+                out.push((entry, format!("duplicate external_id {id} (also {also})")));
+            }
+        }
+
+        let by_email = self.repeated(|user| Some(&user.email), |p| p.email.as_ref());
+        for group in by_email.chunk_by(|a, b| a.0 == b.0) {
+            // Records that share both key and email are already duplicates by key.
+            let first_id = self.external_id(group[0].2);
+            let one_key = first_id.is_some()
+                && group
+                    .iter()
+                    .all(|&(_, _, e)| self.external_id(e) == first_id);
+            if one_key {
+                continue;
+            }
+            for &(email, _, entry) in group {
+                let also = self.other_locations(group, entry);
+                out.push((entry, format!("duplicate email {email} (also {also})")));
+            }
+        }
+        out
+    }
+
+    /// `(value, record number, entry)` for every record whose value (key or email)
+    /// another record also has, sorted so that each value's records are together and
+    /// in input order.
+    ///
+    /// A hash set first finds the repeated values, so that only those few are sorted:
+    /// sorting a million keys (twice) costs more than the whole parse.
+    fn repeated<'s>(
+        &'s self,
+        of_user: impl Fn(&'s User) -> Option<&'s String>,
+        of_rejected: impl Fn(&'s Pending) -> Option<&'s String>,
+    ) -> Vec<(&'s str, usize, Entry)> {
+        let all = || {
+            let users = self.users.iter().enumerate().filter_map(|(i, user)| {
+                Some((
+                    of_user(user)?.as_str(),
+                    self.user_origins[i].0,
+                    Entry::User(i),
+                ))
+            });
+            let rejected = self
+                .rejected
+                .iter()
+                .enumerate()
+                .filter_map(|(j, (seq, p))| {
+                    Some((of_rejected(p)?.as_str(), *seq, Entry::Rejected(j)))
+                });
+            users.chain(rejected)
+        };
+        let mut seen: HashSet<&str> = HashSet::with_capacity(self.records);
+        let mut repeated: HashSet<&str> = HashSet::new();
+        for (value, _, _) in all() {
+            if !seen.insert(value) {
+                repeated.insert(value);
+            }
+        }
+        drop(seen);
+        let mut members: Vec<_> = all()
+            .filter(|(value, _, _)| repeated.contains(value))
+            .collect();
+        members.sort_unstable();
+        members
+    }
+
+    fn external_id(&self, entry: Entry) -> Option<&str> {
+        match entry {
+            Entry::User(i) => Some(self.users[i].external_id.as_str()),
+            Entry::Rejected(j) => self.rejected[j].1.external_id.as_deref(),
+        }
+    }
+
+    fn location(&self, entry: Entry) -> &str {
+        match entry {
+            Entry::User(i) => &self.user_origins[i].1,
+            Entry::Rejected(j) => &self.rejected[j].1.location,
+        }
+    }
+
+    /// The locations of a duplicate group's other members, for a message.
+    fn other_locations(&self, group: &[(&str, usize, Entry)], this: Entry) -> String {
+        let others: Vec<&str> = group
+            .iter()
+            .filter(|&&(_, _, entry)| entry != this)
+            .map(|&(_, _, entry)| self.location(entry))
+            .collect();
+        let mut text = others
+            .iter()
+            .take(MAX_LISTED_DUPLICATES)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if others.len() > MAX_LISTED_DUPLICATES {
+            text.push_str(&format!(
+                " and {} more",
+                others.len() - MAX_LISTED_DUPLICATES
+            ));
+        }
+        text
+    }
+}
+
+/// The trimmed value of `column`, or `None` when it is absent or blank. The last
+/// occurrence wins, as with attributes.
+fn lookup<'r>(fields: &'r [(String, String)], column: &str) -> Option<&'r str> {
+    fields
+        .iter()
+        .rev()
+        .find(|(name, _)| name == column)
+        .map(|(_, value)| value.trim())
+        .filter(|value| !value.is_empty())
+}

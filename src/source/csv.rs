@@ -1,0 +1,352 @@
+//! CSV exports: a header row, then one user per record.
+//!
+//! Records are read as bytes and decoded one field at a time, so that one row in
+//! another encoding, or with a field too many, is rejected with its line while the
+//! rest of the file loads. What makes the whole file untrustworthy — no content, an
+//! unreadable header, a mapped column missing from it — is a [`SourceError`].
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::future::Future;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+
+use ::csv::{ByteRecord, ReaderBuilder};
+
+use super::build::Builder;
+use super::{parse_blocking, RawRecord, Source, SourceError, SourceLoad, SourceRejection};
+use crate::config::SourceConfig;
+use crate::user::{is_valid_email, normalise_email};
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A CSV file with a header row.
+#[derive(Debug, Clone)]
+pub struct CsvSource {
+    config: SourceConfig,
+    delimiter: u8,
+}
+
+impl CsvSource {
+    pub fn new(config: SourceConfig, delimiter: u8) -> Self {
+        CsvSource { config, delimiter }
+    }
+}
+
+impl Source for CsvSource {
+    fn describe(&self) -> String {
+        format!("CSV file {}", self.config.path.display())
+    }
+
+    fn load(&self) -> Pin<Box<dyn Future<Output = Result<SourceLoad, SourceError>> + Send + '_>> {
+        let config = self.config.clone();
+        let delimiter = self.delimiter;
+        Box::pin(parse_blocking(self.config.path.clone(), move || {
+            let path = config.path.clone();
+            let file = File::open(&path).map_err(|source| SourceError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let load = parse_csv(file, &path, delimiter, &config)?;
+            tracing::debug!(
+                path = %path.display(),
+                records = load.records,
+                users = load.users.len(),
+                rejected = load.rejected.len(),
+                "CSV source read."
+            );
+            Ok(load)
+        }))
+    }
+}
+
+/// Parses CSV from `input`; `path` is only for messages.
+pub(super) fn parse_csv(
+    input: impl Read,
+    path: &Path,
+    delimiter: u8,
+    config: &SourceConfig,
+) -> Result<SourceLoad, SourceError> {
+    let read_error = |source| SourceError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut input = BufReader::with_capacity(64 * 1024, input);
+    let start = input.fill_buf().map_err(read_error)?;
+    let (empty, bom) = (start.is_empty(), start.starts_with(UTF8_BOM));
+    if empty {
+        return Err(SourceError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    // The csv crate strips a BOM too, but only when it arrives in one read; be sure.
+    if bom {
+        input.consume(UTF8_BOM.len());
+    }
+
+    let mut reader = ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(true)
+        // Field counts are checked here, so that a bad row is a rejection with its
+        // line rather than an error that ends the read.
+        .flexible(true)
+        .from_reader(LineTracker::new(input));
+    let header = reader
+        .byte_headers()
+        .map_err(|err| csv_error(path, err))?
+        .clone();
+    let header_line = reader.get_mut().line_at(start_byte(&header));
+    let columns = header_names(&header, header_line, path)?;
+    check_columns(&columns, path, config)?;
+
+    let keys = KeyColumns {
+        external_id: columns.iter().position(|c| *c == config.fields.external_id),
+        email: columns.iter().position(|c| *c == config.fields.email),
+    };
+    let mut builder = Builder::new(config);
+    let mut record = ByteRecord::new();
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|err| csv_error(path, err))?
+    {
+        let line = reader.get_mut().line_at(start_byte(&record));
+        let location = format!("line {line}");
+        if record.len() != columns.len() {
+            let mut reason = format!(
+                "has {} fields but the header has {}",
+                record.len(),
+                columns.len()
+            );
+            if record
+                .iter()
+                .any(|field| field.contains(&b'\n') || field.contains(&b'\r'))
+            {
+                reason.push_str(
+                    "; the record runs over several lines: is a quote opened on this \
+                     line never closed?",
+                );
+            }
+            builder.push_rejected(rejection(&record, location, reason, keys));
+            continue;
+        }
+
+        let mut fields = Vec::with_capacity(columns.len());
+        let mut not_utf8 = Vec::new();
+        for (column, bytes) in columns.iter().zip(record.iter()) {
+            if column.is_empty() {
+                continue;
+            }
+            match std::str::from_utf8(bytes) {
+                Ok(text) => fields.push((column.clone(), text.to_string())),
+                Err(_) => not_utf8.push(format!("`{column}`")),
+            }
+        }
+        if !not_utf8.is_empty() {
+            let reason = format!(
+                "not valid UTF-8 in column {} (is the file in another encoding, such as \
+                 Latin-1?)",
+                not_utf8.join(", ")
+            );
+            builder.push_rejected(rejection(&record, location, reason, keys));
+            continue;
+        }
+        builder.push_record(RawRecord { location, fields });
+    }
+    Ok(builder.finish())
+}
+
+/// Where the key and email columns are in the header.
+#[derive(Clone, Copy)]
+struct KeyColumns {
+    external_id: Option<usize>,
+    email: Option<usize>,
+}
+
+/// A rejection for a record that cannot be read as a whole, with a best-effort key and
+/// email taken from their header positions: the planner then holds that user instead
+/// of disabling them as gone.
+fn rejection(
+    record: &ByteRecord,
+    location: String,
+    reason: String,
+    keys: KeyColumns,
+) -> SourceRejection {
+    let field = |index: Option<usize>| {
+        let text = std::str::from_utf8(record.get(index?)?).ok()?.trim();
+        (!text.is_empty()).then_some(text)
+    };
+    SourceRejection {
+        location,
+        external_id: field(keys.external_id).map(str::to_string),
+        email: field(keys.email)
+            .map(normalise_email)
+            .filter(|email| is_valid_email(email)),
+        reason,
+    }
+}
+
+/// The header's column names, trimmed. An unreadable or repeated name makes every
+/// record's mapping doubtful, so it fails the file.
+fn header_names(header: &ByteRecord, line: u64, path: &Path) -> Result<Vec<String>, SourceError> {
+    if header.is_empty() {
+        return Err(SourceError::NoHeader {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut names: Vec<String> = Vec::with_capacity(header.len());
+    for (i, bytes) in header.iter().enumerate() {
+        let name = std::str::from_utf8(bytes).map_err(|err| SourceError::Csv {
+            path: path.to_path_buf(),
+            location: format!("line {line}"),
+            message: format!("header column {} is not valid UTF-8: {err}", i + 1),
+        })?;
+        let name = name.trim_start_matches('\u{feff}').trim().to_string();
+        if !name.is_empty() && names.contains(&name) {
+            return Err(SourceError::DuplicateColumn {
+                path: path.to_path_buf(),
+                column: name,
+                line,
+            });
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// Every column the config names must be in the header: a renamed column in the
+/// export would otherwise reject (or, for dates, silently drop) it for every user.
+fn check_columns(
+    columns: &[String],
+    path: &Path,
+    config: &SourceConfig,
+) -> Result<(), SourceError> {
+    let fields = &config.fields;
+    let status = &config.status;
+    let required = [
+        ("source.fields.external_id", Some(&fields.external_id)),
+        ("source.fields.email", Some(&fields.email)),
+        ("source.fields.first_name", Some(&fields.first_name)),
+        ("source.fields.last_name", Some(&fields.last_name)),
+        ("source.status.field", status.field.as_ref()),
+        (
+            "source.status.start_date_field",
+            status.start_date_field.as_ref(),
+        ),
+        (
+            "source.status.termination_date_field",
+            status.termination_date_field.as_ref(),
+        ),
+    ];
+    for (key, column) in required {
+        let Some(column) = column else { continue };
+        if !columns.contains(column) {
+            return Err(SourceError::MissingColumn {
+                path: path.to_path_buf(),
+                column: column.clone(),
+                key,
+                header: columns.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn start_byte(record: &ByteRecord) -> u64 {
+    record.position().map_or(0, |p| p.byte())
+}
+
+/// Passes bytes through to the CSV reader and notes where each line break is, so that
+/// a record's physical line can be told from its byte offset.
+///
+/// The csv crate counts lines itself, but a record's position there is where the
+/// previous one ended: with CRLF endings every record is reported one line early, with
+/// bare CR endings all are on line 1, and skipped blank lines are not counted. A
+/// rejection that points at the wrong line sends someone to fix the wrong employee.
+struct LineTracker<R> {
+    inner: R,
+    /// Bytes passed through so far.
+    offset: u64,
+    /// A `\r` at the end of the last chunk: a break of its own, or half of `\r\n`.
+    pending_cr: Option<u64>,
+    /// `(start, end)` byte offsets of line breaks not yet passed by a `line_at` call.
+    breaks: VecDeque<(u64, u64)>,
+    /// 1 + the line breaks passed.
+    line: u64,
+}
+
+impl<R> LineTracker<R> {
+    fn new(inner: R) -> Self {
+        LineTracker {
+            inner,
+            offset: 0,
+            pending_cr: None,
+            breaks: VecDeque::new(),
+            line: 1,
+        }
+    }
+
+    /// The physical line (from 1) of the first byte at or after `byte` that is not a
+    /// line break: where a record starting at `byte` really begins. Calls must come
+    /// with non-decreasing offsets, as records do.
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut at = byte;
+        while let Some(&(start, end)) = self.breaks.front() {
+            if start > at {
+                break;
+            }
+            self.line += 1;
+            at = at.max(end);
+            self.breaks.pop_front();
+        }
+        self.line
+    }
+}
+
+impl<R: Read> Read for LineTracker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            if let Some(cr) = self.pending_cr.take() {
+                self.breaks.push_back((cr, cr + 1));
+            }
+        }
+        for (i, &b) in buf[..n].iter().enumerate() {
+            let at = self.offset + i as u64;
+            if let Some(cr) = self.pending_cr.take() {
+                if b == b'\n' {
+                    self.breaks.push_back((cr, at + 1));
+                    continue;
+                }
+                self.breaks.push_back((cr, cr + 1));
+            }
+            match b {
+                b'\r' => self.pending_cr = Some(at),
+                b'\n' => self.breaks.push_back((at, at + 1)),
+                _ => {}
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+fn csv_error(path: &Path, err: ::csv::Error) -> SourceError {
+    // Not `p.line()`: see `LineTracker` for why the crate's line numbers are not used.
+    let location = err.position().map_or_else(
+        || "the header".to_string(),
+        |p| format!("byte {}", p.byte()),
+    );
+    let message = err.to_string();
+    match err.into_kind() {
+        ::csv::ErrorKind::Io(source) => SourceError::Read {
+            path: PathBuf::from(path),
+            source,
+        },
+        _ => SourceError::Csv {
+            path: path.to_path_buf(),
+            location,
+            message,
+        },
+    }
+}
