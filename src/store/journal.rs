@@ -1,0 +1,193 @@
+//! The journal: each operation is written before it is sent, and finished (with its
+//! snapshot change, atomically) once the vendor answers. Entries still in flight on
+//! start are the ones a crash interrupted.
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use super::snapshot::{upsert_query, SnapshotUpsert};
+use super::{parse_time, query_err, time_text, Store, StoreError};
+
+/// Where an operation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalStatus {
+    /// Written before sending; not yet answered (or interrupted by a crash).
+    InFlight,
+    Done,
+    Failed,
+}
+
+impl JournalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JournalStatus::InFlight => "in_flight",
+            JournalStatus::Done => "done",
+            JournalStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "in_flight" => Some(JournalStatus::InFlight),
+            "done" => Some(JournalStatus::Done),
+            "failed" => Some(JournalStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One journal row, every column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    pub id: i64,
+    pub run_id: String,
+    pub provider: String,
+    /// The operation, as the executor names it (e.g. "create", "disable").
+    pub op: String,
+    pub external_id: String,
+    /// What was sent, as JSON.
+    pub payload: String,
+    pub status: JournalStatus,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// Records an operation about to be sent; returns its journal id.
+    /// `payload_json` must be valid JSON.
+    pub async fn journal_begin(
+        &self,
+        run_id: &str,
+        provider: &str,
+        op: &str,
+        external_id: &str,
+        payload_json: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO journal \
+                 (run_id, provider, op, external_id, payload, status, created_at) \
+             VALUES (?, ?, ?, ?, ?, 'in_flight', ?)",
+        )
+        .bind(run_id)
+        .bind(provider)
+        .bind(op)
+        .bind(external_id)
+        .bind(payload_json)
+        .bind(time_text(now))
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("write a journal entry"))?;
+        Ok(done.last_insert_rowid())
+    }
+
+    /// Marks an operation done and, in the same transaction, records what the vendor
+    /// confirmed: either both are written or neither.
+    pub async fn journal_finish(
+        &self,
+        id: i64,
+        snapshot: Option<&SnapshotUpsert<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        const ACTION: &str = "finish a journal entry";
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(query_err(ACTION))?;
+        let done = sqlx::query(
+            "UPDATE journal SET status = 'done', finished_at = ? \
+             WHERE id = ? AND status = 'in_flight'",
+        )
+        .bind(time_text(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err(ACTION))?;
+        if done.rows_affected() == 0 {
+            // Dropping the transaction rolls it back.
+            return Err(StoreError::NotInFlight { id });
+        }
+        if let Some(row) = snapshot {
+            upsert_query(row)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err(ACTION))?;
+        }
+        tx.commit().await.map_err(query_err(ACTION))?;
+        Ok(())
+    }
+
+    /// Marks an operation failed, with the vendor's (or transport's) message.
+    pub async fn journal_fail(
+        &self,
+        id: i64,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE journal SET status = 'failed', error = ?, finished_at = ? \
+             WHERE id = ? AND status = 'in_flight'",
+        )
+        .bind(error)
+        .bind(time_text(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("mark a journal entry failed"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotInFlight { id });
+        }
+        Ok(())
+    }
+
+    /// Entries still in flight (left by a crash, or being sent now), oldest first.
+    pub async fn in_flight(&self) -> Result<Vec<JournalEntry>, StoreError> {
+        const ACTION: &str = "read the journal";
+        let rows = sqlx::query(
+            "SELECT id, run_id, provider, op, external_id, payload, status, error, \
+                    created_at, finished_at \
+             FROM journal WHERE status = 'in_flight' ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err(ACTION))?;
+        rows.iter().map(journal_entry).collect()
+    }
+}
+
+fn journal_entry(row: &SqliteRow) -> Result<JournalEntry, StoreError> {
+    const ACTION: &str = "read the journal";
+    let provider: String = row.try_get(2).map_err(query_err(ACTION))?;
+    let external_id: String = row.try_get(4).map_err(query_err(ACTION))?;
+    let corrupt = |message: String| StoreError::Corrupt {
+        provider: provider.clone(),
+        external_id: external_id.clone(),
+        message,
+    };
+    let get_err = |e: sqlx::Error| corrupt(e.to_string());
+    let id: i64 = row.try_get(0).map_err(get_err)?;
+    let status: &str = row.try_get(6).map_err(get_err)?;
+    let status = JournalStatus::parse(status)
+        .ok_or_else(|| corrupt(format!("journal entry {id}: unknown status {status:?}")))?;
+    let created_at: &str = row.try_get(8).map_err(get_err)?;
+    let finished_at: Option<&str> = row.try_get(9).map_err(get_err)?;
+    Ok(JournalEntry {
+        id,
+        run_id: row.try_get(1).map_err(get_err)?,
+        op: row.try_get(3).map_err(get_err)?,
+        payload: row.try_get(5).map_err(get_err)?,
+        status,
+        error: row.try_get(7).map_err(get_err)?,
+        created_at: parse_time(created_at)
+            .map_err(|m| corrupt(format!("journal entry {id}: {m}")))?,
+        finished_at: finished_at
+            .map(parse_time)
+            .transpose()
+            .map_err(|m| corrupt(format!("journal entry {id}: {m}")))?,
+        provider,
+        external_id,
+    })
+}

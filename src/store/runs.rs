@@ -1,0 +1,125 @@
+//! Run history: one row per sync pass, for `rosterd status` and for the record.
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use super::{parse_time, query_err, time_text, Store, StoreError};
+
+/// Whether a run could write to vendors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    DryRun,
+    Apply,
+}
+
+impl RunMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunMode::DryRun => "dry_run",
+            RunMode::Apply => "apply",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "dry_run" => Some(RunMode::DryRun),
+            "apply" => Some(RunMode::Apply),
+            _ => None,
+        }
+    }
+}
+
+/// One run, every column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub started_at: DateTime<Utc>,
+    /// `None` while running, or when the run was interrupted.
+    pub finished_at: Option<DateTime<Utc>>,
+    pub mode: RunMode,
+    pub outcome: Option<String>,
+    /// The run's summary as JSON.
+    pub summary: Option<String>,
+}
+
+impl Store {
+    /// Records the start of a run. `run_id` must be new.
+    pub async fn run_start(
+        &self,
+        run_id: &str,
+        mode: RunMode,
+        started_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO runs (run_id, started_at, mode) VALUES (?, ?, ?)")
+            .bind(run_id)
+            .bind(time_text(started_at))
+            .bind(mode.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("record the start of a run"))?;
+        Ok(())
+    }
+
+    /// Records how a run ended. `summary_json` must be valid JSON.
+    pub async fn run_finish(
+        &self,
+        run_id: &str,
+        finished_at: DateTime<Utc>,
+        outcome: &str,
+        summary_json: &str,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE runs SET finished_at = ?, outcome = ?, summary = ? WHERE run_id = ?",
+        )
+        .bind(time_text(finished_at))
+        .bind(outcome)
+        .bind(summary_json)
+        .bind(run_id)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("record the end of a run"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownRun {
+                run_id: run_id.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The last `limit` runs, newest first.
+    pub async fn recent_runs(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
+        const ACTION: &str = "read the run history";
+        // rowid breaks ties between runs started in the same microsecond.
+        let rows = sqlx::query(
+            "SELECT run_id, started_at, finished_at, mode, outcome, summary \
+             FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err(ACTION))?;
+        rows.iter().map(run_record).collect()
+    }
+}
+
+fn run_record(row: &SqliteRow) -> Result<RunRecord, StoreError> {
+    let run_id: String = row.try_get(0).map_err(query_err("read the run history"))?;
+    let corrupt = |message: String| StoreError::CorruptRow {
+        table: "runs",
+        key: run_id.clone(),
+        message,
+    };
+    let get_err = |e: sqlx::Error| corrupt(e.to_string());
+    let started_at: &str = row.try_get(1).map_err(get_err)?;
+    let finished_at: Option<&str> = row.try_get(2).map_err(get_err)?;
+    let mode: &str = row.try_get(3).map_err(get_err)?;
+    Ok(RunRecord {
+        started_at: parse_time(started_at).map_err(corrupt)?,
+        finished_at: finished_at.map(parse_time).transpose().map_err(corrupt)?,
+        mode: RunMode::parse(mode).ok_or_else(|| corrupt(format!("unknown mode {mode:?}")))?,
+        outcome: row.try_get(4).map_err(get_err)?,
+        summary: row.try_get(5).map_err(get_err)?,
+        run_id,
+    })
+}

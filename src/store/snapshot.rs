@@ -1,0 +1,205 @@
+//! The snapshot: what each provider holds per source user, as last confirmed.
+//! (Reading a whole provider's snapshot lives in `snapshot_read.rs`.)
+//!
+//! Rows change only after a vendor confirms an operation, so a crash never records
+//! work that was not done.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{AssertSqlSafe, Row, Sqlite};
+
+use super::{query_err, time_text, AccountState, Store, StoreError};
+use crate::providers::Fingerprint;
+
+/// One confirmed row to write, borrowed from the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotUpsert<'a> {
+    pub provider: &'a str,
+    pub external_id: &'a str,
+    pub vendor_id: Option<&'a str>,
+    pub email: &'a str,
+    pub fingerprint: Fingerprint,
+    pub state: AccountState,
+    /// The confirmed record as JSON (a `StoredRecord`); must be valid JSON.
+    pub record_json: &'a str,
+    pub confirmed_at: DateTime<Utc>,
+}
+
+// The upsert, in pieces so that `upsert_snapshot_many` can send many rows per
+// statement. A confirmed write clears the error and the failure count: the user is
+// healthy again.
+macro_rules! upsert_head {
+    () => {
+        "INSERT INTO snapshot \
+            (provider, external_id, vendor_id, email, fingerprint, state, record, \
+             confirmed_at, last_error, failures) \
+         VALUES "
+    };
+}
+macro_rules! upsert_values {
+    () => {
+        "(?, ?, ?, ?, ?, ?, ?, ?, NULL, 0)"
+    };
+}
+macro_rules! upsert_tail {
+    () => {
+        " ON CONFLICT (provider, external_id) DO UPDATE SET \
+            vendor_id = excluded.vendor_id, \
+            email = excluded.email, \
+            fingerprint = excluded.fingerprint, \
+            state = excluded.state, \
+            record = excluded.record, \
+            confirmed_at = excluded.confirmed_at, \
+            last_error = NULL, \
+            failures = 0"
+    };
+}
+
+const UPSERT_ONE: &str = concat!(upsert_head!(), upsert_values!(), upsert_tail!());
+
+/// Rows per statement in `upsert_snapshot_many`: 8 parameters each keeps a statement
+/// far under SQLite's limit of 32,766, and a round trip to SQLite's thread per few
+/// hundred rows instead of per row.
+const ROWS_PER_STATEMENT: usize = 250;
+
+/// The upsert for `rows` rows at once (built from the constant pieces only).
+fn upsert_sql(rows: usize) -> Arc<str> {
+    let mut sql = String::with_capacity(
+        upsert_head!().len() + rows * (upsert_values!().len() + 1) + upsert_tail!().len(),
+    );
+    sql.push_str(upsert_head!());
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(upsert_values!());
+    }
+    sql.push_str(upsert_tail!());
+    sql.into()
+}
+
+/// Binds one row's eight values, in the order of `upsert_values!`.
+fn bind_row<'q>(
+    query: Query<'q, Sqlite, SqliteArguments>,
+    row: &SnapshotUpsert<'_>,
+) -> Query<'q, Sqlite, SqliteArguments> {
+    query
+        .bind(row.provider)
+        .bind(row.external_id)
+        .bind(row.vendor_id)
+        .bind(row.email)
+        .bind(row.fingerprint.to_string())
+        .bind(row.state.as_str())
+        .bind(row.record_json)
+        .bind(time_text(row.confirmed_at))
+}
+
+/// The upsert for one row, ready to run on any executor (pool or transaction).
+pub(super) fn upsert_query<'q>(row: &SnapshotUpsert<'_>) -> Query<'q, Sqlite, SqliteArguments> {
+    bind_row(sqlx::query(UPSERT_ONE), row)
+}
+
+impl Store {
+    /// How many rows each provider has in each state, sorted by provider then state.
+    pub async fn snapshot_counts(&self) -> Result<Vec<(String, AccountState, u64)>, StoreError> {
+        const ACTION: &str = "count the snapshot";
+        let rows = sqlx::query(
+            "SELECT provider, state, count(*) FROM snapshot \
+             GROUP BY provider, state ORDER BY provider, state",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err(ACTION))?;
+        let mut counts = Vec::with_capacity(rows.len());
+        for row in rows {
+            let provider: String = row.try_get(0).map_err(query_err(ACTION))?;
+            let state: &str = row.try_get(1).map_err(query_err(ACTION))?;
+            let count: i64 = row.try_get(2).map_err(query_err(ACTION))?;
+            let Some(state) = AccountState::parse(state) else {
+                return Err(StoreError::CorruptRow {
+                    table: "snapshot",
+                    key: provider,
+                    message: format!("unknown state {state:?}"),
+                });
+            };
+            counts.push((provider, state, u64::try_from(count).unwrap_or(0)));
+        }
+        Ok(counts)
+    }
+
+    /// Records a confirmed row, clearing its last error and failure count.
+    pub async fn upsert_snapshot(&self, row: &SnapshotUpsert<'_>) -> Result<(), StoreError> {
+        upsert_query(row)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("write a snapshot row"))?;
+        Ok(())
+    }
+
+    /// Records many confirmed rows in one transaction: all of them or none.
+    pub async fn upsert_snapshot_many(
+        &self,
+        rows: &[SnapshotUpsert<'_>],
+    ) -> Result<(), StoreError> {
+        const ACTION: &str = "write snapshot rows";
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(query_err(ACTION))?;
+        // Full chunks share one statement, prepared once and cached on the
+        // transaction's connection; only the last, shorter chunk needs its own.
+        let full: Arc<str> = upsert_sql(ROWS_PER_STATEMENT);
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let sql = if chunk.len() == ROWS_PER_STATEMENT {
+                Arc::clone(&full)
+            } else {
+                upsert_sql(chunk.len())
+            };
+            let query = chunk.iter().fold(sqlx::query(AssertSqlSafe(sql)), bind_row);
+            query.execute(&mut *tx).await.map_err(query_err(ACTION))?;
+        }
+        tx.commit().await.map_err(query_err(ACTION))?;
+        Ok(())
+    }
+
+    /// Notes a failed operation on an existing row (the row itself stays as last
+    /// confirmed). Does nothing when the row does not exist: a failed create leaves
+    /// no trace in the snapshot.
+    pub async fn record_failure(
+        &self,
+        provider: &str,
+        external_id: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE snapshot SET failures = failures + 1, last_error = ? \
+             WHERE provider = ? AND external_id = ?",
+        )
+        .bind(error)
+        .bind(provider)
+        .bind(external_id)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("record a failure in the snapshot"))?;
+        Ok(())
+    }
+
+    /// Forgets a row (after a confirmed delete at the vendor).
+    pub async fn delete_snapshot_row(
+        &self,
+        provider: &str,
+        external_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM snapshot WHERE provider = ? AND external_id = ?")
+            .bind(provider)
+            .bind(external_id)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("delete a snapshot row"))?;
+        Ok(())
+    }
+}
