@@ -1,0 +1,188 @@
+//! Command line: clap definitions, the commands, and the exit codes.
+//!
+//! Exit codes (DESIGN.md): 0 done or nothing to do, 1 could not run (config, source,
+//! state), 2 ran but some operations failed, 3 stopped by a safety guard.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+use crate::source;
+use crate::store::Store;
+use crate::sync;
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_CANNOT_RUN: u8 = 1;
+pub const EXIT_SOME_FAILED: u8 = 2;
+pub const EXIT_BLOCKED: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rosterd",
+    version,
+    about = "Keeps SaaS vendor accounts in step with an HR system's user list."
+)]
+pub struct Cli {
+    /// Config file (YAML).
+    #[arg(
+        short,
+        long,
+        env = "ROSTERD_CONFIG",
+        default_value = "rosterd.yaml",
+        global = true
+    )]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Plan (and, without --dry-run, apply) one sync pass.
+    Sync(SyncArgs),
+    /// Validate the config and the source, and print counts.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Print the plan and stop: nothing is sent to any vendor, nothing is written.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only these providers (by name; repeatable).
+    #[arg(long = "provider", value_name = "NAME")]
+    pub providers: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Run even when a safety guard blocks a plan (says so in the log).
+    #[arg(long)]
+    pub force: bool,
+    /// Plan as if today were this date (YYYY-MM-DD): see who a dated termination or
+    /// start would affect. Defaults to today (UTC).
+    #[arg(long, value_name = "DATE")]
+    pub today: Option<NaiveDate>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Runs the parsed command line; `today` is the clock's date, read by the caller.
+pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
+    let config = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::telemetry::init(None);
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CANNOT_RUN);
+        }
+    };
+    crate::telemetry::init(Some(&config.log));
+    match cli.command {
+        Command::Sync(args) => sync_command(&config, args, today).await,
+        Command::Check(args) => check_command(&config, args).await,
+    }
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    tracing::error!("{message}");
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_CANNOT_RUN)
+}
+
+async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> ExitCode {
+    let selected = match config.select_providers(&args.providers) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    if !args.dry_run {
+        return fail(
+            "applying a plan is not available in this build yet; run `rosterd sync --dry-run` to see the plan",
+        );
+    }
+    let today = args.today.unwrap_or(today);
+    // A dry run writes nothing: no state file is created, none is migrated.
+    let store = match Store::open_read_only(&config.state).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let report = match sync::plan_pass(config, &selected, store.as_ref(), today, true).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    match args.format {
+        Format::Json => println!("{}", report.to_json()),
+        Format::Text => print!("{}", report.to_text()),
+    }
+    if report.any_blocked() && !args.force {
+        ExitCode::from(EXIT_BLOCKED)
+    } else {
+        ExitCode::from(EXIT_OK)
+    }
+}
+
+async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
+    let loaded = match source::from_config(&config.source).load().await {
+        Ok(l) => l,
+        Err(e) => return fail(format!("cannot read the source: {e}")),
+    };
+    let providers: Vec<serde_json::Value> = config
+        .providers
+        .iter()
+        .map(|p| {
+            let in_scope = loaded.users.iter().filter(|u| p.scope.matches(u)).count();
+            serde_json::json!({"name": p.name, "type": p.kind, "base_url": p.base_url.as_str(), "users_in_scope": in_scope})
+        })
+        .collect();
+    match args.format {
+        Format::Json => {
+            let doc = serde_json::json!({
+                "config": config.path.display().to_string(),
+                "state": config.state.display().to_string(),
+                "source": {"records": loaded.records, "users": loaded.users.len(), "rejected": loaded.rejected},
+                "providers": providers,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        Format::Text => {
+            println!("config {}: valid", config.path.display());
+            println!(
+                "source {}: {} record(s), {} valid user(s), {} rejected",
+                config.source.path.display(),
+                loaded.records,
+                loaded.users.len(),
+                loaded.rejected.len()
+            );
+            for r in &loaded.rejected {
+                let who = r
+                    .external_id
+                    .as_deref()
+                    .or(r.email.as_deref())
+                    .unwrap_or("?");
+                println!("  {}: {who}: {}", r.location, r.reason);
+            }
+            for p in &providers {
+                println!(
+                    "provider {} ({}): {} user(s) in scope, {}",
+                    p["name"].as_str().unwrap_or_default(),
+                    p["type"].as_str().unwrap_or_default(),
+                    p["users_in_scope"],
+                    p["base_url"].as_str().unwrap_or_default()
+                );
+            }
+        }
+    }
+    ExitCode::from(EXIT_OK)
+}

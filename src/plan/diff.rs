@@ -1,0 +1,330 @@
+//! The diff: source users against one provider's snapshot, as DESIGN.md's table says.
+//!
+//! | source vs snapshot                                   | result                      |
+//! |------------------------------------------------------|-----------------------------|
+//! | wanted (in scope, active), no row                    | create                      |
+//! | wanted, row active, fingerprint differs              | update (or manual/recreate) |
+//! | wanted, row disabled                                 | enable (+ changes)          |
+//! | not wanted or gone, row active                       | disable (or delete)         |
+//! | vendor cannot do it                                  | manual action               |
+//! | vendor would refuse the record                       | rejected                    |
+//! | gone from the source because its row was rejected    | held (left as it is)        |
+//!
+//! Accounts without a snapshot row are never touched: rosterd only manages what it
+//! created or adopted.
+
+use std::cmp::Ordering;
+
+use super::{
+    FieldChange, Held, ManualAction, OpKind, Operation, PlanContext, ProviderPlan, Rejected,
+    Summary,
+};
+use crate::config::{OnEmailChange, OnRemove, ProviderConfig};
+use crate::providers::{changed_fields, Provider, Record, StoredRecord};
+use crate::store::{AccountState, SnapshotRow};
+use crate::user::{Lifecycle, User};
+
+/// Plans one provider. `users` and `snapshot` must be sorted by `external_id`
+/// (sources and the store return them so); the result is in the same order.
+pub fn plan_provider(
+    provider: &dyn Provider,
+    config: &ProviderConfig,
+    users: &[User],
+    snapshot: &[SnapshotRow],
+    ctx: &PlanContext,
+) -> ProviderPlan {
+    let mut p = Planner {
+        provider,
+        config,
+        ctx,
+        plan: ProviderPlan {
+            name: config.name.clone(),
+            provider_type: provider.provider_type(),
+            summary: Summary::default(),
+            operations: Vec::new(),
+            rejected: Vec::new(),
+            manual: Vec::new(),
+            held: Vec::new(),
+            blocked: None,
+            active_before: snapshot
+                .iter()
+                .filter(|r| r.state == AccountState::Active)
+                .count(),
+        },
+    };
+    let (mut ui, mut si) = (0, 0);
+    while ui < users.len() || si < snapshot.len() {
+        let order = match (users.get(ui), snapshot.get(si)) {
+            (Some(u), Some(r)) => u.external_id.as_str().cmp(&r.external_id),
+            (Some(_), None) => Ordering::Less,
+            _ => Ordering::Greater,
+        };
+        match order {
+            Ordering::Less => {
+                p.user_without_row(&users[ui]);
+                ui += 1;
+            }
+            Ordering::Equal => {
+                p.user_with_row(&users[ui], &snapshot[si]);
+                ui += 1;
+                si += 1;
+            }
+            Ordering::Greater => {
+                p.row_without_user(&snapshot[si]);
+                si += 1;
+            }
+        }
+    }
+    p.plan.summarise();
+    p.plan
+}
+
+struct Planner<'a> {
+    provider: &'a dyn Provider,
+    config: &'a ProviderConfig,
+    ctx: &'a PlanContext,
+    plan: ProviderPlan,
+}
+
+impl Planner<'_> {
+    fn lifecycle(&self, user: &User) -> Lifecycle {
+        user.lifecycle(self.ctx.today, self.ctx.provision_days_before_start)
+    }
+
+    fn wanted(&self, user: &User) -> bool {
+        self.lifecycle(user) == Lifecycle::Active && self.config.scope.matches(user)
+    }
+
+    fn user_without_row(&mut self, user: &User) {
+        if !self.wanted(user) {
+            return;
+        }
+        let record = match self.provider.map_user(user) {
+            Ok(r) => r,
+            Err(reason) => return self.reject(user, reason),
+        };
+        if !self.provider.capabilities().create {
+            return self.manual(
+                user,
+                OpKind::Create,
+                format!("{} cannot create users", self.provider.provider_type()),
+            );
+        }
+        let changes = record
+            .fields()
+            .filter(|(_, v)| v.is_some())
+            .map(|(f, v)| FieldChange {
+                field: f.to_string(),
+                old: None,
+                new: v.map(str::to_string),
+            })
+            .collect();
+        self.push(
+            OpKind::Create,
+            user,
+            None,
+            "new in the source".into(),
+            changes,
+            Some(record),
+        );
+    }
+
+    fn user_with_row(&mut self, user: &User, row: &SnapshotRow) {
+        if !self.wanted(user) {
+            let why = match self.lifecycle(user) {
+                // A pre-hire whose start moved into the future keeps the account it has:
+                // not yet starting is not leaving.
+                Lifecycle::PreHire { .. } => return,
+                Lifecycle::Inactive => "inactive in the source",
+                Lifecycle::Active => "out of this provider's scope",
+            };
+            return self.remove(row, why);
+        }
+        let record = match self.provider.map_user(user) {
+            Ok(r) => r,
+            Err(reason) => return self.reject(user, reason),
+        };
+        let fingerprint = record.fingerprint();
+        match row.state {
+            AccountState::Active if fingerprint == row.fingerprint => {}
+            AccountState::Active => self.change(user, row, record, OpKind::Update),
+            AccountState::Disabled => {
+                if !self.provider.capabilities().enable {
+                    let why = format!(
+                        "{} cannot re-enable a disabled user",
+                        self.provider.provider_type()
+                    );
+                    return self.manual(user, OpKind::Enable, why);
+                }
+                self.change(user, row, record, OpKind::Enable);
+            }
+            AccountState::Manual => {
+                let why = row
+                    .last_error
+                    .as_deref()
+                    .unwrap_or("an earlier operation needs a person's attention")
+                    .to_string();
+                self.manual(user, OpKind::Update, why);
+            }
+        }
+    }
+
+    fn row_without_user(&mut self, row: &SnapshotRow) {
+        if self.ctx.held.contains(&*row.external_id) {
+            if row.state != AccountState::Disabled {
+                self.plan.held.push(Held {
+                    external_id: row.external_id.to_string(),
+                    email: row.email.to_string(),
+                });
+            }
+            return;
+        }
+        self.remove(row, "no longer in the source");
+    }
+
+    /// Disable (or delete) an account whose user is no longer wanted.
+    fn remove(&mut self, row: &SnapshotRow, why: &str) {
+        if row.state == AccountState::Disabled {
+            return;
+        }
+        let caps = self.provider.capabilities();
+        let kind = if self.config.on_remove == OnRemove::Delete && caps.delete {
+            OpKind::Delete
+        } else if caps.disable {
+            OpKind::Disable
+        } else {
+            self.plan.manual.push(ManualAction {
+                external_id: row.external_id.to_string(),
+                email: row.email.to_string(),
+                needed: OpKind::Disable,
+                reason: format!(
+                    "{why}; {} has no call to disable a user: remove access by hand",
+                    self.provider.provider_type()
+                ),
+            });
+            return;
+        };
+        self.plan.operations.push(Operation {
+            op: kind,
+            external_id: row.external_id.to_string(),
+            email: row.email.to_string(),
+            vendor_id: row.vendor_id.as_deref().map(str::to_string),
+            reason: why.to_string(),
+            changes: Vec::new(),
+            record: None,
+            fingerprint: None,
+        });
+    }
+
+    /// An update, or an enable carrying the changes since the account was disabled.
+    fn change(&mut self, user: &User, row: &SnapshotRow, record: Record, kind: OpKind) {
+        // A row whose record cannot be read back is compared as empty: every field is
+        // sent again, which is what a fresh push would do anyway.
+        let old = StoredRecord::from_json(&row.record).unwrap_or_default();
+        let changes: Vec<FieldChange> = changed_fields(&old, &record)
+            .into_iter()
+            .map(|f| FieldChange {
+                field: f.to_string(),
+                old: old.get(f).map(str::to_string),
+                new: record.get(f).map(str::to_string),
+            })
+            .collect();
+        let vendor_id = row.vendor_id.as_deref().map(str::to_string);
+        if changes.is_empty() {
+            // Only the fingerprint differs (e.g. a field now sent as null): resend.
+            let why = if kind == OpKind::Enable {
+                "active again in the source"
+            } else {
+                "record changed"
+            };
+            return self.push(kind, user, vendor_id, why.into(), changes, Some(record));
+        }
+        if let Err(cannot) = self.provider.check_update(&old, &record) {
+            let email_changed = changes
+                .iter()
+                .any(|c| c.field == "email" || c.field == "identifier");
+            let caps = self.provider.capabilities();
+            if email_changed
+                && self.config.on_email_change == OnEmailChange::Recreate
+                && caps.create
+                && caps.disable
+            {
+                let why = format!("email changed and {cannot}: new account, old one disabled");
+                return self.push(
+                    OpKind::Recreate,
+                    user,
+                    vendor_id,
+                    why,
+                    changes,
+                    Some(record),
+                );
+            }
+            if kind == OpKind::Enable {
+                // Re-enable what can be re-enabled; the changes still need a person.
+                self.push(
+                    kind,
+                    user,
+                    vendor_id.clone(),
+                    "active again in the source".into(),
+                    Vec::new(),
+                    None,
+                );
+                if let Some(op) = self.plan.operations.last_mut() {
+                    op.fingerprint = Some(row.fingerprint);
+                }
+            }
+            let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+            return self.manual(
+                user,
+                OpKind::Update,
+                format!("{cannot} (changed: {})", fields.join(", ")),
+            );
+        }
+        let why = if kind == OpKind::Enable {
+            "active again in the source".to_string()
+        } else {
+            let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+            format!("changed: {}", fields.join(", "))
+        };
+        self.push(kind, user, vendor_id, why, changes, Some(record));
+    }
+
+    fn push(
+        &mut self,
+        op: OpKind,
+        user: &User,
+        vendor_id: Option<String>,
+        reason: String,
+        changes: Vec<FieldChange>,
+        record: Option<Record>,
+    ) {
+        let fingerprint = record.as_ref().map(Record::fingerprint);
+        self.plan.operations.push(Operation {
+            op,
+            external_id: user.external_id.clone(),
+            email: user.email.clone(),
+            vendor_id,
+            reason,
+            changes,
+            record,
+            fingerprint,
+        });
+    }
+
+    fn manual(&mut self, user: &User, needed: OpKind, reason: String) {
+        self.plan.manual.push(ManualAction {
+            external_id: user.external_id.clone(),
+            email: user.email.clone(),
+            needed,
+            reason,
+        });
+    }
+
+    fn reject(&mut self, user: &User, reason: String) {
+        self.plan.rejected.push(Rejected {
+            external_id: user.external_id.clone(),
+            email: user.email.clone(),
+            reason,
+        });
+    }
+}

@@ -1,0 +1,185 @@
+//! The plan: what each provider needs so that it matches the source, as a value.
+//!
+//! [`plan_provider`] is a pure function of (users, held keys, snapshot, provider,
+//! today): no I/O, no clock, deterministic order (by `external_id`). A dry run prints
+//! its result; a real run executes the same value.
+
+mod diff;
+mod safety;
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::providers::{Fingerprint, ProviderType, Record};
+
+pub use diff::plan_provider;
+pub use safety::{apply_guards, check_source_size};
+
+/// What to do to one account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    Create,
+    Update,
+    Disable,
+    Enable,
+    Delete,
+    /// Create an account for a new email and disable the old one (email changes the
+    /// vendor cannot make in place, with `on_email_change: recreate`).
+    Recreate,
+}
+
+impl OpKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Create => "create",
+            OpKind::Update => "update",
+            OpKind::Disable => "disable",
+            OpKind::Enable => "enable",
+            OpKind::Delete => "delete",
+            OpKind::Recreate => "recreate",
+        }
+    }
+}
+
+/// One field's old and new value (old is `None` for a create).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+/// One operation the executor will send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Operation {
+    pub op: OpKind,
+    pub external_id: String,
+    pub email: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor_id: Option<String>,
+    /// Why the operation is planned, in words.
+    pub reason: String,
+    /// Fields that change (all fields for a create; empty for disable and delete).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FieldChange>,
+    /// The record to push (create, update, enable, recreate).
+    #[serde(skip)]
+    pub record: Option<Record>,
+    /// Fingerprint of `record`, stored once the vendor confirms.
+    #[serde(skip)]
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// Something the plan needs that the vendor cannot do: a person must act.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManualAction {
+    pub external_id: String,
+    pub email: String,
+    /// The operation that would be needed.
+    pub needed: OpKind,
+    pub reason: String,
+}
+
+/// A user the vendor would refuse (its field limits), with the reason; nothing is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejected {
+    pub external_id: String,
+    pub email: String,
+    pub reason: String,
+}
+
+/// A known account left untouched because its source record was rejected this run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Held {
+    pub external_id: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub disable: usize,
+    pub enable: usize,
+    pub delete: usize,
+    pub recreate: usize,
+    pub manual: usize,
+    pub rejected: usize,
+    pub held: usize,
+}
+
+impl Summary {
+    pub fn count(&self, kind: OpKind) -> usize {
+        match kind {
+            OpKind::Create => self.create,
+            OpKind::Update => self.update,
+            OpKind::Disable => self.disable,
+            OpKind::Enable => self.enable,
+            OpKind::Delete => self.delete,
+            OpKind::Recreate => self.recreate,
+        }
+    }
+}
+
+/// The plan for one provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProviderPlan {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub provider_type: ProviderType,
+    pub summary: Summary,
+    pub operations: Vec<Operation>,
+    pub rejected: Vec<Rejected>,
+    pub manual: Vec<ManualAction>,
+    pub held: Vec<Held>,
+    /// Why a safety guard stopped this provider's plan; `None` when it may run.
+    pub blocked: Option<String>,
+    /// Accounts the snapshot holds as active before this plan (guards compare to it).
+    #[serde(skip)]
+    pub active_before: usize,
+}
+
+impl ProviderPlan {
+    /// Whether there is nothing to send and nothing to report.
+    pub fn is_empty(&self) -> bool {
+        self.operations.is_empty() && self.manual.is_empty() && self.rejected.is_empty()
+    }
+
+    /// Recounts the summary from the lists.
+    pub fn summarise(&mut self) {
+        let mut s = Summary {
+            manual: self.manual.len(),
+            rejected: self.rejected.len(),
+            held: self.held.len(),
+            ..Summary::default()
+        };
+        for op in &self.operations {
+            match op.op {
+                OpKind::Create => s.create += 1,
+                OpKind::Update => s.update += 1,
+                OpKind::Disable => s.disable += 1,
+                OpKind::Enable => s.enable += 1,
+                OpKind::Delete => s.delete += 1,
+                OpKind::Recreate => s.recreate += 1,
+            }
+        }
+        self.summary = s;
+    }
+}
+
+/// What the planner needs besides users, snapshot and provider.
+#[derive(Debug, Clone)]
+pub struct PlanContext {
+    /// "Today", passed in: the planner never reads the clock.
+    pub today: NaiveDate,
+    pub provision_days_before_start: u32,
+    /// Keys whose source record was rejected this run: their accounts are left as they
+    /// are (never disabled because of a bad row).
+    pub held: BTreeSet<String>,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,573 @@
+//! The diff table, row by row, and the property that a snapshot of what was planned
+//! plans nothing.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cloned_ref_to_slice_refs
+)]
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use proptest::prelude::*;
+use secrecy::SecretString;
+
+use super::*;
+use crate::config::{OnEmailChange, OnRemove, ProviderConfig, SafetyConfig, Scope};
+use crate::providers::{self, Capabilities, Provider, StoredRecord, VendorSettings};
+use crate::store::{AccountState, SnapshotRow};
+use crate::user::{Attributes, User};
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
+}
+
+fn ctx() -> PlanContext {
+    PlanContext {
+        today: today(),
+        provision_days_before_start: 0,
+        held: BTreeSet::new(),
+    }
+}
+
+fn hesh_config() -> ProviderConfig {
+    ProviderConfig {
+        name: "hesh-prod".into(),
+        kind: ProviderType::Hesh,
+        base_url: "https://hesh.example".parse().unwrap(),
+        scope: Scope::default(),
+        on_remove: OnRemove::Disable,
+        on_email_change: OnEmailChange::Skip,
+        settings: VendorSettings::Hesh(providers::hesh::Settings {
+            api_key: SecretString::from("k".to_string()),
+            tenant_id: uuid::Uuid::nil(),
+            batch_size: 100,
+        }),
+    }
+}
+
+fn vyte_config() -> ProviderConfig {
+    ProviderConfig {
+        name: "vyte".into(),
+        kind: ProviderType::Vyte,
+        settings: VendorSettings::Vyte(providers::vyte::Settings {
+            api_key: SecretString::from("k".to_string()),
+            organization: None,
+            batch: false,
+        }),
+        ..hesh_config()
+    }
+}
+
+fn saleschat_config() -> ProviderConfig {
+    ProviderConfig {
+        name: "sc".into(),
+        kind: ProviderType::Saleschat,
+        settings: VendorSettings::Saleschat(providers::saleschat::Settings {
+            token: SecretString::from("k".to_string()),
+            org_id: "org".into(),
+        }),
+        ..hesh_config()
+    }
+}
+
+fn user(id: &str, first: &str) -> User {
+    User {
+        external_id: id.into(),
+        email: format!("{}@example.com", id.to_lowercase()),
+        first_name: first.into(),
+        last_name: "Tester".into(),
+        phone: Some(format!("+33 1 {id}")),
+        status_active: true,
+        start_date: None,
+        termination_date: None,
+        attributes: Attributes::from_pairs([("department".to_string(), "Sales".to_string())]),
+    }
+}
+
+/// The snapshot row rosterd would hold after pushing `user` to `provider`.
+fn row_for(provider: &dyn Provider, user: &User, state: AccountState) -> SnapshotRow {
+    let record = provider.map_user(user).unwrap();
+    SnapshotRow {
+        external_id: user.external_id.clone().into(),
+        email: user.email.clone().into(),
+        vendor_id: Some(format!("v-{}", user.external_id).into()),
+        fingerprint: record.fingerprint(),
+        state,
+        record: record.to_stored().to_json().into(),
+        last_error: None,
+        failures: 0,
+    }
+}
+
+fn run(cfg: &ProviderConfig, users: &[User], snapshot: &[SnapshotRow]) -> ProviderPlan {
+    let p = providers::build(cfg);
+    plan_provider(p.as_ref(), cfg, users, snapshot, &ctx())
+}
+
+fn ops(plan: &ProviderPlan) -> Vec<(OpKind, &str)> {
+    plan.operations
+        .iter()
+        .map(|o| (o.op, o.external_id.as_str()))
+        .collect()
+}
+
+#[test]
+fn active_user_not_in_snapshot_is_created_with_all_fields() {
+    let plan = run(&hesh_config(), &[user("E1", "Ada")], &[]);
+    assert_eq!(ops(&plan), [(OpKind::Create, "E1")]);
+    let op = &plan.operations[0];
+    assert!(op
+        .changes
+        .iter()
+        .any(|c| c.field == "first_name" && c.new.as_deref() == Some("Ada") && c.old.is_none()));
+    assert!(op.record.is_some() && op.fingerprint.is_some());
+    assert_eq!(plan.summary.create, 1);
+}
+
+#[test]
+fn unchanged_user_plans_nothing() {
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let u = user("E1", "Ada");
+    let plan = run(
+        &cfg,
+        &[u.clone()],
+        &[row_for(p.as_ref(), &u, AccountState::Active)],
+    );
+    assert!(plan.is_empty(), "{plan:?}");
+}
+
+#[test]
+fn changed_name_is_an_update_showing_old_and_new() {
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let row = row_for(p.as_ref(), &user("E1", "Ada"), AccountState::Active);
+    let plan = run(&cfg, &[user("E1", "Augusta")], &[row]);
+    assert_eq!(ops(&plan), [(OpKind::Update, "E1")]);
+    assert_eq!(
+        plan.operations[0].changes,
+        [FieldChange {
+            field: "first_name".into(),
+            old: Some("Ada".into()),
+            new: Some("Augusta".into())
+        }]
+    );
+    assert_eq!(plan.operations[0].vendor_id.as_deref(), Some("v-E1"));
+}
+
+#[test]
+fn user_gone_from_source_is_disabled() {
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let row = row_for(p.as_ref(), &user("E1", "Ada"), AccountState::Active);
+    let plan = run(&cfg, &[], &[row]);
+    assert_eq!(ops(&plan), [(OpKind::Disable, "E1")]);
+    assert_eq!(plan.operations[0].email, "e1@example.com");
+    assert_eq!(plan.operations[0].reason, "no longer in the source");
+}
+
+#[test]
+fn inactive_user_is_disabled_and_already_disabled_is_left() {
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let mut u = user("E1", "Ada");
+    let row = row_for(p.as_ref(), &u, AccountState::Active);
+    u.status_active = false;
+    let plan = run(&cfg, &[u.clone()], &[row]);
+    assert_eq!(ops(&plan), [(OpKind::Disable, "E1")]);
+    assert_eq!(plan.operations[0].reason, "inactive in the source");
+    let disabled = row_for(p.as_ref(), &user("E1", "Ada"), AccountState::Disabled);
+    assert!(run(&cfg, &[u], &[disabled]).is_empty());
+}
+
+#[test]
+fn out_of_scope_user_is_disabled_and_never_created() {
+    let mut cfg = hesh_config();
+    cfg.scope
+        .include
+        .insert("department".into(), vec!["Engineering".into()]);
+    let p = providers::build(&cfg);
+    let u = user("E1", "Ada");
+    let row = row_for(p.as_ref(), &u, AccountState::Active);
+    let plan = run(&cfg, &[u.clone(), user("E2", "Bob")], &[row]);
+    assert_eq!(ops(&plan), [(OpKind::Disable, "E1")]);
+    assert_eq!(plan.operations[0].reason, "out of this provider's scope");
+}
+
+#[test]
+fn disabled_user_active_again_is_enabled_with_changes() {
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let row = row_for(p.as_ref(), &user("E1", "Ada"), AccountState::Disabled);
+    let plan = run(&cfg, &[user("E1", "Ada")], &[row.clone()]);
+    assert_eq!(ops(&plan), [(OpKind::Enable, "E1")]);
+    assert!(plan.operations[0].changes.is_empty());
+    let plan = run(&cfg, &[user("E1", "Augusta")], &[row]);
+    assert_eq!(ops(&plan), [(OpKind::Enable, "E1")]);
+    assert_eq!(plan.operations[0].changes.len(), 1);
+}
+
+#[test]
+fn delete_is_planned_only_when_configured_and_supported() {
+    let mut cfg = saleschat_config();
+    let p = providers::build(&cfg);
+    let row = row_for(p.as_ref(), &user("E1", "Ada"), AccountState::Active);
+    assert_eq!(
+        ops(&run(&cfg, &[], &[row.clone()])),
+        [(OpKind::Disable, "E1")]
+    );
+    cfg.on_remove = OnRemove::Delete;
+    assert_eq!(
+        ops(&run(&cfg, &[], &[row.clone()])),
+        [(OpKind::Delete, "E1")]
+    );
+    // hesh has no delete: configured delete falls back to disable.
+    let mut h = hesh_config();
+    h.on_remove = OnRemove::Delete;
+    let hp = providers::build(&h);
+    let hrow = row_for(hp.as_ref(), &user("E1", "Ada"), AccountState::Active);
+    assert_eq!(ops(&run(&h, &[], &[hrow])), [(OpKind::Disable, "E1")]);
+}
+
+#[test]
+fn vendor_without_disable_reports_manual_action() {
+    let cfg = vyte_config();
+    let p = providers::build(&cfg);
+    let row = row_for(p.as_ref(), &user("E1", "Ada"), AccountState::Active);
+    let plan = run(&cfg, &[], &[row]);
+    assert!(plan.operations.is_empty());
+    assert_eq!(plan.manual.len(), 1);
+    assert_eq!(plan.manual[0].needed, OpKind::Disable);
+    assert!(
+        plan.manual[0]
+            .reason
+            .contains("vyte has no call to disable"),
+        "{}",
+        plan.manual[0].reason
+    );
+    assert_eq!(plan.summary.manual, 1);
+}
+
+#[test]
+fn vendor_without_update_reports_name_change_as_manual() {
+    let cfg = saleschat_config();
+    let p = providers::build(&cfg);
+    let row = row_for(p.as_ref(), &user("E1", "Ada"), AccountState::Active);
+    let plan = run(&cfg, &[user("E1", "Augusta")], &[row]);
+    assert!(plan.operations.is_empty());
+    assert_eq!(plan.manual[0].needed, OpKind::Update);
+    assert!(
+        plan.manual[0].reason.contains("first_name"),
+        "{}",
+        plan.manual[0].reason
+    );
+}
+
+#[test]
+fn email_change_without_phone_follows_policy() {
+    let mut cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let mut old = user("E1", "Ada");
+    old.phone = None;
+    let row = row_for(p.as_ref(), &old, AccountState::Active);
+    let mut new = old.clone();
+    new.email = "ada.new@example.com".into();
+    let plan = run(&cfg, &[new.clone()], &[row.clone()]);
+    assert!(plan.operations.is_empty());
+    assert!(
+        plan.manual[0].reason.contains("unchanged phone"),
+        "{}",
+        plan.manual[0].reason
+    );
+    cfg.on_email_change = OnEmailChange::Recreate;
+    let plan = run(&cfg, &[new], &[row]);
+    assert_eq!(ops(&plan), [(OpKind::Recreate, "E1")]);
+    assert_eq!(plan.summary.recreate, 1);
+}
+
+#[test]
+fn email_change_with_kept_phone_is_an_update() {
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let old = user("E1", "Ada");
+    let row = row_for(p.as_ref(), &old, AccountState::Active);
+    let mut new = old;
+    new.email = "ada.new@example.com".into();
+    assert_eq!(ops(&run(&cfg, &[new], &[row])), [(OpKind::Update, "E1")]);
+}
+
+#[test]
+fn record_breaking_vendor_limits_is_rejected_and_the_rest_go_on() {
+    let cfg = hesh_config();
+    let plan = run(
+        &cfg,
+        &[user("E1", "Bartholomew-James"), user("E2", "Bob")],
+        &[],
+    );
+    assert_eq!(ops(&plan), [(OpKind::Create, "E2")]);
+    assert_eq!(plan.rejected.len(), 1);
+    assert_eq!(plan.rejected[0].external_id, "E1");
+    assert!(plan.rejected[0].reason.contains("first_name"));
+}
+
+#[test]
+fn account_not_in_snapshot_is_never_touched() {
+    // An inactive user with no row: rosterd never created or adopted it, so nothing.
+    let mut u = user("E1", "Ada");
+    u.status_active = false;
+    assert!(run(&hesh_config(), &[u], &[]).is_empty());
+}
+
+#[test]
+fn pre_hire_is_not_created_until_the_window() {
+    let cfg = hesh_config();
+    let mut u = user("E1", "Ada");
+    u.start_date = Some(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
+    assert!(run(&cfg, &[u.clone()], &[]).is_empty());
+    let p = providers::build(&cfg);
+    let c = PlanContext {
+        provision_days_before_start: 7,
+        ..ctx()
+    };
+    assert_eq!(
+        ops(&plan_provider(p.as_ref(), &cfg, &[u], &[], &c)),
+        [(OpKind::Create, "E1")]
+    );
+}
+
+#[test]
+fn future_termination_keeps_the_account_until_the_day() {
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let mut u = user("E1", "Ada");
+    let row = row_for(p.as_ref(), &u, AccountState::Active);
+    u.status_active = false;
+    u.termination_date = Some(NaiveDate::from_ymd_opt(2026, 12, 31).unwrap());
+    assert!(run(&cfg, &[u.clone()], &[row.clone()]).is_empty());
+    u.termination_date = Some(today());
+    assert_eq!(ops(&run(&cfg, &[u], &[row])), [(OpKind::Disable, "E1")]);
+}
+
+#[test]
+fn rejected_source_row_holds_its_account() {
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let row = row_for(p.as_ref(), &user("E1", "Ada"), AccountState::Active);
+    let c = PlanContext {
+        held: ["E1".to_string()].into(),
+        ..ctx()
+    };
+    let plan = plan_provider(p.as_ref(), &cfg, &[], &[row], &c);
+    assert!(plan.operations.is_empty());
+    assert_eq!(plan.held.len(), 1);
+    assert_eq!(plan.summary.held, 1);
+}
+
+#[test]
+fn manual_row_is_reported_again_with_its_error() {
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let u = user("E1", "Ada");
+    let mut row = row_for(p.as_ref(), &u, AccountState::Manual);
+    row.last_error = Some("created but not in the org".into());
+    let plan = run(&cfg, &[u], &[row]);
+    assert_eq!(plan.manual[0].reason, "created but not in the org");
+}
+
+#[test]
+fn operations_come_out_in_key_order() {
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let gone = row_for(p.as_ref(), &user("E2", "Bob"), AccountState::Active);
+    let plan = run(&cfg, &[user("E1", "Ada"), user("E3", "Cy")], &[gone]);
+    assert_eq!(
+        ops(&plan),
+        [
+            (OpKind::Create, "E1"),
+            (OpKind::Disable, "E2"),
+            (OpKind::Create, "E3")
+        ]
+    );
+}
+
+#[test]
+fn disable_is_blocked_when_over_percent_threshold() {
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let users: Vec<User> = (0..10).map(|i| user(&format!("E{i}"), "Ada")).collect();
+    let snapshot: Vec<SnapshotRow> = users
+        .iter()
+        .map(|u| row_for(p.as_ref(), u, AccountState::Active))
+        .collect();
+    let safety = SafetyConfig {
+        max_disable_percent: Some(20.0),
+        max_disable_count: None,
+        min_source_users: 1,
+    };
+    let mut plan = run(&cfg, &users[..8], &snapshot);
+    apply_guards(&mut plan, &safety, None);
+    assert_eq!(plan.blocked, None, "2 of 10 is 20%: allowed");
+    let mut plan = run(&cfg, &users[..7], &snapshot);
+    apply_guards(&mut plan, &safety, None);
+    let reason = plan.blocked.unwrap_or_default();
+    assert!(
+        reason.contains("3 of 10") && reason.contains("max_disable_percent"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn disable_is_blocked_when_over_count_threshold() {
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let users: Vec<User> = (0..10).map(|i| user(&format!("E{i}"), "Ada")).collect();
+    let snapshot: Vec<SnapshotRow> = users
+        .iter()
+        .map(|u| row_for(p.as_ref(), u, AccountState::Active))
+        .collect();
+    let safety = SafetyConfig {
+        max_disable_percent: None,
+        max_disable_count: Some(2),
+        min_source_users: 1,
+    };
+    let mut plan = run(&cfg, &users[..7], &snapshot);
+    apply_guards(&mut plan, &safety, None);
+    assert!(plan
+        .blocked
+        .unwrap_or_default()
+        .contains("max_disable_count (2)"));
+}
+
+#[test]
+fn too_small_source_blocks_every_provider() {
+    let safety = SafetyConfig {
+        min_source_users: 5,
+        ..SafetyConfig::default()
+    };
+    let reason = check_source_size(0, &safety);
+    assert!(reason
+        .as_deref()
+        .unwrap_or_default()
+        .contains("min_source_users (5)"));
+    assert_eq!(check_source_size(5, &safety), None);
+    let mut plan = run(&hesh_config(), &[], &[]);
+    apply_guards(&mut plan, &safety, reason.as_deref());
+    assert!(plan.blocked.is_some());
+}
+
+/// The snapshot rosterd would hold after carrying out `plan` (what a test helper or
+/// the executor writes): every create/update/enable stored, disables marked.
+fn snapshot_after(
+    provider: &dyn Provider,
+    users: &[User],
+    before: &[SnapshotRow],
+    plan: &ProviderPlan,
+) -> Vec<SnapshotRow> {
+    let mut rows: std::collections::BTreeMap<String, SnapshotRow> = before
+        .iter()
+        .map(|r| (r.external_id.to_string(), r.clone()))
+        .collect();
+    for op in &plan.operations {
+        match op.op {
+            OpKind::Disable => {
+                if let Some(r) = rows.get_mut(&op.external_id) {
+                    r.state = AccountState::Disabled;
+                }
+            }
+            OpKind::Delete => {
+                rows.remove(&op.external_id);
+            }
+            OpKind::Enable if op.record.is_none() => {
+                if let Some(r) = rows.get_mut(&op.external_id) {
+                    r.state = AccountState::Active;
+                }
+            }
+            _ => {
+                let u = users
+                    .iter()
+                    .find(|u| u.external_id == op.external_id)
+                    .unwrap();
+                rows.insert(
+                    op.external_id.clone(),
+                    row_for(provider, u, AccountState::Active),
+                );
+            }
+        }
+    }
+    rows.into_values().collect()
+}
+
+fn arb_user() -> impl Strategy<Value = User> {
+    (
+        0u32..40,
+        "[A-Z][a-z]{0,12}",
+        "[A-Z][a-z]{1,8}",
+        any::<bool>(),
+        prop::option::of("[0-9]{6}"),
+        prop::sample::select(vec!["Sales", "Engineering"]),
+    )
+        .prop_map(|(id, first, last, active, phone, dept)| User {
+            external_id: format!("E{id:03}"),
+            email: format!("u{id}@example.com"),
+            first_name: first,
+            last_name: last,
+            phone,
+            status_active: active,
+            start_date: None,
+            termination_date: None,
+            attributes: Attributes::from_pairs([("department".to_string(), dept.to_string())]),
+        })
+}
+
+fn arb_users() -> impl Strategy<Value = Vec<User>> {
+    prop::collection::vec(arb_user(), 0..30).prop_map(|mut v| {
+        v.sort_by(|a, b| a.external_id.cmp(&b.external_id));
+        v.dedup_by(|a, b| a.external_id == b.external_id);
+        v
+    })
+}
+
+proptest! {
+    /// plan(x, snapshot_of(plan(x))) is empty, for every vendor, from any earlier state.
+    #[test]
+    fn applying_a_plan_then_planning_again_plans_nothing(before in arb_users(), after in arb_users(), vendor in 0usize..3) {
+        let cfg = [hesh_config(), saleschat_config(), vyte_config()][vendor].clone();
+        let p = providers::build(&cfg);
+        let first = plan_provider(p.as_ref(), &cfg, &before, &[], &ctx());
+        let snap1 = snapshot_after(p.as_ref(), &before, &[], &first);
+        let second = plan_provider(p.as_ref(), &cfg, &after, &snap1, &ctx());
+        let snap2 = snapshot_after(p.as_ref(), &after, &snap1, &second);
+        let third = plan_provider(p.as_ref(), &cfg, &after, &snap2, &ctx());
+        // Whatever is left is only what the vendor cannot do or would refuse.
+        prop_assert!(third.operations.is_empty(), "{:?}", third.operations);
+        prop_assert_eq!(third.manual.len(), second.manual.len());
+        prop_assert_eq!(third.rejected.len(), second.rejected.len());
+        // Nothing the source keeps active is ever disabled.
+        for op in second.operations.iter().filter(|o| o.op == OpKind::Disable) {
+            prop_assert!(!after.iter().any(|u| u.external_id == op.external_id && u.status_active));
+        }
+    }
+
+    /// The plan is deterministic: same inputs, same plan.
+    #[test]
+    fn planning_is_deterministic(users in arb_users()) {
+        let cfg = hesh_config();
+        let p = providers::build(&cfg);
+        let a = plan_provider(p.as_ref(), &cfg, &users, &[], &ctx());
+        let b = plan_provider(p.as_ref(), &cfg, &users, &[], &ctx());
+        prop_assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn stored_record_of_a_change_matches_the_new_fingerprint() {
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let u = user("E1", "Ada");
+    let rec = p.map_user(&u).unwrap();
+    let stored: StoredRecord = rec.to_stored();
+    assert_eq!(stored.get("first_name"), Some("Ada"));
+    let _unused: &Capabilities = p.capabilities();
+}

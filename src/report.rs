@@ -1,0 +1,174 @@
+//! The plan (and later the run's result) for people and for programs: a summary table
+//! with each operation's changed fields, or one JSON document with a stable shape.
+
+use std::fmt::Write as _;
+
+use chrono::NaiveDate;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use serde::Serialize;
+
+use crate::plan::{FieldChange, OpKind, ProviderPlan};
+use crate::source::SourceRejection;
+
+/// The plan of one pass, across providers: what `sync --dry-run` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanReport {
+    pub today: NaiveDate,
+    pub dry_run: bool,
+    pub source: SourceSummary,
+    pub providers: Vec<ProviderPlan>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceSummary {
+    /// Records read from the source.
+    pub records: usize,
+    /// Valid users among them.
+    pub users: usize,
+    pub rejected: Vec<SourceRejection>,
+}
+
+impl PlanReport {
+    pub fn to_json(&self) -> String {
+        // Plain data with string keys: serialisation cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Whether any provider's plan was stopped by a safety guard.
+    pub fn any_blocked(&self) -> bool {
+        self.providers.iter().any(|p| p.blocked.is_some())
+    }
+
+    /// The readable form: a summary table, then each provider's operations.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let mode = if self.dry_run { "Dry run" } else { "Plan" };
+        let _ = writeln!(
+            out,
+            "{mode} for {} — source: {} record(s), {} valid user(s), {} rejected",
+            self.today,
+            self.source.records,
+            self.source.users,
+            self.source.rejected.len()
+        );
+        let mut table = Table::new();
+        table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+            "provider", "type", "create", "update", "disable", "enable", "delete", "recreate",
+            "manual", "rejected", "held", "status",
+        ]);
+        for p in &self.providers {
+            let s = &p.summary;
+            let status = match &p.blocked {
+                Some(_) => "BLOCKED".to_string(),
+                None if p.is_empty() => "in sync".to_string(),
+                None => "ready".to_string(),
+            };
+            table.add_row(vec![
+                p.name.clone(),
+                p.provider_type.to_string(),
+                s.create.to_string(),
+                s.update.to_string(),
+                s.disable.to_string(),
+                s.enable.to_string(),
+                s.delete.to_string(),
+                s.recreate.to_string(),
+                s.manual.to_string(),
+                s.rejected.to_string(),
+                s.held.to_string(),
+                status,
+            ]);
+        }
+        let _ = writeln!(out, "{table}");
+        for p in &self.providers {
+            provider_text(&mut out, p);
+        }
+        if !self.source.rejected.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nRejected by the source ({}):",
+                self.source.rejected.len()
+            );
+            for r in &self.source.rejected {
+                let who = r
+                    .external_id
+                    .as_deref()
+                    .or(r.email.as_deref())
+                    .unwrap_or("?");
+                let _ = writeln!(out, "  {}: {who}: {}", r.location, r.reason);
+            }
+        }
+        out
+    }
+}
+
+fn provider_text(out: &mut String, p: &ProviderPlan) {
+    let _ = writeln!(out, "\n{} ({})", p.name, p.provider_type);
+    if let Some(reason) = &p.blocked {
+        let _ = writeln!(
+            out,
+            "  BLOCKED by a safety guard, nothing will be sent: {reason}"
+        );
+        let _ = writeln!(
+            out,
+            "  (rerun with --force to override, after checking the list below)"
+        );
+    }
+    if p.is_empty() && p.held.is_empty() {
+        let _ = writeln!(out, "  nothing to do");
+        return;
+    }
+    for op in &p.operations {
+        let sign = match op.op {
+            OpKind::Create => '+',
+            OpKind::Update | OpKind::Recreate => '~',
+            OpKind::Disable | OpKind::Delete => '-',
+            OpKind::Enable => '^',
+        };
+        let _ = writeln!(
+            out,
+            "  {sign} {:<8} {} <{}>  ({})",
+            op.op.as_str(),
+            op.external_id,
+            op.email,
+            op.reason
+        );
+        for c in &op.changes {
+            let _ = writeln!(out, "        {}", change_text(c));
+        }
+    }
+    for m in &p.manual {
+        let _ = writeln!(
+            out,
+            "  ! manual   {} <{}>  needs {}: {}",
+            m.external_id,
+            m.email,
+            m.needed.as_str(),
+            m.reason
+        );
+    }
+    for r in &p.rejected {
+        let _ = writeln!(
+            out,
+            "  x rejected {} <{}>: {}",
+            r.external_id, r.email, r.reason
+        );
+    }
+    for h in &p.held {
+        let _ = writeln!(
+            out,
+            "  = held     {} <{}>: its source record was rejected; account left as it is",
+            h.external_id, h.email
+        );
+    }
+}
+
+fn change_text(c: &FieldChange) -> String {
+    let show = |v: &Option<String>| match v {
+        Some(s) => format!("{s:?}"),
+        None => "(none)".to_string(),
+    };
+    match &c.old {
+        None if c.new.is_some() => format!("{}: {}", c.field, show(&c.new)),
+        _ => format!("{}: {} → {}", c.field, show(&c.old), show(&c.new)),
+    }
+}

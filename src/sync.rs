@@ -1,0 +1,102 @@
+//! One sync pass: source → snapshot → plan per provider → guards → report.
+//!
+//! Scheduled, one-shot and dry-run passes all go through [`plan_pass`]; only whether
+//! the plan is then executed differs.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use tracing::{info, warn};
+
+use crate::config::{Config, ProviderConfig};
+use crate::plan::{self, PlanContext};
+use crate::providers;
+use crate::report::{PlanReport, SourceSummary};
+use crate::source::{self, SourceError, SourceLoad};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("cannot read the source: {0}")]
+    Source(#[from] SourceError),
+    #[error("cannot read the state file: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Reads the source and plans every selected provider against its snapshot.
+/// `store` is `None` when there is no state file yet (every snapshot is empty).
+pub async fn plan_pass(
+    config: &Config,
+    selected: &[&ProviderConfig],
+    store: Option<&Store>,
+    today: NaiveDate,
+    dry_run: bool,
+) -> Result<PlanReport, SyncError> {
+    let loaded = source::from_config(&config.source).load().await?;
+    info!(
+        records = loaded.records,
+        users = loaded.users.len(),
+        rejected = loaded.rejected.len(),
+        "Source read."
+    );
+    plan_loaded(config, selected, store, today, dry_run, loaded).await
+}
+
+/// Plans from an already loaded source.
+pub async fn plan_loaded(
+    config: &Config,
+    selected: &[&ProviderConfig],
+    store: Option<&Store>,
+    today: NaiveDate,
+    dry_run: bool,
+    loaded: SourceLoad,
+) -> Result<PlanReport, SyncError> {
+    let held: BTreeSet<String> = loaded
+        .rejected
+        .iter()
+        .filter_map(|r| r.external_id.clone())
+        .collect();
+    let ctx = PlanContext {
+        today,
+        provision_days_before_start: config.source.provision_days_before_start,
+        held,
+    };
+    let source_block = plan::check_source_size(loaded.users.len(), &config.safety);
+    if let Some(reason) = &source_block {
+        warn!(reason = %reason, "Source guard tripped: no provider will be changed.");
+    }
+    let mut plans = Vec::with_capacity(selected.len());
+    for pc in selected {
+        let provider = providers::build(pc);
+        let snapshot = match store {
+            Some(s) => s.snapshot(&pc.name).await?,
+            None => Vec::new(),
+        };
+        let mut p = plan::plan_provider(provider.as_ref(), pc, &loaded.users, &snapshot, &ctx);
+        plan::apply_guards(&mut p, &config.safety, source_block.as_deref());
+        if let Some(reason) = &p.blocked {
+            warn!(provider = %pc.name, reason = %reason, "Plan blocked by a safety guard.");
+        }
+        info!(
+            provider = %pc.name,
+            create = p.summary.create,
+            update = p.summary.update,
+            disable = p.summary.disable,
+            enable = p.summary.enable,
+            manual = p.summary.manual,
+            rejected = p.summary.rejected,
+            "Plan made."
+        );
+        plans.push(p);
+    }
+    Ok(PlanReport {
+        today,
+        dry_run,
+        source: SourceSummary {
+            records: loaded.records,
+            users: loaded.users.len(),
+            rejected: loaded.rejected,
+        },
+        providers: plans,
+    })
+}
