@@ -13,7 +13,9 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use secrecy::SecretString;
 
-use rosterd::config::{OnEmailChange, OnRemove, ProviderConfig, SafetyConfig, Scope};
+use rosterd::config::{
+    OnEmailChange, OnRemove, ProviderConfig, RateLimitConfig, SafetyConfig, Scope,
+};
 use rosterd::plan::{apply_guards, plan_provider, PlanContext};
 use rosterd::providers::{self, hesh, ProviderType, VendorSettings};
 use rosterd::store::{AccountState, SnapshotRow};
@@ -66,6 +68,7 @@ fn main() {
         scope: Scope::default(),
         on_remove: OnRemove::Disable,
         on_email_change: OnEmailChange::Skip,
+        rate_limit: RateLimitConfig::default(),
         settings: VendorSettings::Hesh(hesh::Settings {
             api_key: SecretString::from("bench".to_string()),
             tenant_id: uuid::Uuid::nil(),

@@ -152,6 +152,65 @@ pub enum OnEmailChange {
     Recreate,
 }
 
+/// How fast rosterd may talk to one provider (`providers[].rate_limit`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Requests in flight at once.
+    pub max_concurrency: usize,
+    /// A fixed client-side rate, for vendors that send no rate-limit headers.
+    pub requests_per_second: Option<f64>,
+    /// Most time one run may spend waiting for rate-limit windows, in seconds.
+    pub max_wait_seconds: u64,
+    /// Attempts per operation on 5xx, timeouts and dropped connections (1 = no retry).
+    pub max_attempts: u32,
+    /// Per-request timeout, in seconds.
+    pub timeout_seconds: u64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            max_concurrency: 4,
+            requests_per_second: None,
+            max_wait_seconds: 600,
+            max_attempts: 5,
+            timeout_seconds: 30,
+        }
+    }
+}
+
+impl RateLimitConfig {
+    fn validate(&self, path: &str, issues: &mut Vec<Issue>) {
+        if self.max_concurrency == 0 || self.max_concurrency > 256 {
+            issues.push(Issue::new(
+                format!("{path}.max_concurrency"),
+                format!("{} is out of range (1 to 256)", self.max_concurrency),
+            ));
+        }
+        if let Some(r) = self.requests_per_second {
+            if !(r > 0.0 && r.is_finite()) {
+                issues.push(Issue::new(
+                    format!("{path}.requests_per_second"),
+                    format!("{r} is not a positive rate"),
+                ));
+            }
+        }
+        if self.max_attempts == 0 || self.max_attempts > 20 {
+            issues.push(Issue::new(
+                format!("{path}.max_attempts"),
+                format!("{} is out of range (1 to 20)", self.max_attempts),
+            ));
+        }
+        if self.timeout_seconds == 0 {
+            issues.push(Issue::new(
+                format!("{path}.timeout_seconds"),
+                "must be at least 1".into(),
+            ));
+        }
+    }
+}
+
 /// One entry of `providers:`.
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
@@ -161,6 +220,7 @@ pub struct ProviderConfig {
     pub scope: Scope,
     pub on_remove: OnRemove,
     pub on_email_change: OnEmailChange,
+    pub rate_limit: RateLimitConfig,
     pub settings: VendorSettings,
 }
 
@@ -192,6 +252,8 @@ struct RawProvider {
     on_remove: OnRemove,
     #[serde(default)]
     on_email_change: OnEmailChange,
+    #[serde(default)]
+    rate_limit: RateLimitConfig,
     #[serde(flatten)]
     rest: serde_json::Map<String, Value>,
 }
@@ -353,6 +415,7 @@ fn validate(
             }
         };
         p.scope.validate(&format!("{at}.scope"), issues);
+        p.rate_limit.validate(&format!("{at}.rate_limit"), issues);
         let settings = providers::parse_settings(p.kind, p.rest, &ctx, &at, issues);
         if let (Some(base_url), Some(settings)) = (base_url, settings) {
             providers.push(ProviderConfig {
@@ -362,6 +425,7 @@ fn validate(
                 scope: p.scope,
                 on_remove: p.on_remove,
                 on_email_change: p.on_email_change,
+                rate_limit: p.rate_limit,
                 settings,
             });
         }

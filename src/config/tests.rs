@@ -25,6 +25,7 @@ providers:
     tenant_id: 3f2b8c1e-6d4a-4e2b-9c1a-2b3c4d5e6f70
     batch_size: 50
     scope: { include: { department: [Sales] } }
+    rate_limit: { max_concurrency: 2, requests_per_second: 5 }
   - name: chat
     type: saleschat
     base_url: https://api.saleschat.example
@@ -82,6 +83,9 @@ fn good_config_loads_with_paths_resolved_and_secrets_read() {
     assert_eq!(c.source.provision_days_before_start, 7);
     assert_eq!(c.providers.len(), 4);
     assert_eq!(c.providers[1].on_remove, OnRemove::Delete);
+    assert_eq!(c.providers[0].rate_limit.max_concurrency, 2);
+    assert_eq!(c.providers[0].rate_limit.requests_per_second, Some(5.0));
+    assert_eq!(c.providers[1].rate_limit, RateLimitConfig::default());
     match &c.providers[0].settings {
         VendorSettings::Hesh(s) => {
             assert_eq!(s.batch_size, 50);
@@ -213,6 +217,33 @@ fn wrong_types_and_enums_name_the_key() {
     assert!(has(&i, "providers[0].batch_size", "invalid type"), "{i:?}");
     let i = issues(&GOOD.replace("batch_size: 50", "batch_size: 0"));
     assert!(has(&i, "providers[0].batch_size", "out of range"), "{i:?}");
+}
+
+#[test]
+fn rate_limit_values_are_checked() {
+    let i = issues(&GOOD.replace("max_concurrency: 2", "max_concurrency: 0"));
+    assert!(
+        has(
+            &i,
+            "providers[0].rate_limit.max_concurrency",
+            "out of range"
+        ),
+        "{i:?}"
+    );
+    let i = issues(&GOOD.replace("requests_per_second: 5", "requests_per_second: -1"));
+    assert!(
+        has(
+            &i,
+            "providers[0].rate_limit.requests_per_second",
+            "not a positive rate"
+        ),
+        "{i:?}"
+    );
+    let i = issues(&GOOD.replace("requests_per_second: 5", "rps: 5"));
+    assert!(
+        has(&i, "providers[0].rate_limit.rps", "unknown field"),
+        "{i:?}"
+    );
 }
 
 #[test]

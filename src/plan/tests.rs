@@ -14,7 +14,9 @@ use proptest::prelude::*;
 use secrecy::SecretString;
 
 use super::*;
-use crate::config::{OnEmailChange, OnRemove, ProviderConfig, SafetyConfig, Scope};
+use crate::config::{
+    OnEmailChange, OnRemove, ProviderConfig, RateLimitConfig, SafetyConfig, Scope,
+};
 use crate::providers::{self, Capabilities, Provider, StoredRecord, VendorSettings};
 use crate::store::{AccountState, SnapshotRow};
 use crate::user::{Attributes, User};
@@ -39,6 +41,7 @@ fn hesh_config() -> ProviderConfig {
         scope: Scope::default(),
         on_remove: OnRemove::Disable,
         on_email_change: OnEmailChange::Skip,
+        rate_limit: RateLimitConfig::default(),
         settings: VendorSettings::Hesh(providers::hesh::Settings {
             api_key: SecretString::from("k".to_string()),
             tenant_id: uuid::Uuid::nil(),
