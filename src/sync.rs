@@ -15,8 +15,41 @@ use crate::report::{PlanReport, SourceSummary};
 use crate::source::{self, SourceError, SourceLoad};
 use crate::store::{Store, StoreError};
 
+/// Plans one provider against its snapshot in `store`: the snapshot is read lean, and
+/// the details of the rows the plan touches are loaded before planning again.
+pub async fn plan_provider(
+    provider: &dyn providers::Provider,
+    config: &ProviderConfig,
+    users: &[crate::user::User],
+    store: Option<&Store>,
+    ctx: &PlanContext,
+) -> Result<plan::ProviderPlan, SyncError> {
+    let mut snapshot = match store {
+        Some(s) => s.snapshot(&config.name).await?,
+        None => Vec::new(),
+    };
+    match plan::plan_provider(provider, config, users, &snapshot, ctx) {
+        Ok(p) => return Ok(p),
+        Err(plan::NeedDetails(rows)) => {
+            if let Some(s) = store {
+                s.fill_details(&config.name, &mut snapshot, &rows).await?;
+            }
+        }
+    }
+    plan::plan_provider(provider, config, users, &snapshot, ctx).map_err(|need| {
+        SyncError::DetailsMissing {
+            provider: config.name.clone(),
+            rows: need.0.len(),
+        }
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    #[error(
+        "provider {provider}: {rows} snapshot row(s) still lack their details after loading them"
+    )]
+    DetailsMissing { provider: String, rows: usize },
     #[error("cannot read the source: {0}")]
     Source(#[from] SourceError),
     #[error("cannot read the state file: {0}")]
@@ -68,11 +101,7 @@ pub async fn plan_loaded(
     let mut plans = Vec::with_capacity(selected.len());
     for pc in selected {
         let provider = providers::build(pc);
-        let snapshot = match store {
-            Some(s) => s.snapshot(&pc.name).await?,
-            None => Vec::new(),
-        };
-        let mut p = plan::plan_provider(provider.as_ref(), pc, &loaded.users, &snapshot, &ctx);
+        let mut p = plan_provider(provider.as_ref(), pc, &loaded.users, store, &ctx).await?;
         plan::apply_guards(&mut p, &config.safety, source_block.as_deref());
         if let Some(reason) = &p.blocked {
             warn!(provider = %pc.name, reason = %reason, "Plan blocked by a safety guard.");

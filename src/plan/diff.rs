@@ -12,6 +12,11 @@
 //!
 //! Accounts without a snapshot row are never touched: rosterd only manages what it
 //! created or adopted.
+//!
+//! Snapshot rows arrive lean (key, fingerprint, state). A row the plan touches needs
+//! its [`RowDetails`] (email, vendor id, last record, last error); when some are not
+//! loaded, [`plan_provider`] says which ([`NeedDetails`]) and the caller loads them and
+//! plans again. Rows whose fingerprint matches — nearly all of them — never need them.
 
 use std::cmp::Ordering;
 
@@ -21,8 +26,12 @@ use super::{
 };
 use crate::config::{OnEmailChange, OnRemove, ProviderConfig};
 use crate::providers::{changed_fields, Provider, Record, StoredRecord};
-use crate::store::{AccountState, SnapshotRow};
+use crate::store::{AccountState, RowDetails, SnapshotRow};
 use crate::user::{Lifecycle, User};
+
+/// The snapshot rows (indices) whose details the plan needs but which were not loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeedDetails(pub Vec<usize>);
 
 /// Plans one provider. `users` and `snapshot` must be sorted by `external_id`
 /// (sources and the store return them so); the result is in the same order.
@@ -32,11 +41,12 @@ pub fn plan_provider(
     users: &[User],
     snapshot: &[SnapshotRow],
     ctx: &PlanContext,
-) -> ProviderPlan {
+) -> Result<ProviderPlan, NeedDetails> {
     let mut p = Planner {
         provider,
         config,
         ctx,
+        missing: Vec::new(),
         plan: ProviderPlan {
             name: config.name.clone(),
             provider_type: provider.provider_type(),
@@ -65,30 +75,44 @@ pub fn plan_provider(
                 ui += 1;
             }
             Ordering::Equal => {
-                p.user_with_row(&users[ui], &snapshot[si]);
+                p.user_with_row(&users[ui], si, &snapshot[si]);
                 ui += 1;
                 si += 1;
             }
             Ordering::Greater => {
-                p.row_without_user(&snapshot[si]);
+                p.row_without_user(si, &snapshot[si]);
                 si += 1;
             }
         }
     }
+    if !p.missing.is_empty() {
+        return Err(NeedDetails(p.missing));
+    }
     p.plan.summarise();
-    p.plan
+    Ok(p.plan)
 }
 
 struct Planner<'a> {
     provider: &'a dyn Provider,
     config: &'a ProviderConfig,
     ctx: &'a PlanContext,
+    /// Touched rows whose details were not loaded.
+    missing: Vec<usize>,
     plan: ProviderPlan,
 }
 
 impl Planner<'_> {
     fn lifecycle(&self, user: &User) -> Lifecycle {
         user.lifecycle(self.ctx.today, self.ctx.provision_days_before_start)
+    }
+
+    /// The details of a row the plan touches, noting the row when they are not loaded.
+    fn details<'r>(&mut self, index: usize, row: &'r SnapshotRow) -> Option<&'r RowDetails> {
+        let d = row.details.as_deref();
+        if d.is_none() {
+            self.missing.push(index);
+        }
+        d
     }
 
     fn wanted(&self, user: &User) -> bool {
@@ -129,7 +153,7 @@ impl Planner<'_> {
         );
     }
 
-    fn user_with_row(&mut self, user: &User, row: &SnapshotRow) {
+    fn user_with_row(&mut self, user: &User, index: usize, row: &SnapshotRow) {
         if !self.wanted(user) {
             let why = match self.lifecycle(user) {
                 // A pre-hire whose start moved into the future keeps the account it has:
@@ -138,16 +162,21 @@ impl Planner<'_> {
                 Lifecycle::Inactive => "inactive in the source",
                 Lifecycle::Active => "out of this provider's scope",
             };
-            return self.remove(row, why);
+            return self.remove(index, row, why);
         }
         let record = match self.provider.map_user(user) {
             Ok(r) => r,
             Err(reason) => return self.reject(user, reason),
         };
         let fingerprint = record.fingerprint();
+        if row.state == AccountState::Active && fingerprint == row.fingerprint {
+            return;
+        }
+        let Some(details) = self.details(index, row) else {
+            return;
+        };
         match row.state {
-            AccountState::Active if fingerprint == row.fingerprint => {}
-            AccountState::Active => self.change(user, row, record, OpKind::Update),
+            AccountState::Active => self.change(user, row, details, record, OpKind::Update),
             AccountState::Disabled => {
                 if !self.provider.capabilities().enable {
                     let why = format!(
@@ -156,10 +185,10 @@ impl Planner<'_> {
                     );
                     return self.manual(user, OpKind::Enable, why);
                 }
-                self.change(user, row, record, OpKind::Enable);
+                self.change(user, row, details, record, OpKind::Enable);
             }
             AccountState::Manual => {
-                let why = row
+                let why = details
                     .last_error
                     .as_deref()
                     .unwrap_or("an earlier operation needs a person's attention")
@@ -169,24 +198,30 @@ impl Planner<'_> {
         }
     }
 
-    fn row_without_user(&mut self, row: &SnapshotRow) {
+    fn row_without_user(&mut self, index: usize, row: &SnapshotRow) {
+        if row.state == AccountState::Disabled {
+            return;
+        }
         if self.ctx.held.contains(&*row.external_id) {
-            if row.state != AccountState::Disabled {
+            if let Some(details) = self.details(index, row) {
                 self.plan.held.push(Held {
                     external_id: row.external_id.to_string(),
-                    email: row.email.to_string(),
+                    email: details.email.to_string(),
                 });
             }
             return;
         }
-        self.remove(row, "no longer in the source");
+        self.remove(index, row, "no longer in the source");
     }
 
     /// Disable (or delete) an account whose user is no longer wanted.
-    fn remove(&mut self, row: &SnapshotRow, why: &str) {
+    fn remove(&mut self, index: usize, row: &SnapshotRow, why: &str) {
         if row.state == AccountState::Disabled {
             return;
         }
+        let Some(details) = self.details(index, row) else {
+            return;
+        };
         let caps = self.provider.capabilities();
         let kind = if self.config.on_remove == OnRemove::Delete && caps.delete {
             OpKind::Delete
@@ -195,7 +230,7 @@ impl Planner<'_> {
         } else {
             self.plan.manual.push(ManualAction {
                 external_id: row.external_id.to_string(),
-                email: row.email.to_string(),
+                email: details.email.to_string(),
                 needed: OpKind::Disable,
                 reason: format!(
                     "{why}; {} has no call to disable a user: remove access by hand",
@@ -207,8 +242,8 @@ impl Planner<'_> {
         self.plan.operations.push(Operation {
             op: kind,
             external_id: row.external_id.to_string(),
-            email: row.email.to_string(),
-            vendor_id: row.vendor_id.as_deref().map(str::to_string),
+            email: details.email.to_string(),
+            vendor_id: details.vendor_id.as_deref().map(str::to_string),
             reason: why.to_string(),
             changes: Vec::new(),
             record: None,
@@ -217,10 +252,17 @@ impl Planner<'_> {
     }
 
     /// An update, or an enable carrying the changes since the account was disabled.
-    fn change(&mut self, user: &User, row: &SnapshotRow, record: Record, kind: OpKind) {
+    fn change(
+        &mut self,
+        user: &User,
+        row: &SnapshotRow,
+        details: &RowDetails,
+        record: Record,
+        kind: OpKind,
+    ) {
         // A row whose record cannot be read back is compared as empty: every field is
         // sent again, which is what a fresh push would do anyway.
-        let old = StoredRecord::from_json(&row.record).unwrap_or_default();
+        let old = StoredRecord::from_json(&details.record).unwrap_or_default();
         let changes: Vec<FieldChange> = changed_fields(&old, &record)
             .into_iter()
             .map(|f| FieldChange {
@@ -229,7 +271,7 @@ impl Planner<'_> {
                 new: record.get(f).map(str::to_string),
             })
             .collect();
-        let vendor_id = row.vendor_id.as_deref().map(str::to_string);
+        let vendor_id = details.vendor_id.as_deref().map(str::to_string);
         if changes.is_empty() {
             // Only the fingerprint differs (e.g. a field now sent as null): resend.
             let why = if kind == OpKind::Enable {

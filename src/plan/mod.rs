@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::providers::{Fingerprint, ProviderType, Record};
 
-pub use diff::plan_provider;
+pub use diff::{plan_provider, NeedDetails};
 pub use safety::{apply_guards, check_source_size};
 
 /// What to do to one account.

@@ -18,7 +18,7 @@ use crate::config::{
     OnEmailChange, OnRemove, ProviderConfig, RateLimitConfig, SafetyConfig, Scope,
 };
 use crate::providers::{self, Capabilities, Provider, StoredRecord, VendorSettings};
-use crate::store::{AccountState, SnapshotRow};
+use crate::store::{AccountState, RowDetails, SnapshotRow};
 use crate::user::{Attributes, User};
 
 fn today() -> NaiveDate {
@@ -94,19 +94,21 @@ fn row_for(provider: &dyn Provider, user: &User, state: AccountState) -> Snapsho
     let record = provider.map_user(user).unwrap();
     SnapshotRow {
         external_id: user.external_id.clone().into(),
-        email: user.email.clone().into(),
-        vendor_id: Some(format!("v-{}", user.external_id).into()),
         fingerprint: record.fingerprint(),
         state,
-        record: record.to_stored().to_json().into(),
-        last_error: None,
         failures: 0,
+        details: Some(Box::new(RowDetails {
+            email: user.email.clone().into(),
+            vendor_id: Some(format!("v-{}", user.external_id).into()),
+            record: record.to_stored().to_json().into(),
+            last_error: None,
+        })),
     }
 }
 
 fn run(cfg: &ProviderConfig, users: &[User], snapshot: &[SnapshotRow]) -> ProviderPlan {
     let p = providers::build(cfg);
-    plan_provider(p.as_ref(), cfg, users, snapshot, &ctx())
+    plan_provider(p.as_ref(), cfg, users, snapshot, &ctx()).unwrap()
 }
 
 fn ops(plan: &ProviderPlan) -> Vec<(OpKind, &str)> {
@@ -335,7 +337,7 @@ fn pre_hire_is_not_created_until_the_window() {
         ..ctx()
     };
     assert_eq!(
-        ops(&plan_provider(p.as_ref(), &cfg, &[u], &[], &c)),
+        ops(&plan_provider(p.as_ref(), &cfg, &[u], &[], &c).unwrap()),
         [(OpKind::Create, "E1")]
     );
 }
@@ -362,7 +364,7 @@ fn rejected_source_row_holds_its_account() {
         held: ["E1".to_string()].into(),
         ..ctx()
     };
-    let plan = plan_provider(p.as_ref(), &cfg, &[], &[row], &c);
+    let plan = plan_provider(p.as_ref(), &cfg, &[], &[row], &c).unwrap();
     assert!(plan.operations.is_empty());
     assert_eq!(plan.held.len(), 1);
     assert_eq!(plan.summary.held, 1);
@@ -374,7 +376,7 @@ fn manual_row_is_reported_again_with_its_error() {
     let p = providers::build(&cfg);
     let u = user("E1", "Ada");
     let mut row = row_for(p.as_ref(), &u, AccountState::Manual);
-    row.last_error = Some("created but not in the org".into());
+    row.details.as_mut().unwrap().last_error = Some("created but not in the org".into());
     let plan = run(&cfg, &[u], &[row]);
     assert_eq!(plan.manual[0].reason, "created but not in the org");
 }
@@ -538,11 +540,11 @@ proptest! {
     fn applying_a_plan_then_planning_again_plans_nothing(before in arb_users(), after in arb_users(), vendor in 0usize..3) {
         let cfg = [hesh_config(), saleschat_config(), vyte_config()][vendor].clone();
         let p = providers::build(&cfg);
-        let first = plan_provider(p.as_ref(), &cfg, &before, &[], &ctx());
+        let first = plan_provider(p.as_ref(), &cfg, &before, &[], &ctx()).unwrap();
         let snap1 = snapshot_after(p.as_ref(), &before, &[], &first);
-        let second = plan_provider(p.as_ref(), &cfg, &after, &snap1, &ctx());
+        let second = plan_provider(p.as_ref(), &cfg, &after, &snap1, &ctx()).unwrap();
         let snap2 = snapshot_after(p.as_ref(), &after, &snap1, &second);
-        let third = plan_provider(p.as_ref(), &cfg, &after, &snap2, &ctx());
+        let third = plan_provider(p.as_ref(), &cfg, &after, &snap2, &ctx()).unwrap();
         // Whatever is left is only what the vendor cannot do or would refuse.
         prop_assert!(third.operations.is_empty(), "{:?}", third.operations);
         prop_assert_eq!(third.manual.len(), second.manual.len());
@@ -558,10 +560,41 @@ proptest! {
     fn planning_is_deterministic(users in arb_users()) {
         let cfg = hesh_config();
         let p = providers::build(&cfg);
-        let a = plan_provider(p.as_ref(), &cfg, &users, &[], &ctx());
-        let b = plan_provider(p.as_ref(), &cfg, &users, &[], &ctx());
+        let a = plan_provider(p.as_ref(), &cfg, &users, &[], &ctx()).unwrap();
+        let b = plan_provider(p.as_ref(), &cfg, &users, &[], &ctx()).unwrap();
         prop_assert_eq!(a, b);
     }
+}
+
+#[test]
+fn lean_rows_ask_only_for_the_details_the_plan_needs() {
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let users: Vec<User> = (0..6).map(|i| user(&format!("E{i}"), "Ada")).collect();
+    let mut snapshot: Vec<SnapshotRow> = users
+        .iter()
+        .map(|u| row_for(p.as_ref(), u, AccountState::Active))
+        .collect();
+    let full = snapshot.clone();
+    for row in &mut snapshot {
+        row.details = None;
+    }
+    // E1 renamed, E3 gone, E5 disabled-and-still-gone (never touched): only 1 and 3.
+    snapshot[5].state = AccountState::Disabled;
+    let mut now = users.clone();
+    now[1].first_name = "Bea".into();
+    now.retain(|u| u.external_id != "E3" && u.external_id != "E5");
+    let need = plan_provider(p.as_ref(), &cfg, &now, &snapshot, &ctx()).unwrap_err();
+    assert_eq!(need, NeedDetails(vec![1, 3]));
+    for i in need.0 {
+        snapshot[i].details = full[i].details.clone();
+    }
+    let plan = plan_provider(p.as_ref(), &cfg, &now, &snapshot, &ctx()).unwrap();
+    assert_eq!(
+        ops(&plan),
+        [(OpKind::Update, "E1"), (OpKind::Disable, "E3")]
+    );
+    assert_eq!(plan.operations[1].email, "e3@example.com");
 }
 
 #[test]

@@ -31,7 +31,7 @@ use sqlx::{ConnectOptions, Connection, Row};
 pub use journal::{JournalEntry, JournalStatus};
 pub use runs::{RunMode, RunRecord};
 pub use snapshot::SnapshotUpsert;
-pub use types::{AccountState, Snapshot, SnapshotRow};
+pub use types::{AccountState, RowDetails, Snapshot, SnapshotRow};
 
 /// The schema, embedded in the binary.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");

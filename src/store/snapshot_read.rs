@@ -10,8 +10,13 @@
 //!
 //! Pages follow the primary key (keyset pagination, no OFFSET), inside one read
 //! transaction so the pages are a consistent view.
+//!
+//! Only the lean columns (key, fingerprint, state, failures) are read for every row;
+//! [`Store::fill_details`] reads the rest for the rows a plan touches.
 
-use super::{query_err, AccountState, Snapshot, SnapshotRow, Store, StoreError};
+use std::collections::HashMap;
+
+use super::{query_err, AccountState, RowDetails, Snapshot, SnapshotRow, Store, StoreError};
 use crate::providers::Fingerprint;
 
 /// Rows per page: large enough to make per-query costs vanish, small enough that a
@@ -32,12 +37,8 @@ macro_rules! page_query {
             "SELECT count(*), group_concat(packed, ''), max(external_id) FROM ( \
                SELECT external_id, concat( \
                  octet_length(external_id), ':', external_id, \
-                 octet_length(email), ':', email, \
-                 iif(vendor_id IS NULL, '~', octet_length(vendor_id) || ':'), vendor_id, \
                  octet_length(fingerprint), ':', fingerprint, \
                  octet_length(state), ':', state, \
-                 octet_length(record), ':', record, \
-                 iif(last_error IS NULL, '~', octet_length(last_error) || ':'), last_error, \
                  failures, ';') AS packed \
                FROM snapshot WHERE provider = ?1 ",
             $bound,
@@ -97,6 +98,71 @@ impl Store {
             rows = joined(provider, task).await?;
         }
         Ok(rows)
+    }
+}
+
+/// Keys per details query: well under SQLite's limit on bound parameters.
+const DETAILS_BATCH: usize = 500;
+
+type DetailsRow = (String, String, Option<String>, String, Option<String>);
+
+impl Store {
+    /// Loads [`RowDetails`] into `rows[i]` for each `i` in `indices` (rows of
+    /// `provider`'s snapshot, as [`Store::snapshot`] returned them). A row that is no
+    /// longer in the state file is an error: the snapshot changed under the pass.
+    pub async fn fill_details(
+        &self,
+        provider: &str,
+        rows: &mut [SnapshotRow],
+        indices: &[usize],
+    ) -> Result<(), StoreError> {
+        const ACTION: &str = "read snapshot details";
+        for chunk in indices.chunks(DETAILS_BATCH) {
+            let keys: Vec<String> = chunk
+                .iter()
+                .filter_map(|&i| rows.get(i).map(|r| r.external_id.to_string()))
+                .collect();
+            let sql = format!(
+                "SELECT external_id, email, vendor_id, record, last_error FROM snapshot \
+                 WHERE provider = ? AND external_id IN ({})",
+                vec!["?"; keys.len()].join(",")
+            );
+            let mut query =
+                sqlx::query_as::<_, DetailsRow>(sqlx::AssertSqlSafe(sql)).bind(provider);
+            for key in &keys {
+                query = query.bind(key.as_str());
+            }
+            let found: HashMap<String, RowDetails> = query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(query_err(ACTION))?
+                .into_iter()
+                .map(|(key, email, vendor_id, record, last_error)| {
+                    let details = RowDetails {
+                        email: email.into(),
+                        vendor_id: vendor_id.map(Into::into),
+                        record: record.into(),
+                        last_error: last_error.map(Into::into),
+                    };
+                    (key, details)
+                })
+                .collect();
+            let mut found = found;
+            for &i in chunk {
+                let Some(row) = rows.get_mut(i) else { continue };
+                match found.remove(&*row.external_id) {
+                    Some(d) => row.details = Some(Box::new(d)),
+                    None => {
+                        return Err(corrupt(
+                            provider,
+                            &row.external_id,
+                            "the row disappeared from the state file during the pass".into(),
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -166,12 +232,8 @@ fn unpack_rows(provider: &str, page: &str, out: &mut Snapshot) -> Result<(), Sto
 fn unpack_row<'a>(f: &mut Fields<'a>) -> Result<SnapshotRow, (Option<&'a str>, String)> {
     let external_id = f.text().map_err(|m| (None, m))?;
     let bad = |m: String| (Some(external_id), m);
-    let email = f.text().map_err(bad)?;
-    let vendor_id = f.optional().map_err(bad)?;
     let fingerprint = f.text().map_err(bad)?;
     let state = f.text().map_err(bad)?;
-    let record = f.text().map_err(bad)?;
-    let last_error = f.optional().map_err(bad)?;
     let failures = f.terminated(';').map_err(bad)?;
 
     let fingerprint: Fingerprint = fingerprint
@@ -184,13 +246,10 @@ fn unpack_row<'a>(f: &mut Fields<'a>) -> Result<SnapshotRow, (Option<&'a str>, S
         .map_err(|e| bad(format!("bad failure count {failures:?}: {e}")))?;
     Ok(SnapshotRow {
         external_id: external_id.into(),
-        email: email.into(),
-        vendor_id: vendor_id.map(Into::into),
         fingerprint,
         state,
-        record: record.into(),
-        last_error: last_error.map(Into::into),
         failures,
+        details: None,
     })
 }
 
@@ -214,17 +273,6 @@ impl<'a> Fields<'a> {
             _ => Err(format!(
                 "packed field of {len} bytes does not fit (is the file's text encoding UTF-8?)"
             )),
-        }
-    }
-
-    /// `~` or `<len>:<text>`
-    fn optional(&mut self) -> Result<Option<&'a str>, String> {
-        match self.rest.strip_prefix('~') {
-            Some(rest) => {
-                self.rest = rest;
-                Ok(None)
-            }
-            None => self.text().map(Some),
         }
     }
 

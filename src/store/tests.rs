@@ -26,6 +26,22 @@ fn row<'a>(provider: &'a str, external_id: &'a str, fingerprint: u128) -> Snapsh
     }
 }
 
+/// The whole snapshot with every row's details loaded.
+async fn full_snapshot(store: &Store, provider: &str) -> Snapshot {
+    let mut snap = store.snapshot(provider).await.unwrap();
+    assert!(
+        snap.iter().all(|r| r.details.is_none()),
+        "snapshot() reads lean rows"
+    );
+    let all: Vec<usize> = (0..snap.len()).collect();
+    store.fill_details(provider, &mut snap, &all).await.unwrap();
+    snap
+}
+
+fn details(r: &SnapshotRow) -> &RowDetails {
+    r.details.as_deref().unwrap()
+}
+
 /// A plain connection, for setting up files the store must then judge.
 async fn raw(path: &Path) -> SqliteConnection {
     SqliteConnectOptions::new()
@@ -291,7 +307,7 @@ async fn snapshot_round_trips_sorted_by_bytes() {
     }
     store.upsert_snapshot(&row("vyte", "a", 7)).await.unwrap();
 
-    let snap = store.snapshot("hesh").await.unwrap();
+    let snap = full_snapshot(&store, "hesh").await;
     let mut expected: Vec<&str> = ids.to_vec();
     expected.sort();
     let got: Vec<&str> = snap.iter().map(|r| &*r.external_id).collect();
@@ -302,18 +318,20 @@ async fn snapshot_round_trips_sorted_by_bytes() {
         *a,
         SnapshotRow {
             external_id: "a".into(),
-            email: "ada@example.com".into(),
-            vendor_id: None,
             fingerprint: Fingerprint(1),
             state: AccountState::Disabled,
-            record: r#"{"name":"Ada"}"#.into(),
-            last_error: None,
             failures: 0,
+            details: Some(Box::new(RowDetails {
+                email: "ada@example.com".into(),
+                vendor_id: None,
+                record: r#"{"name":"Ada"}"#.into(),
+                last_error: None,
+            })),
         }
     );
     let b = snap.iter().find(|r| &*r.external_id == "b").unwrap();
     assert_eq!(b.fingerprint, Fingerprint(u128::MAX));
-    assert_eq!(b.vendor_id.as_deref(), Some("v-1"));
+    assert_eq!(details(b).vendor_id.as_deref(), Some("v-1"));
     let z = snap.iter().find(|r| &*r.external_id == "Z").unwrap();
     assert_eq!(z.state, AccountState::Manual);
 
@@ -339,17 +357,20 @@ async fn failures_count_up_and_a_confirmed_write_clears_them() {
     // No row, no trace: a failed create is not remembered as an account.
     store.record_failure("hesh", "ghost", "400").await.unwrap();
 
-    let snap = store.snapshot("hesh").await.unwrap();
+    let snap = full_snapshot(&store, "hesh").await;
     assert_eq!(snap.len(), 1);
     assert_eq!(snap[0].failures, 2);
-    assert_eq!(snap[0].last_error.as_deref(), Some("503 again"));
+    assert_eq!(details(&snap[0]).last_error.as_deref(), Some("503 again"));
 
     let mut again = row("hesh", "e1", 2);
     again.email = "ada@new.example.com";
     store.upsert_snapshot(&again).await.unwrap();
-    let snap = store.snapshot("hesh").await.unwrap();
-    assert_eq!((snap[0].failures, snap[0].last_error.as_deref()), (0, None));
-    assert_eq!(&*snap[0].email, "ada@new.example.com");
+    let snap = full_snapshot(&store, "hesh").await;
+    assert_eq!(
+        (snap[0].failures, details(&snap[0]).last_error.as_deref()),
+        (0, None)
+    );
+    assert_eq!(&*details(&snap[0]).email, "ada@new.example.com");
     assert_eq!(snap[0].fingerprint, Fingerprint(2));
 }
 
@@ -586,21 +607,48 @@ async fn snapshot_keeps_awkward_text_intact() {
             store.record_failure("hesh", &id, text).await.unwrap();
         }
     }
-    let snap = store.snapshot("hesh").await.unwrap();
+    let snap = full_snapshot(&store, "hesh").await;
     assert_eq!(snap.len(), awkward.len());
     for r in &snap {
         let (text, i) = r.external_id.rsplit_once('#').unwrap();
         let i: usize = i.parse().unwrap();
         assert_eq!(text, awkward[i]);
-        assert_eq!(&*r.email, text);
-        assert_eq!(r.vendor_id.as_deref(), (i % 2 == 0).then_some(text));
-        assert_eq!(r.last_error.as_deref(), (i % 3 == 0).then_some(text));
+        let d = details(r);
+        assert_eq!(&*d.email, text);
+        assert_eq!(d.vendor_id.as_deref(), (i % 2 == 0).then_some(text));
+        assert_eq!(d.last_error.as_deref(), (i % 3 == 0).then_some(text));
         assert_eq!(r.failures, u32::from(i % 3 == 0));
         assert_eq!(r.fingerprint, Fingerprint(i as u128));
-        let record: serde_json::Value = serde_json::from_str(&r.record).unwrap();
+        let record: serde_json::Value = serde_json::from_str(&d.record).unwrap();
         assert_eq!(record["note"], *text);
     }
     assert!(snap.windows(2).all(|w| w[0].external_id < w[1].external_id));
+}
+
+#[tokio::test]
+async fn fill_details_loads_only_the_rows_asked_for_and_reports_a_vanished_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("state.db")).await.unwrap();
+    let ids: Vec<String> = (0..1200).map(|i| format!("k{i:05}")).collect();
+    let rows: Vec<SnapshotUpsert> = ids.iter().map(|id| row("hesh", id, 1)).collect();
+    store.upsert_snapshot_many(&rows).await.unwrap();
+    let mut snap = store.snapshot("hesh").await.unwrap();
+    // More than one query's worth, in no particular order.
+    let wanted: Vec<usize> = (0..1200).rev().step_by(2).collect();
+    store
+        .fill_details("hesh", &mut snap, &wanted)
+        .await
+        .unwrap();
+    for (i, r) in snap.iter().enumerate() {
+        assert_eq!(r.details.is_some(), wanted.contains(&i), "row {i}");
+    }
+    assert_eq!(&*details(&snap[1199]).email, "ada@example.com");
+    store.delete_snapshot_row("hesh", "k00000").await.unwrap();
+    let err = store
+        .fill_details("hesh", &mut snap, &[0])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("k00000"), "{err}");
 }
 
 #[tokio::test]
