@@ -6,7 +6,6 @@
 //! unreadable header, a mapped column missing from it — is a [`SourceError`].
 
 use std::collections::VecDeque;
-use std::fs::File;
 use std::future::Future;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -15,7 +14,7 @@ use std::pin::Pin;
 use ::csv::{ByteRecord, ReaderBuilder};
 
 use super::build::Builder;
-use super::{parse_blocking, RawRecord, Source, SourceError, SourceLoad, SourceRejection};
+use super::{parse_file, RawRecord, Source, SourceError, SourceLoad, SourceRejection};
 use crate::config::SourceConfig;
 use crate::user::{is_valid_email, normalise_email};
 
@@ -40,24 +39,12 @@ impl Source for CsvSource {
     }
 
     fn load(&self) -> Pin<Box<dyn Future<Output = Result<SourceLoad, SourceError>> + Send + '_>> {
-        let config = self.config.clone();
         let delimiter = self.delimiter;
-        Box::pin(parse_blocking(self.config.path.clone(), move || {
-            let path = config.path.clone();
-            let file = File::open(&path).map_err(|source| SourceError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            let load = parse_csv(file, &path, delimiter, &config)?;
-            tracing::debug!(
-                path = %path.display(),
-                records = load.records,
-                users = load.users.len(),
-                rejected = load.rejected.len(),
-                "CSV source read."
-            );
-            Ok(load)
-        }))
+        Box::pin(parse_file(
+            self.config.clone(),
+            "csv",
+            move |file, path, config| parse_csv(file, path, delimiter, config),
+        ))
     }
 }
 

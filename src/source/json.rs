@@ -7,7 +7,6 @@
 //! as their JSON text) and validated like any other source's records.
 
 use std::fmt;
-use std::fs::File;
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -17,7 +16,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_json::Value;
 
 use super::build::Builder;
-use super::{parse_blocking, RawRecord, Source, SourceError, SourceLoad, SourceRejection};
+use super::{parse_file, RawRecord, Source, SourceError, SourceLoad, SourceRejection};
 use crate::config::SourceConfig;
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -50,24 +49,12 @@ impl Source for JsonSource {
     }
 
     fn load(&self) -> Pin<Box<dyn Future<Output = Result<SourceLoad, SourceError>> + Send + '_>> {
-        let config = self.config.clone();
         let array_field = self.array_field.clone();
-        Box::pin(parse_blocking(self.config.path.clone(), move || {
-            let path = config.path.clone();
-            let file = File::open(&path).map_err(|source| SourceError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            let load = parse_json(file, &path, array_field.as_deref(), &config)?;
-            tracing::debug!(
-                path = %path.display(),
-                records = load.records,
-                users = load.users.len(),
-                rejected = load.rejected.len(),
-                "JSON source read."
-            );
-            Ok(load)
-        }))
+        Box::pin(parse_file(
+            self.config.clone(),
+            "json",
+            move |file, path, config| parse_json(file, path, array_field.as_deref(), config),
+        ))
     }
 }
 

@@ -165,11 +165,35 @@ pub fn from_config(config: &SourceConfig) -> Box<dyn Source> {
 
 /// Runs a blocking file parse off the async runtime: a million-row export takes
 /// seconds to parse, and the daemon's health endpoint must keep answering meanwhile.
-async fn parse_blocking<F>(path: PathBuf, parse: F) -> Result<SourceLoad, SourceError>
+async fn parse_file<F>(
+    config: SourceConfig,
+    kind: &'static str,
+    parse: F,
+) -> Result<SourceLoad, SourceError>
 where
-    F: FnOnce() -> Result<SourceLoad, SourceError> + Send + 'static,
+    F: FnOnce(std::fs::File, &std::path::Path, &SourceConfig) -> Result<SourceLoad, SourceError>
+        + Send
+        + 'static,
 {
-    match tokio::task::spawn_blocking(parse).await {
+    let path = config.path.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let path = config.path.clone();
+        let file = std::fs::File::open(&path).map_err(|source| SourceError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let load = parse(file, &path, &config)?;
+        tracing::debug!(
+            path = %path.display(),
+            kind,
+            records = load.records,
+            users = load.users.len(),
+            rejected = load.rejected.len(),
+            "Source file read."
+        );
+        Ok(load)
+    });
+    match task.await {
         Ok(result) => result,
         Err(err) => Err(SourceError::Task {
             path,
