@@ -104,12 +104,27 @@ pub(crate) fn parse_settings(
     }
 }
 
+/// What every adapter knows of itself: its configured name, its vendor, its abilities.
+#[derive(Debug, Clone)]
+pub struct ProviderInfo {
+    pub name: String,
+    pub provider_type: ProviderType,
+    pub capabilities: Capabilities,
+}
+
 /// One vendor adapter. Planning needs only the mapping side; the executor adds the calls.
 pub trait Provider: Send + Sync {
+    fn info(&self) -> &ProviderInfo;
     /// The configured name of this provider instance.
-    fn name(&self) -> &str;
-    fn provider_type(&self) -> ProviderType;
-    fn capabilities(&self) -> &Capabilities;
+    fn name(&self) -> &str {
+        &self.info().name
+    }
+    fn provider_type(&self) -> ProviderType {
+        self.info().provider_type
+    }
+    fn capabilities(&self) -> &Capabilities {
+        &self.info().capabilities
+    }
     /// Maps a source user to the vendor record, or says why the vendor would refuse it.
     fn map_user(&self, user: &User) -> Result<Record, String>;
     /// Whether the change from `old` to `new` can be pushed to an existing account.

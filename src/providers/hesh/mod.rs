@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::providers::{
-    changed_fields, check_len, Capabilities, Provider, ProviderType, Record, StoredRecord,
+    changed_fields, check_len, Capabilities, Provider, ProviderInfo, ProviderType, Record,
+    StoredRecord,
 };
 use crate::user::User;
 
@@ -68,32 +69,39 @@ impl Settings {
 }
 
 pub struct Hesh {
-    name: String,
-    caps: Capabilities,
+    info: ProviderInfo,
 }
 
 impl Hesh {
     pub fn new(config: &ProviderConfig, settings: Settings) -> Self {
         Hesh {
-            name: config.name.clone(),
-            caps: Capabilities {
-                create: true,
-                batch_create: Some(settings.batch_size),
-                // The PUT updates these; email only through a phone match (check_update).
-                updatable: &[
-                    "external_user_id",
-                    "email",
-                    "first_name",
-                    "last_name",
-                    "phone",
-                ],
-                disable: true,
-                enable: true,
-                delete: false,
-                find_by_email: false,
-                list: false,
+            info: ProviderInfo {
+                name: config.name.clone(),
+                provider_type: ProviderType::Hesh,
+                capabilities: capabilities(settings.batch_size),
             },
         }
+    }
+}
+
+/// What hesh can do; `batch_size` is the configured batch-create size.
+pub(crate) fn capabilities(batch_size: usize) -> Capabilities {
+    Capabilities {
+        create: true,
+        batch_create: Some(batch_size),
+        // The PUT updates these; email only through a phone match (check_update).
+        updatable: &[
+            "external_user_id",
+            "email",
+            "first_name",
+            "last_name",
+            "phone",
+        ],
+        disable: true,
+        enable: true,
+        delete: false,
+        find_by_email: false,
+        list: false,
     }
 }
 
@@ -114,16 +122,8 @@ pub fn map_user(user: &User) -> Result<Record, String> {
 }
 
 impl Provider for Hesh {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn provider_type(&self) -> ProviderType {
-        ProviderType::Hesh
-    }
-
-    fn capabilities(&self) -> &Capabilities {
-        &self.caps
+    fn info(&self) -> &ProviderInfo {
+        &self.info
     }
 
     fn map_user(&self, user: &User) -> Result<Record, String> {

@@ -17,22 +17,10 @@ fn user(first: &str, phone: Option<&str>) -> User {
 
 fn hesh() -> Hesh {
     Hesh {
-        name: "hesh".into(),
-        caps: Capabilities {
-            create: true,
-            batch_create: Some(100),
-            updatable: &[
-                "external_user_id",
-                "email",
-                "first_name",
-                "last_name",
-                "phone",
-            ],
-            disable: true,
-            enable: true,
-            delete: false,
-            find_by_email: false,
-            list: false,
+        info: ProviderInfo {
+            name: "hesh".into(),
+            provider_type: ProviderType::Hesh,
+            capabilities: capabilities(100),
         },
     }
 }

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
-use crate::providers::{check_len, Capabilities, Provider, ProviderType, Record};
+use crate::providers::{check_len, Capabilities, Provider, ProviderInfo, ProviderType, Record};
 use crate::user::User;
 
 #[derive(Debug, Clone)]
@@ -48,15 +48,17 @@ impl Settings {
 }
 
 pub struct Saleschat {
-    name: String,
-    caps: Capabilities,
+    info: ProviderInfo,
 }
 
 impl Saleschat {
     pub fn new(config: &ProviderConfig, _settings: Settings) -> Self {
         Saleschat {
-            name: config.name.clone(),
-            caps: capabilities(),
+            info: ProviderInfo {
+                name: config.name.clone(),
+                provider_type: ProviderType::Saleschat,
+                capabilities: capabilities(),
+            },
         }
     }
 }
@@ -89,16 +91,8 @@ pub fn map_user(user: &User) -> Result<Record, String> {
 }
 
 impl Provider for Saleschat {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn provider_type(&self) -> ProviderType {
-        ProviderType::Saleschat
-    }
-
-    fn capabilities(&self) -> &Capabilities {
-        &self.caps
+    fn info(&self) -> &ProviderInfo {
+        &self.info
     }
 
     fn map_user(&self, user: &User) -> Result<Record, String> {
@@ -132,8 +126,11 @@ mod tests {
         let old = map_user(&u).unwrap().to_stored();
         u.last_name = "C".into();
         let p = Saleschat {
-            name: "sc".into(),
-            caps: capabilities(),
+            info: ProviderInfo {
+                name: "sc".into(),
+                provider_type: ProviderType::Saleschat,
+                capabilities: capabilities(),
+            },
         };
         let err = p
             .check_update(&old, &map_user(&u).unwrap())

@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
-use crate::providers::{Capabilities, Provider, ProviderType, Record};
+use crate::providers::{Capabilities, Provider, ProviderInfo, ProviderType, Record};
 use crate::user::User;
 
 #[derive(Debug, Clone)]
@@ -56,23 +56,25 @@ impl Settings {
 }
 
 pub struct Vyte {
-    name: String,
-    caps: Capabilities,
+    info: ProviderInfo,
 }
 
 impl Vyte {
     pub fn new(config: &ProviderConfig, settings: Settings) -> Self {
         Vyte {
-            name: config.name.clone(),
-            caps: Capabilities {
-                create: true,
-                batch_create: settings.batch.then_some(100),
-                updatable: FIELDS,
-                disable: false,
-                enable: false,
-                delete: false,
-                find_by_email: true,
-                list: true,
+            info: ProviderInfo {
+                name: config.name.clone(),
+                provider_type: ProviderType::Vyte,
+                capabilities: Capabilities {
+                    create: true,
+                    batch_create: settings.batch.then_some(100),
+                    updatable: FIELDS,
+                    disable: false,
+                    enable: false,
+                    delete: false,
+                    find_by_email: true,
+                    list: true,
+                },
             },
         }
     }
@@ -108,16 +110,8 @@ pub fn map_user(user: &User) -> Result<Record, String> {
 }
 
 impl Provider for Vyte {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn provider_type(&self) -> ProviderType {
-        ProviderType::Vyte
-    }
-
-    fn capabilities(&self) -> &Capabilities {
-        &self.caps
+    fn info(&self) -> &ProviderInfo {
+        &self.info
     }
 
     fn map_user(&self, user: &User) -> Result<Record, String> {

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
-use crate::providers::{check_len, Capabilities, Provider, ProviderType, Record};
+use crate::providers::{check_len, Capabilities, Provider, ProviderInfo, ProviderType, Record};
 use crate::user::User;
 
 #[derive(Debug, Clone)]
@@ -74,30 +74,32 @@ impl Settings {
 }
 
 pub struct Zaia {
-    name: String,
-    caps: Capabilities,
+    info: ProviderInfo,
     settings: Settings,
 }
 
 impl Zaia {
     pub fn new(config: &ProviderConfig, settings: Settings) -> Self {
         Zaia {
-            name: config.name.clone(),
-            caps: Capabilities {
-                create: true,
-                batch_create: None,
-                updatable: &[
-                    "externalId",
-                    "identifier",
-                    "name",
-                    "externalUserGroupId",
-                    "tierId",
-                ],
-                disable: true,
-                enable: true,
-                delete: false,
-                find_by_email: true,
-                list: true,
+            info: ProviderInfo {
+                name: config.name.clone(),
+                provider_type: ProviderType::Zaia,
+                capabilities: Capabilities {
+                    create: true,
+                    batch_create: None,
+                    updatable: &[
+                        "externalId",
+                        "identifier",
+                        "name",
+                        "externalUserGroupId",
+                        "tierId",
+                    ],
+                    disable: true,
+                    enable: true,
+                    delete: false,
+                    find_by_email: true,
+                    list: true,
+                },
             },
             settings,
         }
@@ -122,16 +124,8 @@ pub fn map_user(user: &User, settings: &Settings) -> Result<Record, String> {
 }
 
 impl Provider for Zaia {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn provider_type(&self) -> ProviderType {
-        ProviderType::Zaia
-    }
-
-    fn capabilities(&self) -> &Capabilities {
-        &self.caps
+    fn info(&self) -> &ProviderInfo {
+        &self.info
     }
 
     fn map_user(&self, user: &User) -> Result<Record, String> {
