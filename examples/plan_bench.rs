@@ -46,7 +46,7 @@ fn user(i: usize, interner: &mut Interner) -> User {
         email: format!("user{i}@corp.example.com"),
         first_name: format!("First{}", i % 1000),
         last_name: format!("Last{}", i % 7919),
-        phone: (i % 3 != 0).then(|| format!("+1 555 {i:07}")),
+        phone: (!i.is_multiple_of(3)).then(|| format!("+1 555 {i:07}")),
         status_active: true,
         start_date: None,
         termination_date: None,

@@ -11,6 +11,7 @@
 //! rosterd is refused rather than misread.
 
 mod journal;
+mod lock;
 mod runs;
 mod snapshot;
 mod snapshot_read;
@@ -29,6 +30,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection, Row};
 
 pub use journal::{JournalEntry, JournalStatus};
+pub use lock::{LockError, RunLock};
 pub use runs::{RunMode, RunRecord};
 pub use snapshot::SnapshotUpsert;
 pub use types::{AccountState, RowDetails, Snapshot, SnapshotRow};

@@ -615,9 +615,9 @@ async fn snapshot_keeps_awkward_text_intact() {
         assert_eq!(text, awkward[i]);
         let d = details(r);
         assert_eq!(&*d.email, text);
-        assert_eq!(d.vendor_id.as_deref(), (i % 2 == 0).then_some(text));
-        assert_eq!(d.last_error.as_deref(), (i % 3 == 0).then_some(text));
-        assert_eq!(r.failures, u32::from(i % 3 == 0));
+        assert_eq!(d.vendor_id.as_deref(), i.is_multiple_of(2).then_some(text));
+        assert_eq!(d.last_error.as_deref(), i.is_multiple_of(3).then_some(text));
+        assert_eq!(r.failures, u32::from(i.is_multiple_of(3)));
         assert_eq!(r.fingerprint, Fingerprint(i as u128));
         let record: serde_json::Value = serde_json::from_str(&d.record).unwrap();
         assert_eq!(record["note"], *text);

@@ -1,0 +1,127 @@
+//! One run at a time per state file: an OS file lock on `<state>.lock`.
+//!
+//! The operating system drops the lock when the process ends, however it ends (a
+//! crash or SIGKILL included), so a dead run can never leave rosterd unable to run.
+//! The lock file holds the owner's pid, for the message a second run prints.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("another rosterd run holds {path} (pid {holder}); wait for it to finish")]
+    Busy { path: PathBuf, holder: String },
+    #[error("cannot open the run lock {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Held for the length of a run; dropping it releases the lock.
+#[derive(Debug)]
+pub struct RunLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl RunLock {
+    /// The lock file that goes with a state file.
+    pub fn path_for(state: &Path) -> PathBuf {
+        let mut name = state
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        name.push(".lock");
+        state.with_file_name(name)
+    }
+
+    /// Takes the lock for `state`, or says who holds it. Never waits.
+    pub fn acquire(state: &Path) -> Result<RunLock, LockError> {
+        let path = Self::path_for(state);
+        let open_err = |source| LockError::Open {
+            path: path.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(open_err)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(LockError::Busy {
+                    path,
+                    holder: if holder.is_empty() {
+                        "unknown".into()
+                    } else {
+                        holder.into()
+                    },
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(open_err(e)),
+        }
+        // Best effort: the pid is only for the message a second run prints.
+        let _ = file.set_len(0);
+        let _ = file.seek(SeekFrom::Start(0));
+        let _ = write!(file, "{}", std::process::id());
+        let _ = file.flush();
+        Ok(RunLock { file, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_acquire_is_refused_naming_the_holder_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("rosterd.db");
+        let first = RunLock::acquire(&state).unwrap();
+        assert_eq!(first.path(), dir.path().join("rosterd.db.lock"));
+        match RunLock::acquire(&state) {
+            Err(LockError::Busy { holder, .. }) => {
+                assert_eq!(holder, std::process::id().to_string())
+            }
+            other => panic!("expected Busy, got {other:?}"),
+        }
+        drop(first);
+        let again = RunLock::acquire(&state);
+        assert!(again.is_ok(), "{again:?}");
+    }
+
+    #[test]
+    fn locks_of_different_state_files_are_independent() {
+        let dir = tempfile::tempdir().unwrap();
+        let _a = RunLock::acquire(&dir.path().join("a.db")).unwrap();
+        assert!(RunLock::acquire(&dir.path().join("b.db")).is_ok());
+    }
+
+    #[test]
+    fn a_lock_in_a_missing_folder_is_a_clear_error() {
+        let err = RunLock::acquire(Path::new("/nonexistent/dir/rosterd.db")).unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/dir/rosterd.db.lock"),
+            "{err}"
+        );
+    }
+}
