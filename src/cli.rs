@@ -52,6 +52,10 @@ pub struct SyncArgs {
     /// Print the plan and stop: nothing is sent to any vendor, nothing is written.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: print every request that would be sent (method, path, body;
+    /// secrets redacted), to check before the first real run.
+    #[arg(long, requires = "dry_run")]
+    pub show_requests: bool,
     /// Only these providers (by name; repeatable).
     #[arg(long = "provider", value_name = "NAME")]
     pub providers: Vec<String>,
@@ -118,7 +122,11 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let report = match sync::plan_pass(config, &selected, store.as_ref(), today, true).await {
+    let options = sync::PassOptions {
+        dry_run: true,
+        show_requests: args.show_requests,
+    };
+    let report = match sync::plan_pass(config, &selected, store.as_ref(), today, options).await {
         Ok(r) => r,
         Err(e) => return fail(e),
     };

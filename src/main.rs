@@ -5,7 +5,19 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = rosterd::cli::Cli::parse();
+    // Usage errors exit 1 ("could not run"), not clap's 2, which means "some
+    // operations failed" here.
+    let cli = match rosterd::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(rosterd::cli::EXIT_CANNOT_RUN)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

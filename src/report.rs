@@ -160,6 +160,28 @@ fn provider_text(out: &mut String, p: &ProviderPlan) {
             h.external_id, h.email
         );
     }
+    if let Some(preview) = &p.requests {
+        let headers: Vec<String> = preview
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  requests ({}), each with headers {}:",
+            preview.requests.len(),
+            headers.join(", ")
+        );
+        for r in &preview.requests {
+            let _ = writeln!(out, "    {} {}{}", r.method, preview.base_url, r.path);
+            if let Some(body) = &r.body {
+                let _ = writeln!(out, "      {body}");
+            }
+            if let Some(note) = &r.note {
+                let _ = writeln!(out, "      ({note})");
+            }
+        }
+    }
 }
 
 fn change_text(c: &FieldChange) -> String {

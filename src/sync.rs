@@ -11,6 +11,7 @@ use tracing::{info, warn};
 use crate::config::{Config, ProviderConfig};
 use crate::plan::{self, PlanContext};
 use crate::providers;
+use crate::providers::request::RequestsPreview;
 use crate::report::{PlanReport, SourceSummary};
 use crate::source::{self, SourceError, SourceLoad};
 use crate::store::{Store, StoreError};
@@ -58,12 +59,21 @@ pub enum SyncError {
 
 /// Reads the source and plans every selected provider against its snapshot.
 /// `store` is `None` when there is no state file yet (every snapshot is empty).
+/// What a pass is asked to do besides planning.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PassOptions {
+    /// Nothing is sent and nothing written.
+    pub dry_run: bool,
+    /// Attach the requests each plan would send.
+    pub show_requests: bool,
+}
+
 pub async fn plan_pass(
     config: &Config,
     selected: &[&ProviderConfig],
     store: Option<&Store>,
     today: NaiveDate,
-    dry_run: bool,
+    options: PassOptions,
 ) -> Result<PlanReport, SyncError> {
     let loaded = source::from_config(&config.source).load().await?;
     info!(
@@ -72,7 +82,7 @@ pub async fn plan_pass(
         rejected = loaded.rejected.len(),
         "Source read."
     );
-    plan_loaded(config, selected, store, today, dry_run, loaded).await
+    plan_loaded(config, selected, store, today, options, loaded).await
 }
 
 /// Plans from an already loaded source.
@@ -81,7 +91,7 @@ pub async fn plan_loaded(
     selected: &[&ProviderConfig],
     store: Option<&Store>,
     today: NaiveDate,
-    dry_run: bool,
+    options: PassOptions,
     loaded: SourceLoad,
 ) -> Result<PlanReport, SyncError> {
     let held: BTreeSet<String> = loaded
@@ -103,6 +113,17 @@ pub async fn plan_loaded(
         let provider = providers::build(pc);
         let mut p = plan_provider(provider.as_ref(), pc, &loaded.users, store, &ctx).await?;
         plan::apply_guards(&mut p, &config.safety, source_block.as_deref());
+        if options.show_requests {
+            p.requests = Some(RequestsPreview {
+                base_url: pc.base_url.as_str().trim_end_matches('/').to_string(),
+                headers: provider
+                    .headers()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+                requests: provider.requests(&p.operations),
+            });
+        }
         if let Some(reason) = &p.blocked {
             warn!(provider = %pc.name, reason = %reason, "Plan blocked by a safety guard.");
         }
@@ -120,7 +141,7 @@ pub async fn plan_loaded(
     }
     Ok(PlanReport {
         today,
-        dry_run,
+        dry_run: options.dry_run,
         source: SourceSummary {
             records: loaded.records,
             users: loaded.users.len(),

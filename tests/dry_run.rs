@@ -101,9 +101,10 @@ async fn fill_snapshot(dir: &Path) {
     let selected: Vec<_> = config.providers.iter().collect();
     let today: NaiveDate = TODAY.parse().unwrap();
     let store = Store::open(&config.state).await.unwrap();
-    let report = rosterd::sync::plan_pass(&config, &selected, Some(&store), today, false)
-        .await
-        .unwrap();
+    let report =
+        rosterd::sync::plan_pass(&config, &selected, Some(&store), today, Default::default())
+            .await
+            .unwrap();
     let at = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
     for p in &report.providers {
         let mut rows = Vec::new();
@@ -404,4 +405,60 @@ fn check_prints_counts() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["source"]["users"], 6);
     assert_eq!(doc["providers"][1]["users_in_scope"], 3);
+}
+
+#[test]
+fn show_requests_prints_each_request_with_secrets_redacted() {
+    let dir = workspace();
+    let out = rosterd(
+        dir.path(),
+        &[
+            "sync",
+            "--dry-run",
+            "--show-requests",
+            "--format",
+            "json",
+            "--today",
+            TODAY,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for secret in [HESH_KEY, VYTE_KEY, "chat-token-for-tests"] {
+        assert!(
+            !stdout.contains(secret),
+            "secret leaked into --show-requests"
+        );
+    }
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    let hesh = &provider(&doc, "hesh")["requests"];
+    assert_eq!(hesh["base_url"], "https://hesh.test.invalid");
+    assert_eq!(hesh["headers"]["x-api-key"], "<redacted>");
+    assert_eq!(
+        hesh["headers"]["x-tenant-id"],
+        "3f2b8c1e-6d4a-4e2b-9c1a-2b3c4d5e6f70"
+    );
+    // Four creates: one batch request carrying all four.
+    let requests = hesh["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0]["method"], "POST");
+    assert_eq!(requests[0]["path"], "/api/v1/public/users/batch");
+    assert_eq!(requests[0]["body"]["users"].as_array().unwrap().len(), 4);
+    assert_eq!(requests[0]["body"]["users"][0]["first_name"], "Ada");
+    let chat = &provider(&doc, "chat")["requests"];
+    assert_eq!(chat["headers"]["Authorization"], "Bearer <redacted>");
+    assert_eq!(
+        chat["requests"][0]["body"]["password"],
+        "<generated at send time, never shown>"
+    );
+    // Without the flag, no requests in the plan.
+    let (_, plain, _) = dry_run_json(dir.path());
+    assert!(provider(&plain, "hesh").get("requests").is_none());
+    // The flag needs --dry-run.
+    let out = rosterd(dir.path(), &["sync", "--show-requests"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a usage error is 'could not run'"
+    );
 }

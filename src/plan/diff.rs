@@ -56,6 +56,7 @@ pub fn plan_provider(
             manual: Vec::new(),
             held: Vec::new(),
             blocked: None,
+            requests: None,
             active_before: snapshot
                 .iter()
                 .filter(|r| r.state == AccountState::Active)

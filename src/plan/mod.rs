@@ -137,6 +137,9 @@ pub struct ProviderPlan {
     pub held: Vec<Held>,
     /// Why a safety guard stopped this provider's plan; `None` when it may run.
     pub blocked: Option<String>,
+    /// The requests that would be sent (`--show-requests` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<crate::providers::request::RequestsPreview>,
     /// Accounts the snapshot holds as active before this plan (guards compare to it).
     #[serde(skip)]
     pub active_before: usize,

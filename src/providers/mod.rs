@@ -6,6 +6,7 @@
 
 pub mod hesh;
 mod record;
+pub mod request;
 pub mod saleschat;
 pub mod vyte;
 pub mod zaia;
@@ -13,9 +14,11 @@ pub mod zaia;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ProviderConfig;
+use crate::plan::Operation;
 use crate::user::User;
 
 pub use record::{Fingerprint, Record, StoredRecord};
+pub use request::Request;
 
 /// The vendors rosterd knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +130,10 @@ pub trait Provider: Send + Sync {
     }
     /// Maps a source user to the vendor record, or says why the vendor would refuse it.
     fn map_user(&self, user: &User) -> Result<Record, String>;
+    /// The requests that carry out `ops` (one provider's planned operations), in order.
+    fn requests(&self, ops: &[Operation]) -> Vec<Request>;
+    /// The headers sent with every request, secrets shown as [`request::REDACTED`].
+    fn headers(&self) -> Vec<(&'static str, String)>;
     /// Whether the change from `old` to `new` can be pushed to an existing account.
     /// `Err` carries the reason it cannot (the plan reports it as manual action, or
     /// recreates the account when the change is an email change and policy says so).

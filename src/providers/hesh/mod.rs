@@ -4,10 +4,14 @@
 //! disable (PATCH by external_user_id) and no read call at all: the snapshot is the only
 //! memory of what hesh holds. Re-enabling is an update with `status: Active`.
 
+pub mod requests;
+
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
+use crate::plan::Operation;
+use crate::providers::request::{Request, REDACTED};
 use crate::providers::{
     changed_fields, check_len, Capabilities, Provider, ProviderInfo, ProviderType, Record,
     StoredRecord,
@@ -70,6 +74,8 @@ impl Settings {
 
 pub struct Hesh {
     info: ProviderInfo,
+    batch_size: usize,
+    tenant_id: uuid::Uuid,
 }
 
 impl Hesh {
@@ -80,6 +86,8 @@ impl Hesh {
                 provider_type: ProviderType::Hesh,
                 capabilities: capabilities(settings.batch_size),
             },
+            batch_size: settings.batch_size,
+            tenant_id: settings.tenant_id,
         }
     }
 }
@@ -124,6 +132,17 @@ pub fn map_user(user: &User) -> Result<Record, String> {
 impl Provider for Hesh {
     fn info(&self) -> &ProviderInfo {
         &self.info
+    }
+
+    fn requests(&self, ops: &[Operation]) -> Vec<Request> {
+        requests::build(ops, self.batch_size)
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("x-api-key", REDACTED.into()),
+            ("x-tenant-id", self.tenant_id.to_string()),
+        ]
     }
 
     fn map_user(&self, user: &User) -> Result<Record, String> {

@@ -22,6 +22,8 @@ fn hesh() -> Hesh {
             provider_type: ProviderType::Hesh,
             capabilities: capabilities(100),
         },
+        batch_size: 100,
+        tenant_id: uuid::Uuid::nil(),
     }
 }
 

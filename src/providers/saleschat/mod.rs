@@ -4,10 +4,14 @@
 //! match, paged), disable, enable and delete by its own user id — and cannot change a
 //! name or an email on an existing account: such changes are reported as manual action.
 
+pub mod requests;
+
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
+use crate::plan::Operation;
+use crate::providers::request::{Request, REDACTED};
 use crate::providers::{check_len, Capabilities, Provider, ProviderInfo, ProviderType, Record};
 use crate::user::User;
 
@@ -49,16 +53,18 @@ impl Settings {
 
 pub struct Saleschat {
     info: ProviderInfo,
+    org_id: String,
 }
 
 impl Saleschat {
-    pub fn new(config: &ProviderConfig, _settings: Settings) -> Self {
+    pub fn new(config: &ProviderConfig, settings: Settings) -> Self {
         Saleschat {
             info: ProviderInfo {
                 name: config.name.clone(),
                 provider_type: ProviderType::Saleschat,
                 capabilities: capabilities(),
             },
+            org_id: settings.org_id,
         }
     }
 }
@@ -93,6 +99,14 @@ pub fn map_user(user: &User) -> Result<Record, String> {
 impl Provider for Saleschat {
     fn info(&self) -> &ProviderInfo {
         &self.info
+    }
+
+    fn requests(&self, ops: &[Operation]) -> Vec<Request> {
+        requests::build(ops, &self.org_id)
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![("Authorization", format!("Bearer {REDACTED}"))]
     }
 
     fn map_user(&self, user: &User) -> Result<Record, String> {
@@ -131,6 +145,7 @@ mod tests {
                 provider_type: ProviderType::Saleschat,
                 capabilities: capabilities(),
             },
+            org_id: "org".into(),
         };
         let err = p
             .check_update(&old, &map_user(&u).unwrap())

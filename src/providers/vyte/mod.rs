@@ -3,10 +3,14 @@
 //! vyte can list, create and update users (by its `_id`), and has no documented way to
 //! disable one: every disable the plan needs is reported as manual action.
 
+pub mod requests;
+
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
+use crate::plan::Operation;
+use crate::providers::request::{Request, REDACTED};
 use crate::providers::{Capabilities, Provider, ProviderInfo, ProviderType, Record};
 use crate::user::User;
 
@@ -57,6 +61,7 @@ impl Settings {
 
 pub struct Vyte {
     info: ProviderInfo,
+    organization: Option<String>,
 }
 
 impl Vyte {
@@ -76,6 +81,7 @@ impl Vyte {
                     list: true,
                 },
             },
+            organization: settings.organization,
         }
     }
 }
@@ -112,6 +118,18 @@ pub fn map_user(user: &User) -> Result<Record, String> {
 impl Provider for Vyte {
     fn info(&self) -> &ProviderInfo {
         &self.info
+    }
+
+    fn requests(&self, ops: &[Operation]) -> Vec<Request> {
+        requests::build(
+            ops,
+            self.organization.as_deref(),
+            self.info.capabilities.batch_create,
+        )
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![("Authorization", REDACTED.into())]
     }
 
     fn map_user(&self, user: &User) -> Result<Record, String> {

@@ -4,10 +4,14 @@
 //! `null`), listed and searched page by page, and updated, blocked (disabled) and
 //! unblocked (enabled) with PATCH by zaia's own id.
 
+pub mod requests;
+
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
+use crate::plan::Operation;
+use crate::providers::request::{Request, REDACTED};
 use crate::providers::{check_len, Capabilities, Provider, ProviderInfo, ProviderType, Record};
 use crate::user::User;
 
@@ -126,6 +130,14 @@ pub fn map_user(user: &User, settings: &Settings) -> Result<Record, String> {
 impl Provider for Zaia {
     fn info(&self) -> &ProviderInfo {
         &self.info
+    }
+
+    fn requests(&self, ops: &[Operation]) -> Vec<Request> {
+        requests::build(ops, &self.settings.channel_id.to_string())
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![("authorization", REDACTED.into())]
     }
 
     fn map_user(&self, user: &User) -> Result<Record, String> {
