@@ -87,13 +87,14 @@ pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
-            crate::telemetry::init(None);
+            let _logs = crate::telemetry::init(None);
             tracing::error!("{e}");
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_CANNOT_RUN);
         }
     };
-    crate::telemetry::init(Some(&config.log));
+    // Held until the command returns, so buffered file logs are flushed.
+    let _logs = crate::telemetry::init(Some(&config.log));
     match cli.command {
         Command::Sync(args) => sync_command(&config, args, today).await,
         Command::Check(args) => check_command(&config, args).await,

@@ -462,3 +462,39 @@ fn show_requests_prints_each_request_with_secrets_redacted() {
         "a usage error is 'could not run'"
     );
 }
+
+#[test]
+fn log_dir_receives_json_lines_without_secrets() {
+    let dir = workspace();
+    let yaml = std::fs::read_to_string(dir.path().join("rosterd.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("rosterd.yaml"),
+        format!("log: {{ dir: logs, format: text }}\n{yaml}"),
+    )
+    .unwrap();
+    let out = rosterd(dir.path(), &["sync", "--dry-run", "--today", TODAY]);
+    assert_eq!(out.status.code(), Some(0));
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "Plan made." && l["provider"] == "hesh"),
+        "{text}"
+    );
+    for secret in [HESH_KEY, VYTE_KEY, "chat-token-for-tests"] {
+        assert!(!text.contains(secret));
+    }
+    // stderr kept the human format asked for.
+    assert!(!String::from_utf8_lossy(&out.stderr)
+        .trim_start()
+        .starts_with('{'));
+}

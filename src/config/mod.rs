@@ -89,14 +89,27 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// `error`, `warn`, `info`, `debug`, `trace` or a full `RUST_LOG` filter.
     pub level: Option<String>,
     pub format: LogFormat,
-    /// Folder for rolling log files.
+    /// Folder for daily log files (JSON lines), resolved against the config's folder.
     pub dir: Option<PathBuf>,
+    /// Daily log files kept in `dir`.
+    pub keep: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: None,
+            format: LogFormat::Auto,
+            dir: None,
+            keep: 7,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -437,7 +450,10 @@ fn validate(
             .map(|s| base_dir.join(s))
             .unwrap_or_else(|| PathBuf::from("rosterd.db")),
         schedule: raw.schedule,
-        log: raw.log,
+        log: LogConfig {
+            dir: raw.log.dir.as_ref().map(|d| base_dir.join(d)),
+            ..raw.log
+        },
         source: source?,
         safety: raw.safety,
         providers,
