@@ -7,7 +7,32 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::snapshot::{upsert_query, SnapshotUpsert};
-use super::{parse_time, query_err, time_text, Store, StoreError};
+use super::{parse_time, query_err, time_text, AccountState, Store, StoreError};
+
+/// What a confirmed operation changes in the snapshot.
+#[derive(Debug, Clone, Copy)]
+pub enum SnapshotChange<'a> {
+    /// A new or changed account: the whole row (create, update, enable with changes).
+    Upsert(SnapshotUpsert<'a>),
+    /// Only the state changes (disable, enable as it was): the last record stays.
+    State {
+        provider: &'a str,
+        external_id: &'a str,
+        state: AccountState,
+        confirmed_at: DateTime<Utc>,
+    },
+    /// The account is gone (delete).
+    Remove {
+        provider: &'a str,
+        external_id: &'a str,
+    },
+}
+
+impl<'a> From<SnapshotUpsert<'a>> for SnapshotChange<'a> {
+    fn from(row: SnapshotUpsert<'a>) -> Self {
+        SnapshotChange::Upsert(row)
+    }
+}
 
 /// Where an operation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +113,7 @@ impl Store {
     pub async fn journal_finish(
         &self,
         id: i64,
-        snapshot: Option<&SnapshotUpsert<'_>>,
+        snapshot: Option<&SnapshotChange<'_>>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         const ACTION: &str = "finish a journal entry";
@@ -110,11 +135,50 @@ impl Store {
             // Dropping the transaction rolls it back.
             return Err(StoreError::NotInFlight { id });
         }
-        if let Some(row) = snapshot {
-            upsert_query(row)
+        match snapshot {
+            None => {}
+            Some(SnapshotChange::Upsert(row)) => {
+                upsert_query(row)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err(ACTION))?;
+            }
+            Some(SnapshotChange::State {
+                provider,
+                external_id,
+                state,
+                confirmed_at,
+            }) => {
+                let changed = sqlx::query(
+                    "UPDATE snapshot SET state = ?, confirmed_at = ?, last_error = NULL, \
+                     failures = 0 WHERE provider = ? AND external_id = ?",
+                )
+                .bind(state.as_str())
+                .bind(time_text(*confirmed_at))
+                .bind(*provider)
+                .bind(*external_id)
                 .execute(&mut *tx)
                 .await
                 .map_err(query_err(ACTION))?;
+                if changed.rows_affected() == 0 {
+                    return Err(StoreError::Corrupt {
+                        provider: provider.to_string(),
+                        external_id: external_id.to_string(),
+                        message: format!("no snapshot row to mark {}", state.as_str()),
+                    });
+                }
+            }
+            Some(SnapshotChange::Remove {
+                provider,
+                external_id,
+            }) => {
+                sqlx::query("DELETE FROM snapshot WHERE provider = ? AND external_id = ?")
+                    .bind(*provider)
+                    .bind(*external_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err(ACTION))?;
+            }
         }
         tx.commit().await.map_err(query_err(ACTION))?;
         Ok(())

@@ -29,7 +29,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Connection, Row};
 
-pub use journal::{JournalEntry, JournalStatus};
+pub use journal::{JournalEntry, JournalStatus, SnapshotChange};
 pub use lock::{LockError, RunLock};
 pub use runs::{RunMode, RunRecord};
 pub use snapshot::SnapshotUpsert;

@@ -438,7 +438,7 @@ async fn journal_finish_applies_the_snapshot_in_the_same_transaction() {
         .await
         .unwrap();
     store
-        .journal_finish(id, Some(&row("hesh", "e1", 42)), at(11))
+        .journal_finish(id, Some(&row("hesh", "e1", 42).into()), at(11))
         .await
         .unwrap();
     let snap = store.snapshot("hesh").await.unwrap();
@@ -448,7 +448,7 @@ async fn journal_finish_applies_the_snapshot_in_the_same_transaction() {
 
     // Finishing twice is a bug in the caller, and changes nothing.
     let err = store
-        .journal_finish(id, Some(&row("hesh", "e1", 43)), at(12))
+        .journal_finish(id, Some(&row("hesh", "e1", 43).into()), at(12))
         .await
         .unwrap_err();
     assert!(
@@ -467,7 +467,10 @@ async fn journal_finish_applies_the_snapshot_in_the_same_transaction() {
         .unwrap();
     let mut bad = row("hesh", "e2", 5);
     bad.record_json = "not json";
-    assert!(store.journal_finish(id2, Some(&bad), at(14)).await.is_err());
+    assert!(store
+        .journal_finish(id2, Some(&bad.into()), at(14))
+        .await
+        .is_err());
     let pending = store.in_flight().await.unwrap();
     assert_eq!(pending.iter().map(|e| e.id).collect::<Vec<_>>(), [id2]);
     assert_eq!(store.snapshot("hesh").await.unwrap().len(), 1);
@@ -710,4 +713,65 @@ async fn a_million_row_snapshot_loads() {
     eprintln!("snapshot(1e6), reopened: {:?}", start.elapsed());
     assert_eq!(snap.len(), 1_000_000);
     assert!(snap.windows(2).all(|w| w[0].external_id < w[1].external_id));
+}
+
+#[tokio::test]
+async fn journal_finish_can_change_only_the_state_or_remove_the_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("state.db")).await.unwrap();
+    store.upsert_snapshot(&row("hesh", "e1", 42)).await.unwrap();
+    store.record_failure("hesh", "e1", "503").await.unwrap();
+    let id = store
+        .journal_begin("r1", "hesh", "disable", "e1", "{}", at(1))
+        .await
+        .unwrap();
+    let change = SnapshotChange::State {
+        provider: "hesh",
+        external_id: "e1",
+        state: AccountState::Disabled,
+        confirmed_at: at(2),
+    };
+    store
+        .journal_finish(id, Some(&change), at(2))
+        .await
+        .unwrap();
+    let snap = full_snapshot(&store, "hesh").await;
+    assert_eq!(
+        (snap[0].state, snap[0].failures),
+        (AccountState::Disabled, 0)
+    );
+    assert_eq!(
+        snap[0].fingerprint,
+        Fingerprint(42),
+        "the last record stays"
+    );
+    assert_eq!(&*details(&snap[0]).record, r#"{"name":"Ada"}"#);
+
+    // A state change for a row that is not there fails and leaves the entry in flight.
+    let id = store
+        .journal_begin("r1", "hesh", "disable", "ghost", "{}", at(3))
+        .await
+        .unwrap();
+    let ghost = SnapshotChange::State {
+        provider: "hesh",
+        external_id: "ghost",
+        state: AccountState::Disabled,
+        confirmed_at: at(3),
+    };
+    assert!(store.journal_finish(id, Some(&ghost), at(3)).await.is_err());
+    assert_eq!(store.in_flight().await.unwrap().len(), 1);
+
+    let id2 = store
+        .journal_begin("r1", "hesh", "delete", "e1", "{}", at(4))
+        .await
+        .unwrap();
+    let remove = SnapshotChange::Remove {
+        provider: "hesh",
+        external_id: "e1",
+    };
+    store
+        .journal_finish(id2, Some(&remove), at(4))
+        .await
+        .unwrap();
+    assert!(store.snapshot("hesh").await.unwrap().is_empty());
 }
