@@ -4,6 +4,7 @@
 //! Only this file and the vendors' own folders know vendor names. The planner and the
 //! executor work from [`Capabilities`] and the trait.
 
+pub mod call;
 pub mod hesh;
 mod record;
 pub mod request;
@@ -134,6 +135,34 @@ pub trait Provider: Send + Sync {
     fn requests(&self, ops: &[Operation]) -> Vec<Request>;
     /// The headers sent with every request, secrets shown as [`request::REDACTED`].
     fn headers(&self) -> Vec<(&'static str, String)>;
+    /// The headers sent with every request, with the real secrets: only for the
+    /// transport, never for display.
+    fn auth_headers(&self) -> Vec<(&'static str, secrecy::SecretString)>;
+    /// The operator-facing message in one of the vendor's error bodies.
+    fn error_message(&self, body: &serde_json::Value) -> Option<String>;
+    /// How operations are grouped into units of work (indices into `ops`): a batch
+    /// create is one unit. Default: each operation alone.
+    fn units(&self, ops: &[Operation]) -> Vec<Vec<usize>> {
+        (0..ops.len()).map(|i| vec![i]).collect()
+    }
+    /// Carries out one unit; one result per operation, in order. Adapters that cannot
+    /// apply yet say so for every operation, and nothing is sent.
+    fn apply<'a>(
+        &'a self,
+        transport: &'a dyn call::Transport,
+        ops: &'a [&'a Operation],
+    ) -> call::BoxFuture<'a, Vec<call::OpResult>> {
+        let _ = transport;
+        let message = format!(
+            "applying operations to {} is not available in this build yet (plan only)",
+            self.provider_type()
+        );
+        Box::pin(async move {
+            ops.iter()
+                .map(|_| Err(call::CallError::new(None, message.clone())))
+                .collect()
+        })
+    }
     /// Whether the change from `old` to `new` can be pushed to an existing account.
     /// `Err` carries the reason it cannot (the plan reports it as manual action, or
     /// recreates the account when the change is an email change and policy says so).

@@ -28,6 +28,17 @@ impl Record {
         self
     }
 
+    /// The same record with field `name` emptied (`None`).
+    pub fn without(&self, name: &str) -> Record {
+        Record {
+            fields: self
+                .fields
+                .iter()
+                .map(|(n, v)| (*n, if *n == name { None } else { v.clone() }))
+                .collect(),
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.fields
             .iter()

@@ -4,6 +4,7 @@
 //! disable (PATCH by external_user_id) and no read call at all: the snapshot is the only
 //! memory of what hesh holds. Re-enabling is an update with `status: Active`.
 
+pub mod client;
 pub mod requests;
 
 use secrecy::SecretString;
@@ -11,6 +12,7 @@ use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
+use crate::providers::call::{BoxFuture, OpResult, Transport};
 use crate::providers::request::{Request, REDACTED};
 use crate::providers::{
     changed_fields, check_len, Capabilities, Provider, ProviderInfo, ProviderType, Record,
@@ -76,6 +78,7 @@ pub struct Hesh {
     info: ProviderInfo,
     batch_size: usize,
     tenant_id: uuid::Uuid,
+    api_key: SecretString,
 }
 
 impl Hesh {
@@ -88,6 +91,7 @@ impl Hesh {
             },
             batch_size: settings.batch_size,
             tenant_id: settings.tenant_id,
+            api_key: settings.api_key,
         }
     }
 }
@@ -143,6 +147,32 @@ impl Provider for Hesh {
             ("x-api-key", REDACTED.into()),
             ("x-tenant-id", self.tenant_id.to_string()),
         ]
+    }
+
+    fn auth_headers(&self) -> Vec<(&'static str, SecretString)> {
+        vec![
+            ("x-api-key", self.api_key.clone()),
+            (
+                "x-tenant-id",
+                SecretString::from(self.tenant_id.to_string()),
+            ),
+        ]
+    }
+
+    fn error_message(&self, body: &serde_json::Value) -> Option<String> {
+        client::error_message(body)
+    }
+
+    fn units(&self, ops: &[Operation]) -> Vec<Vec<usize>> {
+        client::units(ops, self.batch_size)
+    }
+
+    fn apply<'a>(
+        &'a self,
+        transport: &'a dyn Transport,
+        ops: &'a [&'a Operation],
+    ) -> BoxFuture<'a, Vec<OpResult>> {
+        Box::pin(client::apply(transport, ops))
     }
 
     fn map_user(&self, user: &User) -> Result<Record, String> {

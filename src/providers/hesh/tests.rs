@@ -24,6 +24,7 @@ fn hesh() -> Hesh {
         },
         batch_size: 100,
         tenant_id: uuid::Uuid::nil(),
+        api_key: secrecy::SecretString::from("k".to_string()),
     }
 }
 
@@ -61,4 +62,215 @@ fn name_change_is_updatable() {
     assert!(h
         .check_update(&old, &map_user(&user("Augusta", None)).unwrap())
         .is_ok());
+}
+
+mod client_tests {
+    use std::sync::Mutex;
+
+    use serde_json::{json, Value};
+
+    use crate::plan::{OpKind, Operation};
+    use crate::providers::call::{Applied, BoxFuture, CallError, Response, Transport};
+    use crate::providers::hesh::client;
+    use crate::providers::Request;
+
+    /// Answers each request with a closure and keeps the log.
+    struct Scripted<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync> {
+        answer: F,
+        log: Mutex<Vec<Request>>,
+    }
+
+    impl<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync> Transport for Scripted<F> {
+        fn send<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, CallError>> {
+            self.log.lock().unwrap().push(request.clone());
+            let answer = (self.answer)(request);
+            Box::pin(async move { answer })
+        }
+    }
+
+    fn scripted<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync>(f: F) -> Scripted<F> {
+        Scripted {
+            answer: f,
+            log: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn op(kind: OpKind, id: &str, phone: Option<&str>) -> Operation {
+        let mut u = super::user("Ada", phone);
+        u.external_id = id.into();
+        u.email = format!("{}@example.com", id.to_lowercase());
+        let record = super::map_user(&u).unwrap();
+        Operation {
+            op: kind,
+            external_id: id.into(),
+            email: u.email.clone(),
+            vendor_id: None,
+            reason: String::new(),
+            changes: Vec::new(),
+            fingerprint: Some(record.fingerprint()),
+            record: Some(record),
+        }
+    }
+
+    fn ok(status: u16, body: Value) -> Result<Response, CallError> {
+        Ok(Response { status, body })
+    }
+
+    #[tokio::test]
+    async fn batch_create_adopts_skipped_users_by_email_only() {
+        let t = scripted(|r| match (r.method, r.path.as_str()) {
+            ("POST", "/api/v1/public/users/batch") => {
+                // hesh created e1 and skipped e2 (it already had that email).
+                ok(201, json!([{ "id": "h-1", "email": "E1@example.com" }]))
+            }
+            ("PUT", "/api/v1/public/users") => {
+                ok(200, json!({ "id": "h-2", "email": "e2@example.com" }))
+            }
+            _ => Err(CallError::new(Some(500), "unexpected")),
+        });
+        let ops = [
+            op(OpKind::Create, "E1", Some("+331")),
+            op(OpKind::Create, "E2", Some("+332")),
+        ];
+        let refs: Vec<&Operation> = ops.iter().collect();
+        let results = client::apply(&t, &refs).await;
+        assert_eq!(results[0], Ok(Applied::done(Some("h-1".into()))));
+        match &results[1] {
+            Ok(Applied::Done {
+                vendor_id,
+                record: Some(r),
+            }) => {
+                assert_eq!(vendor_id.as_deref(), Some("h-2"));
+                assert_eq!(
+                    r.get("phone"),
+                    None,
+                    "the confirmed record says the phone was not sent"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let log = t.log.lock().unwrap();
+        assert_eq!(log.len(), 2);
+        assert_eq!(
+            log[0].body.as_ref().unwrap()["users"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        let adopt = log[1].body.as_ref().unwrap();
+        assert_eq!(adopt["email"], "e2@example.com");
+        assert!(
+            adopt.get("phone").is_none(),
+            "adoption must not match by phone: {adopt}"
+        );
+        assert_eq!(adopt["status"], "Active");
+    }
+
+    #[tokio::test]
+    async fn adoption_with_no_account_for_the_email_fails_clearly() {
+        let t = scripted(|r| match r.method {
+            "POST" => Err(CallError::new(Some(409), "User already exists")),
+            _ => Err(CallError::new(Some(404), "User not found")),
+        });
+        let o = op(OpKind::Create, "E1", Some("+331"));
+        let results = client::apply(&t, &[&o]).await;
+        let err = results[0].clone().unwrap_err();
+        assert_eq!(err.status, Some(404));
+        assert!(
+            err.message
+                .contains("another account holds the phone number"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_fails_every_create_in_it() {
+        let t = scripted(|_| Err(CallError::new(Some(400), "users.0.first_name too long")));
+        let ops = [
+            op(OpKind::Create, "E1", None),
+            op(OpKind::Create, "E2", None),
+        ];
+        let refs: Vec<&Operation> = ops.iter().collect();
+        let results = client::apply(&t, &refs).await;
+        assert!(results
+            .iter()
+            .all(|r| r.as_ref().is_err_and(|e| e.message.contains("too long"))));
+    }
+
+    #[tokio::test]
+    async fn update_enable_disable_and_recreate_send_the_documented_calls() {
+        let t = scripted(|r| match r.method {
+            "PUT" => ok(200, json!({ "id": "h-9" })),
+            "PATCH" => ok(200, json!({ "message": "disabled" })),
+            "POST" => ok(201, json!({ "id": 17 })),
+            _ => Err(CallError::new(Some(500), "unexpected")),
+        });
+        for kind in [
+            OpKind::Update,
+            OpKind::Enable,
+            OpKind::Disable,
+            OpKind::Recreate,
+        ] {
+            let o = op(kind, "E1", None);
+            let result = client::apply(&t, &[&o]).await.remove(0);
+            assert!(result.is_ok(), "{kind:?}: {result:?}");
+        }
+        let log = t.log.lock().unwrap();
+        let calls: Vec<(&str, &str)> = log.iter().map(|r| (r.method, r.path.as_str())).collect();
+        assert_eq!(
+            calls,
+            [
+                ("PUT", "/api/v1/public/users"),
+                ("PUT", "/api/v1/public/users"),
+                ("PATCH", "/api/v1/public/users/disable"),
+                // recreate: the old account is disabled before the new one exists
+                ("PATCH", "/api/v1/public/users/disable"),
+                ("POST", "/api/v1/public/users"),
+            ]
+        );
+        assert_eq!(
+            log[2].body.as_ref().unwrap(),
+            &json!({ "external_user_id": "E1" })
+        );
+    }
+
+    #[test]
+    fn units_batch_creates_and_keep_the_rest_alone() {
+        let ops: Vec<Operation> = (0..5)
+            .map(|i| {
+                op(
+                    if i == 2 {
+                        OpKind::Disable
+                    } else {
+                        OpKind::Create
+                    },
+                    &format!("E{i}"),
+                    None,
+                )
+            })
+            .collect();
+        assert_eq!(
+            client::units(&ops, 3),
+            vec![vec![0, 1, 3], vec![4], vec![2]]
+        );
+        assert_eq!(client::units(&ops[..1], 3), vec![vec![0]]);
+    }
+
+    #[test]
+    fn error_message_reads_string_or_list() {
+        assert_eq!(
+            client::error_message(&json!({"message": "bad"})).as_deref(),
+            Some("bad")
+        );
+        assert_eq!(
+            client::error_message(&json!({"message": ["a", "b"], "statusCode": 400})).as_deref(),
+            Some("a; b")
+        );
+        assert_eq!(
+            client::error_message(&json!({"error": "Unauthorized"})).as_deref(),
+            Some("Unauthorized")
+        );
+        assert_eq!(client::error_message(&json!("<html>")), None);
+    }
 }

@@ -54,6 +54,7 @@ impl Settings {
 pub struct Saleschat {
     info: ProviderInfo,
     org_id: String,
+    token: SecretString,
 }
 
 impl Saleschat {
@@ -65,6 +66,7 @@ impl Saleschat {
                 capabilities: capabilities(),
             },
             org_id: settings.org_id,
+            token: settings.token,
         }
     }
 }
@@ -109,6 +111,26 @@ impl Provider for Saleschat {
         vec![("Authorization", format!("Bearer {REDACTED}"))]
     }
 
+    fn auth_headers(&self) -> Vec<(&'static str, SecretString)> {
+        use secrecy::ExposeSecret;
+        let bearer = format!("Bearer {}", self.token.expose_secret());
+        vec![("Authorization", SecretString::from(bearer))]
+    }
+
+    /// `ErrorRespDto {error_code, error_message, error_description, payload}`.
+    fn error_message(&self, body: &serde_json::Value) -> Option<String> {
+        let text = |k: &str| {
+            body.get(k)
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.is_empty())
+        };
+        match (text("error_message"), text("error_description")) {
+            (Some(m), Some(d)) if m != d => Some(format!("{m}: {d}")),
+            (Some(m), _) => Some(m.to_string()),
+            (None, d) => d.map(str::to_string),
+        }
+    }
+
     fn map_user(&self, user: &User) -> Result<Record, String> {
         map_user(user)
     }
@@ -146,6 +168,7 @@ mod tests {
                 capabilities: capabilities(),
             },
             org_id: "org".into(),
+            token: SecretString::from("t".to_string()),
         };
         let err = p
             .check_update(&old, &map_user(&u).unwrap())

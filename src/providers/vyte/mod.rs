@@ -62,6 +62,7 @@ impl Settings {
 pub struct Vyte {
     info: ProviderInfo,
     organization: Option<String>,
+    api_key: SecretString,
 }
 
 impl Vyte {
@@ -82,6 +83,7 @@ impl Vyte {
                 },
             },
             organization: settings.organization,
+            api_key: settings.api_key,
         }
     }
 }
@@ -130,6 +132,16 @@ impl Provider for Vyte {
 
     fn headers(&self) -> Vec<(&'static str, String)> {
         vec![("Authorization", REDACTED.into())]
+    }
+
+    fn auth_headers(&self) -> Vec<(&'static str, SecretString)> {
+        vec![("Authorization", self.api_key.clone())]
+    }
+
+    fn error_message(&self, body: &serde_json::Value) -> Option<String> {
+        ["message", "error"]
+            .iter()
+            .find_map(|k| body.get(*k).and_then(|v| v.as_str()).map(str::to_string))
     }
 
     fn map_user(&self, user: &User) -> Result<Record, String> {

@@ -140,6 +140,19 @@ impl Provider for Zaia {
         vec![("authorization", REDACTED.into())]
     }
 
+    fn auth_headers(&self) -> Vec<(&'static str, SecretString)> {
+        vec![("authorization", self.settings.api_key.clone())]
+    }
+
+    /// `{code, message, name, feedback, cta}`: the message, with the code when given.
+    fn error_message(&self, body: &serde_json::Value) -> Option<String> {
+        let message = body.get("message").and_then(|v| v.as_str())?;
+        Some(match body.get("code").and_then(|v| v.as_str()) {
+            Some(code) => format!("{message} ({code})"),
+            None => message.to_string(),
+        })
+    }
+
     fn map_user(&self, user: &User) -> Result<Record, String> {
         map_user(user, &self.settings)
     }

@@ -1,0 +1,214 @@
+//! Carrying out operations at hesh: batch creates with adoption of the users hesh
+//! skips, updates and re-enables (PUT, matched by email or phone), disables (PATCH by
+//! external_user_id). Responses are read leniently: hesh's documents disagree on
+//! field names and types, and a missing optional field must not fail a sync.
+
+use serde_json::{json, Value};
+
+use super::requests::{self, user_body};
+use crate::plan::{OpKind, Operation};
+use crate::providers::call::{Applied, CallError, OpResult, Response, Transport};
+use crate::providers::request::Request;
+use crate::providers::Record;
+
+/// The operation groups sent together: all creates in batches of `batch_size` (when
+/// there is more than one), every other operation alone. Indices into `ops`.
+pub fn units(ops: &[Operation], batch_size: usize) -> Vec<Vec<usize>> {
+    let creates: Vec<usize> = (0..ops.len())
+        .filter(|&i| ops[i].op == OpKind::Create)
+        .collect();
+    let mut out: Vec<Vec<usize>> = if creates.len() > 1 {
+        creates
+            .chunks(batch_size.max(1))
+            .map(<[usize]>::to_vec)
+            .collect()
+    } else {
+        creates.into_iter().map(|i| vec![i]).collect()
+    };
+    out.extend(
+        (0..ops.len())
+            .filter(|&i| ops[i].op != OpKind::Create)
+            .map(|i| vec![i]),
+    );
+    out
+}
+
+/// The operator-facing message in a hesh error body (`message` as a string or a list).
+pub fn error_message(body: &Value) -> Option<String> {
+    match body.get("message") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        _ => body
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    }
+}
+
+/// Carries out one unit (see [`units`]); one result per operation, in order.
+pub async fn apply(transport: &dyn Transport, ops: &[&Operation]) -> Vec<OpResult> {
+    match ops {
+        [] => Vec::new(),
+        [op] => vec![apply_one(transport, op).await],
+        many => create_batch(transport, many).await,
+    }
+}
+
+async fn apply_one(transport: &dyn Transport, op: &Operation) -> OpResult {
+    let record = op.record.as_ref();
+    match (op.op, record) {
+        (OpKind::Create, Some(r)) => create_one(transport, op, r).await,
+        (OpKind::Update | OpKind::Enable, Some(r)) => {
+            let resp = put(transport, op, user_body(r, "Active")).await?;
+            Ok(Applied::done(user_id(&resp.body)))
+        }
+        (OpKind::Enable, None) => Err(CallError::new(
+            None,
+            "cannot re-enable at hesh: its email changed and hesh matches accounts by email or phone; re-enable it by hand",
+        )),
+        (OpKind::Disable | OpKind::Delete, _) => {
+            disable(transport, op).await?;
+            Ok(Applied::done(op.vendor_id.clone()))
+        }
+        (OpKind::Recreate, Some(r)) => {
+            // The old account is disabled first, while it is the only one with this
+            // external_user_id (hesh disables by it).
+            disable(transport, op).await?;
+            create_one(transport, op, r).await
+        }
+        (kind, None) => Err(CallError::new(
+            None,
+            format!("internal: a {} operation without a record", kind.as_str()),
+        )),
+    }
+}
+
+async fn put(
+    transport: &dyn Transport,
+    op: &Operation,
+    body: Value,
+) -> Result<Response, CallError> {
+    transport
+        .send(&Request::new(
+            "PUT",
+            requests::USERS,
+            Some(body),
+            &op.external_id,
+        ))
+        .await
+}
+
+async fn disable(transport: &dyn Transport, op: &Operation) -> Result<Response, CallError> {
+    let body = requests::disable_body(&op.external_id);
+    transport
+        .send(&Request::new(
+            "PATCH",
+            requests::DISABLE,
+            Some(body),
+            &op.external_id,
+        ))
+        .await
+}
+
+async fn create_one(transport: &dyn Transport, op: &Operation, record: &Record) -> OpResult {
+    let request = Request::new(
+        "POST",
+        requests::USERS,
+        Some(user_body(record, "Active")),
+        &op.external_id,
+    );
+    match transport.send(&request).await {
+        Ok(resp) => Ok(Applied::done(user_id(&resp.body))),
+        // hesh refuses a create whose email or phone it already has: adopt it.
+        Err(e) if matches!(e.status, Some(400 | 409 | 422)) && mentions_existing(&e.message) => {
+            adopt(transport, op, record).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn create_batch(transport: &dyn Transport, ops: &[&Operation]) -> Vec<OpResult> {
+    let users: Vec<Value> = ops
+        .iter()
+        .filter_map(|o| o.record.as_ref().map(|r| user_body(r, "Active")))
+        .collect();
+    let ids: Vec<String> = ops.iter().map(|o| o.external_id.clone()).collect();
+    let request = Request {
+        method: "POST",
+        path: requests::BATCH.into(),
+        body: Some(json!({ "users": users })),
+        external_ids: ids,
+        note: None,
+    };
+    let created = match transport.send(&request).await {
+        Ok(resp) => resp.body,
+        Err(e) => return ops.iter().map(|_| Err(e.clone())).collect(),
+    };
+    let created: Vec<&Value> = created
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops {
+        let Some(record) = op.record.as_ref() else {
+            out.push(Err(CallError::new(
+                None,
+                "internal: a create without a record",
+            )));
+            continue;
+        };
+        let mine = created.iter().find(|u| {
+            u.get("email")
+                .and_then(Value::as_str)
+                .is_some_and(|e| e.eq_ignore_ascii_case(&op.email))
+        });
+        out.push(match mine {
+            Some(u) => Ok(Applied::done(user_id(u))),
+            // Absent from the answer: hesh skipped it because it has the email or phone.
+            None => adopt(transport, op, record).await,
+        });
+    }
+    out
+}
+
+/// Takes over an account hesh already has for this email, bringing it up to date.
+/// The update is sent without the phone, so that hesh can only match it by email: a
+/// phone held by somebody else's account must never re-key that account. The phone
+/// follows in the next pass's update (the confirmed record says it was not sent).
+async fn adopt(transport: &dyn Transport, op: &Operation, record: &Record) -> OpResult {
+    let without_phone = record.without("phone");
+    match put(transport, op, user_body(&without_phone, "Active")).await {
+        Ok(resp) => Ok(Applied::Done {
+            vendor_id: user_id(&resp.body),
+            record: (without_phone != *record).then_some(without_phone),
+        }),
+        Err(e) if e.status == Some(404) => Err(CallError::new(
+            Some(404),
+            format!(
+                "hesh refused the create as a duplicate, but has no account with {}: another account holds the phone number; resolve by hand",
+                op.email
+            ),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+fn mentions_existing(message: &str) -> bool {
+    let m = message.to_lowercase();
+    m.contains("exist") || m.contains("already") || m.contains("duplicate") || m.contains("taken")
+}
+
+/// hesh's id of a user in a response (`id`, as a string or a number).
+fn user_id(body: &Value) -> Option<String> {
+    match body.get("id")? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
