@@ -185,7 +185,7 @@ pub trait Provider: Send + Sync {
 }
 
 /// The field names whose values differ between the stored and the new record.
-pub fn changed_fields(old: &StoredRecord, new: &Record) -> Vec<&'static str> {
+pub fn changed_fields<'r>(old: &StoredRecord, new: &'r Record) -> Vec<&'r str> {
     new.fields()
         .filter(|(name, value)| old.get(name) != *value)
         .map(|(name, _)| name)

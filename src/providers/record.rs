@@ -4,6 +4,7 @@
 //! Records are flat on purpose: a vendor's adapter turns them into its request bodies
 //! (nested or not), while the planner only needs to compare fields by name.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -13,7 +14,7 @@ use xxhash_rust::xxh3::Xxh3;
 /// The record a provider's mapping produces for a user, in the vendor's field order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Record {
-    fields: Vec<(&'static str, Option<String>)>,
+    fields: Vec<(Cow<'static, str>, Option<String>)>,
 }
 
 impl Record {
@@ -24,8 +25,19 @@ impl Record {
     /// Adds a field; `None` is a field the vendor holds empty (sent as `null` where the
     /// vendor wants that).
     pub fn with(mut self, name: &'static str, value: Option<String>) -> Self {
-        self.fields.push((name, value));
+        self.fields.push((Cow::Borrowed(name), value));
         self
+    }
+
+    /// A record read back from the snapshot or the journal (fields in name order).
+    pub fn from_stored(stored: &StoredRecord) -> Self {
+        Record {
+            fields: stored
+                .0
+                .iter()
+                .map(|(n, v)| (Cow::Owned(n.clone()), v.clone()))
+                .collect(),
+        }
     }
 
     /// The same record with field `name` emptied (`None`).
@@ -34,7 +46,7 @@ impl Record {
             fields: self
                 .fields
                 .iter()
-                .map(|(n, v)| (*n, if *n == name { None } else { v.clone() }))
+                .map(|(n, v)| (n.clone(), if n == name { None } else { v.clone() }))
                 .collect(),
         }
     }
@@ -46,8 +58,8 @@ impl Record {
             .and_then(|(_, v)| v.as_deref())
     }
 
-    pub fn fields(&self) -> impl Iterator<Item = (&'static str, Option<&str>)> + '_ {
-        self.fields.iter().map(|(n, v)| (*n, v.as_deref()))
+    pub fn fields(&self) -> impl Iterator<Item = (&str, Option<&str>)> + '_ {
+        self.fields.iter().map(|(n, v)| (n.as_ref(), v.as_deref()))
     }
 
     /// A stable 128-bit fingerprint of the fields (names and values, in order).
@@ -73,7 +85,7 @@ impl Record {
         StoredRecord(
             self.fields
                 .iter()
-                .map(|(n, v)| ((*n).to_string(), v.clone()))
+                .map(|(n, v)| (n.to_string(), v.clone()))
                 .collect(),
         )
     }
@@ -158,6 +170,10 @@ mod tests {
             .with("tierId", None)
             .to_stored();
         let back = StoredRecord::from_json(&r.to_json()).ok();
-        assert_eq!(back, Some(r));
+        assert_eq!(back.as_ref(), Some(&r));
+        let again = Record::from_stored(&r);
+        assert_eq!(again.get("name"), Some("Ada"));
+        assert_eq!(again.get("tierId"), None);
+        assert_eq!(again.to_stored(), r);
     }
 }
