@@ -112,12 +112,22 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    if !args.dry_run {
-        return fail(
-            "applying a plan is not available in this build yet; run `rosterd sync --dry-run` to see the plan",
-        );
-    }
     let today = args.today.unwrap_or(today);
+    if !args.dry_run {
+        let clock = chrono::Utc::now;
+        let report = match sync::apply_pass(config, &selected, today, args.force, &clock).await {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        };
+        print_report(&report, args.format);
+        return if report.any_blocked() && !args.force {
+            ExitCode::from(EXIT_BLOCKED)
+        } else if report.any_failed() {
+            ExitCode::from(EXIT_SOME_FAILED)
+        } else {
+            ExitCode::from(EXIT_OK)
+        };
+    }
     // A dry run writes nothing: no state file is created, none is migrated.
     let store = match Store::open_read_only(&config.state).await {
         Ok(s) => s,
@@ -131,14 +141,18 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    match args.format {
-        Format::Json => println!("{}", report.to_json()),
-        Format::Text => print!("{}", report.to_text()),
-    }
+    print_report(&report, args.format);
     if report.any_blocked() && !args.force {
         ExitCode::from(EXIT_BLOCKED)
     } else {
         ExitCode::from(EXIT_OK)
+    }
+}
+
+fn print_report(report: &crate::report::PlanReport, format: Format) {
+    match format {
+        Format::Json => println!("{}", report.to_json()),
+        Format::Text => print!("{}", report.to_text()),
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod executor;
 pub mod plan;
 pub mod providers;
 pub mod report;

@@ -34,6 +34,13 @@ impl PlanReport {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
+    /// Whether any applied operation failed.
+    pub fn any_failed(&self) -> bool {
+        self.providers
+            .iter()
+            .any(|p| p.result.as_ref().is_some_and(|r| r.failed > 0))
+    }
+
     /// Whether any provider's plan was stopped by a safety guard.
     pub fn any_blocked(&self) -> bool {
         self.providers.iter().any(|p| p.blocked.is_some())
@@ -80,7 +87,7 @@ impl PlanReport {
         }
         let _ = writeln!(out, "{table}");
         for p in &self.providers {
-            provider_text(&mut out, p);
+            provider_text(&mut out, p, self.dry_run);
         }
         if !self.source.rejected.is_empty() {
             let _ = writeln!(
@@ -101,7 +108,7 @@ impl PlanReport {
     }
 }
 
-fn provider_text(out: &mut String, p: &ProviderPlan) {
+fn provider_text(out: &mut String, p: &ProviderPlan, dry_run: bool) {
     let _ = writeln!(out, "\n{} ({})", p.name, p.provider_type);
     if let Some(reason) = &p.blocked {
         let _ = writeln!(
@@ -159,6 +166,38 @@ fn provider_text(out: &mut String, p: &ProviderPlan) {
             "  = held     {} <{}>: its source record was rejected; account left as it is",
             h.external_id, h.email
         );
+    }
+    if let Some(r) = &p.result {
+        let applied: Vec<String> = r.applied.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(
+            out,
+            "  result: applied {} ({}), failed {}, manual {}{}",
+            r.applied_total(),
+            if applied.is_empty() {
+                "none".to_string()
+            } else {
+                applied.join(", ")
+            },
+            r.failed,
+            r.manual,
+            if r.resolved > 0 {
+                format!(", {} interrupted operation(s) resent first", r.resolved)
+            } else {
+                String::new()
+            }
+        );
+        for f in &r.failures {
+            let _ = writeln!(
+                out,
+                "    failed {} {} <{}>: {}",
+                f.op.as_str(),
+                f.external_id,
+                f.email,
+                f.error
+            );
+        }
+    } else if p.blocked.is_some() && !dry_run {
+        let _ = writeln!(out, "  result: nothing sent (blocked)");
     }
     if let Some(preview) = &p.requests {
         let headers: Vec<String> = preview

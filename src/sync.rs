@@ -9,12 +9,14 @@ use chrono::NaiveDate;
 use tracing::{info, warn};
 
 use crate::config::{Config, ProviderConfig};
+use crate::executor::apply::{self, ApplyContext, Clock};
+use crate::executor::http::HttpTransport;
 use crate::plan::{self, PlanContext};
 use crate::providers;
 use crate::providers::request::RequestsPreview;
 use crate::report::{PlanReport, SourceSummary};
 use crate::source::{self, SourceError, SourceLoad};
-use crate::store::{Store, StoreError};
+use crate::store::{RunLock, RunMode, Store, StoreError};
 
 /// Plans one provider against its snapshot in `store`: the snapshot is read lean, and
 /// the details of the rows the plan touches are loaded before planning again.
@@ -47,6 +49,12 @@ pub async fn plan_provider(
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    #[error("{0}")]
+    Lock(#[from] crate::store::LockError),
+    #[error("{0}")]
+    Apply(#[from] crate::executor::apply::ApplyError),
+    #[error("{0}")]
+    Transport(#[from] crate::executor::http::TransportError),
     #[error(
         "provider {provider}: {rows} snapshot row(s) still lack their details after loading them"
     )]
@@ -59,6 +67,80 @@ pub enum SyncError {
 
 /// Reads the source and plans every selected provider against its snapshot.
 /// `store` is `None` when there is no state file yet (every snapshot is empty).
+/// Applies one pass for real: takes the run lock, opens (or creates) the state file,
+/// resends what an interrupted run left in flight, plans, and applies every selected
+/// provider's plan concurrently — except plans a safety guard blocked, unless `force`.
+/// The run is recorded in the run history. Returns the report with each result.
+pub async fn apply_pass(
+    config: &Config,
+    selected: &[&ProviderConfig],
+    today: NaiveDate,
+    force: bool,
+    clock: &Clock,
+) -> Result<PlanReport, SyncError> {
+    let _lock = RunLock::acquire(&config.state)?;
+    let store = Store::open(&config.state).await?;
+    let run_id = uuid::Uuid::new_v4().to_string();
+    store.run_start(&run_id, RunMode::Apply, clock()).await?;
+    info!(run_id = %run_id, "Run started.");
+    let adapters: Vec<Box<dyn providers::Provider>> =
+        selected.iter().map(|pc| providers::build(pc)).collect();
+    let mut transports = Vec::with_capacity(selected.len());
+    for (pc, adapter) in selected.iter().zip(&adapters) {
+        transports.push(HttpTransport::new(pc, adapter.as_ref())?);
+    }
+    let contexts: Vec<ApplyContext<'_>> = selected
+        .iter()
+        .zip(&adapters)
+        .zip(&transports)
+        .map(|((pc, adapter), transport)| ApplyContext {
+            store: &store,
+            provider: adapter.as_ref(),
+            transport,
+            run_id: &run_id,
+            clock,
+            concurrency: pc.rate_limit.max_concurrency,
+        })
+        .collect();
+    let mut resolved = Vec::with_capacity(contexts.len());
+    for ctx in &contexts {
+        resolved.push(apply::resolve_in_flight(ctx).await?);
+    }
+    let options = PassOptions {
+        dry_run: false,
+        show_requests: false,
+    };
+    let mut report = plan_pass(config, selected, Some(&store), today, options).await?;
+    let runs = report.providers.iter().zip(&contexts).map(|(plan, ctx)| async move {
+        if plan.blocked.is_some() && !force {
+            return Ok(None);
+        }
+        if let Some(reason) = &plan.blocked {
+            warn!(provider = %plan.name, reason = %reason, "Safety guard overridden by --force.");
+        }
+        apply::apply_plan(ctx, plan).await.map(Some)
+    });
+    let results = futures_util::future::join_all(runs).await;
+    for ((plan, result), earlier) in report.providers.iter_mut().zip(results).zip(resolved) {
+        plan.result = result?.map(|mut r| {
+            r.resolved = earlier.resolved;
+            r
+        });
+    }
+    let outcome = if report.any_blocked() && !force {
+        "blocked"
+    } else if report.any_failed() {
+        "failed"
+    } else {
+        "ok"
+    };
+    store
+        .run_finish(&run_id, clock(), outcome, &report.to_json())
+        .await?;
+    info!(run_id = %run_id, outcome, "Run finished.");
+    Ok(report)
+}
+
 /// What a pass is asked to do besides planning.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PassOptions {

@@ -389,12 +389,56 @@ fn missing_source_exits_1_and_says_which_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("users.csv"));
 }
 
-#[test]
-fn apply_is_refused_honestly_until_the_executor_exists() {
+#[tokio::test]
+async fn real_run_against_an_unreachable_vendor_fails_those_operations_and_records_nothing_as_done()
+{
     let dir = workspace();
-    let out = rosterd(dir.path(), &["sync"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(!dir.path().join("state.db").exists());
+    // A port that was just free: connections are refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let yaml = std::fs::read_to_string(dir.path().join("rosterd.yaml")).unwrap();
+    let yaml = yaml.replace(
+        "base_url: https://hesh.test.invalid",
+        &format!("base_url: http://127.0.0.1:{port}\n    rate_limit: {{ max_attempts: 1, timeout_seconds: 2 }}"),
+    );
+    std::fs::write(dir.path().join("rosterd.yaml"), yaml).unwrap();
+    let out = rosterd(
+        dir.path(),
+        &[
+            "sync",
+            "--provider",
+            "hesh",
+            "--format",
+            "json",
+            "--today",
+            TODAY,
+        ],
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    let result = &provider(&doc, "hesh")["result"];
+    assert_eq!(result["failed"], 4, "{result}");
+    assert_eq!(result["failures"][0]["op"], "create");
+    assert!(!stdout.contains(HESH_KEY));
+    // The state file exists now, but no account is recorded as created.
+    let store = Store::open(&dir.path().join("state.db")).await.unwrap();
+    assert!(store.snapshot("hesh").await.unwrap().is_empty());
+    assert!(
+        store.in_flight().await.unwrap().is_empty(),
+        "failed operations are closed, not left in flight"
+    );
+    let runs = store.recent_runs(5).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].outcome.as_deref(), Some("failed"));
 }
 
 #[test]

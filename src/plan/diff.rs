@@ -57,6 +57,7 @@ pub fn plan_provider(
             held: Vec::new(),
             blocked: None,
             requests: None,
+            result: None,
             active_before: snapshot
                 .iter()
                 .filter(|r| r.state == AccountState::Active)

@@ -18,7 +18,7 @@ pub use diff::{plan_provider, NeedDetails};
 pub use safety::{apply_guards, check_source_size};
 
 /// What to do to one account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OpKind {
     Create,
@@ -137,6 +137,9 @@ pub struct ProviderPlan {
     pub held: Vec<Held>,
     /// Why a safety guard stopped this provider's plan; `None` when it may run.
     pub blocked: Option<String>,
+    /// What happened when the plan was applied (real runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<crate::executor::apply::ProviderResult>,
     /// The requests that would be sent (`--show-requests` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requests: Option<crate::providers::request::RequestsPreview>,

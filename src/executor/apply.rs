@@ -1,0 +1,316 @@
+//! Carrying out one provider's plan: units of work (a batch create, or one operation)
+//! run with bounded concurrency; each operation is journaled before it is sent, and
+//! its snapshot row changes in the same transaction that marks it done, only once the
+//! vendor confirmed it. A failed operation keeps its old row (with the error counted)
+//! and is planned again next pass.
+
+use chrono::{DateTime, Utc};
+use futures_util::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use crate::plan::{OpKind, Operation, ProviderPlan};
+use crate::providers::call::{Applied, CallError, OpResult, Transport};
+use crate::providers::{Fingerprint, Provider, Record, StoredRecord};
+use crate::store::{AccountState, SnapshotChange, SnapshotUpsert, Store, StoreError};
+
+/// The clock, injected: library code never reads the time itself.
+pub type Clock = dyn Fn() -> DateTime<Utc> + Send + Sync;
+
+/// What was written to the journal before sending: enough to resend it after a crash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalPayload {
+    pub op: OpKind,
+    pub external_id: String,
+    pub email: String,
+    #[serde(default)]
+    pub vendor_id: Option<String>,
+    #[serde(default)]
+    pub record: Option<StoredRecord>,
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+}
+
+impl JournalPayload {
+    pub fn of(op: &Operation) -> Self {
+        JournalPayload {
+            op: op.op,
+            external_id: op.external_id.clone(),
+            email: op.email.clone(),
+            vendor_id: op.vendor_id.clone(),
+            record: op.record.as_ref().map(Record::to_stored),
+            fingerprint: op.fingerprint.map(|f| f.to_string()),
+        }
+    }
+
+    /// The operation again, to resend it.
+    pub fn operation(&self) -> Operation {
+        Operation {
+            op: self.op,
+            external_id: self.external_id.clone(),
+            email: self.email.clone(),
+            vendor_id: self.vendor_id.clone(),
+            reason: "resent after an interrupted run".into(),
+            changes: Vec::new(),
+            record: self.record.as_ref().map(Record::from_stored),
+            fingerprint: self
+                .fingerprint
+                .as_deref()
+                .and_then(|f| f.parse::<Fingerprint>().ok()),
+        }
+    }
+}
+
+/// One failed operation, as the summary shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpFailure {
+    pub op: OpKind,
+    pub external_id: String,
+    pub email: String,
+    pub error: String,
+}
+
+/// What happened to one provider's plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProviderResult {
+    /// Operations the vendor confirmed, by kind.
+    pub applied: std::collections::BTreeMap<String, usize>,
+    pub failed: usize,
+    /// Operations the vendor carried out but that need a person now.
+    pub manual: usize,
+    /// Interrupted operations from an earlier run, resolved before planning.
+    pub resolved: usize,
+    /// The first failures (at most [`MAX_FAILURES_KEPT`]), with the vendor's message.
+    pub failures: Vec<OpFailure>,
+}
+
+pub const MAX_FAILURES_KEPT: usize = 20;
+
+impl ProviderResult {
+    fn confirmed(&mut self, kind: OpKind) {
+        *self.applied.entry(kind.as_str().to_string()).or_default() += 1;
+    }
+
+    fn failed(&mut self, op: &Operation, error: &CallError) {
+        self.failed += 1;
+        if self.failures.len() < MAX_FAILURES_KEPT {
+            self.failures.push(OpFailure {
+                op: op.op,
+                external_id: op.external_id.clone(),
+                email: op.email.clone(),
+                error: error.message.clone(),
+            });
+        }
+    }
+
+    fn merge(&mut self, other: ProviderResult) {
+        for (k, n) in other.applied {
+            *self.applied.entry(k).or_default() += n;
+        }
+        self.failed += other.failed;
+        self.manual += other.manual;
+        self.resolved += other.resolved;
+        let room = MAX_FAILURES_KEPT.saturating_sub(self.failures.len());
+        self.failures.extend(other.failures.into_iter().take(room));
+    }
+
+    pub fn applied_total(&self) -> usize {
+        self.applied.values().sum()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("cannot record progress in the state file: {0}")]
+    Store(#[from] StoreError),
+    #[error("journal entry {id} cannot be read back: {message}")]
+    Journal { id: i64, message: String },
+}
+
+/// Everything an apply needs besides the plan.
+pub struct ApplyContext<'a> {
+    pub store: &'a Store,
+    pub provider: &'a dyn Provider,
+    pub transport: &'a dyn Transport,
+    pub run_id: &'a str,
+    pub clock: &'a Clock,
+    /// Units of work in flight at once.
+    pub concurrency: usize,
+}
+
+/// Carries out `plan`'s operations. Store errors stop the apply (progress could not be
+/// recorded); vendor errors fail only their operation.
+pub async fn apply_plan(
+    ctx: &ApplyContext<'_>,
+    plan: &ProviderPlan,
+) -> Result<ProviderResult, ApplyError> {
+    let units = ctx.provider.units(&plan.operations);
+    // Each unit records its operations as soon as the vendor answers, so a crash
+    // loses at most the units in flight.
+    let parts: Vec<Result<ProviderResult, ApplyError>> = stream::iter(units)
+        .map(|unit| async move {
+            let ops: Vec<&Operation> = unit
+                .iter()
+                .filter_map(|&i| plan.operations.get(i))
+                .collect();
+            let ids = begin(ctx, &ops).await?;
+            let outcomes = ctx.provider.apply(ctx.transport, &ops).await;
+            let mut part = ProviderResult::default();
+            for ((op, id), outcome) in ops.iter().zip(ids).zip(outcomes) {
+                finish(ctx, op, id, outcome, &mut part).await?;
+            }
+            Ok(part)
+        })
+        .buffer_unordered(ctx.concurrency.max(1))
+        .collect()
+        .await;
+    let mut result = ProviderResult::default();
+    for part in parts {
+        result.merge(part?);
+    }
+    info!(
+        provider = %ctx.provider.name(),
+        applied = result.applied_total(),
+        failed = result.failed,
+        manual = result.manual,
+        "Plan applied."
+    );
+    Ok(result)
+}
+
+/// Resends the operations an interrupted run left in flight for this provider, before
+/// a new plan is made: a create that reached the vendor must be in the snapshot, or
+/// rosterd would never disable it. Every resend is idempotent (hesh: a create goes
+/// through adoption when the account exists).
+pub async fn resolve_in_flight(ctx: &ApplyContext<'_>) -> Result<ProviderResult, ApplyError> {
+    let mut result = ProviderResult::default();
+    for entry in ctx.store.in_flight().await? {
+        if entry.provider != ctx.provider.name() {
+            continue;
+        }
+        let payload: JournalPayload =
+            serde_json::from_str(&entry.payload).map_err(|e| ApplyError::Journal {
+                id: entry.id,
+                message: e.to_string(),
+            })?;
+        let op = payload.operation();
+        warn!(
+            provider = %entry.provider,
+            external_id = %entry.external_id,
+            op = op.op.as_str(),
+            "Resending an operation an interrupted run left in flight."
+        );
+        let outcome = ctx
+            .provider
+            .apply(ctx.transport, &[&op])
+            .await
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Err(CallError::new(None, "the adapter returned no result")));
+        finish(ctx, &op, entry.id, outcome, &mut result).await?;
+        result.resolved += 1;
+    }
+    Ok(result)
+}
+
+async fn begin(ctx: &ApplyContext<'_>, ops: &[&Operation]) -> Result<Vec<i64>, ApplyError> {
+    let mut ids = Vec::with_capacity(ops.len());
+    for op in ops {
+        let payload =
+            serde_json::to_string(&JournalPayload::of(op)).unwrap_or_else(|_| "{}".into());
+        let id = ctx
+            .store
+            .journal_begin(
+                ctx.run_id,
+                ctx.provider.name(),
+                op.op.as_str(),
+                &op.external_id,
+                &payload,
+                (ctx.clock)(),
+            )
+            .await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+async fn finish(
+    ctx: &ApplyContext<'_>,
+    op: &Operation,
+    id: i64,
+    outcome: OpResult,
+    result: &mut ProviderResult,
+) -> Result<(), ApplyError> {
+    let now = (ctx.clock)();
+    let name = ctx.provider.name();
+    match outcome {
+        Ok(Applied::Done { vendor_id, record }) => {
+            let vendor_id = vendor_id.or_else(|| op.vendor_id.clone());
+            let record = record.or_else(|| op.record.clone());
+            let json = record.as_ref().map(|r| r.to_stored().to_json());
+            let change = match (op.op, &record, &json) {
+                (OpKind::Disable, _, _) => SnapshotChange::State {
+                    provider: name,
+                    external_id: &op.external_id,
+                    state: AccountState::Disabled,
+                    confirmed_at: now,
+                },
+                (OpKind::Delete, _, _) => SnapshotChange::Remove {
+                    provider: name,
+                    external_id: &op.external_id,
+                },
+                (_, Some(r), Some(json)) => SnapshotChange::Upsert(SnapshotUpsert {
+                    provider: name,
+                    external_id: &op.external_id,
+                    vendor_id: vendor_id.as_deref(),
+                    email: &op.email,
+                    fingerprint: r.fingerprint(),
+                    state: AccountState::Active,
+                    record_json: json,
+                    confirmed_at: now,
+                }),
+                // Re-enabled as it was (its changes could not be pushed).
+                _ => SnapshotChange::State {
+                    provider: name,
+                    external_id: &op.external_id,
+                    state: AccountState::Active,
+                    confirmed_at: now,
+                },
+            };
+            ctx.store.journal_finish(id, Some(&change), now).await?;
+            result.confirmed(op.op);
+        }
+        Ok(Applied::Manual { vendor_id, reason }) => {
+            let json = op
+                .record
+                .as_ref()
+                .map(|r| r.to_stored().to_json())
+                .unwrap_or_else(|| "{}".into());
+            let change = SnapshotChange::Upsert(SnapshotUpsert {
+                provider: name,
+                external_id: &op.external_id,
+                vendor_id: vendor_id.as_deref(),
+                email: &op.email,
+                fingerprint: op.fingerprint.unwrap_or(Fingerprint(0)),
+                state: AccountState::Manual,
+                record_json: &json,
+                confirmed_at: now,
+            });
+            ctx.store.journal_finish(id, Some(&change), now).await?;
+            ctx.store
+                .record_failure(name, &op.external_id, &reason)
+                .await?;
+            warn!(provider = %name, external_id = %op.external_id, reason = %reason, "Needs manual action.");
+            result.manual += 1;
+        }
+        Err(e) => {
+            ctx.store.journal_fail(id, &e.message, now).await?;
+            ctx.store
+                .record_failure(name, &op.external_id, &e.message)
+                .await?;
+            warn!(provider = %name, external_id = %op.external_id, op = op.op.as_str(), error = %e, "Operation failed.");
+            result.failed(op, &e);
+        }
+    }
+    Ok(())
+}
