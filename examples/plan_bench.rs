@@ -155,6 +155,8 @@ async fn run(n: usize) {
         today: NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
         provision_days_before_start: 0,
         held: BTreeSet::new(),
+        quarantine_after: 5,
+        failures: Default::default(),
     };
     let t = Instant::now();
     let mut snapshot = store.snapshot("hesh").await.unwrap();

@@ -60,8 +60,19 @@ impl PlanReport {
         );
         let mut table = Table::new();
         table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
-            "provider", "type", "create", "update", "disable", "enable", "delete", "recreate",
-            "manual", "rejected", "held", "status",
+            "provider",
+            "type",
+            "create",
+            "update",
+            "disable",
+            "enable",
+            "delete",
+            "recreate",
+            "manual",
+            "rejected",
+            "held",
+            "quarantined",
+            "status",
         ]);
         for p in &self.providers {
             let s = &p.summary;
@@ -82,6 +93,7 @@ impl PlanReport {
                 s.manual.to_string(),
                 s.rejected.to_string(),
                 s.held.to_string(),
+                s.quarantined.to_string(),
                 status,
             ]);
         }
@@ -165,6 +177,17 @@ fn provider_text(out: &mut String, p: &ProviderPlan, dry_run: bool) {
             out,
             "  = held     {} <{}>: its source record was rejected; account left as it is",
             h.external_id, h.email
+        );
+    }
+    for q in &p.quarantined {
+        let _ = writeln!(
+            out,
+            "  ? quarantined {} {} <{}>: failed {} runs in a row ({}); retried when the record changes",
+            q.op.as_str(),
+            q.external_id,
+            q.email,
+            q.failures,
+            q.last_error
         );
     }
     if let Some(r) = &p.result {

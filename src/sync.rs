@@ -181,10 +181,18 @@ pub async fn plan_loaded(
         .iter()
         .filter_map(|r| r.external_id.clone())
         .collect();
+    let mut failures = std::collections::BTreeMap::new();
+    if let Some(s) = store {
+        for pc in selected {
+            failures.insert(pc.name.clone(), s.op_failures(&pc.name).await?);
+        }
+    }
     let ctx = PlanContext {
         today,
         provision_days_before_start: config.source.provision_days_before_start,
         held,
+        quarantine_after: config.safety.quarantine_after,
+        failures,
     };
     let source_block = plan::check_source_size(loaded.users.len(), &config.safety);
     if let Some(reason) = &source_block {

@@ -127,6 +127,8 @@ fn requests_for(provider_name: &str) -> (Vec<Request>, BTreeSet<OpKind>) {
         today,
         provision_days_before_start: 7,
         held: BTreeSet::new(),
+        quarantine_after: 5,
+        failures: Default::default(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -133,6 +133,9 @@ pub struct SafetyConfig {
     pub max_disable_count: Option<u64>,
     /// Block every provider when the source yields fewer valid users than this.
     pub min_source_users: u64,
+    /// Stop resending an operation that failed this many runs in a row with the same
+    /// record, until the record changes (0: never).
+    pub quarantine_after: u32,
 }
 
 impl Default for SafetyConfig {
@@ -141,6 +144,7 @@ impl Default for SafetyConfig {
             max_disable_percent: Some(25.0),
             max_disable_count: None,
             min_source_users: 1,
+            quarantine_after: 5,
         }
     }
 }

@@ -278,6 +278,7 @@ async fn finish(
                 },
             };
             ctx.store.journal_finish(id, Some(&change), now).await?;
+            ctx.store.clear_op_failure(name, &op.external_id).await?;
             result.confirmed(op.op);
         }
         Ok(Applied::Manual { vendor_id, reason }) => {
@@ -305,8 +306,18 @@ async fn finish(
         }
         Err(e) => {
             ctx.store.journal_fail(id, &e.message, now).await?;
+            // Counted per user and record: the planner quarantines an operation that
+            // keeps failing the same way.
+            let fingerprint = op.fingerprint.map(|f| f.to_string()).unwrap_or_default();
             ctx.store
-                .record_failure(name, &op.external_id, &e.message)
+                .record_op_failure(
+                    name,
+                    &op.external_id,
+                    op.op.as_str(),
+                    &fingerprint,
+                    &e.message,
+                    now,
+                )
                 .await?;
             warn!(provider = %name, external_id = %op.external_id, op = op.op.as_str(), error = %e, "Operation failed.");
             result.failed(op, &e);

@@ -21,8 +21,8 @@
 use std::cmp::Ordering;
 
 use super::{
-    FieldChange, Held, ManualAction, OpKind, Operation, PlanContext, ProviderPlan, Rejected,
-    Summary,
+    FieldChange, Held, ManualAction, OpKind, Operation, PlanContext, ProviderPlan, Quarantined,
+    Rejected, Summary,
 };
 use crate::config::{OnEmailChange, OnRemove, ProviderConfig};
 use crate::providers::{changed_fields, Provider, Record, StoredRecord};
@@ -55,6 +55,7 @@ pub fn plan_provider(
             rejected: Vec::new(),
             manual: Vec::new(),
             held: Vec::new(),
+            quarantined: Vec::new(),
             blocked: None,
             requests: None,
             result: None,
@@ -241,7 +242,7 @@ impl Planner<'_> {
             });
             return;
         };
-        self.plan.operations.push(Operation {
+        self.add(Operation {
             op: kind,
             external_id: row.external_id.to_string(),
             email: details.email.to_string(),
@@ -305,17 +306,18 @@ impl Planner<'_> {
             }
             if kind == OpKind::Enable {
                 // Re-enable what can be re-enabled; the changes still need a person.
-                self.push(
-                    kind,
-                    user,
-                    vendor_id.clone(),
-                    "active again in the source".into(),
-                    Vec::new(),
-                    None,
-                );
-                if let Some(op) = self.plan.operations.last_mut() {
-                    op.fingerprint = Some(row.fingerprint);
-                }
+                // Its fingerprint stays the last confirmed one, so the change is
+                // planned (and reported) again next pass.
+                self.add(Operation {
+                    op: kind,
+                    external_id: user.external_id.clone(),
+                    email: user.email.clone(),
+                    vendor_id: vendor_id.clone(),
+                    reason: "active again in the source".into(),
+                    changes: Vec::new(),
+                    record: None,
+                    fingerprint: Some(row.fingerprint),
+                });
             }
             let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
             return self.manual(
@@ -343,7 +345,7 @@ impl Planner<'_> {
         record: Option<Record>,
     ) {
         let fingerprint = record.as_ref().map(Record::fingerprint);
-        self.plan.operations.push(Operation {
+        self.add(Operation {
             op,
             external_id: user.external_id.clone(),
             email: user.email.clone(),
@@ -353,6 +355,36 @@ impl Planner<'_> {
             record,
             fingerprint,
         });
+    }
+
+    /// Adds an operation to the plan, unless it failed the same way (same operation,
+    /// same record) `quarantine_after` runs in a row: then it waits in quarantine
+    /// until the user's record changes.
+    fn add(&mut self, op: Operation) {
+        let after = self.ctx.quarantine_after;
+        let failed = self
+            .ctx
+            .failures
+            .get(&self.config.name)
+            .and_then(|f| f.get(&op.external_id));
+        if let Some(f) = failed {
+            let fingerprint = op.fingerprint.map(|f| f.to_string()).unwrap_or_default();
+            if after > 0
+                && f.count >= after
+                && f.op == op.op.as_str()
+                && f.fingerprint == fingerprint
+            {
+                self.plan.quarantined.push(Quarantined {
+                    external_id: op.external_id,
+                    email: op.email,
+                    op: op.op,
+                    failures: f.count,
+                    last_error: f.last_error.clone(),
+                });
+                return;
+            }
+        }
+        self.plan.operations.push(op);
     }
 
     fn manual(&mut self, user: &User, needed: OpKind, reason: String) {

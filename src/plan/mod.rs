@@ -7,12 +7,13 @@
 mod diff;
 mod safety;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::providers::{Fingerprint, ProviderType, Record};
+use crate::store::FailureRecord;
 
 pub use diff::{plan_provider, NeedDetails};
 pub use safety::{apply_guards, check_source_size};
@@ -91,6 +92,18 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// An operation not sent because it failed the same way too many runs in a row; it
+/// is planned again once the user's record changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Quarantined {
+    pub external_id: String,
+    pub email: String,
+    pub op: OpKind,
+    /// Runs in a row it failed.
+    pub failures: u32,
+    pub last_error: String,
+}
+
 /// A known account left untouched because its source record was rejected this run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Held {
@@ -109,6 +122,7 @@ pub struct Summary {
     pub manual: usize,
     pub rejected: usize,
     pub held: usize,
+    pub quarantined: usize,
 }
 
 impl Summary {
@@ -135,6 +149,7 @@ pub struct ProviderPlan {
     pub rejected: Vec<Rejected>,
     pub manual: Vec<ManualAction>,
     pub held: Vec<Held>,
+    pub quarantined: Vec<Quarantined>,
     /// Why a safety guard stopped this provider's plan; `None` when it may run.
     pub blocked: Option<String>,
     /// What happened when the plan was applied (real runs only).
@@ -160,6 +175,7 @@ impl ProviderPlan {
             manual: self.manual.len(),
             rejected: self.rejected.len(),
             held: self.held.len(),
+            quarantined: self.quarantined.len(),
             ..Summary::default()
         };
         for op in &self.operations {
@@ -185,6 +201,11 @@ pub struct PlanContext {
     /// Keys whose source record was rejected this run: their accounts are left as they
     /// are (never disabled because of a bad row).
     pub held: BTreeSet<String>,
+    /// Runs in a row an operation may fail with the same record before it is
+    /// quarantined (0: never).
+    pub quarantine_after: u32,
+    /// Consecutive failures, by provider name, then external_id.
+    pub failures: BTreeMap<String, BTreeMap<String, FailureRecord>>,
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ fn ctx() -> PlanContext {
         today: today(),
         provision_days_before_start: 0,
         held: BTreeSet::new(),
+        quarantine_after: 3,
+        failures: Default::default(),
     }
 }
 
@@ -410,6 +412,7 @@ fn disable_is_blocked_when_over_percent_threshold() {
         max_disable_percent: Some(20.0),
         max_disable_count: None,
         min_source_users: 1,
+        quarantine_after: 0,
     };
     let mut plan = run(&cfg, &users[..8], &snapshot);
     apply_guards(&mut plan, &safety, None);
@@ -436,6 +439,7 @@ fn disable_is_blocked_when_over_count_threshold() {
         max_disable_percent: None,
         max_disable_count: Some(2),
         min_source_users: 1,
+        quarantine_after: 0,
     };
     let mut plan = run(&cfg, &users[..7], &snapshot);
     apply_guards(&mut plan, &safety, None);
@@ -564,6 +568,39 @@ proptest! {
         let b = plan_provider(p.as_ref(), &cfg, &users, &[], &ctx()).unwrap();
         prop_assert_eq!(a, b);
     }
+}
+
+#[test]
+fn an_operation_failing_too_often_with_the_same_record_is_quarantined_until_it_changes() {
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let u = user("E1", "Ada");
+    let fp = p.map_user(&u).unwrap().fingerprint().to_string();
+    let failure = |count: u32, fingerprint: &str| crate::store::FailureRecord {
+        op: "create".into(),
+        fingerprint: fingerprint.into(),
+        count,
+        last_error: "hesh answered 400: bad phone".into(),
+    };
+    let with = |f: crate::store::FailureRecord| PlanContext {
+        failures: [("hesh-prod".to_string(), [("E1".to_string(), f)].into())].into(),
+        ..ctx()
+    };
+    // Two failures: still tried (the limit is 3).
+    let plan = plan_provider(p.as_ref(), &cfg, &[u.clone()], &[], &with(failure(2, &fp))).unwrap();
+    assert_eq!(ops(&plan), [(OpKind::Create, "E1")]);
+    // Three with the same record: quarantined, with the last error.
+    let plan = plan_provider(p.as_ref(), &cfg, &[u.clone()], &[], &with(failure(3, &fp))).unwrap();
+    assert!(plan.operations.is_empty());
+    assert_eq!(plan.quarantined[0].failures, 3);
+    assert_eq!(
+        plan.quarantined[0].last_error,
+        "hesh answered 400: bad phone"
+    );
+    assert_eq!(plan.summary.quarantined, 1);
+    // The record changed since: tried again.
+    let plan = plan_provider(p.as_ref(), &cfg, &[u], &[], &with(failure(9, "0000"))).unwrap();
+    assert_eq!(ops(&plan), [(OpKind::Create, "E1")]);
 }
 
 #[test]

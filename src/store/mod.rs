@@ -10,6 +10,7 @@
 //! rosterd's marker is refused rather than migrated, and a file written by a newer
 //! rosterd is refused rather than misread.
 
+mod failures;
 mod journal;
 mod lock;
 mod runs;
@@ -29,6 +30,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Connection, Row};
 
+pub use failures::FailureRecord;
 pub use journal::{JournalEntry, JournalStatus, SnapshotChange};
 pub use lock::{LockError, RunLock};
 pub use runs::{RunMode, RunRecord};

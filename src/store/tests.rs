@@ -192,13 +192,13 @@ async fn newer_schema_is_refused() {
             StoreError::NewerSchema {
                 found, supported, ..
             } => {
-                assert_eq!((*found, *supported), (9999, 1));
+                assert_eq!((*found, *supported), (9999, 2));
             }
             other => panic!("expected NewerSchema, got {other:?}"),
         }
         let text = err.to_string();
         assert!(
-            text.contains("written by a newer rosterd (schema 9999, this build knows up to 1)"),
+            text.contains("written by a newer rosterd (schema 9999, this build knows up to 2)"),
             "{text}"
         );
     }
@@ -269,7 +269,7 @@ async fn read_only_open_of_an_unmigrated_file_asks_for_a_real_sync() {
             err,
             StoreError::OlderSchema {
                 found: 0,
-                required: 1,
+                required: 2,
                 ..
             }
         ),
@@ -774,4 +774,28 @@ async fn journal_finish_can_change_only_the_state_or_remove_the_row() {
         .await
         .unwrap();
     assert!(store.snapshot("hesh").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn failures_count_in_a_row_per_record_and_clear_on_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("state.db")).await.unwrap();
+    for i in 0..3 {
+        store
+            .record_op_failure("hesh", "e1", "create", "aa", &format!("boom {i}"), at(i))
+            .await
+            .unwrap();
+    }
+    let f = store.op_failures("hesh").await.unwrap();
+    assert_eq!(f["e1"].count, 3);
+    assert_eq!(f["e1"].last_error, "boom 2");
+    // A different record (or operation) starts counting again.
+    store
+        .record_op_failure("hesh", "e1", "create", "bb", "boom", at(9))
+        .await
+        .unwrap();
+    assert_eq!(store.op_failures("hesh").await.unwrap()["e1"].count, 1);
+    assert!(store.op_failures("vyte").await.unwrap().is_empty());
+    store.clear_op_failure("hesh", "e1").await.unwrap();
+    assert!(store.op_failures("hesh").await.unwrap().is_empty());
 }

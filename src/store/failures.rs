@@ -1,0 +1,98 @@
+//! Consecutive failures per user, so that a user failing run after run with the same
+//! record can be quarantined instead of hammering the vendor forever.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{query_err, time_text, Store, StoreError};
+
+/// The last failed operation of one user at one provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureRecord {
+    pub op: String,
+    /// Fingerprint (text) of the record that failed; empty when the operation has none.
+    pub fingerprint: String,
+    /// Runs in a row this operation failed with this record.
+    pub count: u32,
+    pub last_error: String,
+}
+
+impl Store {
+    /// Counts a failed operation: one more in a row when the same operation failed with
+    /// the same record last time, else the first.
+    pub async fn record_op_failure(
+        &self,
+        provider: &str,
+        external_id: &str,
+        op: &str,
+        fingerprint: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO failures (provider, external_id, op, fingerprint, count, last_error, last_at) \
+             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6) \
+             ON CONFLICT (provider, external_id) DO UPDATE SET \
+                count = CASE WHEN failures.op = excluded.op AND failures.fingerprint = excluded.fingerprint \
+                             THEN failures.count + 1 ELSE 1 END, \
+                op = excluded.op, fingerprint = excluded.fingerprint, \
+                last_error = excluded.last_error, last_at = excluded.last_at",
+        )
+        .bind(provider)
+        .bind(external_id)
+        .bind(op)
+        .bind(fingerprint)
+        .bind(error)
+        .bind(time_text(now))
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("count a failure"))?;
+        Ok(())
+    }
+
+    /// Forgets a user's failures (after a confirmed operation).
+    pub async fn clear_op_failure(
+        &self,
+        provider: &str,
+        external_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM failures WHERE provider = ? AND external_id = ?")
+            .bind(provider)
+            .bind(external_id)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("clear a failure"))?;
+        Ok(())
+    }
+
+    /// Every user of `provider` with failures, by external_id.
+    pub async fn op_failures(
+        &self,
+        provider: &str,
+    ) -> Result<BTreeMap<String, FailureRecord>, StoreError> {
+        const ACTION: &str = "read failures";
+        let rows = sqlx::query(
+            "SELECT external_id, op, fingerprint, count, last_error FROM failures WHERE provider = ?",
+        )
+        .bind(provider)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err(ACTION))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let count: i64 = row.try_get(3).map_err(query_err(ACTION))?;
+            out.insert(
+                row.try_get(0).map_err(query_err(ACTION))?,
+                FailureRecord {
+                    op: row.try_get(1).map_err(query_err(ACTION))?,
+                    fingerprint: row.try_get(2).map_err(query_err(ACTION))?,
+                    count: u32::try_from(count).unwrap_or(u32::MAX),
+                    last_error: row.try_get(4).map_err(query_err(ACTION))?,
+                },
+            );
+        }
+        Ok(out)
+    }
+}
