@@ -115,10 +115,12 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
     let today = args.today.unwrap_or(today);
     if !args.dry_run {
         let clock = chrono::Utc::now;
-        let report = match sync::apply_pass(config, &selected, today, args.force, &clock).await {
-            Ok(r) => r,
-            Err(e) => return fail(e),
-        };
+        let bars = args.format == Format::Text;
+        let report =
+            match sync::apply_pass(config, &selected, today, args.force, &clock, bars).await {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
         print_report(&report, args.format);
         return if report.any_blocked() && !args.force {
             ExitCode::from(EXIT_BLOCKED)

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod executor;
 pub mod plan;
+pub mod progress;
 pub mod providers;
 pub mod report;
 pub mod source;

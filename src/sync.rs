@@ -12,6 +12,7 @@ use crate::config::{Config, ProviderConfig};
 use crate::executor::apply::{self, ApplyContext, Clock};
 use crate::executor::http::HttpTransport;
 use crate::plan::{self, PlanContext};
+use crate::progress::{Bars, Progress, Silent};
 use crate::providers;
 use crate::providers::request::RequestsPreview;
 use crate::report::{PlanReport, SourceSummary};
@@ -77,6 +78,7 @@ pub async fn apply_pass(
     today: NaiveDate,
     force: bool,
     clock: &Clock,
+    show_progress: bool,
 ) -> Result<PlanReport, SyncError> {
     let _lock = RunLock::acquire(&config.state)?;
     let store = Store::open(&config.state).await?;
@@ -89,6 +91,7 @@ pub async fn apply_pass(
     for (pc, adapter) in selected.iter().zip(&adapters) {
         transports.push(HttpTransport::new(pc, adapter.as_ref())?);
     }
+    let silent = Silent;
     let contexts: Vec<ApplyContext<'_>> = selected
         .iter()
         .zip(&adapters)
@@ -100,6 +103,7 @@ pub async fn apply_pass(
             run_id: &run_id,
             clock,
             concurrency: pc.rate_limit.max_concurrency,
+            progress: &silent,
         })
         .collect();
     let mut resolved = Vec::with_capacity(contexts.len());
@@ -111,6 +115,30 @@ pub async fn apply_pass(
         show_requests: false,
     };
     let mut report = plan_pass(config, selected, Some(&store), today, options).await?;
+    // One bar per provider with something to send, on a terminal only.
+    let bars = if show_progress {
+        Bars::on_terminal()
+    } else {
+        None
+    };
+    let progress: Vec<Box<dyn Progress>> = report
+        .providers
+        .iter()
+        .map(|p| match &bars {
+            Some(b) if !p.operations.is_empty() && (p.blocked.is_none() || force) => {
+                b.provider(&p.name, p.operations.len() as u64)
+            }
+            _ => Box::new(Silent) as Box<dyn Progress>,
+        })
+        .collect();
+    let contexts: Vec<ApplyContext<'_>> = contexts
+        .into_iter()
+        .zip(&progress)
+        .map(|(ctx, bar)| ApplyContext {
+            progress: bar.as_ref(),
+            ..ctx
+        })
+        .collect();
     let runs = report.providers.iter().zip(&contexts).map(|(plan, ctx)| async move {
         if plan.blocked.is_some() && !force {
             return Ok(None);

@@ -136,6 +136,7 @@ pub struct ApplyContext<'a> {
     pub clock: &'a Clock,
     /// Units of work in flight at once.
     pub concurrency: usize,
+    pub progress: &'a dyn crate::progress::Progress,
 }
 
 /// Carries out `plan`'s operations. Store errors stop the apply (progress could not be
@@ -158,12 +159,14 @@ pub async fn apply_plan(
             let mut part = ProviderResult::default();
             for ((op, id), outcome) in ops.iter().zip(ids).zip(outcomes) {
                 finish(ctx, op, id, outcome, &mut part).await?;
+                ctx.progress.inc(1);
             }
             Ok(part)
         })
         .buffer_unordered(ctx.concurrency.max(1))
         .collect()
         .await;
+    ctx.progress.finish();
     let mut result = ProviderResult::default();
     for part in parts {
         result.merge(part?);
