@@ -45,6 +45,17 @@ pub enum Command {
     Sync(SyncArgs),
     /// Validate the config and the source, and print counts.
     Check(CheckArgs),
+    /// Show the last passes, accounts per provider and state, and who needs attention.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// How many passes to show.
+    #[arg(long, default_value_t = 10)]
+    pub runs: u32,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +109,7 @@ pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
     match cli.command {
         Command::Sync(args) => sync_command(&config, args, today).await,
         Command::Check(args) => check_command(&config, args).await,
+        Command::Status(args) => status_command(&config, args).await,
     }
 }
 
@@ -149,6 +161,30 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
     } else {
         ExitCode::from(EXIT_OK)
     }
+}
+
+async fn status_command(config: &Config, args: StatusArgs) -> ExitCode {
+    let store = match Store::open_read_only(&config.state).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let state = config.state.display().to_string();
+    let status = match crate::status::read(
+        store.as_ref(),
+        &state,
+        args.runs,
+        config.safety.quarantine_after,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    match args.format {
+        Format::Json => println!("{}", status.to_json()),
+        Format::Text => print!("{}", status.to_text()),
+    }
+    ExitCode::from(EXIT_OK)
 }
 
 fn print_report(report: &crate::report::PlanReport, format: Format) {

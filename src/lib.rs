@@ -12,6 +12,7 @@ pub mod progress;
 pub mod providers;
 pub mod report;
 pub mod source;
+pub mod status;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

@@ -96,3 +96,45 @@ impl Store {
         Ok(out)
     }
 }
+
+/// A user that needs a look: an account in the manual state, or an operation failing
+/// run after run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Attention {
+    pub provider: String,
+    pub external_id: String,
+    /// `manual`, or the failing operation (`create`, `update`, …).
+    pub what: String,
+    /// Runs in a row it failed (0 for manual accounts).
+    pub failures: u32,
+    pub message: String,
+}
+
+impl Store {
+    /// Accounts needing manual action, then failing operations, by provider and key.
+    pub async fn attention(&self) -> Result<Vec<Attention>, StoreError> {
+        const ACTION: &str = "read what needs attention";
+        let rows = sqlx::query(
+            "SELECT provider, external_id, 'manual', 0, coalesce(last_error, '') FROM snapshot \
+             WHERE state = 'manual' \
+             UNION ALL \
+             SELECT provider, external_id, op, count, last_error FROM failures \
+             ORDER BY 1, 2",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err(ACTION))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let count: i64 = row.try_get(3).map_err(query_err(ACTION))?;
+            out.push(Attention {
+                provider: row.try_get(0).map_err(query_err(ACTION))?,
+                external_id: row.try_get(1).map_err(query_err(ACTION))?,
+                what: row.try_get(2).map_err(query_err(ACTION))?,
+                failures: u32::try_from(count).unwrap_or(u32::MAX),
+                message: row.try_get(4).map_err(query_err(ACTION))?,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -30,7 +30,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Connection, Row};
 
-pub use failures::FailureRecord;
+pub use failures::{Attention, FailureRecord};
 pub use journal::{JournalEntry, JournalStatus, SnapshotChange};
 pub use lock::{LockError, RunLock};
 pub use runs::{RunMode, RunRecord};

@@ -1,0 +1,214 @@
+//! `rosterd status`: what the state file says — the last passes, the accounts per
+//! provider and state, and the users needing a person (manual action, failing
+//! operations, quarantine).
+
+use std::fmt::Write as _;
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::store::{AccountState, Attention, RunRecord, Store, StoreError};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub state: String,
+    pub runs: Vec<RunStatus>,
+    pub accounts: Vec<AccountCounts>,
+    pub attention: Vec<Attention>,
+    /// Failing operations at or past this count are quarantined.
+    pub quarantine_after: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunStatus {
+    pub run_id: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_seconds: Option<f64>,
+    pub mode: String,
+    /// `ok`, `failed`, `blocked`, or `null` for a run that never finished.
+    pub outcome: Option<String>,
+    pub providers: Vec<RunProvider>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunProvider {
+    pub name: String,
+    pub applied: u64,
+    pub failed: u64,
+    pub manual: u64,
+    pub blocked: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AccountCounts {
+    pub provider: String,
+    pub active: u64,
+    pub disabled: u64,
+    pub manual: u64,
+}
+
+/// Reads the status; `None` store means there is no state file yet.
+pub async fn read(
+    store: Option<&Store>,
+    state: &str,
+    runs: u32,
+    quarantine_after: u32,
+) -> Result<Status, StoreError> {
+    let mut status = Status {
+        state: state.to_string(),
+        runs: Vec::new(),
+        accounts: Vec::new(),
+        attention: Vec::new(),
+        quarantine_after,
+    };
+    let Some(store) = store else {
+        return Ok(status);
+    };
+    status.runs = store
+        .recent_runs(runs)
+        .await?
+        .iter()
+        .map(run_status)
+        .collect();
+    for (provider, state, n) in store.snapshot_counts().await? {
+        if status.accounts.last().map(|a| &a.provider) != Some(&provider) {
+            status.accounts.push(AccountCounts {
+                provider,
+                ..AccountCounts::default()
+            });
+        }
+        if let Some(a) = status.accounts.last_mut() {
+            match state {
+                AccountState::Active => a.active = n,
+                AccountState::Disabled => a.disabled = n,
+                AccountState::Manual => a.manual = n,
+            }
+        }
+    }
+    status.attention = store.attention().await?;
+    Ok(status)
+}
+
+fn run_status(r: &RunRecord) -> RunStatus {
+    let summary: Value = r
+        .summary
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(Value::Null);
+    let providers = summary["providers"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| {
+                    let result = &p["result"];
+                    let applied = result["applied"]
+                        .as_object()
+                        .map(|m| m.values().filter_map(Value::as_u64).sum())
+                        .unwrap_or(0);
+                    RunProvider {
+                        name: p["name"].as_str().unwrap_or_default().to_string(),
+                        applied,
+                        failed: result["failed"].as_u64().unwrap_or(0),
+                        manual: result["manual"].as_u64().unwrap_or(0),
+                        blocked: !p["blocked"].is_null(),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    RunStatus {
+        run_id: r.run_id.clone(),
+        started_at: r
+            .started_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        finished_at: r
+            .finished_at
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        duration_seconds: r
+            .finished_at
+            .map(|f| (f - r.started_at).num_milliseconds() as f64 / 1000.0),
+        mode: r.mode.as_str().to_string(),
+        outcome: r.outcome.clone(),
+        providers,
+    }
+}
+
+impl Status {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "state file: {}", self.state);
+        if self.runs.is_empty() {
+            let _ = writeln!(out, "no runs yet");
+            return out;
+        }
+        let mut runs = Table::new();
+        runs.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+            "started (UTC)",
+            "duration",
+            "mode",
+            "outcome",
+            "per provider: applied / failed / manual",
+        ]);
+        for r in &self.runs {
+            let per: Vec<String> = r
+                .providers
+                .iter()
+                .map(|p| {
+                    if p.blocked && p.applied == 0 {
+                        format!("{}: blocked", p.name)
+                    } else {
+                        format!("{}: {} / {} / {}", p.name, p.applied, p.failed, p.manual)
+                    }
+                })
+                .collect();
+            runs.add_row(vec![
+                r.started_at.clone(),
+                r.duration_seconds
+                    .map_or("-".into(), |d| format!("{d:.1} s")),
+                r.mode.clone(),
+                r.outcome.clone().unwrap_or_else(|| "interrupted".into()),
+                per.join(", "),
+            ]);
+        }
+        let _ = writeln!(out, "last passes:\n{runs}");
+        let mut accounts = Table::new();
+        accounts
+            .load_preset(UTF8_FULL_CONDENSED)
+            .set_header(vec!["provider", "active", "disabled", "manual"]);
+        for a in &self.accounts {
+            accounts.add_row(vec![
+                a.provider.clone(),
+                a.active.to_string(),
+                a.disabled.to_string(),
+                a.manual.to_string(),
+            ]);
+        }
+        let _ = writeln!(out, "accounts:\n{accounts}");
+        if self.attention.is_empty() {
+            let _ = writeln!(out, "nothing needs attention");
+        } else {
+            let _ = writeln!(out, "needing attention ({}):", self.attention.len());
+            for a in &self.attention {
+                let what = if a.what == "manual" {
+                    "manual action".to_string()
+                } else if self.quarantine_after > 0 && a.failures >= self.quarantine_after {
+                    format!("{} quarantined after {} failed runs", a.what, a.failures)
+                } else {
+                    format!("{} failed {} run(s) in a row", a.what, a.failures)
+                };
+                let _ = writeln!(
+                    out,
+                    "  {} {}: {what}: {}",
+                    a.provider, a.external_id, a.message
+                );
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,165 @@
+//! `rosterd status` on a state file with several passes, accounts in every state, a
+//! manual action and a quarantined failure.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::Command;
+
+use chrono::{TimeZone, Utc};
+use serde_json::{json, Value};
+
+use rosterd::providers::Fingerprint;
+use rosterd::store::{AccountState, RunMode, SnapshotUpsert, Store};
+
+fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dry_run");
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
+fn status(dir: &Path, format: &str) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rosterd"))
+        .arg("-c")
+        .arg(dir.join("rosterd.yaml"))
+        .args(["status", "--format", format])
+        .env("ROSTERD_TEST_HESH_KEY", "k")
+        .env("ROSTERD_TEST_VYTE_KEY", "k")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn status_without_a_state_file_says_no_runs_yet() {
+    let dir = workspace();
+    let (code, text) = status(dir.path(), "text");
+    assert_eq!(code, 0);
+    assert!(text.contains("no runs yet"), "{text}");
+    assert!(!dir.path().join("state.db").exists());
+}
+
+#[tokio::test]
+async fn status_shows_passes_accounts_and_who_needs_attention() {
+    let dir = workspace();
+    let store = Store::open(&dir.path().join("state.db")).await.unwrap();
+    let at = |m: u32| Utc.with_ymd_and_hms(2026, 11, 24, 10, m, 0).unwrap();
+    let summary = |applied: u64, failed: u64, blocked: Value| {
+        json!({"providers": [{"name": "hesh", "blocked": blocked, "result": {"applied": {"create": applied}, "failed": failed, "manual": 0}}]})
+            .to_string()
+    };
+    store.run_start("r1", RunMode::Apply, at(0)).await.unwrap();
+    store
+        .run_finish("r1", at(1), "failed", &summary(3, 1, Value::Null))
+        .await
+        .unwrap();
+    store.run_start("r2", RunMode::Apply, at(10)).await.unwrap();
+    store
+        .run_finish("r2", at(12), "ok", &summary(1, 0, Value::Null))
+        .await
+        .unwrap();
+    store.run_start("r3", RunMode::Apply, at(20)).await.unwrap(); // interrupted
+    for (id, state) in [
+        ("A1", AccountState::Active),
+        ("A2", AccountState::Active),
+        ("A3", AccountState::Disabled),
+        ("A4", AccountState::Manual),
+    ] {
+        store
+            .upsert_snapshot(&SnapshotUpsert {
+                provider: "hesh",
+                external_id: id,
+                vendor_id: None,
+                email: "x@corp.example",
+                fingerprint: Fingerprint(1),
+                state,
+                record_json: "{}",
+                confirmed_at: at(1),
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .record_failure("hesh", "A4", "created but not in the org")
+        .await
+        .unwrap();
+    for i in 0..5 {
+        store
+            .record_op_failure(
+                "hesh",
+                "A9",
+                "create",
+                "ff",
+                "hesh answered 400: phone too long",
+                at(i),
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .record_op_failure("hesh", "A8", "update", "ee", "hesh answered 503", at(5))
+        .await
+        .unwrap();
+    store.close().await;
+
+    let (code, out) = status(dir.path(), "json");
+    assert_eq!(code, 0);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let runs = doc["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    assert_eq!(runs[0]["run_id"], "r3", "newest first");
+    assert_eq!(runs[0]["outcome"], Value::Null);
+    assert_eq!(runs[1]["outcome"], "ok");
+    assert_eq!(runs[1]["duration_seconds"], 120.0);
+    assert_eq!(runs[2]["providers"][0]["applied"], 3);
+    assert_eq!(runs[2]["providers"][0]["failed"], 1);
+    assert_eq!(
+        doc["accounts"][0],
+        json!({"provider": "hesh", "active": 2, "disabled": 1, "manual": 1})
+    );
+    let attention: Vec<(String, String, u64)> = doc["attention"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["external_id"].as_str().unwrap().into(),
+                a["what"].as_str().unwrap().into(),
+                a["failures"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attention,
+        [
+            ("A4".into(), "manual".into(), 0),
+            ("A8".into(), "update".into(), 1),
+            ("A9".into(), "create".into(), 5)
+        ]
+    );
+
+    let (_, text) = status(dir.path(), "text");
+    assert!(text.contains("interrupted"), "{text}");
+    assert!(text.contains("hesh: 3 / 1 / 0"), "{text}");
+    assert!(
+        text.contains(
+            "A9: create quarantined after 5 failed runs: hesh answered 400: phone too long"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("A4: manual action: created but not in the org"),
+        "{text}"
+    );
+    assert!(
+        text.contains("A8: update failed 1 run(s) in a row"),
+        "{text}"
+    );
+}
