@@ -47,6 +47,15 @@ pub enum Command {
     Check(CheckArgs),
     /// Show the last passes, accounts per provider and state, and who needs attention.
     Status(StatusArgs),
+    /// Run passes on the config's schedule, with /healthz, /readyz and /metrics.
+    Daemon(DaemonArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Run a pass at once, then follow the schedule.
+    #[arg(long)]
+    pub run_now: bool,
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +119,18 @@ pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
         Command::Sync(args) => sync_command(&config, args, today).await,
         Command::Check(args) => check_command(&config, args).await,
         Command::Status(args) => status_command(&config, args).await,
+        Command::Daemon(args) => {
+            let options = crate::daemon::DaemonOptions {
+                config_path: cli.config.clone(),
+                run_now: args.run_now,
+            };
+            let clock: std::sync::Arc<crate::executor::apply::Clock> =
+                std::sync::Arc::new(chrono::Utc::now);
+            match crate::daemon::run(std::sync::Arc::new(config), options, clock).await {
+                Ok(()) => ExitCode::from(EXIT_OK),
+                Err(e) => fail(e),
+            }
+        }
     }
 }
 
@@ -128,8 +149,12 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
     if !args.dry_run {
         let clock = chrono::Utc::now;
         let bars = args.format == Format::Text;
+        // SIGTERM / SIGINT: finish what is in flight, start nothing new, exit.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        crate::daemon::signals::stop_on_signal(std::sync::Arc::clone(&stop));
         let report =
-            match sync::apply_pass(config, &selected, today, args.force, &clock, bars).await {
+            match sync::apply_pass(config, &selected, today, args.force, &clock, bars, &stop).await
+            {
                 Ok(r) => r,
                 Err(e) => return fail(e),
             };

@@ -6,7 +6,9 @@
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod executor;
+pub mod metrics;
 pub mod plan;
 pub mod progress;
 pub mod providers;

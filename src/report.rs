@@ -209,6 +209,13 @@ fn provider_text(out: &mut String, p: &ProviderPlan, dry_run: bool) {
                 String::new()
             }
         );
+        if r.not_started > 0 {
+            let _ = writeln!(
+                out,
+                "    {} operation(s) not started: rosterd was asked to stop; planned again next pass",
+                r.not_started
+            );
+        }
         for f in &r.failures {
             let _ = writeln!(
                 out,

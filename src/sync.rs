@@ -79,6 +79,7 @@ pub async fn apply_pass(
     force: bool,
     clock: &Clock,
     show_progress: bool,
+    stop: &std::sync::atomic::AtomicBool,
 ) -> Result<PlanReport, SyncError> {
     let _lock = RunLock::acquire(&config.state)?;
     let store = Store::open(&config.state).await?;
@@ -104,6 +105,7 @@ pub async fn apply_pass(
             clock,
             concurrency: pc.rate_limit.max_concurrency,
             progress: &silent,
+            stop,
         })
         .collect();
     let mut resolved = Vec::with_capacity(contexts.len());

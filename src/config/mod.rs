@@ -86,6 +86,7 @@ pub struct Config {
     pub log: LogConfig,
     pub source: SourceConfig,
     pub safety: SafetyConfig,
+    pub daemon: DaemonConfig,
     pub providers: Vec<ProviderConfig>,
 }
 
@@ -253,6 +254,8 @@ struct RawConfig {
     source: source::RawSource,
     #[serde(default)]
     safety: SafetyConfig,
+    #[serde(default)]
+    daemon: DaemonConfig,
     providers: Vec<RawProvider>,
 }
 
@@ -358,7 +361,7 @@ fn validate(
     issues: &mut Vec<Issue>,
 ) -> Option<Config> {
     if let Some(expr) = &raw.schedule {
-        if let Err(e) = expr.parse::<croner::Cron>() {
+        if let Err(e) = parse_schedule(expr) {
             issues.push(Issue::new(
                 "schedule".into(),
                 format!("not a valid cron expression: {e}"),
@@ -460,8 +463,43 @@ fn validate(
         },
         source: source?,
         safety: raw.safety,
+        daemon: raw.daemon,
         providers,
     })
+}
+
+/// Parses a cron expression: 5 fields, or 6 with seconds first.
+pub fn parse_schedule(expr: &str) -> Result<croner::Cron, croner::errors::CronError> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .build()
+        .parse(expr)
+}
+
+/// The `daemon:` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// Address of /healthz, /readyz and /metrics.
+    pub listen: std::net::SocketAddr,
+    /// Each tick is delayed by a random 0..jitter seconds, so that many instances do
+    /// not reach a vendor at the same second.
+    pub jitter_seconds: u64,
+    /// /healthz answers 503 after this many failed passes in a row.
+    pub unhealthy_after: u32,
+    /// On SIGTERM, how long the pass in flight may take to finish its operations.
+    pub stop_timeout_seconds: u64,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9898)),
+            jitter_seconds: 0,
+            unhealthy_after: 3,
+            stop_timeout_seconds: 30,
+        }
+    }
 }
 
 /// Deserialises a vendor's settings map into its typed struct (`deny_unknown_fields`),

@@ -80,6 +80,8 @@ pub struct ProviderResult {
     pub manual: usize,
     /// Interrupted operations from an earlier run, resolved before planning.
     pub resolved: usize,
+    /// Operations not started because rosterd was asked to stop; planned again next pass.
+    pub not_started: usize,
     /// The first failures (at most [`MAX_FAILURES_KEPT`]), with the vendor's message.
     pub failures: Vec<OpFailure>,
 }
@@ -110,6 +112,7 @@ impl ProviderResult {
         self.failed += other.failed;
         self.manual += other.manual;
         self.resolved += other.resolved;
+        self.not_started += other.not_started;
         let room = MAX_FAILURES_KEPT.saturating_sub(self.failures.len());
         self.failures.extend(other.failures.into_iter().take(room));
     }
@@ -137,6 +140,9 @@ pub struct ApplyContext<'a> {
     /// Units of work in flight at once.
     pub concurrency: usize,
     pub progress: &'a dyn crate::progress::Progress,
+    /// Set on shutdown: units not yet started are left for the next pass; those in
+    /// flight finish and are journaled.
+    pub stop: &'a std::sync::atomic::AtomicBool,
 }
 
 /// Carries out `plan`'s operations. Store errors stop the apply (progress could not be
@@ -150,13 +156,17 @@ pub async fn apply_plan(
     // loses at most the units in flight.
     let parts: Vec<Result<ProviderResult, ApplyError>> = stream::iter(units)
         .map(|unit| async move {
+            let mut part = ProviderResult::default();
+            if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
+                part.not_started = unit.len();
+                return Ok(part);
+            }
             let ops: Vec<&Operation> = unit
                 .iter()
                 .filter_map(|&i| plan.operations.get(i))
                 .collect();
             let ids = begin(ctx, &ops).await?;
             let outcomes = ctx.provider.apply(ctx.transport, &ops).await;
-            let mut part = ProviderResult::default();
             for ((op, id), outcome) in ops.iter().zip(ids).zip(outcomes) {
                 finish(ctx, op, id, outcome, &mut part).await?;
                 ctx.progress.inc(1);

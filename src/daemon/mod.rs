@@ -1,0 +1,194 @@
+//! `rosterd daemon`: passes on the config's cron schedule, never two at once (a tick
+//! that comes while a pass runs is skipped and logged), optional jitter, health and
+//! metrics endpoints, a clean stop on SIGTERM/SIGINT (the operations in flight finish
+//! and are journaled, no new ones start) and config reload on SIGHUP (a bad new config
+//! is refused and the old one stays).
+
+pub mod server;
+pub mod signals;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::config::{parse_schedule, Config};
+use crate::executor::apply::Clock;
+use server::Health;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("the daemon needs a `schedule:` (a cron expression) in the config")]
+    NoSchedule,
+    #[error("schedule {0:?} is not a valid cron expression")]
+    BadSchedule(String),
+    #[error("cannot serve health and metrics on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot listen for signals: {0}")]
+    Signals(#[source] std::io::Error),
+}
+
+pub struct DaemonOptions {
+    pub config_path: PathBuf,
+    /// Run a pass at once instead of waiting for the first tick.
+    pub run_now: bool,
+}
+
+/// When the next pass is due after `now`, with up to `jitter` seconds added.
+fn next_tick(config: &Config, now: DateTime<Utc>) -> Result<DateTime<Utc>, DaemonError> {
+    let expr = config.schedule.as_deref().ok_or(DaemonError::NoSchedule)?;
+    let cron = parse_schedule(expr).map_err(|_| DaemonError::BadSchedule(expr.into()))?;
+    let next = cron
+        .find_next_occurrence(&now, false)
+        .map_err(|_| DaemonError::BadSchedule(expr.into()))?;
+    let jitter = config.daemon.jitter_seconds;
+    let extra = if jitter > 0 {
+        fastrand::u64(0..=jitter * 1000)
+    } else {
+        0
+    };
+    Ok(next + chrono::Duration::milliseconds(i64::try_from(extra).unwrap_or(0)))
+}
+
+fn until(t: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    (t - now).to_std().unwrap_or(Duration::ZERO)
+}
+
+/// Runs until SIGTERM or SIGINT. `clock` is the wall clock (injected for tests).
+pub async fn run(
+    mut config: Arc<Config>,
+    options: DaemonOptions,
+    clock: Arc<Clock>,
+) -> Result<(), DaemonError> {
+    let mut tick_at = if options.run_now {
+        clock()
+    } else {
+        next_tick(&config, clock())?
+    };
+    let health = Arc::new(Health::new(config.daemon.unhealthy_after));
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let (addr, server) = server::serve(config.daemon.listen, Arc::clone(&health), async {
+        let _ = server_stopped.await;
+    })
+    .await
+    .map_err(|source| DaemonError::Listen {
+        addr: config.daemon.listen,
+        source,
+    })?;
+    info!(listen = %addr, schedule = config.schedule.as_deref().unwrap_or(""), "Daemon started.");
+
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut pass: Option<JoinHandle<()>> = None;
+
+    loop {
+        let sleep = tokio::time::sleep(until(tick_at, clock()));
+        tokio::select! {
+            _ = sleep => {
+                if pass.as_ref().is_some_and(|p| !p.is_finished()) {
+                    warn!("The previous pass is still running: this tick is skipped.");
+                } else {
+                    pass = Some(tokio::spawn(one_pass(
+                        Arc::clone(&config),
+                        Arc::clone(&health),
+                        Arc::clone(&clock),
+                        Arc::clone(&stop),
+                    )));
+                }
+                tick_at = next_tick(&config, clock())?;
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                match Config::load(&options.config_path) {
+                    Ok(new) if new.schedule.is_some() => {
+                        info!("Config reloaded.");
+                        health.unhealthy_after.store(new.daemon.unhealthy_after, Ordering::SeqCst);
+                        config = Arc::new(new);
+                        tick_at = next_tick(&config, clock())?;
+                    }
+                    Ok(_) => error!("Config reload refused: the new config has no schedule; keeping the old one."),
+                    Err(e) => error!(error = %e, "Config reload refused; keeping the old one."),
+                }
+            }
+        }
+    }
+
+    info!("Stopping: operations in flight finish, no new ones start.");
+    stop.store(true, Ordering::SeqCst);
+    if let Some(p) = pass {
+        let limit = Duration::from_secs(config.daemon.stop_timeout_seconds);
+        if tokio::time::timeout(limit, p).await.is_err() {
+            warn!(
+                seconds = limit.as_secs(),
+                "The pass did not finish in time; its journal resolves it next start."
+            );
+        }
+    }
+    let _ = stop_server.send(());
+    let _ = server.await;
+    info!("Daemon stopped.");
+    Ok(())
+}
+
+async fn one_pass(
+    config: Arc<Config>,
+    health: Arc<Health>,
+    clock: Arc<Clock>,
+    stop: Arc<AtomicBool>,
+) {
+    let started = clock();
+    let selected: Vec<_> = config.providers.iter().collect();
+    let result = crate::sync::apply_pass(
+        &config,
+        &selected,
+        started.date_naive(),
+        false,
+        clock.as_ref(),
+        false,
+        &stop,
+    )
+    .await;
+    let seconds = (clock() - started).num_milliseconds() as f64 / 1000.0;
+    match result {
+        Ok(report) => {
+            let outcome = if report.any_blocked() {
+                "blocked"
+            } else if report.any_failed() {
+                "failed"
+            } else {
+                "ok"
+            };
+            health
+                .metrics
+                .pass_finished(&report, outcome, seconds, clock().timestamp() as f64);
+            if outcome == "ok" {
+                health.failures_in_a_row.store(0, Ordering::SeqCst);
+            } else {
+                health.failures_in_a_row.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        Err(e) => {
+            health.metrics.pass_error(&e.to_string(), seconds);
+            health.failures_in_a_row.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    if let Ok(Some(store)) = crate::store::Store::open_read_only(&config.state).await {
+        if let Ok(counts) = store.snapshot_counts().await {
+            health.metrics.snapshot_counts(&counts);
+        }
+        store.close().await;
+    }
+    health.ready.store(true, Ordering::SeqCst);
+}
