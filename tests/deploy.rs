@@ -98,3 +98,27 @@ fn dockerfile_builds_in_one_stage_and_runs_rosterd_as_non_root_in_another() {
     assert!(!user.contains("root") && !user.contains(" 0"), "{user}");
     assert!(text.contains(r#"ENTRYPOINT ["rosterd"]"#));
 }
+
+#[test]
+fn systemd_unit_runs_the_daemon_hardened_with_its_own_state_and_credentials() {
+    let text = std::fs::read_to_string(deploy("systemd/rosterd.service")).unwrap();
+    let keys: Vec<(&str, &str)> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains('='))
+        .filter_map(|l| l.split_once('='))
+        .collect();
+    let has = |k: &str, v: &str| keys.iter().any(|(a, b)| *a == k && b.contains(v));
+    assert!(has("ExecStart", "rosterd --config /etc/rosterd/rosterd.yaml daemon"));
+    for (k, v) in [
+        ("NoNewPrivileges", "yes"),
+        ("ProtectSystem", "strict"),
+        ("PrivateTmp", "yes"),
+        ("DynamicUser", "yes"),
+        ("StateDirectory", "rosterd"),
+        ("Restart", "on-failure"),
+        ("LoadCredential", "hesh-api-key"),
+        ("ExecReload", "-HUP"),
+    ] {
+        assert!(has(k, v), "{k}={v} missing");
+    }
+}
