@@ -162,6 +162,17 @@ impl Metrics {
                 r.failed.saturating_sub(listed),
             );
             self.op(&p.name, "any", "manual", r.manual);
+            self.rate_limited
+                .get_or_create(&ProviderLabels {
+                    provider: p.name.clone(),
+                })
+                .inc_by(r.rate_limited);
+            self.retries
+                .get_or_create(&ProviderLabels {
+                    provider: p.name.clone(),
+                })
+                .inc_by(r.retries);
+            self.waited(&p.name, r.rate_limit_wait_ms as f64 / 1000.0);
         }
         info!(outcome, seconds, "Pass finished.");
     }
@@ -188,24 +199,6 @@ impl Metrics {
                 outcome: outcome.into(),
             })
             .inc_by(n as u64);
-    }
-
-    /// A vendor answered 429.
-    pub fn rate_limited(&self, provider: &str) {
-        self.rate_limited
-            .get_or_create(&ProviderLabels {
-                provider: provider.into(),
-            })
-            .inc();
-    }
-
-    /// A request is resent after a transient failure.
-    pub fn retried(&self, provider: &str) {
-        self.retries
-            .get_or_create(&ProviderLabels {
-                provider: provider.into(),
-            })
-            .inc();
     }
 
     /// Time waited for a provider's rate-limit window.
@@ -238,7 +231,11 @@ mod tests {
     #[test]
     fn names_follow_prometheus_conventions() {
         let m = Metrics::new();
-        m.rate_limited("hesh");
+        m.rate_limited
+            .get_or_create(&ProviderLabels {
+                provider: "hesh".into(),
+            })
+            .inc();
         m.waited("hesh", 1.5);
         m.pass_error("cannot read the source", 0.5);
         m.op("hesh", "create", "applied", 2);

@@ -209,6 +209,16 @@ fn provider_text(out: &mut String, p: &ProviderPlan, dry_run: bool) {
                 String::new()
             }
         );
+        if r.requests > 0 {
+            let _ = writeln!(
+                out,
+                "    {} request(s), {} retried, {} rate-limited (429), {:.1} s waiting for rate limits",
+                r.requests,
+                r.retries,
+                r.rate_limited,
+                r.rate_limit_wait_ms as f64 / 1000.0
+            );
+        }
         if r.not_started > 0 {
             let _ = writeln!(
                 out,

@@ -90,7 +90,7 @@ pub async fn apply_pass(
         selected.iter().map(|pc| providers::build(pc)).collect();
     let mut transports = Vec::with_capacity(selected.len());
     for (pc, adapter) in selected.iter().zip(&adapters) {
-        transports.push(HttpTransport::new(pc, adapter.as_ref())?);
+        transports.push(HttpTransport::new(pc, adapter.as_ref(), clock)?);
     }
     let silent = Silent;
     let contexts: Vec<ApplyContext<'_>> = selected

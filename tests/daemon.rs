@@ -12,7 +12,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A minimal HTTP/1.0 GET: (status, body).
@@ -23,7 +27,10 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Some((status, body))
 }
 
@@ -96,40 +103,83 @@ fn daemon_runs_passes_reports_health_and_metrics_and_stops_on_sigterm() {
 
     // Passes fail (hesh unreachable, the others not applied in this build): health
     // turns 503 after two in a row.
-    let body = wait_for("/healthz to answer 503", Duration::from_secs(20), || match get(port, "/healthz") {
-        Some((503, body)) => Some(body),
-        _ => None,
-    });
+    let body = wait_for(
+        "/healthz to answer 503",
+        Duration::from_secs(20),
+        || match get(port, "/healthz") {
+            Some((503, body)) => Some(body),
+            _ => None,
+        },
+    );
     assert!(body.contains("failed passes in a row"), "{body}");
     assert_eq!(get(port, "/readyz").map(|r| r.0), Some(200));
 
     let metrics = parse_metrics(&get(port, "/metrics").unwrap().1);
-    let failed_passes = metrics.get("rosterd_passes_total{outcome=\"failed\"}").copied().unwrap_or(0.0);
+    let failed_passes = metrics
+        .get("rosterd_passes_total{outcome=\"failed\"}")
+        .copied()
+        .unwrap_or(0.0);
     assert!(failed_passes >= 2.0, "{metrics:?}");
     let failed_creates = metrics
         .get("rosterd_operations_total{provider=\"hesh\",operation=\"create\",outcome=\"failed\"}")
         .copied()
         .unwrap_or(0.0);
-    assert!(failed_creates >= 8.0, "4 creates per pass, at least two passes: {metrics:?}");
-    assert!(metrics.keys().any(|k| k.starts_with("rosterd_pass_duration_seconds_count")), "{metrics:?}");
+    assert!(
+        failed_creates >= 8.0,
+        "4 creates per pass, at least two passes: {metrics:?}"
+    );
+    assert!(
+        metrics
+            .keys()
+            .any(|k| k.starts_with("rosterd_pass_duration_seconds_count")),
+        "{metrics:?}"
+    );
     // The counters move between scrapes while passes go on.
-    wait_for("a later pass to be counted", Duration::from_secs(10), || {
-        let later = parse_metrics(&get(port, "/metrics")?.1);
-        (later.get("rosterd_passes_total{outcome=\"failed\"}").copied().unwrap_or(0.0) > failed_passes).then_some(())
-    });
+    wait_for(
+        "a later pass to be counted",
+        Duration::from_secs(10),
+        || {
+            let later = parse_metrics(&get(port, "/metrics")?.1);
+            (later
+                .get("rosterd_passes_total{outcome=\"failed\"}")
+                .copied()
+                .unwrap_or(0.0)
+                > failed_passes)
+                .then_some(())
+        },
+    );
 
     // SIGTERM: a clean exit, within the bound.
     let pid = daemon.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = wait_for("the daemon to exit", Duration::from_secs(10), || daemon.0.try_wait().unwrap());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = wait_for("the daemon to exit", Duration::from_secs(10), || {
+        daemon.0.try_wait().unwrap()
+    });
     assert_eq!(status.code(), Some(0));
     let mut stderr = String::new();
-    daemon.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    daemon
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     assert!(stderr.contains("Daemon stopped."), "{stderr}");
     assert!(!stderr.contains("daemon-test-secret"));
     // The log directory got JSON lines, without the secret.
-    let logs = std::fs::read_dir(dir.path().join("logs")).unwrap().next().unwrap().unwrap().path();
+    let logs = std::fs::read_dir(dir.path().join("logs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let text = std::fs::read_to_string(logs).unwrap();
-    assert!(text.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+    assert!(text
+        .lines()
+        .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
     assert!(text.contains("Pass finished.") && !text.contains("daemon-test-secret"));
 }

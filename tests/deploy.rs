@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 fn deploy(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(path)
 }
 
 fn manifest(path: &str) -> Value {
@@ -23,14 +25,38 @@ fn check_pod(pod: &Value, what: &str) {
     assert_eq!(sc["runAsUser"], 10001, "{what}");
     assert_eq!(pod["restartPolicy"], "Never", "{what}");
     let c = &pod["containers"][0];
-    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true, "{what}");
-    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false, "{what}");
-    let mounts: Vec<&str> = c["volumeMounts"].as_array().unwrap().iter().map(|m| m["mountPath"].as_str().unwrap()).collect();
-    assert!(mounts.contains(&"/var/lib/rosterd"), "{what}: the state volume");
+    assert_eq!(
+        c["securityContext"]["readOnlyRootFilesystem"], true,
+        "{what}"
+    );
+    assert_eq!(
+        c["securityContext"]["allowPrivilegeEscalation"], false,
+        "{what}"
+    );
+    let mounts: Vec<&str> = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mountPath"].as_str().unwrap())
+        .collect();
+    assert!(
+        mounts.contains(&"/var/lib/rosterd"),
+        "{what}: the state volume"
+    );
     assert!(mounts.contains(&"/etc/rosterd"), "{what}: the config");
     let volumes = pod["volumes"].as_array().unwrap();
-    assert!(volumes.iter().any(|v| v["persistentVolumeClaim"]["claimName"] == "rosterd-state"), "{what}");
-    assert!(volumes.iter().any(|v| v["secret"]["secretName"] == "rosterd-credentials"), "{what}");
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v["persistentVolumeClaim"]["claimName"] == "rosterd-state"),
+        "{what}"
+    );
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v["secret"]["secretName"] == "rosterd-credentials"),
+        "{what}"
+    );
 }
 
 #[test]
@@ -39,16 +65,31 @@ fn cronjob_runs_one_sync_at_a_time_non_root_read_only() {
     assert_eq!(cj["kind"], "CronJob");
     let spec = &cj["spec"];
     assert_eq!(spec["concurrencyPolicy"], "Forbid");
-    assert!(spec["schedule"].as_str().unwrap().parse::<croner::Cron>().is_ok());
-    assert!(spec["successfulJobsHistoryLimit"].as_u64().is_some() && spec["failedJobsHistoryLimit"].as_u64().is_some());
+    assert!(spec["schedule"]
+        .as_str()
+        .unwrap()
+        .parse::<croner::Cron>()
+        .is_ok());
+    assert!(
+        spec["successfulJobsHistoryLimit"].as_u64().is_some()
+            && spec["failedJobsHistoryLimit"].as_u64().is_some()
+    );
     let job = &spec["jobTemplate"]["spec"];
     assert!(job["backoffLimit"].as_u64().is_some());
     assert!(job["activeDeadlineSeconds"].as_u64().unwrap() > 0);
     // A safety guard's exit code fails the Job at once instead of retrying.
-    assert_eq!(job["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"][0], 3);
+    assert_eq!(
+        job["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"][0],
+        3
+    );
     let pod = &job["template"]["spec"];
     check_pod(pod, "cronjob");
-    let args: Vec<&str> = pod["containers"][0]["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let args: Vec<&str> = pod["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
     assert_eq!(args[0], "sync");
     assert!(!args.contains(&"--dry-run"));
 }
@@ -59,7 +100,12 @@ fn dry_run_job_only_plans() {
     assert_eq!(job["kind"], "Job");
     let pod = &job["spec"]["template"]["spec"];
     check_pod(pod, "dry-run job");
-    let args: Vec<&str> = pod["containers"][0]["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let args: Vec<&str> = pod["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
     assert_eq!(&args[..2], ["sync", "--dry-run"]);
 }
 
@@ -82,7 +128,10 @@ fn configmap_config_is_valid_but_for_the_secret_files_the_cluster_mounts() {
             let issues = e.issues();
             assert!(!issues.is_empty());
             for i in issues {
-                assert!(i.path.ends_with("_file") && i.message.contains("/run/secrets/rosterd/"), "unexpected problem: {i}");
+                assert!(
+                    i.path.ends_with("_file") && i.message.contains("/run/secrets/rosterd/"),
+                    "unexpected problem: {i}"
+                );
             }
         }
     }
@@ -108,7 +157,10 @@ fn systemd_unit_runs_the_daemon_hardened_with_its_own_state_and_credentials() {
         .filter_map(|l| l.split_once('='))
         .collect();
     let has = |k: &str, v: &str| keys.iter().any(|(a, b)| *a == k && b.contains(v));
-    assert!(has("ExecStart", "rosterd --config /etc/rosterd/rosterd.yaml daemon"));
+    assert!(has(
+        "ExecStart",
+        "rosterd --config /etc/rosterd/rosterd.yaml daemon"
+    ));
     for (k, v) in [
         ("NoNewPrivileges", "yes"),
         ("ProtectSystem", "strict"),

@@ -82,6 +82,14 @@ pub struct ProviderResult {
     pub resolved: usize,
     /// Operations not started because rosterd was asked to stop; planned again next pass.
     pub not_started: usize,
+    /// HTTP requests rosterd meant to send (a batch is one), resends not counted.
+    pub requests: u64,
+    /// Resends after a 5xx, a timeout or a dropped connection.
+    pub retries: u64,
+    /// Answers 429 (each waited out, then resent).
+    pub rate_limited: u64,
+    /// Milliseconds spent waiting for the vendor's rate-limit windows.
+    pub rate_limit_wait_ms: u64,
     /// The first failures (at most [`MAX_FAILURES_KEPT`]), with the vendor's message.
     pub failures: Vec<OpFailure>,
 }
@@ -181,6 +189,11 @@ pub async fn apply_plan(
     for part in parts {
         result.merge(part?);
     }
+    let stats = ctx.transport.stats();
+    result.requests = stats.requests;
+    result.retries = stats.retries;
+    result.rate_limited = stats.throttled;
+    result.rate_limit_wait_ms = u64::try_from(stats.waited.as_millis()).unwrap_or(u64::MAX);
     info!(
         provider = %ctx.provider.name(),
         applied = result.applied_total(),

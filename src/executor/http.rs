@@ -2,6 +2,7 @@
 //! base URL and auth headers (marked sensitive, so they never print), the vendor's
 //! error-body parser, and — through `send_with_retry` — the pacer and retry policy.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -9,8 +10,10 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 use url::Url;
 
+use super::apply::Clock;
+use super::{classify_transport, send_with_retry, Attempt, Pacer, RateLimitHeaders, RetryPolicy};
 use crate::config::ProviderConfig;
-use crate::providers::call::{BoxFuture, CallError, Response, Transport};
+use crate::providers::call::{BoxFuture, CallError, Response, Transport, TransportStats};
 use crate::providers::{Provider, Request};
 
 pub struct HttpTransport<'p> {
@@ -18,6 +21,12 @@ pub struct HttpTransport<'p> {
     base: Url,
     headers: HeaderMap,
     provider: &'p dyn Provider,
+    pacer: Pacer,
+    policy: RetryPolicy,
+    clock: &'p Clock,
+    attempts: AtomicU64,
+    requests: AtomicU64,
+    throttled: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +49,7 @@ impl<'p> HttpTransport<'p> {
     pub fn new(
         config: &ProviderConfig,
         provider: &'p dyn Provider,
+        clock: &'p Clock,
     ) -> Result<Self, TransportError> {
         let mut headers = HeaderMap::new();
         for (name, value) in provider.auth_headers() {
@@ -70,6 +80,13 @@ impl<'p> HttpTransport<'p> {
             base: config.base_url.clone(),
             headers,
             provider,
+            pacer: Pacer::new(&config.rate_limit),
+            policy: RetryPolicy::from(&config.rate_limit)
+                .for_vendor(provider.provider_type().as_str()),
+            clock,
+            attempts: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
         })
     }
 
@@ -119,34 +136,49 @@ fn name_lower(name: &'static str) -> &'static str {
 impl Transport for HttpTransport<'_> {
     fn send<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, CallError>> {
         Box::pin(async move {
-            match self.attempt(request).await {
-                Ok((status, _headers, body)) if status.is_success() => Ok(Response {
-                    status: status.as_u16(),
-                    body,
-                }),
-                Ok((status, _headers, body)) => {
-                    let message = self
-                        .provider
-                        .error_message(&body)
-                        .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
-                    Err(CallError::new(
-                        Some(status.as_u16()),
-                        format!(
-                            "{} answered {}: {message}",
-                            self.provider.provider_type(),
-                            status.as_u16()
-                        ),
-                    ))
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            // Every attempt goes through the pacer and the one classifier; 429s wait
+            // for the window, 5xx / timeouts / drops back off, other 4xx fail at once.
+            let result = send_with_retry(&self.pacer, &self.policy, || async {
+                self.attempts.fetch_add(1, Ordering::Relaxed);
+                match self.attempt(request).await {
+                    Ok((status, headers, body)) => {
+                        let limits = RateLimitHeaders::parse(&headers, (self.clock)());
+                        let message = (!status.is_success())
+                            .then(|| self.provider.error_message(&body))
+                            .flatten();
+                        let attempt = Attempt::answered(
+                            status.as_u16(),
+                            limits,
+                            message,
+                            Response {
+                                status: status.as_u16(),
+                                body,
+                            },
+                        );
+                        if attempt.outcome.is_throttled() {
+                            self.throttled.fetch_add(1, Ordering::Relaxed);
+                        }
+                        attempt
+                    }
+                    Err(e) => Attempt::no_answer(classify_transport(&e)),
                 }
-                Err(e) => Err(CallError::new(
-                    None,
-                    format!(
-                        "{} request failed: {}",
-                        self.provider.provider_type(),
-                        e.without_url()
-                    ),
-                )),
-            }
+            })
+            .await;
+            result.map_err(CallError::from)
         })
+    }
+
+    fn stats(&self) -> TransportStats {
+        let requests = self.requests.load(Ordering::Relaxed);
+        let attempts = self.attempts.load(Ordering::Relaxed);
+        let throttled = self.throttled.load(Ordering::Relaxed);
+        TransportStats {
+            requests,
+            // Resends after a 429 are counted as rate-limited, not as retries.
+            retries: attempts.saturating_sub(requests).saturating_sub(throttled),
+            throttled,
+            waited: self.pacer.waited(),
+        }
     }
 }

@@ -49,6 +49,24 @@ impl CallError {
 /// and message.
 pub trait Transport: Send + Sync {
     fn send<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, CallError>>;
+
+    /// What it took so far (for the run summary and the metrics).
+    fn stats(&self) -> TransportStats {
+        TransportStats::default()
+    }
+}
+
+/// Requests sent through a transport, and what the vendor's limits cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// Calls of `send` (one per request rosterd meant to make).
+    pub requests: u64,
+    /// Resends after a 5xx, a timeout or a dropped connection.
+    pub retries: u64,
+    /// Answers 429.
+    pub throttled: u64,
+    /// Time spent waiting for rate-limit windows.
+    pub waited: std::time::Duration,
 }
 
 /// What the vendor confirmed for one operation.

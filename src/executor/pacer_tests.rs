@@ -1,0 +1,268 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::*;
+
+fn config(max_concurrency: usize, rps: Option<f64>, max_wait_seconds: u64) -> RateLimitConfig {
+    RateLimitConfig {
+        max_concurrency,
+        requests_per_second: rps,
+        max_wait_seconds,
+        ..RateLimitConfig::default()
+    }
+}
+
+fn window(limit: u64, remaining: u64, reset_after: Duration) -> RateLimitHeaders {
+    RateLimitHeaders {
+        limit: Some(limit),
+        remaining: Some(remaining),
+        reset_after: Some(reset_after),
+        retry_after: None,
+    }
+}
+
+/// A vendor allowing `limit` requests per fixed window of `period`, counting each
+/// request when it arrives and answering after `latency` with the real headers.
+struct FakeVendor {
+    start: Instant,
+    limit: u64,
+    period: Duration,
+    latency: Duration,
+    /// Requests counted per window index.
+    counts: Mutex<Vec<u64>>,
+}
+
+impl FakeVendor {
+    fn new(limit: u64, period: Duration, latency: Duration) -> Self {
+        FakeVendor {
+            start: Instant::now(),
+            limit,
+            period,
+            latency,
+            counts: Mutex::new(Vec::new()),
+        }
+    }
+
+    async fn call(&self) -> RateLimitHeaders {
+        let since = Instant::now() - self.start;
+        let index = (since.as_nanos() / self.period.as_nanos()) as usize;
+        let used = {
+            let mut counts = self.counts.lock().unwrap();
+            if counts.len() <= index {
+                counts.resize(index + 1, 0);
+            }
+            counts[index] += 1;
+            counts[index]
+        };
+        let reset_after = self.period * (index as u32 + 1) - since;
+        tokio::time::sleep(self.latency).await;
+        window(
+            self.limit,
+            self.limit.saturating_sub(used),
+            reset_after.max(Duration::ZERO),
+        )
+    }
+
+    fn max_per_window(&self) -> u64 {
+        self.counts
+            .lock()
+            .unwrap()
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn spent_window_holds_requests_until_the_reset() {
+    let pacer = Arc::new(Pacer::new(&config(16, None, 600)));
+    let vendor = Arc::new(FakeVendor::new(
+        5,
+        Duration::from_secs(1),
+        Duration::from_millis(50),
+    ));
+    pacer.observe(&window(5, 5, Duration::from_secs(1)));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let (pacer, vendor) = (pacer.clone(), vendor.clone());
+        tasks.push(tokio::spawn(async move {
+            let permit = pacer.acquire().await.unwrap();
+            let sent = Instant::now() - start;
+            let headers = vendor.call().await;
+            permit.complete(&headers);
+            sent
+        }));
+    }
+    let mut sent = Vec::new();
+    for task in tasks {
+        sent.push(task.await.unwrap());
+    }
+    sent.sort();
+    assert!(sent[..5].iter().all(|t| *t == Duration::ZERO), "{sent:?}");
+    assert!(sent[5] >= Duration::from_secs(1), "{sent:?}");
+    assert!(sent[10] >= Duration::from_secs(2), "{sent:?}");
+    assert_eq!(
+        vendor.max_per_window(),
+        5,
+        "the vendor would have refused some"
+    );
+    // Two resets waited for (less the answer round-trips, which are not limit waits).
+    assert!(
+        pacer.waited() >= Duration::from_millis(1500),
+        "{:?}",
+        pacer.waited()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_answered_without_headers_still_count_against_the_window() {
+    let pacer = Pacer::new(&config(4, None, 600));
+    pacer.observe(&window(10, 2, Duration::from_secs(5)));
+    let start = Instant::now();
+    for _ in 0..2 {
+        drop(pacer.acquire().await.unwrap()); // e.g. timed out: the server may have counted it
+    }
+    assert_eq!(Instant::now(), start);
+    let _third = pacer.acquire().await.unwrap();
+    assert!(Instant::now() - start >= Duration::from_secs(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_answers_do_not_restore_spent_budget() {
+    let pacer = Pacer::new(&config(4, None, 600));
+    let start = Instant::now();
+    let older = pacer.acquire().await.unwrap();
+    let newer = pacer.acquire().await.unwrap();
+    // The newer request's answer arrives first and says the window is spent…
+    newer.complete(&window(2, 0, Duration::from_secs(3)));
+    // …then the older one's, written before the newer request was counted.
+    older.complete(&window(2, 1, Duration::from_secs(3)));
+    let _next = pacer.acquire().await.unwrap();
+    assert!(Instant::now() - start >= Duration::from_secs(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn budget_left_is_spent_at_full_speed() {
+    let pacer = Pacer::new(&config(4, None, 600));
+    pacer.observe(&window(100, 100, Duration::from_secs(60)));
+    let start = Instant::now();
+    for remaining in (50..100).rev() {
+        let permit = pacer.acquire().await.unwrap();
+        permit.complete(&window(100, remaining, Duration::from_secs(60)));
+    }
+    assert_eq!(Instant::now(), start);
+    assert_eq!(pacer.waited(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_per_second_spaces_requests() {
+    let pacer = Pacer::new(&config(4, Some(10.0), 600));
+    let start = Instant::now();
+    let mut sent = Vec::new();
+    for _ in 0..5 {
+        let permit = pacer.acquire().await.unwrap();
+        sent.push(Instant::now() - start);
+        drop(permit);
+    }
+    assert!(sent[4] >= Duration::from_millis(400), "{sent:?}");
+    for pair in sent.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::from_millis(100), "{sent:?}");
+    }
+    // Spacing is ours, not the vendor's: it is not a rate-limit wait.
+    assert_eq!(pacer.waited(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttled_pauses_every_acquirer() {
+    let pacer = Arc::new(Pacer::new(&config(8, None, 600)));
+    let start = Instant::now();
+    pacer.on_throttled(Duration::from_secs(2));
+    let mut tasks = Vec::new();
+    for _ in 0..5 {
+        let pacer = pacer.clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = pacer.acquire().await.unwrap();
+            Instant::now() - start
+        }));
+    }
+    for task in tasks {
+        let at = task.await.unwrap();
+        assert!(at >= Duration::from_secs(2), "{at:?}");
+        assert!(at <= Duration::from_secs(2) + MAX_JITTER, "{at:?}");
+    }
+    // Five tasks waited together: counted once.
+    let waited = pacer.waited();
+    assert!(waited >= Duration::from_secs(2) && waited <= Duration::from_secs(2) + MAX_JITTER);
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_over_the_cap_fails() {
+    let pacer = Pacer::new(&config(4, None, 3));
+    pacer.on_throttled(Duration::from_secs(2));
+    drop(pacer.acquire().await.unwrap());
+    pacer.on_throttled(Duration::from_secs(2));
+    let err = pacer.acquire().await.err().unwrap();
+    match &err {
+        PacerError::WaitCapExceeded { waited, cap } => {
+            assert!(*waited >= Duration::from_secs(2));
+            assert_eq!(*cap, Duration::from_secs(3));
+        }
+        other => panic!("expected the cap, got {other:?}"),
+    }
+    assert!(err.to_string().contains("max_wait_seconds"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn hint_waits_count_towards_the_cap() {
+    let pacer = Pacer::new(&config(4, None, 10));
+    pacer.count_hint(Duration::from_secs(8)).unwrap();
+    assert_eq!(pacer.waited(), Duration::from_secs(8));
+    assert!(pacer.count_hint(Duration::from_secs(20)).is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrency_never_exceeds_the_limit() {
+    let pacer = Arc::new(Pacer::new(&config(3, None, 600)));
+    let current = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (pacer, current, peak) = (pacer.clone(), current.clone(), peak.clone());
+        tasks.push(tokio::spawn(async move {
+            let permit = pacer.acquire().await.unwrap();
+            let now = current.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            current.fetch_sub(1, Ordering::SeqCst);
+            drop(permit);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn closed_pacer_refuses_new_requests() {
+    let pacer = Pacer::new(&config(1, None, 600));
+    pacer.close();
+    assert_eq!(pacer.acquire().await.err(), Some(PacerError::Closed));
+}
+
+#[tokio::test(start_paused = true)]
+async fn absurd_hints_fail_on_the_cap_instead_of_overflowing() {
+    let pacer = Pacer::new(&config(4, None, 600));
+    pacer.on_throttled(Duration::MAX);
+    pacer.observe(&window(5, 0, Duration::from_secs(u64::MAX)));
+    assert!(matches!(
+        pacer.acquire().await.err(),
+        Some(PacerError::WaitCapExceeded { .. })
+    ));
+    assert!(pacer.count_hint(Duration::MAX).is_err());
+}
