@@ -1,0 +1,21 @@
+//! Shared helpers for integration tests: include with `mod support;` from a file in
+//! `tests/`. Every test binary compiles all of it, so items one binary does not use
+//! are not warnings.
+//!
+//! - [`fake_hesh`]: a stateful fake of hesh's public users API (real HTTP on
+//!   127.0.0.1, rate limits, schema validation of request bodies, fault injection).
+
+#![allow(dead_code)]
+// Test support code: a broken fixture or a poisoned test setup should fail loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod fake_hesh;
+
+use std::path::PathBuf;
+
+/// A file under `tests/fixtures/`.
+pub fn fixture_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(relative)
+}
