@@ -4,12 +4,14 @@
 //!
 //! - [`fake_hesh`]: a stateful fake of hesh's public users API (real HTTP on
 //!   127.0.0.1, rate limits, schema validation of request bodies, fault injection).
+//! - [`workspace`]: a folder with a source and a config, and the binary run on it.
 
 #![allow(dead_code)]
 // Test support code: a broken fixture or a poisoned test setup should fail loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod fake_hesh;
+pub mod workspace;
 
 use std::path::PathBuf;
 
