@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument};
 
 use crate::config::{Config, ProviderConfig};
 use crate::executor::apply::{self, ApplyContext, Clock};
@@ -66,8 +66,6 @@ pub enum SyncError {
     Store(#[from] StoreError),
 }
 
-/// Reads the source and plans every selected provider against its snapshot.
-/// `store` is `None` when there is no state file yet (every snapshot is empty).
 /// Applies one pass for real: takes the run lock, opens (or creates) the state file,
 /// resends what an interrupted run left in flight, plans, and applies every selected
 /// provider's plan concurrently — except plans a safety guard blocked, unless `force`.
@@ -85,90 +83,97 @@ pub async fn apply_pass(
     let store = Store::open(&config.state).await?;
     let run_id = uuid::Uuid::new_v4().to_string();
     store.run_start(&run_id, RunMode::Apply, clock()).await?;
-    info!(run_id = %run_id, "Run started.");
-    let adapters: Vec<Box<dyn providers::Provider>> =
-        selected.iter().map(|pc| providers::build(pc)).collect();
-    let mut transports = Vec::with_capacity(selected.len());
-    for (pc, adapter) in selected.iter().zip(&adapters) {
-        transports.push(HttpTransport::new(pc, adapter.as_ref(), clock)?);
-    }
-    let silent = Silent;
-    let contexts: Vec<ApplyContext<'_>> = selected
-        .iter()
-        .zip(&adapters)
-        .zip(&transports)
-        .map(|((pc, adapter), transport)| ApplyContext {
-            store: &store,
-            provider: adapter.as_ref(),
-            transport,
-            run_id: &run_id,
-            clock,
-            concurrency: pc.rate_limit.max_concurrency,
-            progress: &silent,
-            stop,
-        })
-        .collect();
-    let mut resolved = Vec::with_capacity(contexts.len());
-    for ctx in &contexts {
-        resolved.push(apply::resolve_in_flight(ctx).await?);
-    }
-    let options = PassOptions {
-        dry_run: false,
-        show_requests: false,
-    };
-    let mut report = plan_pass(config, selected, Some(&store), today, options).await?;
-    // One bar per provider with something to send, on a terminal only.
-    let bars = if show_progress {
-        Bars::on_terminal()
-    } else {
-        None
-    };
-    let progress: Vec<Box<dyn Progress>> = report
-        .providers
-        .iter()
-        .map(|p| match &bars {
-            Some(b) if !p.operations.is_empty() && (p.blocked.is_none() || force) => {
-                b.provider(&p.name, p.operations.len() as u64)
+    // Every event of the pass carries its run id (and, below, its provider).
+    let span = tracing::info_span!("pass", run_id = %run_id);
+    async {
+        info!("Run started.");
+        let adapters: Vec<Box<dyn providers::Provider>> =
+            selected.iter().map(|pc| providers::build(pc)).collect();
+        let mut transports = Vec::with_capacity(selected.len());
+        for (pc, adapter) in selected.iter().zip(&adapters) {
+            transports.push(HttpTransport::new(pc, adapter.as_ref(), clock)?);
+        }
+        let silent = Silent;
+        let contexts: Vec<ApplyContext<'_>> = selected
+            .iter()
+            .zip(&adapters)
+            .zip(&transports)
+            .map(|((pc, adapter), transport)| ApplyContext {
+                store: &store,
+                provider: adapter.as_ref(),
+                transport,
+                run_id: &run_id,
+                clock,
+                concurrency: pc.rate_limit.max_concurrency,
+                progress: &silent,
+                stop,
+            })
+            .collect();
+        let mut resolved = Vec::with_capacity(contexts.len());
+        for ctx in &contexts {
+            resolved.push(apply::resolve_in_flight(ctx).await?);
+        }
+        let options = PassOptions {
+            dry_run: false,
+            show_requests: false,
+        };
+        let mut report = plan_pass(config, selected, Some(&store), today, options).await?;
+        // One bar per provider with something to send, on a terminal only.
+        let bars = if show_progress {
+            Bars::on_terminal()
+        } else {
+            None
+        };
+        let progress: Vec<Box<dyn Progress>> = report
+            .providers
+            .iter()
+            .map(|p| match &bars {
+                Some(b) if !p.operations.is_empty() && (p.blocked.is_none() || force) => {
+                    b.provider(&p.name, p.operations.len() as u64)
+                }
+                _ => Box::new(Silent) as Box<dyn Progress>,
+            })
+            .collect();
+        let contexts: Vec<ApplyContext<'_>> = contexts
+            .into_iter()
+            .zip(&progress)
+            .map(|(ctx, bar)| ApplyContext {
+                progress: bar.as_ref(),
+                ..ctx
+            })
+            .collect();
+        let runs = report.providers.iter().zip(&contexts).map(|(plan, ctx)| async move {
+            if plan.blocked.is_some() && !force {
+                return Ok(None);
             }
-            _ => Box::new(Silent) as Box<dyn Progress>,
-        })
-        .collect();
-    let contexts: Vec<ApplyContext<'_>> = contexts
-        .into_iter()
-        .zip(&progress)
-        .map(|(ctx, bar)| ApplyContext {
-            progress: bar.as_ref(),
-            ..ctx
-        })
-        .collect();
-    let runs = report.providers.iter().zip(&contexts).map(|(plan, ctx)| async move {
-        if plan.blocked.is_some() && !force {
-            return Ok(None);
-        }
-        if let Some(reason) = &plan.blocked {
-            warn!(provider = %plan.name, reason = %reason, "Safety guard overridden by --force.");
-        }
-        apply::apply_plan(ctx, plan).await.map(Some)
-    });
-    let results = futures_util::future::join_all(runs).await;
-    for ((plan, result), earlier) in report.providers.iter_mut().zip(results).zip(resolved) {
-        plan.result = result?.map(|mut r| {
-            r.resolved = earlier.resolved;
-            r
+            if let Some(reason) = &plan.blocked {
+                warn!(provider = %plan.name, reason = %reason, "Safety guard overridden by --force.");
+            }
+            let span = tracing::info_span!("provider", provider = %plan.name);
+            apply::apply_plan(ctx, plan).instrument(span).await.map(Some)
         });
+        let results = futures_util::future::join_all(runs).await;
+        for ((plan, result), earlier) in report.providers.iter_mut().zip(results).zip(resolved) {
+            plan.result = result?.map(|mut r| {
+                r.resolved = earlier.resolved;
+                r
+            });
+        }
+        let outcome = if report.any_blocked() && !force {
+            "blocked"
+        } else if report.any_failed() {
+            "failed"
+        } else {
+            "ok"
+        };
+        store
+            .run_finish(&run_id, clock(), outcome, &report.to_json())
+            .await?;
+        info!(outcome, "Run finished.");
+        Ok(report)
     }
-    let outcome = if report.any_blocked() && !force {
-        "blocked"
-    } else if report.any_failed() {
-        "failed"
-    } else {
-        "ok"
-    };
-    store
-        .run_finish(&run_id, clock(), outcome, &report.to_json())
-        .await?;
-    info!(run_id = %run_id, outcome, "Run finished.");
-    Ok(report)
+    .instrument(span)
+    .await
 }
 
 /// What a pass is asked to do besides planning.

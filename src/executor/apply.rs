@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::plan::{OpKind, Operation, ProviderPlan};
 use crate::providers::call::{Applied, CallError, OpResult, Transport};
@@ -305,6 +305,7 @@ async fn finish(
             };
             ctx.store.journal_finish(id, Some(&change), now).await?;
             ctx.store.clear_op_failure(name, &op.external_id).await?;
+            debug!(external_id = %op.external_id, op = op.op.as_str(), "Operation confirmed.");
             result.confirmed(op.op);
         }
         Ok(Applied::Manual { vendor_id, reason }) => {

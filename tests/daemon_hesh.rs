@@ -1,0 +1,224 @@
+//! The daemon against the fake hesh: overlapping ticks are skipped, SIGTERM during a
+//! slow pass ends within the bound with the journal consistent and a rerun
+//! converging, /healthz goes 503 and back, SIGHUP refuses a bad config.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rosterd::store::Store;
+use support::fake_hesh::{FakeHesh, FakeHeshOptions};
+use support::workspace::{Person, Workspace, HESH_KEY_ENV};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some((
+        status,
+        text.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default(),
+    ))
+}
+
+fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct Daemon {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Daemon {
+    fn start(ws: &Workspace) -> Daemon {
+        let log = ws.path().join("daemon.stderr");
+        let child = Command::new(env!("CARGO_BIN_EXE_rosterd"))
+            .arg("-c")
+            .arg(ws.path().join("rosterd.yaml"))
+            .args(["daemon", "--run-now"])
+            .env(HESH_KEY_ENV, &ws.hesh_key)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Daemon { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, sig: &str) {
+        assert!(Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A workspace whose config runs the daemon every second on `port`.
+fn daemon_workspace(fake: &FakeHesh, port: u16, provider_extra: &str) -> Workspace {
+    let ws = Workspace::hesh(
+        &fake.base_url(),
+        fake.tenant_id(),
+        fake.api_key(),
+        provider_extra,
+    );
+    let yaml = std::fs::read_to_string(ws.path().join("rosterd.yaml")).unwrap();
+    let yaml = format!(
+        "schedule: \"* * * * * *\"\ndaemon: {{ listen: \"127.0.0.1:{port}\", unhealthy_after: 2, stop_timeout_seconds: 10 }}\nlog: {{ format: json }}\n{yaml}"
+    );
+    std::fs::write(ws.path().join("rosterd.yaml"), yaml).unwrap();
+    ws
+}
+
+#[test]
+fn sigterm_during_a_slow_pass_finishes_in_flight_work_and_a_rerun_converges() {
+    let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
+    let port = free_port();
+    let ws = daemon_workspace(
+        &fake,
+        port,
+        "    batch_size: 1\n    rate_limit: { max_concurrency: 1 }\n",
+    );
+    let people: Vec<Person> = (0..40).map(Person::new).collect();
+    ws.write_people(&people);
+    fake.delay(Duration::from_millis(150)); // 40 creates one by one: a 6 s pass
+    let mut daemon = Daemon::start(&ws);
+
+    // Ticks come every second while the first pass runs: they are skipped.
+    wait_for("a skipped tick", Duration::from_secs(10), || {
+        daemon.log().contains("this tick is skipped").then_some(())
+    });
+    let sent_before = fake.requests().len();
+    assert!(sent_before < 40, "the pass should still be running");
+
+    let asked = Instant::now();
+    daemon.signal("-TERM");
+    let status = wait_for("the daemon to stop", Duration::from_secs(15), || {
+        daemon.child.try_wait().unwrap()
+    });
+    assert_eq!(status.code(), Some(0), "{}", daemon.log());
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "stopped within stop_timeout_seconds"
+    );
+    let log = daemon.log();
+    assert!(log.contains("Daemon stopped."), "{log}");
+    // Every log line is JSON and the pass's events carry the run id.
+    assert!(
+        log.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "{log}"
+    );
+    assert!(log.contains("\"run_id\""), "{log}");
+    let created = fake.users().len();
+    assert!(
+        created < 40,
+        "stopping means no new operations: {created} created"
+    );
+
+    // The journal has nothing left in flight: what was sent was recorded.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (in_flight, rows) = rt.block_on(async {
+        let store = Store::open(&ws.state()).await.unwrap();
+        let r = (
+            store.in_flight().await.unwrap().len(),
+            store.snapshot("hesh").await.unwrap().len(),
+        );
+        store.close().await;
+        r
+    });
+    assert_eq!(in_flight, 0);
+    assert_eq!(
+        rows, created,
+        "the snapshot holds exactly what hesh confirmed"
+    );
+
+    fake.delay(Duration::ZERO);
+    let (code, _) = ws.sync();
+    assert_eq!(code, 0);
+    fake.assert_no_duplicates();
+    assert!(fake.created_twice().is_empty());
+    assert_eq!(fake.users().len(), 40);
+}
+
+#[test]
+fn health_turns_503_after_failing_passes_and_back_when_they_succeed() {
+    let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
+    let port = free_port();
+    let ws = daemon_workspace(&fake, port, "    rate_limit: { max_attempts: 1 }\n");
+    ws.write_people(&(0..3).map(Person::new).collect::<Vec<_>>());
+    fake.fail_next(1000, 500);
+    let daemon = Daemon::start(&ws);
+    wait_for("503", Duration::from_secs(15), || {
+        (get(port, "/healthz")?.0 == 503).then_some(())
+    });
+
+    fake.clear_faults();
+    wait_for("200 again", Duration::from_secs(15), || {
+        (get(port, "/healthz")?.0 == 200).then_some(())
+    });
+    assert_eq!(fake.users().len(), 3);
+    let metrics = get(port, "/metrics").unwrap().1;
+    let applied: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("rosterd_operations_total{provider=\"hesh\",operation=\"create\",outcome=\"applied\"}"))
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0.0);
+    assert_eq!(applied, 3.0, "{metrics}");
+    let snapshot_active: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("rosterd_snapshot_users{provider=\"hesh\",state=\"active\"}"))
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0.0);
+    assert_eq!(snapshot_active, 3.0, "{metrics}");
+
+    // SIGHUP with a broken config: refused, the daemon keeps going on the old one.
+    std::fs::write(ws.path().join("rosterd.yaml"), "providers: [oops\n").unwrap();
+    daemon.signal("-HUP");
+    wait_for("the reload to be refused", Duration::from_secs(5), || {
+        daemon.log().contains("Config reload refused").then_some(())
+    });
+    assert_eq!(get(port, "/healthz").map(|r| r.0), Some(200));
+}
