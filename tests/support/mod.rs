@@ -11,6 +11,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod fake_hesh;
+pub mod fake_saleschat;
+pub mod fake_vyte;
+pub mod fake_zaia;
 pub mod workspace;
 
 use std::path::PathBuf;
