@@ -27,8 +27,11 @@ pub struct RunStatus {
     pub finished_at: Option<String>,
     pub duration_seconds: Option<f64>,
     pub mode: String,
-    /// `ok`, `failed`, `blocked`, or `null` for a run that never finished.
+    /// `ok`, `failed`, `blocked`, `error`, or `null` for a run that never finished.
     pub outcome: Option<String>,
+    /// Why a run ended in `error` (could not read the source, the state, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub providers: Vec<RunProvider>,
 }
 
@@ -131,6 +134,7 @@ fn run_status(r: &RunRecord) -> RunStatus {
             .map(|f| (f - r.started_at).num_milliseconds() as f64 / 1000.0),
         mode: r.mode.as_str().to_string(),
         outcome: r.outcome.clone(),
+        error: summary["error"].as_str().map(str::to_string),
         providers,
     }
 }
@@ -156,6 +160,17 @@ impl Status {
             "per provider: applied / failed / manual",
         ]);
         for r in &self.runs {
+            if let Some(e) = &r.error {
+                runs.add_row(vec![
+                    r.started_at.clone(),
+                    r.duration_seconds
+                        .map_or("-".into(), |d| format!("{d:.1} s")),
+                    r.mode.clone(),
+                    "error".into(),
+                    e.clone(),
+                ]);
+                continue;
+            }
             let per: Vec<String> = r
                 .providers
                 .iter()

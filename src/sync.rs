@@ -85,7 +85,7 @@ pub async fn apply_pass(
     store.run_start(&run_id, RunMode::Apply, clock()).await?;
     // Every event of the pass carries its run id (and, below, its provider).
     let span = tracing::info_span!("pass", run_id = %run_id);
-    async {
+    let result: Result<PlanReport, SyncError> = async {
         info!("Run started.");
         let adapters: Vec<Box<dyn providers::Provider>> =
             selected.iter().map(|pc| providers::build(pc)).collect();
@@ -173,7 +173,15 @@ pub async fn apply_pass(
         Ok(report)
     }
     .instrument(span)
-    .await
+    .await;
+    if let Err(e) = &result {
+        // The run history says why this pass did nothing (or stopped part way).
+        let summary = serde_json::json!({ "error": e.to_string() }).to_string();
+        if let Err(store_err) = store.run_finish(&run_id, clock(), "error", &summary).await {
+            warn!(error = %store_err, "Cannot record the failed run in the run history.");
+        }
+    }
+    result
 }
 
 /// What a pass is asked to do besides planning.

@@ -66,6 +66,16 @@ async fn status_shows_passes_accounts_and_who_needs_attention() {
         .await
         .unwrap();
     store.run_start("r3", RunMode::Apply, at(20)).await.unwrap(); // interrupted
+    store.run_start("r0", RunMode::Apply, at(0)).await.unwrap();
+    store
+        .run_finish(
+            "r0",
+            at(0),
+            "error",
+            &json!({"error": "cannot read the source: users.csv is empty"}).to_string(),
+        )
+        .await
+        .unwrap();
     for (id, state) in [
         ("A1", AccountState::Active),
         ("A2", AccountState::Active),
@@ -113,13 +123,20 @@ async fn status_shows_passes_accounts_and_who_needs_attention() {
     assert_eq!(code, 0);
     let doc: Value = serde_json::from_str(&out).unwrap();
     let runs = doc["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 3);
+    assert_eq!(runs.len(), 4);
+    let errored = runs.iter().find(|r| r["run_id"] == "r0").unwrap();
+    assert_eq!(errored["outcome"], "error");
+    assert_eq!(
+        errored["error"],
+        "cannot read the source: users.csv is empty"
+    );
     assert_eq!(runs[0]["run_id"], "r3", "newest first");
     assert_eq!(runs[0]["outcome"], Value::Null);
     assert_eq!(runs[1]["outcome"], "ok");
     assert_eq!(runs[1]["duration_seconds"], 120.0);
-    assert_eq!(runs[2]["providers"][0]["applied"], 3);
-    assert_eq!(runs[2]["providers"][0]["failed"], 1);
+    let r1 = runs.iter().find(|r| r["run_id"] == "r1").unwrap();
+    assert_eq!(r1["providers"][0]["applied"], 3);
+    assert_eq!(r1["providers"][0]["failed"], 1);
     assert_eq!(
         doc["accounts"][0],
         json!({"provider": "hesh", "active": 2, "disabled": 1, "manual": 1})
@@ -147,6 +164,10 @@ async fn status_shows_passes_accounts_and_who_needs_attention() {
 
     let (_, text) = status(dir.path(), "text");
     assert!(text.contains("interrupted"), "{text}");
+    assert!(
+        text.contains("cannot read the source: users.csv is empty"),
+        "{text}"
+    );
     assert!(text.contains("hesh: 3 / 1 / 0"), "{text}");
     assert!(
         text.contains(
