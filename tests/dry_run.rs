@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -13,21 +15,11 @@ use serde_json::Value;
 use rosterd::config::Config;
 use rosterd::plan::OpKind;
 use rosterd::store::{AccountState, SnapshotUpsert, Store};
+use support::process::fixture_copy;
 
 const TODAY: &str = "2026-11-24";
 const HESH_KEY: &str = "hesh-key-must-never-print";
 const VYTE_KEY: &str = "vyte-key-must-never-print";
-
-/// Copies the fixture into a fresh folder (the state file lands there).
-fn workspace() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dry_run");
-    for entry in std::fs::read_dir(src).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-    }
-    dir
-}
 
 fn rosterd(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rosterd"))
@@ -141,7 +133,7 @@ async fn fill_snapshot(dir: &Path) {
 
 #[test]
 fn first_dry_run_plans_creates_rejects_and_writes_nothing() {
-    let dir = workspace();
+    let dir = fixture_copy("dry_run");
     let (code, doc, _) = dry_run_json(dir.path());
     assert_eq!(code, 0);
     assert_eq!(doc["today"], TODAY);
@@ -193,7 +185,7 @@ fn first_dry_run_plans_creates_rejects_and_writes_nothing() {
 
 #[tokio::test]
 async fn second_dry_run_after_the_snapshot_is_filled_plans_nothing() {
-    let dir = workspace();
+    let dir = fixture_copy("dry_run");
     fill_snapshot(dir.path()).await;
     let (code, doc, _) = dry_run_json(dir.path());
     assert_eq!(code, 0);
@@ -207,7 +199,7 @@ async fn second_dry_run_after_the_snapshot_is_filled_plans_nothing() {
 
 #[tokio::test]
 async fn changed_source_plans_updates_disables_and_manual_actions() {
-    let dir = workspace();
+    let dir = fixture_copy("dry_run");
     fill_snapshot(dir.path()).await;
     let csv = std::fs::read_to_string(dir.path().join("users.csv")).unwrap();
     let csv = csv
@@ -257,7 +249,7 @@ async fn changed_source_plans_updates_disables_and_manual_actions() {
 
 #[tokio::test]
 async fn too_many_disables_block_the_plan_with_exit_code_3() {
-    let dir = workspace();
+    let dir = fixture_copy("dry_run");
     fill_snapshot(dir.path()).await;
     // Keep only two users: hesh would disable 2 of 4 (50%: allowed), vyte none (manual),
     // so tighten the guard to 25%.
@@ -304,7 +296,7 @@ async fn too_many_disables_block_the_plan_with_exit_code_3() {
 
 #[test]
 fn empty_export_blocks_every_provider() {
-    let dir = workspace();
+    let dir = fixture_copy("dry_run");
     std::fs::write(
         dir.path().join("users.csv"),
         "id,email,given,family,phone,dept,status,end_date\n",
@@ -322,7 +314,7 @@ fn empty_export_blocks_every_provider() {
 
 #[test]
 fn provider_filter_limits_the_plan() {
-    let dir = workspace();
+    let dir = fixture_copy("dry_run");
     let out = rosterd(
         dir.path(),
         &[
@@ -352,7 +344,7 @@ fn provider_filter_limits_the_plan() {
 
 #[test]
 fn text_plan_shows_a_table_and_each_operation() {
-    let dir = workspace();
+    let dir = fixture_copy("dry_run");
     let out = rosterd(dir.path(), &["sync", "--dry-run", "--today", TODAY]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
@@ -367,7 +359,7 @@ fn text_plan_shows_a_table_and_each_operation() {
 
 #[test]
 fn bad_config_exits_1_naming_the_key() {
-    let dir = workspace();
+    let dir = fixture_copy("dry_run");
     let yaml = std::fs::read_to_string(dir.path().join("rosterd.yaml")).unwrap();
     std::fs::write(
         dir.path().join("rosterd.yaml"),
@@ -382,7 +374,7 @@ fn bad_config_exits_1_naming_the_key() {
 
 #[test]
 fn missing_source_exits_1_and_says_which_file() {
-    let dir = workspace();
+    let dir = fixture_copy("dry_run");
     std::fs::remove_file(dir.path().join("users.csv")).unwrap();
     let out = rosterd(dir.path(), &["sync", "--dry-run"]);
     assert_eq!(out.status.code(), Some(1));
@@ -392,7 +384,7 @@ fn missing_source_exits_1_and_says_which_file() {
 #[tokio::test]
 async fn real_run_against_an_unreachable_vendor_fails_those_operations_and_records_nothing_as_done()
 {
-    let dir = workspace();
+    let dir = fixture_copy("dry_run");
     // A port that was just free: connections are refused.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -443,7 +435,7 @@ async fn real_run_against_an_unreachable_vendor_fails_those_operations_and_recor
 
 #[test]
 fn check_prints_counts() {
-    let dir = workspace();
+    let dir = fixture_copy("dry_run");
     let out = rosterd(dir.path(), &["check", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -453,7 +445,7 @@ fn check_prints_counts() {
 
 #[test]
 fn show_requests_prints_each_request_with_secrets_redacted() {
-    let dir = workspace();
+    let dir = fixture_copy("dry_run");
     let out = rosterd(
         dir.path(),
         &[
@@ -509,7 +501,7 @@ fn show_requests_prints_each_request_with_secrets_redacted() {
 
 #[test]
 fn log_dir_receives_json_lines_without_secrets() {
-    let dir = workspace();
+    let dir = fixture_copy("dry_run");
     let yaml = std::fs::read_to_string(dir.path().join("rosterd.yaml")).unwrap();
     std::fs::write(
         dir.path().join("rosterd.yaml"),

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -11,16 +13,7 @@ use serde_json::{json, Value};
 
 use rosterd::providers::Fingerprint;
 use rosterd::store::{AccountState, RunMode, SnapshotUpsert, Store};
-
-fn workspace() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dry_run");
-    for entry in std::fs::read_dir(src).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-    }
-    dir
-}
+use support::process::fixture_copy;
 
 fn status(dir: &Path, format: &str) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_rosterd"))
@@ -39,7 +32,7 @@ fn status(dir: &Path, format: &str) -> (i32, String) {
 
 #[test]
 fn status_without_a_state_file_says_no_runs_yet() {
-    let dir = workspace();
+    let dir = fixture_copy("dry_run");
     let (code, text) = status(dir.path(), "text");
     assert_eq!(code, 0);
     assert!(text.contains("no runs yet"), "{text}");
@@ -48,7 +41,7 @@ fn status_without_a_state_file_says_no_runs_yet() {
 
 #[tokio::test]
 async fn status_shows_passes_accounts_and_who_needs_attention() {
-    let dir = workspace();
+    let dir = fixture_copy("dry_run");
     let store = Store::open(&dir.path().join("state.db")).await.unwrap();
     let at = |m: u32| Utc.with_ymd_and_hms(2026, 11, 24, 10, m, 0).unwrap();
     let summary = |applied: u64, failed: u64, blocked: Value| {

@@ -161,7 +161,15 @@ async fn one_pass(
     )
     .await;
     let seconds = (clock() - started).num_milliseconds() as f64 / 1000.0;
-    match result {
+    // Metrics first, health last: whoever sees /healthz change sees the metrics of
+    // the pass that changed it.
+    if let Ok(Some(store)) = crate::store::Store::open_read_only(&config.state).await {
+        if let Ok(counts) = store.snapshot_counts().await {
+            health.metrics.snapshot_counts(&counts);
+        }
+        store.close().await;
+    }
+    let ok = match result {
         Ok(report) => {
             let outcome = if report.any_blocked() {
                 "blocked"
@@ -173,22 +181,17 @@ async fn one_pass(
             health
                 .metrics
                 .pass_finished(&report, outcome, seconds, clock().timestamp() as f64);
-            if outcome == "ok" {
-                health.failures_in_a_row.store(0, Ordering::SeqCst);
-            } else {
-                health.failures_in_a_row.fetch_add(1, Ordering::SeqCst);
-            }
+            outcome == "ok"
         }
         Err(e) => {
             health.metrics.pass_error(&e.to_string(), seconds);
-            health.failures_in_a_row.fetch_add(1, Ordering::SeqCst);
+            false
         }
-    }
-    if let Ok(Some(store)) = crate::store::Store::open_read_only(&config.state).await {
-        if let Ok(counts) = store.snapshot_counts().await {
-            health.metrics.snapshot_counts(&counts);
-        }
-        store.close().await;
+    };
+    if ok {
+        health.failures_in_a_row.store(0, Ordering::SeqCst);
+    } else {
+        health.failures_in_a_row.fetch_add(1, Ordering::SeqCst);
     }
     health.ready.store(true, Ordering::SeqCst);
 }

@@ -14,6 +14,7 @@ pub mod fake_hesh;
 pub mod fake_saleschat;
 pub mod fake_vyte;
 pub mod fake_zaia;
+pub mod process;
 pub mod workspace;
 
 use std::path::PathBuf;
