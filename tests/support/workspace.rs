@@ -57,6 +57,71 @@ impl Workspace {
         }
     }
 
+    /// A config with one zaia provider (named `zaia`) at `base_url`; the key goes
+    /// through the environment (`ROSTERD_TEST_ZAIA_KEY`, which the caller sets on
+    /// the command: [`Workspace::run`] sets only the hesh one) and is kept in
+    /// `hesh_key` for the leak checks. `extra` goes under the provider entry.
+    pub fn zaia(base_url: &str, channel_id: &str, api_key: &str, extra: &str) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "state: state.db\n\
+             source:\n  type: csv\n  path: users.csv\n  fields: {{ external_id: id, email: email, first_name: first, last_name: last, phone: phone }}\n  status: {{ field: status, active_values: [active] }}\n\
+             safety: {{ max_disable_percent: 100, min_source_users: 1 }}\n\
+             providers:\n  - name: zaia\n    type: zaia\n    base_url: {base_url}\n    api_key: ${{ROSTERD_TEST_ZAIA_KEY}}\n    channel_id: {channel_id}\n{extra}"
+        );
+        std::fs::write(dir.path().join("rosterd.yaml"), yaml).unwrap();
+        Workspace {
+            dir,
+            hesh_key: api_key.to_string(),
+        }
+    }
+
+    /// A config with one vyte provider (named `vyte`) at `base_url`; `extra` goes under
+    /// the provider entry (e.g. `"    batch: true\n"`). The key reaches rosterd through
+    /// `ROSTERD_TEST_VYTE_KEY`, set in this process's environment (inherited by every
+    /// run): tests use one key for all fakes, so concurrent tests set the same value.
+    /// The key is also checked for leaks by [`Workspace::run`].
+    pub fn vyte(base_url: &str, api_key: &str, extra: &str) -> Workspace {
+        const VYTE_KEY_ENV: &str = "ROSTERD_TEST_VYTE_KEY";
+        if std::env::var(VYTE_KEY_ENV).ok().as_deref() != Some(api_key) {
+            std::env::set_var(VYTE_KEY_ENV, api_key);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "state: state.db\n\
+             source:\n  type: csv\n  path: users.csv\n  fields: {{ external_id: id, email: email, first_name: first, last_name: last, phone: phone }}\n  status: {{ field: status, active_values: [active] }}\n\
+             safety: {{ max_disable_percent: 100, min_source_users: 1 }}\n\
+             providers:\n  - name: vyte\n    type: vyte\n    base_url: {base_url}\n    api_key: ${{{VYTE_KEY_ENV}}}\n{extra}"
+        );
+        std::fs::write(dir.path().join("rosterd.yaml"), yaml).unwrap();
+        Workspace {
+            dir,
+            hesh_key: api_key.to_string(),
+        }
+    }
+
+    /// A config with one saleschat provider (named `saleschat`) at `base_url`; the
+    /// token reaches rosterd through `ROSTERD_TEST_SALESCHAT_TOKEN` (set in this
+    /// process, inherited by the runs) and is checked like the hesh key: it must never
+    /// appear in rosterd's output. `extra` goes under the provider entry.
+    pub fn saleschat(base_url: &str, org_id: &str, token: &str, extra: &str) -> Workspace {
+        const TOKEN_ENV: &str = "ROSTERD_TEST_SALESCHAT_TOKEN";
+        // Every test sets the same fake's token; the children inherit it.
+        std::env::set_var(TOKEN_ENV, token);
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "state: state.db\n\
+             source:\n  type: csv\n  path: users.csv\n  fields: {{ external_id: id, email: email, first_name: first, last_name: last, phone: phone }}\n  status: {{ field: status, active_values: [active] }}\n\
+             safety: {{ max_disable_percent: 100, min_source_users: 1 }}\n\
+             providers:\n  - name: saleschat\n    type: saleschat\n    base_url: {base_url}\n    token: ${{{TOKEN_ENV}}}\n    org_id: {org_id}\n{extra}"
+        );
+        std::fs::write(dir.path().join("rosterd.yaml"), yaml).unwrap();
+        Workspace {
+            dir,
+            hesh_key: token.to_string(),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -4,6 +4,7 @@
 //! match, paged), disable, enable and delete by its own user id — and cannot change a
 //! name or an email on an existing account: such changes are reported as manual action.
 
+pub mod client;
 pub mod requests;
 
 use secrecy::SecretString;
@@ -11,6 +12,7 @@ use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
+use crate::providers::call::{BoxFuture, OpResult, Transport};
 use crate::providers::request::{Request, REDACTED};
 use crate::providers::{check_len, Capabilities, Provider, ProviderInfo, ProviderType, Record};
 use crate::user::User;
@@ -131,10 +133,21 @@ impl Provider for Saleschat {
         }
     }
 
+    fn apply<'a>(
+        &'a self,
+        transport: &'a dyn Transport,
+        ops: &'a [&'a Operation],
+    ) -> BoxFuture<'a, Vec<OpResult>> {
+        Box::pin(client::apply(transport, ops, &self.org_id))
+    }
+
     fn map_user(&self, user: &User) -> Result<Record, String> {
         map_user(user)
     }
 }
+
+#[cfg(test)]
+mod client_tests;
 
 #[cfg(test)]
 mod tests {

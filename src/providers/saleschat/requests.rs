@@ -22,6 +22,13 @@ pub fn user_action_path(org_id: &str, user_id: &str, action: &str) -> String {
     )
 }
 
+/// Find by email: `q` is the email (saleschat matches it partially), paged by
+/// `offset` / `size`.
+pub fn find_path(org_id: &str, email: &str, offset: usize, size: usize) -> String {
+    let q: String = url::form_urlencoded::byte_serialize(email.as_bytes()).collect();
+    format!("{}?q={q}&offset={offset}&size={size}", users_path(org_id))
+}
+
 /// A `CreateUserReqDto`; `password` is the generated one (or the placeholder).
 pub fn create_body(record: &Record, password: &str) -> Value {
     json!({
@@ -37,12 +44,17 @@ pub fn build(ops: &[Operation], org_id: &str) -> Vec<Request> {
     let mut out = Vec::new();
     let action = |op: &Operation, action: &str| {
         let id = op.vendor_id.as_deref().unwrap_or(ID_FOUND_AT_SEND_TIME);
-        Request::new(
+        let req = Request::new(
             "POST",
             user_action_path(org_id, id, action),
             None,
             &op.external_id,
-        )
+        );
+        if op.vendor_id.is_none() {
+            req.with_note("saleschat's id is found by email first")
+        } else {
+            req
+        }
     };
     for op in ops {
         match op.op {
