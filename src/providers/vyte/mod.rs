@@ -2,7 +2,12 @@
 //!
 //! vyte can list, create and update users (by its `_id`), and has no documented way to
 //! disable one: every disable the plan needs is reported as manual action.
+//!
+//! Applying lists vyte's users once per pass (the adapter is built per pass) to adopt
+//! the accounts vyte already has for an email and to learn their `_id`; see
+//! [`client`].
 
+pub mod client;
 pub mod requests;
 
 use secrecy::SecretString;
@@ -10,6 +15,7 @@ use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
+use crate::providers::call::{BoxFuture, OpResult, Transport};
 use crate::providers::request::{Request, REDACTED};
 use crate::providers::{Capabilities, Provider, ProviderInfo, ProviderType, Record};
 use crate::user::User;
@@ -63,6 +69,8 @@ pub struct Vyte {
     info: ProviderInfo,
     organization: Option<String>,
     api_key: SecretString,
+    /// vyte's users as listed this pass.
+    directory: client::Directory,
 }
 
 impl Vyte {
@@ -73,7 +81,7 @@ impl Vyte {
                 provider_type: ProviderType::Vyte,
                 capabilities: Capabilities {
                     create: true,
-                    batch_create: settings.batch.then_some(100),
+                    batch_create: settings.batch.then_some(client::BATCH_SIZE),
                     updatable: FIELDS,
                     disable: false,
                     enable: false,
@@ -84,6 +92,7 @@ impl Vyte {
             },
             organization: settings.organization,
             api_key: settings.api_key,
+            directory: client::Directory::new(),
         }
     }
 }
@@ -139,12 +148,30 @@ impl Provider for Vyte {
     }
 
     fn error_message(&self, body: &serde_json::Value) -> Option<String> {
-        ["message", "error"]
-            .iter()
-            .find_map(|k| body.get(*k).and_then(|v| v.as_str()).map(str::to_string))
+        client::error_message(body)
+    }
+
+    fn units(&self, ops: &[Operation]) -> Vec<Vec<usize>> {
+        client::units(ops, self.info.capabilities.batch_create)
+    }
+
+    fn apply<'a>(
+        &'a self,
+        transport: &'a dyn Transport,
+        ops: &'a [&'a Operation],
+    ) -> BoxFuture<'a, Vec<OpResult>> {
+        Box::pin(client::apply(
+            transport,
+            &self.directory,
+            self.organization.as_deref(),
+            ops,
+        ))
     }
 
     fn map_user(&self, user: &User) -> Result<Record, String> {
         map_user(user)
     }
 }
+
+#[cfg(test)]
+mod tests;

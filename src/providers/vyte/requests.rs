@@ -9,6 +9,9 @@ use crate::providers::Record;
 pub const USERS: &str = "/v2/users";
 pub const BATCH: &str = "/v2/users/batch";
 
+/// How a create is really carried out, for the preview.
+const ADOPT_NOTE: &str = "vyte's users are listed once per run (GET /v2/users): an account it already has for this email is adopted with PUT /v2/users/{_id} instead";
+
 /// The create/update body; optional fields the source does not give are left out.
 pub fn user_body(record: &Record, organization: Option<&str>) -> Value {
     let mut user = Map::new();
@@ -51,21 +54,24 @@ pub fn build(ops: &[Operation], organization: Option<&str>, batch: Option<usize>
                     path: BATCH.into(),
                     body: Some(Value::Array(bodies)),
                     external_ids: chunk.iter().map(|o| o.external_id.clone()).collect(),
-                    note: Some(
-                        "batch shape undocumented by vyte: an array of create bodies".into(),
-                    ),
+                    note: Some(format!(
+                        "batch shape undocumented by vyte: an array of create bodies; {ADOPT_NOTE}"
+                    )),
                 });
             }
         }
         _ => {
             for op in &creates {
                 if let Some(r) = &op.record {
-                    out.push(Request::new(
-                        "POST",
-                        USERS,
-                        Some(user_body(r, organization)),
-                        &op.external_id,
-                    ));
+                    out.push(
+                        Request::new(
+                            "POST",
+                            USERS,
+                            Some(user_body(r, organization)),
+                            &op.external_id,
+                        )
+                        .with_note(ADOPT_NOTE),
+                    );
                 }
             }
         }
@@ -74,12 +80,17 @@ pub fn build(ops: &[Operation], organization: Option<&str>, batch: Option<usize>
         if op.op == OpKind::Update {
             if let Some(r) = &op.record {
                 let id = op.vendor_id.as_deref().unwrap_or(ID_FOUND_AT_SEND_TIME);
-                out.push(Request::new(
+                let req = Request::new(
                     "PUT",
                     format!("{USERS}/{}", segment(id)),
                     Some(user_body(r, organization)),
                     &op.external_id,
-                ));
+                );
+                out.push(if op.vendor_id.is_none() {
+                    req.with_note("{id}: found by email in vyte's user list (GET /v2/users)")
+                } else {
+                    req
+                });
             }
         }
         // vyte has no disable or enable call: the plan reports those as manual action.
