@@ -4,6 +4,7 @@
 //! `null`), listed and searched page by page, and updated, blocked (disabled) and
 //! unblocked (enabled) with PATCH by zaia's own id.
 
+pub mod client;
 pub mod requests;
 
 use secrecy::SecretString;
@@ -11,6 +12,7 @@ use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
+use crate::providers::call::{BoxFuture, OpResult, Transport};
 use crate::providers::request::{Request, REDACTED};
 use crate::providers::{check_len, Capabilities, Provider, ProviderInfo, ProviderType, Record};
 use crate::user::User;
@@ -146,10 +148,17 @@ impl Provider for Zaia {
 
     /// `{code, message, name, feedback, cta}`: the message, with the code when given.
     fn error_message(&self, body: &serde_json::Value) -> Option<String> {
-        let message = body.get("message").and_then(|v| v.as_str())?;
-        Some(match body.get("code").and_then(|v| v.as_str()) {
-            Some(code) => format!("{message} ({code})"),
-            None => message.to_string(),
+        client::error_message(body)
+    }
+
+    fn apply<'a>(
+        &'a self,
+        transport: &'a dyn Transport,
+        ops: &'a [&'a Operation],
+    ) -> BoxFuture<'a, Vec<OpResult>> {
+        Box::pin(async move {
+            let channel_id = self.settings.channel_id.to_string();
+            client::apply(transport, ops, &channel_id).await
         })
     }
 
@@ -157,6 +166,9 @@ impl Provider for Zaia {
         map_user(user, &self.settings)
     }
 }
+
+#[cfg(test)]
+mod client_tests;
 
 #[cfg(test)]
 mod tests {

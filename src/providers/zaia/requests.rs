@@ -9,6 +9,22 @@ use crate::providers::Record;
 
 pub const USERS: &str = "/api/v1/external-users";
 
+/// `PATCH` / `GET` path of one user by zaia's id.
+pub fn user_path(id: &str) -> String {
+    format!("{USERS}/{}", segment(id))
+}
+
+/// One page of the user list, searched for `term` in the channel.
+pub fn search_path(term: &str, channel_id: &str, page: usize, page_size: usize) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("search", term)
+        .append_pair("channelIds", channel_id)
+        .append_pair("pageNumber", &page.to_string())
+        .append_pair("pageSize", &page_size.to_string())
+        .finish();
+    format!("{USERS}?{query}")
+}
+
 fn field(record: &Record, name: &str) -> Value {
     record
         .get(name)
@@ -50,18 +66,17 @@ pub fn patch_body(record: Option<&Record>, blocked: Option<bool>) -> Value {
 pub fn build(ops: &[Operation], channel_id: &str) -> Vec<Request> {
     let mut out = Vec::new();
     for op in ops {
-        let path = || {
-            format!(
-                "{USERS}/{}",
-                segment(op.vendor_id.as_deref().unwrap_or(ID_FOUND_AT_SEND_TIME))
-            )
+        let path = || match op.vendor_id.as_deref() {
+            Some(id) => user_path(id),
+            // Shown as a placeholder: found by externalId or identifier at send time.
+            None => format!("{USERS}/{ID_FOUND_AT_SEND_TIME}"),
         };
         match op.op {
             OpKind::Create => {
                 if let Some(r) = &op.record {
                     out.push(
                         Request::new("POST", USERS, Some(create_body(r, channel_id)), &op.external_id)
-                            .with_note("an existing user (found by externalId or identifier) is adopted instead"),
+                            .with_note("first GET /api/v1/external-users?search=…&channelIds=…: an existing user with this externalId or identifier is adopted (PATCHed, unblocked) instead"),
                     );
                 }
             }
