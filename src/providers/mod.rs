@@ -9,6 +9,8 @@ pub mod hesh;
 mod record;
 pub mod request;
 pub mod saleschat;
+#[cfg(test)]
+pub(crate) mod scripted;
 pub mod vyte;
 pub mod zaia;
 

@@ -65,35 +65,12 @@ fn name_change_is_updatable() {
 }
 
 mod client_tests {
-    use std::sync::Mutex;
-
     use serde_json::{json, Value};
 
     use crate::plan::{OpKind, Operation};
-    use crate::providers::call::{Applied, BoxFuture, CallError, Response, Transport};
+    use crate::providers::call::{Applied, CallError, Response};
     use crate::providers::hesh::client;
-    use crate::providers::Request;
-
-    /// Answers each request with a closure and keeps the log.
-    struct Scripted<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync> {
-        answer: F,
-        log: Mutex<Vec<Request>>,
-    }
-
-    impl<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync> Transport for Scripted<F> {
-        fn send<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, CallError>> {
-            self.log.lock().unwrap().push(request.clone());
-            let answer = (self.answer)(request);
-            Box::pin(async move { answer })
-        }
-    }
-
-    fn scripted<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync>(f: F) -> Scripted<F> {
-        Scripted {
-            answer: f,
-            log: Mutex::new(Vec::new()),
-        }
-    }
+    use crate::providers::scripted::scripted;
 
     fn op(kind: OpKind, id: &str, phone: Option<&str>) -> Operation {
         let mut u = super::user("Ada", phone);

@@ -1,50 +1,18 @@
 //! The saleschat client against a scripted transport.
 
-use std::sync::Mutex;
-
 use serde_json::{json, Value};
 
 use super::client::{self, generate_password, is_strong, NOT_IN_ORG, PASSWORD_LEN};
 use crate::plan::{FieldChange, OpKind, Operation};
-use crate::providers::call::{Applied, BoxFuture, CallError, Response, Transport};
+use crate::providers::call::{Applied, CallError, Response};
+use crate::providers::scripted::{self, scripted};
 use crate::providers::Request;
-use crate::user::{Attributes, User};
 
 const ORG: &str = "org-1";
 
-/// Answers each request with a closure and keeps the log.
-struct Scripted<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync> {
-    answer: F,
-    log: Mutex<Vec<Request>>,
-}
-
-impl<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync> Transport for Scripted<F> {
-    fn send<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, CallError>> {
-        self.log.lock().unwrap().push(request.clone());
-        let answer = (self.answer)(request);
-        Box::pin(async move { answer })
-    }
-}
-
-fn scripted<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync>(f: F) -> Scripted<F> {
-    Scripted {
-        answer: f,
-        log: Mutex::new(Vec::new()),
-    }
-}
-
 fn op(kind: OpKind, email: &str, vendor_id: Option<&str>) -> Operation {
-    let u = User {
-        external_id: "E1".into(),
-        email: email.into(),
-        first_name: "Ada".into(),
-        last_name: "Lovelace".into(),
-        phone: None,
-        status_active: true,
-        start_date: None,
-        termination_date: None,
-        attributes: Attributes::default(),
-    };
+    let mut u = scripted::user("E1");
+    u.email = email.into();
     let record = super::map_user(&u).unwrap();
     let with_record = matches!(kind, OpKind::Create | OpKind::Recreate);
     Operation {

@@ -1,26 +1,11 @@
-use std::sync::Mutex;
-
 use serde_json::{json, Value};
 
 use super::client::{self, Directory};
 use super::*;
 use crate::plan::OpKind;
-use crate::providers::call::{Applied, BoxFuture, CallError, Response, Transport};
+use crate::providers::call::{Applied, CallError, Response};
+use crate::providers::scripted::{scripted, user};
 use crate::user::Attributes;
-
-fn user(id: &str) -> User {
-    User {
-        external_id: id.into(),
-        email: format!("{}@example.com", id.to_lowercase()),
-        first_name: "Ada".into(),
-        last_name: "Lovelace".into(),
-        phone: None,
-        status_active: true,
-        start_date: None,
-        termination_date: None,
-        attributes: Attributes::default(),
-    }
-}
 
 fn op(kind: OpKind, id: &str) -> Operation {
     let u = user(id);
@@ -37,47 +22,12 @@ fn op(kind: OpKind, id: &str) -> Operation {
     }
 }
 
-/// Answers each request with a closure and keeps the log.
-struct Scripted<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync> {
-    answer: F,
-    log: Mutex<Vec<Request>>,
-}
-
-impl<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync> Transport for Scripted<F> {
-    fn send<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, CallError>> {
-        self.log.lock().unwrap().push(request.clone());
-        let answer = (self.answer)(request);
-        Box::pin(async move { answer })
-    }
-}
-
-impl<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync> Scripted<F> {
-    fn calls(&self) -> Vec<(String, String)> {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|r| (r.method.to_string(), r.path.clone()))
-            .collect()
-    }
-}
-
-fn scripted<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync>(f: F) -> Scripted<F> {
-    Scripted {
-        answer: f,
-        log: Mutex::new(Vec::new()),
-    }
-}
-
 fn ok(body: Value) -> Result<Response, CallError> {
     Ok(Response { status: 200, body })
 }
 
-fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-    items
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
+fn pairs(items: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    items.iter().map(|(a, b)| (*a, b.to_string())).collect()
 }
 
 #[test]
@@ -155,7 +105,7 @@ async fn create_adopts_a_listed_email_and_lists_once() {
 
 #[tokio::test]
 async fn an_empty_create_answer_learns_the_id_from_one_more_listing() {
-    let created = Mutex::new(false);
+    let created = std::sync::Mutex::new(false);
     let t = scripted(|r| match (r.method, r.path.as_str()) {
         ("GET", "/v2/users") => {
             if *created.lock().unwrap() {

@@ -1,60 +1,15 @@
-use std::sync::Mutex;
-
 use serde_json::{json, Value};
 
 use super::client;
 use super::{map_user, Settings};
 use crate::plan::{OpKind, Operation};
-use crate::providers::call::{Applied, BoxFuture, CallError, Response, Transport};
-use crate::providers::Request;
-use crate::user::{Attributes, User};
+use crate::providers::call::{Applied, CallError, Response};
+use crate::providers::scripted::{self, scripted};
 
 const CHANNEL: &str = "0b6f1c4e-2a43-4d8e-9d55-0e1f4c7a9b21";
 
-/// Answers each request with a closure and keeps the log.
-struct Scripted<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync> {
-    answer: F,
-    log: Mutex<Vec<Request>>,
-}
-
-impl<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync> Transport for Scripted<F> {
-    fn send<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, CallError>> {
-        self.log.lock().unwrap().push(request.clone());
-        let answer = (self.answer)(request);
-        Box::pin(async move { answer })
-    }
-}
-
-fn scripted<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync>(f: F) -> Scripted<F> {
-    Scripted {
-        answer: f,
-        log: Mutex::new(Vec::new()),
-    }
-}
-
-fn calls<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync>(
-    t: &Scripted<F>,
-) -> Vec<(&'static str, String)> {
-    t.log
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| (r.method, r.path.clone()))
-        .collect()
-}
-
 fn op(kind: OpKind, id: &str, vendor_id: Option<&str>) -> Operation {
-    let user = User {
-        external_id: id.into(),
-        email: format!("{}@example.com", id.to_lowercase()),
-        first_name: "Ada".into(),
-        last_name: "Lovelace".into(),
-        phone: None,
-        status_active: true,
-        start_date: None,
-        termination_date: None,
-        attributes: Attributes::default(),
-    };
+    let user = scripted::user(id);
     let settings = Settings {
         api_key: secrecy::SecretString::from("k".to_string()),
         channel_id: CHANNEL.parse().unwrap(),
@@ -138,7 +93,7 @@ async fn create_adopts_by_identifier_case_insensitively() {
     let results = client::apply(&t, &[&o], CHANNEL).await;
     // The PATCH answer lacks the id: the found one is kept.
     assert_eq!(results, vec![Ok(Applied::done(Some("z-7".into())))]);
-    let methods: Vec<&str> = calls(&t).iter().map(|c| c.0).collect();
+    let methods: Vec<&str> = t.calls().iter().map(|c| c.0).collect();
     assert_eq!(methods, ["GET", "GET", "PATCH"]);
 }
 
@@ -218,7 +173,7 @@ async fn an_operation_without_vendor_id_finds_the_user_first() {
     let o = op(OpKind::Disable, "E005", None);
     let result = client::apply(&t, &[&o], CHANNEL).await.remove(0);
     assert_eq!(result, Ok(Applied::done(Some("z-5".into()))));
-    assert_eq!(calls(&t)[1].1, "/api/v1/external-users/z-5");
+    assert_eq!(t.calls()[1].1, "/api/v1/external-users/z-5");
 
     let none = scripted(|r| match r.method {
         "GET" => ok(json!([])),
@@ -262,7 +217,7 @@ async fn recreate_creates_the_new_user_then_blocks_the_old_one() {
     let o = op(OpKind::Recreate, "E003", Some("z-old"));
     let result = client::apply(&t, &[&o], CHANNEL).await.remove(0);
     assert_eq!(result, Ok(Applied::done(Some("z-new".into()))));
-    let c = calls(&t);
+    let c = t.calls();
     assert_eq!(c[2].0, "POST");
     assert_eq!(c[3], ("PATCH", "/api/v1/external-users/z-old".to_string()));
 }

@@ -1,0 +1,60 @@
+//! A [`Transport`] for adapter unit tests: each request is answered by a closure and
+//! kept in a log, so a test scripts the vendor and then checks what was sent.
+
+use std::sync::{Mutex, MutexGuard};
+
+use super::call::{BoxFuture, CallError, Response, Transport};
+use super::Request;
+use crate::user::{Attributes, User};
+
+/// Answers each request with a closure and keeps the log.
+pub struct Scripted<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync> {
+    answer: F,
+    pub log: Mutex<Vec<Request>>,
+}
+
+impl<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync> Transport for Scripted<F> {
+    fn send<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, CallError>> {
+        self.log.lock().unwrap().push(request.clone());
+        let answer = (self.answer)(request);
+        Box::pin(async move { answer })
+    }
+}
+
+impl<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync> Scripted<F> {
+    /// The requests sent so far.
+    pub fn sent(&self) -> MutexGuard<'_, Vec<Request>> {
+        self.log.lock().unwrap()
+    }
+
+    /// `(method, path)` of each request sent so far.
+    pub fn calls(&self) -> Vec<(&'static str, String)> {
+        self.sent()
+            .iter()
+            .map(|r| (r.method, r.path.clone()))
+            .collect()
+    }
+}
+
+pub fn scripted<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync>(f: F) -> Scripted<F> {
+    Scripted {
+        answer: f,
+        log: Mutex::new(Vec::new()),
+    }
+}
+
+/// An active user `id` with the email `<id>@example.com` (lower case), named Ada
+/// Lovelace, no phone, no dates, no attributes.
+pub fn user(id: &str) -> User {
+    User {
+        external_id: id.into(),
+        email: format!("{}@example.com", id.to_lowercase()),
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
+        phone: None,
+        status_active: true,
+        start_date: None,
+        termination_date: None,
+        attributes: Attributes::default(),
+    }
+}
