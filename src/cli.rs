@@ -14,6 +14,29 @@ use crate::source;
 use crate::store::Store;
 use crate::sync;
 
+/// Writes a line (or text) to stdout. When the reader has gone (`rosterd … | head`)
+/// the rest of the output is dropped quietly: the exit code still tells the outcome,
+/// and a closed pipe must never turn a finished sync into a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => { write_stdout(&format!("{}\n", format_args!($($arg)*))) };
+}
+macro_rules! out {
+    ($($arg:tt)*) => { write_stdout(&format!($($arg)*)) };
+}
+
+fn write_stdout(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write the output: {e}");
+        }
+    }
+}
+
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_CANNOT_RUN: u8 = 1;
 pub const EXIT_SOME_FAILED: u8 = 2;
@@ -206,16 +229,16 @@ async fn status_command(config: &Config, args: StatusArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     match args.format {
-        Format::Json => println!("{}", status.to_json()),
-        Format::Text => print!("{}", status.to_text()),
+        Format::Json => outln!("{}", status.to_json()),
+        Format::Text => out!("{}", status.to_text()),
     }
     ExitCode::from(EXIT_OK)
 }
 
 fn print_report(report: &crate::report::PlanReport, format: Format) {
     match format {
-        Format::Json => println!("{}", report.to_json()),
-        Format::Text => print!("{}", report.to_text()),
+        Format::Json => outln!("{}", report.to_json()),
+        Format::Text => out!("{}", report.to_text()),
     }
 }
 
@@ -240,11 +263,11 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
                 "source": {"records": loaded.records, "users": loaded.users.len(), "rejected": loaded.rejected},
                 "providers": providers,
             });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         Format::Text => {
-            println!("config {}: valid", config.path.display());
-            println!(
+            outln!("config {}: valid", config.path.display());
+            outln!(
                 "source {}: {} record(s), {} valid user(s), {} rejected",
                 config.source.path.display(),
                 loaded.records,
@@ -257,10 +280,10 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
                     .as_deref()
                     .or(r.email.as_deref())
                     .unwrap_or("?");
-                println!("  {}: {who}: {}", r.location, r.reason);
+                outln!("  {}: {who}: {}", r.location, r.reason);
             }
             for p in &providers {
-                println!(
+                outln!(
                     "provider {} ({}): {} user(s) in scope, {}",
                     p["name"].as_str().unwrap_or_default(),
                     p["type"].as_str().unwrap_or_default(),

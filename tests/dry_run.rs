@@ -534,3 +534,31 @@ fn log_dir_receives_json_lines_without_secrets() {
         .trim_start()
         .starts_with('{'));
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly_with_the_outcomes_exit_code() {
+    let dir = fixture_copy("dry_run");
+    for args in [
+        &["sync", "--dry-run", "--format", "json", "--today", TODAY][..],
+        &["sync", "--dry-run", "--today", TODAY],
+        &["check", "--format", "json"],
+    ] {
+        // The reading end is closed before rosterd writes: `rosterd … | head -0`.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_rosterd"))
+            .arg("-c")
+            .arg(dir.path().join("rosterd.yaml"))
+            .args(args)
+            .env("ROSTERD_TEST_HESH_KEY", HESH_KEY)
+            .env("ROSTERD_TEST_VYTE_KEY", VYTE_KEY)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+    }
+}
