@@ -6,6 +6,8 @@ use secrecy::ExposeSecret;
 
 use super::*;
 
+mod fuzz;
+
 const GOOD: &str = r#"
 state: state/rosterd.db
 schedule: "*/15 * * * *"

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod csv_file;
+mod fuzz;
 mod json_file;
 mod loading;
 mod records;
