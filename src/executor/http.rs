@@ -11,7 +11,9 @@ use serde_json::Value;
 use url::Url;
 
 use super::apply::Clock;
-use super::{classify_transport, send_with_retry, Attempt, Pacer, RateLimitHeaders, RetryPolicy};
+use super::{
+    classify_transport, send_with_retry, Attempt, Outcome, Pacer, RateLimitHeaders, RetryPolicy,
+};
 use crate::config::ProviderConfig;
 use crate::providers::call::{BoxFuture, CallError, Response, Transport, TransportStats};
 use crate::providers::{Provider, Request};
@@ -94,11 +96,11 @@ impl<'p> HttpTransport<'p> {
         format!("{}{}", self.base.as_str().trim_end_matches('/'), path)
     }
 
-    /// One attempt: the answer, or the transport error.
+    /// One attempt: the answer, or why there is none.
     async fn attempt(
         &self,
         request: &Request,
-    ) -> Result<(reqwest::StatusCode, HeaderMap, Value), reqwest::Error> {
+    ) -> Result<(reqwest::StatusCode, HeaderMap, Value), AttemptError> {
         let method =
             reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut builder = self
@@ -108,11 +110,58 @@ impl<'p> HttpTransport<'p> {
         if let Some(body) = &request.body {
             builder = builder.json(body);
         }
-        let response = builder.send().await?;
+        let mut response = builder.send().await?;
         let status = response.status();
         let headers = response.headers().clone();
-        let text = response.text().await?;
-        Ok((status, headers, lenient_json(&text)))
+        // Read chunk by chunk with a cap: a vendor (or something in front of it)
+        // answering without end must not take the process's memory with it.
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(AttemptError::TooLarge(status.as_u16()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((
+            status,
+            headers,
+            lenient_json(&String::from_utf8_lossy(&body)),
+        ))
+    }
+}
+
+/// Largest answer read, in bytes. vyte lists every user in one answer (about 300
+/// bytes each), so this leaves room for some 200,000 users.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Why an attempt has no answer to classify.
+#[derive(Debug)]
+enum AttemptError {
+    Http(reqwest::Error),
+    /// The body ran past [`MAX_BODY_BYTES`]; the status it came with.
+    TooLarge(u16),
+}
+
+impl From<reqwest::Error> for AttemptError {
+    fn from(e: reqwest::Error) -> Self {
+        AttemptError::Http(e)
+    }
+}
+
+impl AttemptError {
+    fn outcome(&self) -> Outcome {
+        match self {
+            AttemptError::Http(e) => classify_transport(e),
+            // Sending it again would bring the same flood: fail the operation (it is
+            // retried next pass, where adoption finds anything the vendor did do).
+            AttemptError::TooLarge(status) => Outcome::DontRetry {
+                status: Some(*status),
+                message: format!(
+                    "the answer (HTTP {status}) is larger than {} MiB: not read",
+                    MAX_BODY_BYTES / (1024 * 1024)
+                ),
+            },
+        }
     }
 }
 
@@ -161,7 +210,7 @@ impl Transport for HttpTransport<'_> {
                         }
                         attempt
                     }
-                    Err(e) => Attempt::no_answer(classify_transport(&e)),
+                    Err(e) => Attempt::no_answer(e.outcome()),
                 }
             })
             .await;
