@@ -62,8 +62,38 @@ pub enum SyncError {
     DetailsMissing { provider: String, rows: usize },
     #[error("cannot read the source: {0}")]
     Source(#[from] SourceError),
-    #[error("cannot read the state file: {0}")]
+    /// A state-file error before the pass says which file (see [`SyncError::State`]).
+    #[error("{0}")]
     Store(#[from] StoreError),
+    #[error("{}", state_message(path, source))]
+    State {
+        path: std::path::PathBuf,
+        #[source]
+        source: StoreError,
+    },
+}
+
+impl SyncError {
+    /// Names the state file in a state-file error, so the operator knows which file.
+    fn in_state_file(self, path: &std::path::Path) -> SyncError {
+        match self {
+            SyncError::Store(source) => SyncError::State {
+                path: path.to_path_buf(),
+                source,
+            },
+            other => other,
+        }
+    }
+}
+
+fn state_message(path: &std::path::Path, source: &StoreError) -> String {
+    let inner = source.to_string();
+    let shown = path.display().to_string();
+    if inner.contains(&shown) {
+        inner
+    } else {
+        format!("state file {shown}: {inner}")
+    }
 }
 
 /// Applies one pass for real: takes the run lock, opens (or creates) the state file,
@@ -71,6 +101,20 @@ pub enum SyncError {
 /// provider's plan concurrently — except plans a safety guard blocked, unless `force`.
 /// The run is recorded in the run history. Returns the report with each result.
 pub async fn apply_pass(
+    config: &Config,
+    selected: &[&ProviderConfig],
+    today: NaiveDate,
+    force: bool,
+    clock: &Clock,
+    show_progress: bool,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<PlanReport, SyncError> {
+    apply_pass_inner(config, selected, today, force, clock, show_progress, stop)
+        .await
+        .map_err(|e| e.in_state_file(&config.state))
+}
+
+async fn apply_pass_inner(
     config: &Config,
     selected: &[&ProviderConfig],
     today: NaiveDate,
@@ -207,7 +251,9 @@ pub async fn plan_pass(
         rejected = loaded.rejected.len(),
         "Source read."
     );
-    plan_loaded(config, selected, store, today, options, loaded).await
+    plan_loaded(config, selected, store, today, options, loaded)
+        .await
+        .map_err(|e| e.in_state_file(&config.state))
 }
 
 /// Plans from an already loaded source.

@@ -49,7 +49,7 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the state file {path}: {source}")]
+    #[error("cannot open the state file {}: {source}{}", path.display(), with_hint(source))]
     Open {
         path: PathBuf,
         #[source]
@@ -79,7 +79,7 @@ pub enum StoreError {
         #[source]
         source: MigrateError,
     },
-    #[error("cannot {action}: {source}")]
+    #[error("cannot {action}: {source}{}", with_hint(source))]
     Query {
         action: &'static str,
         #[source]
@@ -107,6 +107,51 @@ pub enum StoreError {
     NotInFlight { id: i64 },
     #[error("run {run_id} was never started")]
     UnknownRun { run_id: String },
+}
+
+/// What the operator can do about a failed SQLite call, when SQLite or the OS said
+/// why: "disk I/O error (code 4874)" tells nobody that the disk is full.
+fn hint(source: &sqlx::Error) -> Option<&'static str> {
+    match source {
+        sqlx::Error::Database(db) => {
+            let code: i64 = db.code()?.parse().ok()?;
+            // Extended result codes keep the primary code in the low byte.
+            match code & 0xff {
+                5 | 6 => Some(
+                    "another process holds the state file locked (an sqlite3 shell, a backup \
+                     tool, or a rosterd with another state path): let it finish, then run again",
+                ),
+                8 => Some(
+                    "the state file or its folder is read-only: rosterd writes the file and \
+                     its -wal and -shm files beside it",
+                ),
+                13 => Some("the disk that holds the state file is full: free some space"),
+                10 => Some(
+                    "a disk I/O error: is the disk that holds the state file full, read-only \
+                     or failing?",
+                ),
+                14 => Some(
+                    "the file cannot be opened: does its folder exist, and may rosterd write there?",
+                ),
+                _ => None,
+            }
+        }
+        sqlx::Error::Io(e) => match e.kind() {
+            std::io::ErrorKind::StorageFull => {
+                Some("the disk that holds the state file is full: free some space")
+            }
+            std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied => {
+                Some("rosterd may not write the state file or its folder")
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// ` (hint)` for messages, or nothing.
+fn with_hint(source: &sqlx::Error) -> String {
+    hint(source).map_or_else(String::new, |h| format!(" ({h})"))
 }
 
 /// Wraps a sqlx error with the action that failed.
@@ -224,6 +269,9 @@ fn base_options(path: &Path) -> SqliteConnectOptions {
         .filename(path)
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true)
+        // A statement waiting on a lock is slow by design (busy_timeout): not a
+        // warning of its own, the error that may follow says what happened.
+        .log_slow_statements(log::LevelFilter::Debug, std::time::Duration::from_secs(1))
     // `synchronous` stays FULL: the journal must be on disk before an operation is
     // sent, or a power cut could lose the record of work the vendor did.
 }
