@@ -244,6 +244,31 @@ async fn a_leaver_is_manual_action_every_run_and_nothing_is_sent_for_it() {
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(line.contains("needs disable"), "{line}");
     assert!(fake.user_by_email(&leaver.email).is_some());
+
+    // `rosterd status` lists both from the last pass's plan, with the reason.
+    let (code, text, _) = ws.run(&["status"]);
+    assert_eq!(code, 0, "{text}");
+    for p in [&leaver, &terminated] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&p.id))
+            .unwrap_or_else(|| panic!("{} not in: {text}", p.id));
+        assert!(line.contains("manual action"), "{line}");
+        assert!(line.contains("needs disable"), "{line}");
+        assert!(line.contains("no call to disable"), "{line}");
+    }
+
+    // Back in the source as they were: nothing to do at vyte, nothing listed.
+    people[0].status = "active".into();
+    write_people(&ws, &[people.clone(), vec![leaver]].concat());
+    let (code, doc) = ws.sync();
+    assert_eq!(code, 0, "{doc}");
+    assert!(provider(&doc, "vyte")["manual"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let (_, text, _) = ws.run(&["status"]);
+    assert!(text.contains("nothing needs attention"), "{text}");
 }
 
 #[tokio::test]
