@@ -193,7 +193,7 @@ impl E2e {
         let (code, stdout) = self.run(&["status", "--format", "json"]);
         assert_eq!(code, 0, "{stdout}");
         let doc: Value = serde_json::from_str(&stdout).unwrap();
-        doc["attention"]
+        let listed: Vec<(String, String)> = doc["attention"]
             .as_array()
             .unwrap()
             .iter()
@@ -204,7 +204,10 @@ impl E2e {
                     a["external_id"].as_str().unwrap().to_string(),
                 )
             })
-            .collect()
+            .collect();
+        let set: BTreeSet<(String, String)> = listed.iter().cloned().collect();
+        assert_eq!(set.len(), listed.len(), "listed twice: {listed:?}");
+        set
     }
 
     fn clear_requests(&self) {
