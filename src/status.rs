@@ -1,6 +1,6 @@
 //! `rosterd status`: what the state file says — the last passes, the accounts per
-//! provider and state, and the users needing a person (manual action, failing
-//! operations, quarantine).
+//! provider and state, and the users needing a person (accounts in manual action, the
+//! manual actions the last pass planned, failing operations, quarantine).
 
 use std::fmt::Write as _;
 
@@ -8,7 +8,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::store::{AccountState, Attention, RunRecord, Store, StoreError};
+use crate::store::{AccountState, Attention, RunMode, RunRecord, Store, StoreError};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -91,7 +91,58 @@ pub async fn read(
         }
     }
     status.attention = store.attention().await?;
+    // What the last finished pass planned as manual action (vyte leavers, saleschat
+    // renames, …) has no snapshot row of its own to say so: it lives in that pass's
+    // stored report, and is planned again every pass until resolved.
+    let last = store
+        .recent_runs(LOOK_BACK_RUNS)
+        .await?
+        .into_iter()
+        .find(|r| r.finished_at.is_some() && r.mode == RunMode::Apply);
+    if let Some(summary) = last.as_ref().and_then(|r| r.summary.as_deref()) {
+        add_planned_manual(&mut status.attention, summary);
+    }
     Ok(status)
+}
+
+/// Runs looked at for the last finished pass (the newest few can be unfinished ones).
+const LOOK_BACK_RUNS: u32 = 20;
+
+/// Adds the `manual` entries of each provider's plan in a stored pass report, except
+/// accounts already listed as manual from the snapshot; keeps the list by provider
+/// and key.
+fn add_planned_manual(attention: &mut Vec<Attention>, summary: &str) {
+    let Ok(doc) = serde_json::from_str::<Value>(summary) else {
+        return;
+    };
+    let Some(providers) = doc["providers"].as_array() else {
+        return;
+    };
+    for p in providers {
+        let provider = p["name"].as_str().unwrap_or_default();
+        for m in p["manual"].as_array().map_or(&[][..], Vec::as_slice) {
+            let external_id = m["external_id"].as_str().unwrap_or_default();
+            let listed = attention.iter().any(|a| {
+                a.provider == provider && a.external_id == external_id && a.what == "manual"
+            });
+            if external_id.is_empty() || listed {
+                continue;
+            }
+            attention.push(Attention {
+                provider: provider.to_string(),
+                external_id: external_id.to_string(),
+                what: "manual".into(),
+                failures: 0,
+                message: format!(
+                    "{} needs {}: {}",
+                    m["email"].as_str().unwrap_or_default(),
+                    m["needed"].as_str().unwrap_or("a person"),
+                    m["reason"].as_str().unwrap_or_default()
+                ),
+            });
+        }
+    }
+    attention.sort_by(|a, b| (&a.provider, &a.external_id).cmp(&(&b.provider, &b.external_id)));
 }
 
 fn run_status(r: &RunRecord) -> RunStatus {

@@ -407,3 +407,50 @@ async fn killed_mid_run_and_rerun_the_vendor_holds_the_source_once() {
         assert!(passwords.iter().all(|p| strong(p)));
     }
 }
+
+#[tokio::test]
+async fn a_429_is_waited_out_not_failed_and_nothing_is_sent_before_the_reset() {
+    let window = Duration::from_millis(1500);
+    let fake = FakeSaleschat::start(FakeSaleschatOptions {
+        limit: 4,
+        window,
+        ..FakeSaleschatOptions::default()
+    })
+    .await;
+    // Somebody else spends the window first: rosterd's first request gets a 429.
+    let client = reqwest::Client::new();
+    for _ in 0..4 {
+        let resp = client
+            .get(format!("{}{}?q=x", fake.base_url(), fake.users_path()))
+            .bearer_auth(fake.token())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let window_start = fake.requests()[0].at;
+    let ws = workspace(&fake, "    rate_limit: { max_concurrency: 1 }\n");
+    let people: Vec<Person> = (0..2).map(Person::new).collect();
+    ws.write_people(&people);
+
+    let (code, doc) = sync(&ws, &fake);
+    assert_eq!(code, 0, "a 429 is not a failure: {doc}");
+    assert_holds(&fake, &people);
+    let requests = fake.requests();
+    let first_429 = requests
+        .iter()
+        .position(|r| r.status == 429)
+        .expect("rosterd's first request was throttled");
+    assert_eq!(first_429, 4, "the first request after the spent window");
+    for r in &requests[first_429 + 1..] {
+        assert!(
+            r.at >= window_start + window,
+            "{} {} was sent before the window reset",
+            r.method,
+            r.path
+        );
+    }
+    // Two creates and their finds fit in the next window: one 429 in all.
+    assert_eq!(requests.iter().filter(|r| r.status == 429).count(), 1);
+    assert_eq!(provider(&doc, "saleschat")["result"]["rate_limited"], 1);
+}

@@ -10,7 +10,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::fake_vyte::{FakeVyte, VyteUser, BATCH_PATH, USERS_PATH};
+use support::fake_vyte::{FakeVyte, FakeVyteOptions, VyteUser, BATCH_PATH, USERS_PATH};
 use support::workspace::{provider, Person, Workspace};
 
 fn workspace(fake: &FakeVyte, extra: &str) -> Workspace {
@@ -244,6 +244,31 @@ async fn a_leaver_is_manual_action_every_run_and_nothing_is_sent_for_it() {
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(line.contains("needs disable"), "{line}");
     assert!(fake.user_by_email(&leaver.email).is_some());
+
+    // `rosterd status` lists both from the last pass's plan, with the reason.
+    let (code, text, _) = ws.run(&["status"]);
+    assert_eq!(code, 0, "{text}");
+    for p in [&leaver, &terminated] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&p.id))
+            .unwrap_or_else(|| panic!("{} not in: {text}", p.id));
+        assert!(line.contains("manual action"), "{line}");
+        assert!(line.contains("needs disable"), "{line}");
+        assert!(line.contains("no call to disable"), "{line}");
+    }
+
+    // Back in the source as they were: nothing to do at vyte, nothing listed.
+    people[0].status = "active".into();
+    write_people(&ws, &[people.clone(), vec![leaver]].concat());
+    let (code, doc) = ws.sync();
+    assert_eq!(code, 0, "{doc}");
+    assert!(provider(&doc, "vyte")["manual"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let (_, text, _) = ws.run(&["status"]);
+    assert!(text.contains("nothing needs attention"), "{text}");
 }
 
 #[tokio::test]
@@ -358,4 +383,53 @@ async fn killed_mid_run_and_rerun_vyte_holds_the_source_once() {
         assert!(ops(&doc).is_empty(), "killed at request {kill_at}: {doc}");
         assert!(fake.requests().is_empty());
     }
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_is_waited_out_and_nothing_is_sent_before_it() {
+    let window = Duration::from_millis(1200);
+    let fake = FakeVyte::start_with(FakeVyteOptions {
+        limit: 4,
+        window,
+        ..FakeVyteOptions::default()
+    });
+    let people: Vec<Person> = (0..3).map(Person::new).collect();
+    fake.seed([VyteUser::new(&people[2].email, "Old", "Name")]);
+    // Somebody else spends the window first: rosterd's first request gets a 429 with
+    // only `Retry-After` (vyte tells nothing in advance).
+    let client = reqwest::Client::new();
+    for _ in 0..4 {
+        let resp = client
+            .get(format!("{}{USERS_PATH}", fake.base_url()))
+            .header("Authorization", fake.api_key())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let window_start = fake.requests()[0].at;
+    let ws = workspace(&fake, "    rate_limit: { max_concurrency: 1 }\n");
+    write_people(&ws, &people);
+
+    let (code, doc) = ws.sync();
+    assert_eq!(code, 0, "a 429 is not a failure: {doc}");
+    assert_holds(&fake, &people);
+    assert_eq!(fake.users().len(), 3);
+    let requests = fake.requests();
+    let first_429 = requests
+        .iter()
+        .position(|r| r.status == 429)
+        .expect("rosterd's first request was throttled");
+    assert_eq!(first_429, 4);
+    for r in &requests[first_429 + 1..] {
+        assert!(
+            r.at >= window_start + window,
+            "{} {} was sent before Retry-After ran out",
+            r.method,
+            r.path
+        );
+    }
+    // The list, two creates and the adoption's PUT fit in the next window.
+    assert_eq!(requests.len(), 4 + 1 + 4, "{requests:?}");
+    assert_eq!(provider(&doc, "vyte")["result"]["rate_limited"], 1);
 }

@@ -396,3 +396,56 @@ async fn killed_mid_apply_and_rerun_zaia_holds_everyone_once() {
         assert!(fake.requests().is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_429_is_waited_out_until_the_reset_time_and_nothing_is_sent_before_it() {
+    let window = Duration::from_millis(1500);
+    let fake = FakeZaia::start(FakeZaiaOptions {
+        limit: 3,
+        window,
+        ..FakeZaiaOptions::default()
+    });
+    // Somebody else spends the window first: rosterd's first request gets a 429 whose
+    // X-RateLimit-Reset is a Unix time.
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        let resp = client
+            .get(format!("{}{USERS_PATH}", fake.base_url()))
+            .header("authorization", fake.api_key())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let reset: u64 = resp.headers()["x-ratelimit-reset"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(reset > 1_000_000_000, "a Unix time: {reset}");
+    }
+    let window_start = fake.requests()[0].at;
+    let ws = workspace(&fake, "    rate_limit: { max_concurrency: 1 }\n");
+    let people: Vec<Person> = (1..=2).map(Person::new).collect();
+    ws.write_people(&people);
+
+    let (code, doc) = sync(&ws);
+    assert_eq!(code, 0, "a 429 is not a failure: {doc}");
+    assert_holds(&fake, &people, 0);
+    let requests = fake.requests();
+    let first_429 = requests
+        .iter()
+        .position(|r| r.status == 429)
+        .expect("rosterd's first request was throttled");
+    assert_eq!(first_429, 3);
+    for r in &requests[first_429 + 1..] {
+        assert!(
+            r.at >= window_start + window,
+            "{} {} was sent before the window reset",
+            r.method,
+            r.path
+        );
+    }
+    // Two searches and a create per user: the headers pace them with no other 429.
+    assert_eq!(requests.iter().filter(|r| r.status == 429).count(), 1);
+    assert_eq!(provider(&doc, "zaia")["result"]["rate_limited"], 1);
+}

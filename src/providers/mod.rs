@@ -204,6 +204,14 @@ pub fn build(config: &ProviderConfig) -> Box<dyn Provider> {
     }
 }
 
+/// Whether two addresses are the same email, case-insensitively in full Unicode (a
+/// vendor may hold `ZOË@…` for the source's `zoë@…`: an ASCII-only comparison would
+/// miss it and create a duplicate or report a member as missing).
+pub(crate) fn same_email(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase()
+}
+
 /// Shared length check for mappings: `Err` names the field and the vendor's limit.
 pub(crate) fn check_len(
     vendor: ProviderType,

@@ -22,9 +22,17 @@
 //!   applied.
 //! - Anything else → 404.
 //!
+//! - Rate limit: vyte documents none. The fake enforces a fixed window
+//!   ([`FakeVyteOptions::limit`] requests per [`FakeVyteOptions::window`], opened by the
+//!   first counted request) and answers a request over it 429
+//!   `{"message": "Too many requests"}` with `Retry-After` (whole seconds until the
+//!   window ends, rounded up) and no other rate-limit header: the common convention,
+//!   and the one rosterd must honour when a vendor tells nothing in advance.
+//!
 //! Order of checks: `fail_next` (the given status, `{"message": "Injected failure"}`,
-//! nothing applied), `fail_writes` (the same for POST/PUT only), auth, route, body schema, apply. `delay` holds every answer back
-//! (the request is applied on arrival).
+//! nothing applied, not counted), `fail_writes` (the same for POST/PUT only), rate
+//! limit, auth, route, body schema, apply. `delay` holds every answer back (the request
+//! is applied on arrival).
 //!
 //! The server runs on its own thread and tokio runtime; dropping the [`FakeVyte`]
 //! stops it and waits for it.
@@ -36,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -48,6 +56,28 @@ pub const BATCH_PATH: &str = "/v2/users/batch";
 pub const DEFAULT_API_KEY: &str = "test-vyte-api-key";
 
 const SCHEMA: &str = include_str!("../fixtures/openapi/vyte.schema.json");
+
+use super::rate_window::FixedWindow;
+
+#[derive(Debug, Clone)]
+pub struct FakeVyteOptions {
+    /// Expected `Authorization` header (the bare key).
+    pub api_key: String,
+    /// Requests allowed per fixed window.
+    pub limit: u32,
+    pub window: Duration,
+}
+
+impl Default for FakeVyteOptions {
+    /// The default key and a limit tests do not hit by accident.
+    fn default() -> Self {
+        FakeVyteOptions {
+            api_key: DEFAULT_API_KEY.into(),
+            limit: 10_000,
+            window: Duration::from_secs(60),
+        }
+    }
+}
 
 /// A user as the fake holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,8 +168,8 @@ pub struct SchemaViolation {
     pub errors: Vec<String>,
 }
 
-#[derive(Default)]
 struct VyteState {
+    rate: FixedWindow,
     users: Vec<VyteUser>,
     requests: Vec<RequestRecord>,
     violations: Vec<SchemaViolation>,
@@ -173,16 +203,34 @@ pub struct FakeVyte {
 impl FakeVyte {
     /// Starts the fake on 127.0.0.1 (random port), expecting [`DEFAULT_API_KEY`].
     pub async fn start() -> FakeVyte {
-        FakeVyte::start_blocking(DEFAULT_API_KEY)
+        FakeVyte::start_with(FakeVyteOptions::default())
     }
 
     /// Starts the fake without an async runtime (it brings its own).
     pub fn start_blocking(api_key: &str) -> FakeVyte {
+        FakeVyte::start_with(FakeVyteOptions {
+            api_key: api_key.into(),
+            ..FakeVyteOptions::default()
+        })
+    }
+
+    /// Starts the fake with these options (it brings its own runtime).
+    pub fn start_with(opts: FakeVyteOptions) -> FakeVyte {
         let schema: Value = serde_json::from_str(SCHEMA).expect("vyte.schema.json is JSON");
         let shared = Arc::new(Shared {
-            api_key: api_key.into(),
+            api_key: opts.api_key,
             validator: jsonschema::validator_for(&schema).expect("vyte.schema.json compiles"),
-            state: Mutex::new(VyteState::default()),
+            state: Mutex::new(VyteState {
+                rate: FixedWindow::new(opts.limit, opts.window),
+                users: Vec::new(),
+                requests: Vec::new(),
+                violations: Vec::new(),
+                fail_next: VecDeque::new(),
+                fail_writes: VecDeque::new(),
+                empty_create_response: false,
+                delay: Duration::ZERO,
+                created: Vec::new(),
+            }),
         });
         let std_listener =
             std::net::TcpListener::bind("127.0.0.1:0").expect("fake vyte: bind 127.0.0.1:0");
@@ -450,15 +498,21 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (status, answer, delay) = {
+    let (status, answer, retry_after, delay) = {
         let mut st = shared.lock();
-        let (status, answer) = process(&shared, &mut st, &method, uri.path(), &headers, &body);
-        (status, answer, st.delay)
+        let (status, answer, retry_after) =
+            process(&shared, &mut st, &method, uri.path(), &headers, &body);
+        (status, answer, retry_after, st.delay)
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    (status, Json(answer)).into_response()
+    let mut resp = (status, Json(answer)).into_response();
+    if let Some(secs) = retry_after {
+        resp.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
 }
 
 fn process(
@@ -468,7 +522,7 @@ fn process(
     path: &str,
     headers: &HeaderMap,
     raw: &Bytes,
-) -> (StatusCode, Value) {
+) -> (StatusCode, Value, Option<u64>) {
     let parsed: Result<Value, String> = if raw.is_empty() {
         Err("the request body is empty".into())
     } else {
@@ -482,7 +536,25 @@ fn process(
     let batch_len = (path == BATCH_PATH)
         .then(|| logged.as_array().map(Vec::len))
         .flatten();
-    let (status, answer) = decide(shared, st, method, path, headers, parsed, &logged);
+    let mut retry_after = None;
+    let (status, answer) = if let Some(code) = st.fail_next.pop_front() {
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        error(status, "Injected failure")
+    } else if let Some((code, message)) = (method != Method::GET)
+        .then(|| st.fail_writes.pop_front())
+        .flatten()
+    {
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
+        error(status, message)
+    } else {
+        let rate = st.rate.check(Instant::now());
+        if rate.allowed {
+            decide(shared, st, method, path, headers, parsed, &logged)
+        } else {
+            retry_after = Some(rate.reset_secs());
+            error(StatusCode::TOO_MANY_REQUESTS, "Too many requests")
+        }
+    };
     st.requests.push(RequestRecord {
         at: Instant::now(),
         method: method.as_str().to_string(),
@@ -491,7 +563,7 @@ fn process(
         body: logged,
         batch_len,
     });
-    (status, answer)
+    (status, answer, retry_after)
 }
 
 fn decide(
@@ -503,16 +575,6 @@ fn decide(
     parsed: Result<Value, String>,
     logged: &Value,
 ) -> (StatusCode, Value) {
-    if let Some(code) = st.fail_next.pop_front() {
-        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return error(status, "Injected failure");
-    }
-    if method != Method::GET {
-        if let Some((code, message)) = st.fail_writes.pop_front() {
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
-            return error(status, message);
-        }
-    }
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
     if auth != Some(shared.api_key.as_str()) {
         return error(StatusCode::UNAUTHORIZED, "Unauthorized");

@@ -22,9 +22,17 @@
 //! Errors are zaia's `{code, message, name, feedback, cta}`. Users in answers carry an
 //! extra field zaia does not document (`avatarUrl`), as a real API grows fields.
 //!
+//! Rate limit: zaia documents none. The fake enforces a fixed window
+//! ([`FakeZaiaOptions::limit`] requests per [`FakeZaiaOptions::window`], opened by the
+//! first counted request); every counted answer carries `X-RateLimit-Limit`,
+//! `X-RateLimit-Remaining` and `X-RateLimit-Reset` as a **Unix time** (whole seconds,
+//! rounded up: the other common form, unlike hesh's seconds-to-wait), and a request
+//! over the limit is answered 429 `TOO_MANY_REQUESTS`, nothing applied.
+//!
 //! # Order of checks
-//! 1. `fail_next` (the injected status, nothing applied), 2. auth, 3. route, 4. the
-//!    body against the OpenAPI request schema (400, recorded as a violation), 5. apply.
+//! 1. `fail_next` (the injected status, nothing applied, not counted), 2. rate limit,
+//!    3. auth, 4. route, 5. the body against the OpenAPI request schema (400, recorded
+//!    as a violation), 6. apply.
 //!
 //! `delay` holds every answer back; the request is processed and recorded on arrival.
 //! The server runs on its own thread and tokio runtime; dropping the [`FakeZaia`]
@@ -37,7 +45,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -53,6 +61,8 @@ pub const DEFAULT_CHANNEL_ID: &str = "6f1d2c3b-4a59-4e6d-8f70-91a2b3c4d5e6";
 pub const WORKSPACE_ID: &str = "0d4b7c2e-9a1f-4c3d-b5e6-7f8091a2b3c4";
 
 const OPENAPI: &str = include_str!("../fixtures/openapi/zaia.openapi.json");
+
+use super::rate_window::{FixedWindow, RateCheck};
 
 /// The six fields a create must carry.
 pub const CREATE_FIELDS: [&str; 6] = [
@@ -70,13 +80,19 @@ pub struct FakeZaiaOptions {
     pub api_key: String,
     /// Channels that exist; a create into another one → 404.
     pub channel_ids: Vec<String>,
+    /// Requests allowed per fixed window.
+    pub limit: u32,
+    pub window: Duration,
 }
 
 impl Default for FakeZaiaOptions {
+    /// The default key and channel, and a limit tests do not hit by accident.
     fn default() -> Self {
         FakeZaiaOptions {
             api_key: DEFAULT_API_KEY.into(),
             channel_ids: vec![DEFAULT_CHANNEL_ID.into()],
+            limit: 10_000,
+            window: Duration::from_secs(60),
         }
     }
 }
@@ -196,10 +212,18 @@ pub struct FakeZaia {
 impl FakeZaia {
     /// Starts the fake on 127.0.0.1 (random port). It answers until dropped.
     pub fn start(opts: FakeZaiaOptions) -> FakeZaia {
+        let state = ZaiaState {
+            rate: FixedWindow::new(opts.limit, opts.window),
+            users: Vec::new(),
+            requests: Vec::new(),
+            violations: Vec::new(),
+            fail_next: VecDeque::new(),
+            delay: Duration::ZERO,
+        };
         let shared = Arc::new(Shared {
             validators: request_validators(&openapi()),
             opts,
-            state: Mutex::new(ZaiaState::default()),
+            state: Mutex::new(state),
         });
         let std_listener =
             std::net::TcpListener::bind("127.0.0.1:0").expect("fake zaia: bind 127.0.0.1:0");
@@ -390,8 +414,8 @@ impl Shared {
     }
 }
 
-#[derive(Default)]
 struct ZaiaState {
+    rate: FixedWindow,
     users: Vec<ZaiaUser>,
     requests: Vec<RequestRecord>,
     violations: Vec<SchemaViolation>,
@@ -481,7 +505,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (status, answer, delay) = {
+    let (status, answer, rate, delay) = {
         let mut st = shared.lock();
         let query: Vec<(String, String)> =
             url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
@@ -494,6 +518,7 @@ async fn handle(
             None => Value::String(String::from_utf8_lossy(&body).into_owned()),
         };
         let mut injected = false;
+        let mut rate: Option<RateCheck> = None;
         let (status, answer) = match st.fail_next.pop_front() {
             Some(code) => {
                 injected = true;
@@ -501,16 +526,28 @@ async fn handle(
                     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 error(status, "INJECTED", "Injected failure")
             }
-            None => decide(
-                &shared,
-                &mut st,
-                &method,
-                uri.path(),
-                &query,
-                &headers,
-                parsed,
-                &logged,
-            ),
+            None => {
+                let check = st.rate.check(Instant::now());
+                rate = Some(check);
+                if check.allowed {
+                    decide(
+                        &shared,
+                        &mut st,
+                        &method,
+                        uri.path(),
+                        &query,
+                        &headers,
+                        parsed,
+                        &logged,
+                    )
+                } else {
+                    error(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "TOO_MANY_REQUESTS",
+                        "Too many requests, slow down.",
+                    )
+                }
+            }
         };
         st.requests.push(RequestRecord {
             at: Instant::now(),
@@ -521,12 +558,25 @@ async fn handle(
             body: logged,
             injected,
         });
-        (status, answer, st.delay)
+        // The reset time as of the check, not as of the (maybe delayed) answer.
+        let rate = rate.map(|r| (r, r.reset_epoch()));
+        (status, answer, rate, st.delay)
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    (status, Json(answer)).into_response()
+    let mut resp = (status, Json(answer)).into_response();
+    if let Some((rate, reset_epoch)) = rate {
+        let h = resp.headers_mut();
+        for (name, value) in [
+            ("x-ratelimit-limit", u64::from(rate.limit)),
+            ("x-ratelimit-remaining", u64::from(rate.remaining)),
+            ("x-ratelimit-reset", reset_epoch),
+        ] {
+            h.insert(HeaderName::from_static(name), HeaderValue::from(value));
+        }
+    }
+    resp
 }
 
 #[allow(clippy::too_many_arguments)]

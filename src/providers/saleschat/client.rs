@@ -12,7 +12,7 @@ use super::requests::{self, create_body};
 use crate::plan::{OpKind, Operation};
 use crate::providers::call::{Applied, CallError, OpResult, Transport};
 use crate::providers::request::Request;
-use crate::providers::Record;
+use crate::providers::{same_email, Record};
 
 /// Users asked for per page of a find.
 pub const PAGE_SIZE: usize = 100;
@@ -298,7 +298,7 @@ pub async fn find_by_email(
         let found = items.iter().find(|u| {
             u.get("email")
                 .and_then(Value::as_str)
-                .is_some_and(|e| e.trim().eq_ignore_ascii_case(email.trim()))
+                .is_some_and(|e| same_email(e, email))
         });
         if let Some(u) = found {
             return Ok(user_id(u, "id"));

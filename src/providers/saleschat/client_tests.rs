@@ -81,6 +81,24 @@ async fn create_sends_a_password_then_confirms_membership_across_pages() {
 }
 
 #[tokio::test]
+async fn find_matches_an_email_in_another_case_beyond_ascii_and_nothing_partial() {
+    let t = scripted(|r| match r.method {
+        "POST" => ok(json!({ "user_id": "u-5" })),
+        // A partial match first (it contains the email), then the member in capitals.
+        _ => page(
+            json!([
+                { "id": "x", "email": "zoë@example.com.old" },
+                { "id": "u-5", "email": "ZOË@Example.com" }
+            ]),
+            false,
+        ),
+    });
+    let o = op(OpKind::Create, "zoë@example.com", None);
+    let out = client::apply(&t, &[&o], ORG).await;
+    assert_eq!(out, vec![Ok(Applied::done(Some("u-5".into())))]);
+}
+
+#[tokio::test]
 async fn a_created_user_missing_from_the_org_is_manual_with_its_id() {
     let t = scripted(|r| match r.method {
         "POST" => ok(json!({ "user_id": "u-1" })),

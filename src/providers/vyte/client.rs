@@ -21,7 +21,7 @@ use super::requests::{self, user_body};
 use crate::plan::{OpKind, Operation};
 use crate::providers::call::{Applied, CallError, OpResult, Response, Transport};
 use crate::providers::request::{segment, Request};
-use crate::providers::Record;
+use crate::providers::{same_email, Record};
 
 /// Largest batch sent to the batch endpoint (vyte documents none; this is ours).
 pub const BATCH_SIZE: usize = 100;
@@ -461,11 +461,9 @@ async fn create_batch(
                     let created: Vec<&Value> = users_in(&resp.body);
                     for &i in many {
                         let op = ops[i];
-                        let mine = created.iter().find(|u| {
-                            emails_of(u)
-                                .iter()
-                                .any(|e| e.eq_ignore_ascii_case(op.email.trim()))
-                        });
+                        let mine = created
+                            .iter()
+                            .find(|u| emails_of(u).iter().any(|e| same_email(e, &op.email)));
                         out[i] = Some(match mine.and_then(|u| user_id(u)) {
                             Some(id) => {
                                 directory.remember(&op.email, &id).await;

@@ -11,7 +11,7 @@ use super::requests::{self, create_body, patch_body};
 use crate::plan::{OpKind, Operation};
 use crate::providers::call::{Applied, CallError, OpResult, Response, Transport};
 use crate::providers::request::Request;
-use crate::providers::Record;
+use crate::providers::{same_email, Record};
 
 /// Largest page zaia's list accepts; a shorter page is the last one.
 pub const PAGE_SIZE: usize = 100;
@@ -214,8 +214,7 @@ pub async fn find(
         if by_external_id {
             str_of(u, "externalId") == Some(external_id.as_str())
         } else {
-            str_of(u, "identifier")
-                .is_some_and(|i| i.trim().eq_ignore_ascii_case(identifier.trim()))
+            str_of(u, "identifier").is_some_and(|i| same_email(i, &identifier))
         }
     };
     for (term, by_external_id) in searches {

@@ -98,6 +98,26 @@ async fn create_adopts_by_identifier_case_insensitively() {
 }
 
 #[tokio::test]
+async fn identifier_match_is_case_insensitive_beyond_ascii() {
+    let t = scripted(|r| match r.method {
+        "GET" if param(&r.path, "search").as_deref() == Some("élo@example.com") => ok(json!([
+            { "id": "z-1", "externalId": null, "identifier": "élo@example.com.old" },
+            { "id": "z-2", "externalId": null, "identifier": "ÉLO@Example.COM" }
+        ])),
+        "GET" => ok(json!([])),
+        "PATCH" => ok(json!({})),
+        _ => Err(CallError::new(Some(500), "unexpected")),
+    });
+    let o = op(OpKind::Create, "ÉLO", None);
+    let results = client::apply(&t, &[&o], CHANNEL).await;
+    assert_eq!(results, vec![Ok(Applied::done(Some("z-2".into())))]);
+    assert_eq!(
+        calls(&t)[2],
+        ("PATCH", "/api/v1/external-users/z-2".to_string())
+    );
+}
+
+#[tokio::test]
 async fn create_pages_through_full_pages_before_posting() {
     let t = scripted(|r| match r.method {
         "GET" => match param(&r.path, "pageNumber").as_deref() {
