@@ -112,7 +112,7 @@ async fn identifier_match_is_case_insensitive_beyond_ascii() {
     let results = client::apply(&t, &[&o], CHANNEL).await;
     assert_eq!(results, vec![Ok(Applied::done(Some("z-2".into())))]);
     assert_eq!(
-        calls(&t)[2],
+        t.calls()[2],
         ("PATCH", "/api/v1/external-users/z-2".to_string())
     );
 }
