@@ -438,7 +438,7 @@ fn validate(
         p.rate_limit.validate(&format!("{at}.rate_limit"), issues);
         let settings = providers::parse_settings(p.kind, p.rest, &ctx, &at, issues);
         if let (Some(base_url), Some(settings)) = (base_url, settings) {
-            providers.push(ProviderConfig {
+            let config = ProviderConfig {
                 name,
                 kind: p.kind,
                 base_url,
@@ -447,7 +447,21 @@ fn validate(
                 on_email_change: p.on_email_change,
                 rate_limit: p.rate_limit,
                 settings,
-            });
+            };
+            // Asked to delete where the vendor cannot: say so now, rather than
+            // disable (or do nothing) quietly when someone leaves.
+            if config.on_remove == OnRemove::Delete
+                && !providers::build(&config).capabilities().delete
+            {
+                issues.push(Issue::new(
+                    format!("{at}.on_remove"),
+                    format!(
+                        "{} has no call to delete an account: use `disable`",
+                        config.kind
+                    ),
+                ));
+            }
+            providers.push(config);
         }
     }
     Some(Config {

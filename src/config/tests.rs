@@ -278,3 +278,23 @@ fn select_providers_by_name() {
     let err = c.select_providers(&["nope".to_string()]).unwrap_err();
     assert!(err.contains("known: hesh-prod, chat, vyte, zaia"), "{err}");
 }
+
+#[test]
+fn on_remove_delete_is_refused_where_the_vendor_cannot_delete() {
+    let yaml = GOOD.replacen(
+        "    batch_size: 50\n",
+        "    batch_size: 50\n    on_remove: delete\n",
+        1,
+    );
+    let found = issues(&yaml);
+    assert!(
+        has(
+            &found,
+            "providers[0].on_remove",
+            "hesh has no call to delete"
+        ),
+        "{found:?}"
+    );
+    // saleschat can (GOOD has `on_remove: delete` on it): no issue there.
+    assert!(!found.iter().any(|i| i.path == "providers[1].on_remove"));
+}
