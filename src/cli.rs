@@ -220,7 +220,8 @@ fn print_report(report: &crate::report::PlanReport, format: Format) {
 }
 
 async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
-    let loaded = match source::from_config(&config.source).load().await {
+    let source = source::from_config(&config.source);
+    let loaded = match source.load().await {
         Ok(l) => l,
         Err(e) => return fail(format!("cannot read the source: {e}")),
     };
@@ -246,7 +247,7 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
             println!("config {}: valid", config.path.display());
             println!(
                 "source {}: {} record(s), {} valid user(s), {} rejected",
-                config.source.path.display(),
+                source.describe(),
                 loaded.records,
                 loaded.users.len(),
                 loaded.rejected.len()
