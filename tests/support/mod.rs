@@ -4,6 +4,7 @@
 //!
 //! - [`fake_hesh`]: a stateful fake of hesh's public users API (real HTTP on
 //!   127.0.0.1, rate limits, schema validation of request bodies, fault injection).
+//! - [`fake_hr`]: a fake HR system's paged JSON API, for the HTTP source.
 //! - [`workspace`]: a folder with a source and a config, and the binary run on it.
 
 #![allow(dead_code)]
@@ -11,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod fake_hesh;
+pub mod fake_hr;
 pub mod fake_saleschat;
 pub mod fake_vyte;
 pub mod fake_zaia;
