@@ -551,3 +551,51 @@ fn a_config_error_in_the_http_source_names_the_key() {
     );
     assert!(fake.seen().is_empty());
 }
+
+#[test]
+fn a_redirect_to_another_origin_is_not_followed_with_the_credentials() {
+    // The HR API on one port redirects to a server on another port (another origin).
+    let elsewhere = hr(Paging::None, 10, Auth::None);
+    elsewhere.set_users(users(3));
+    let target = elsewhere.url();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().route(
+                "/users",
+                axum::routing::get(
+                    move || async move { axum::response::Redirect::temporary(&target) },
+                ),
+            );
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            tokio::select! {
+                _ = std::future::IntoFuture::into_future(axum::serve(listener, app)) => {}
+                _ = stop_rx => {}
+            }
+        });
+    });
+
+    let ws = Ws::new(
+        &format!("http://127.0.0.1:{port}/users"),
+        "  pagination: { type: none }\n  auth: { header: { name: X-Api-Key, value: '${ROSTERD_TEST_HR_TOKEN}' } }\n",
+        "http://127.0.0.1:9",
+        "40dd0c53-2fa7-4193-82ae-14d4e62c20fb",
+    );
+    let (code, _, stderr) = ws.dry_run();
+    let _ = stop_tx.send(());
+    server.join().unwrap();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("answered 307"), "{stderr}");
+    assert!(
+        stderr.contains("redirects are followed only within the origin"),
+        "{stderr}"
+    );
+    assert!(elsewhere.seen().is_empty(), "the key never left its origin");
+}

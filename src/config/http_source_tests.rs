@@ -363,3 +363,45 @@ fn file_keys_and_http_keys_stay_with_their_source_types() {
     let found = issues("  type: http\n  url: https://hr.example/u\n  colour: blue\n");
     assert!(has(&found, "source.colour", "unknown field"), "{found:?}");
 }
+
+#[test]
+fn the_readme_examples_of_the_http_source_load() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let section = readme
+        .split("### HTTP source")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["hr-password", "hr-token"] {
+        std::fs::write(dir.path().join(name), "from-a-file\n").unwrap();
+    }
+    let env = |name: &str| match name {
+        "HR_TOKEN" | "HR_API_KEY" => Some("from-env".to_string()),
+        other => env(other),
+    };
+    let blocks: Vec<&str> = section
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 5, "one example per paging style");
+    let mut styles = Vec::new();
+    for block in blocks {
+        let yaml = format!(
+            "{}{PROVIDER}",
+            block.replace("/run/secrets", &dir.path().display().to_string())
+        );
+        let config = Config::from_yaml(&yaml, &dir.path().join("rosterd.yaml"), &env)
+            .unwrap_or_else(|e| panic!("{e}\n{block}"));
+        match config.source.format {
+            SourceFormat::Http(h) => styles.push(std::mem::discriminant(&h.pagination)),
+            other => panic!("{other:?}"),
+        }
+    }
+    styles.dedup();
+    assert_eq!(styles.len(), 5);
+}

@@ -53,6 +53,10 @@ pub enum HttpSourceError {
 fn auth_hint(status: Option<u16>) -> &'static str {
     match status {
         Some(401 | 403) => " (check source.auth)",
+        Some(300..=399) => {
+            " (redirects are followed only within the origin of source.url, where the \
+             credentials belong)"
+        }
         _ => "",
     }
 }
