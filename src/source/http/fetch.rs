@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use reqwest::header::{HeaderValue, ACCEPT, LINK};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, LINK};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use url::Url;
@@ -35,6 +35,8 @@ pub struct Fetched {
 pub struct Fetcher {
     client: reqwest::Client,
     auth: HttpAuth,
+    /// Bearer or named-header auth, built once, marked sensitive (never printed).
+    auth_headers: HeaderMap,
     pacer: Pacer,
     policy: RetryPolicy,
     clock: fn() -> DateTime<Utc>,
@@ -42,6 +44,7 @@ pub struct Fetcher {
 
 impl Fetcher {
     pub fn new(config: &HttpSourceConfig, clock: fn() -> DateTime<Utc>) -> Result<Self, String> {
+        let auth_headers = auth_headers(&config.auth)?;
         let timeout = Duration::from_secs(config.timeout_seconds);
         let client = reqwest::Client::builder()
             .timeout(timeout)
@@ -72,6 +75,7 @@ impl Fetcher {
         Ok(Fetcher {
             client,
             auth: config.auth.clone(),
+            auth_headers,
             pacer: Pacer::new(&limits),
             policy: RetryPolicy::from(&limits).for_vendor("the server"),
             clock,
@@ -104,23 +108,11 @@ impl Fetcher {
             .get(url.clone())
             .header(ACCEPT, HeaderValue::from_static("application/json"));
         request = match &self.auth {
-            HttpAuth::None => request,
-            // reqwest marks both as sensitive.
-            HttpAuth::Bearer(token) => request.bearer_auth(token.expose_secret()),
+            // reqwest marks the Authorization header it builds as sensitive.
             HttpAuth::Basic { username, password } => {
                 request.basic_auth(username, Some(password.expose_secret()))
             }
-            HttpAuth::Header { name, value } => {
-                match HeaderValue::from_str(value.expose_secret()) {
-                    Ok(mut v) => {
-                        v.set_sensitive(true);
-                        request.header(name.as_str(), v)
-                    }
-                    // Never say what the value is; the builder error is classified as
-                    // "the request could not be built" and not retried.
-                    Err(_) => request.header(name.as_str(), "\u{0}"),
-                }
-            }
+            _ => request.headers(self.auth_headers.clone()),
         };
         let response = request.send().await?;
         let status = response.status().as_u16();
@@ -171,6 +163,26 @@ impl Fetcher {
     }
 }
 
+/// The headers of bearer and named-header auth (basic is added per request).
+fn auth_headers(auth: &HttpAuth) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::new();
+    let (name, value) = match auth {
+        HttpAuth::None | HttpAuth::Basic { .. } => return Ok(headers),
+        HttpAuth::Bearer(token) => (AUTHORIZATION, format!("Bearer {}", token.expose_secret())),
+        HttpAuth::Header { name, value } => (
+            HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("source.auth.header.name {name:?} is not a header name"))?,
+            value.expose_secret().to_string(),
+        ),
+    };
+    // Say what is wrong, never what the value is.
+    let mut value = HeaderValue::from_str(&value)
+        .map_err(|_| "the auth secret has characters an HTTP header cannot carry".to_string())?;
+    value.set_sensitive(true);
+    headers.insert(name, value);
+    Ok(headers)
+}
+
 fn scrub(text: &str, secrets: &[&SecretString]) -> String {
     let mut out = text.to_string();
     for secret in secrets {
@@ -193,6 +205,30 @@ fn classify_message(err: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auth_headers_are_sensitive_and_never_print() {
+        let token = SecretString::from("t0ken".to_string());
+        let headers = auth_headers(&HttpAuth::Bearer(token)).unwrap_or_default();
+        assert_eq!(headers.len(), 1);
+        assert!(headers[AUTHORIZATION].is_sensitive());
+        assert!(!format!("{headers:?}").contains("t0ken"));
+        let key = HttpAuth::Header {
+            name: "X-Api-Key".into(),
+            value: SecretString::from("k3y".to_string()),
+        };
+        let headers = auth_headers(&key).unwrap_or_default();
+        assert!(headers["x-api-key"].is_sensitive());
+        let bad = HttpAuth::Header {
+            name: "X-Api-Key".into(),
+            value: SecretString::from("line\nbreak".to_string()),
+        };
+        let err = auth_headers(&bad).err().unwrap_or_default();
+        assert!(
+            err.contains("cannot carry") && !err.contains("break"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn scrub_removes_every_secret_occurrence() {

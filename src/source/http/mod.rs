@@ -115,21 +115,15 @@ impl HttpSource {
                     url: shown.clone(),
                     source,
                 })?;
-            tracing::debug!(page, records = count, "Source page read.");
-            match next {
-                Next::Done => break,
-                Next::Fetch(_) if page >= http.max_pages => {
-                    let next = match next {
-                        Next::Fetch(u) => redact(&u),
-                        Next::Done => String::new(),
-                    };
-                    return Err(HttpSourceError::TooManyPages {
-                        max_pages: http.max_pages,
-                        next,
-                    });
-                }
-                Next::Fetch(next_url) => url = next_url,
+            tracing::debug!(page, url = %shown, records = count, "Source page read.");
+            let Next::Fetch(next_url) = next else { break };
+            if page >= http.max_pages {
+                return Err(HttpSourceError::TooManyPages {
+                    max_pages: http.max_pages,
+                    next: redact(&next_url),
+                });
             }
+            url = next_url;
         }
         let load = builder.finish();
         tracing::debug!(
