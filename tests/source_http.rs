@@ -346,6 +346,22 @@ fn a_5xx_page_is_retried_and_the_load_completes() {
 }
 
 #[test]
+fn a_429_waits_and_resends_without_spending_attempts() {
+    let fake = hr(Paging::Page, 5, Auth::None);
+    fake.set_users(users(7));
+    fake.fault(0, Fault::Status(429), 2);
+    // One attempt only: a 429 is throttling, not a failed attempt (as for vendors).
+    let ws = Ws::offline(
+        &fake,
+        "  records: /data/users\n  pagination: { type: page }\n  max_attempts: 1\n",
+    );
+    let (code, plan, stderr) = ws.dry_run();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(planned_creates(&plan), ids(7));
+    assert_eq!(fake.seen().iter().filter(|s| s.page == 0).count(), 3);
+}
+
+#[test]
 fn a_dropped_connection_and_a_timeout_are_retried() {
     let fake = hr(Paging::Page, 5, Auth::None);
     fake.set_users(users(12));

@@ -48,7 +48,8 @@ pub struct SourceLoad {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceRejection {
     /// `line 7` for CSV (the physical line where the record starts), `record 3` for
-    /// JSON (0-based index into the users array).
+    /// JSON (0-based index into the users array), `page 2 record 3` for HTTP (pages
+    /// from 1 in the order read, the 0-based index in that page's array).
     pub location: String,
     /// The record's key, when it could be read: the planner holds this key.
     pub external_id: Option<String>,

@@ -39,7 +39,7 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 pub struct HttpSource {
     config: SourceConfig,
     http: HttpSourceConfig,
-    /// Only reads `Retry-After` dates; injected so that tests control it.
+    /// Reads `Retry-After` dates (and epoch `X-RateLimit-Reset`s) in answers.
     clock: fn() -> DateTime<Utc>,
 }
 
@@ -50,12 +50,6 @@ impl HttpSource {
             http,
             clock: Utc::now,
         }
-    }
-
-    /// The same source with another clock.
-    pub fn with_clock(mut self, clock: fn() -> DateTime<Utc>) -> Self {
-        self.clock = clock;
-        self
     }
 
     async fn load_pages(&self) -> Result<SourceLoad, HttpSourceError> {
