@@ -243,7 +243,8 @@ fn print_report(report: &crate::report::PlanReport, format: Format) {
 }
 
 async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
-    let loaded = match source::from_config(&config.source).load().await {
+    let source = source::from_config(&config.source);
+    let loaded = match source.load().await {
         Ok(l) => l,
         Err(e) => return fail(format!("cannot read the source: {e}")),
     };
@@ -269,7 +270,7 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
             outln!("config {}: valid", config.path.display());
             outln!(
                 "source {}: {} record(s), {} valid user(s), {} rejected",
-                config.source.path.display(),
+                source.describe(),
                 loaded.records,
                 loaded.users.len(),
                 loaded.rejected.len()

@@ -5,6 +5,8 @@
 //! typed structs (`deny_unknown_fields`, with the path of any type error) → semantic
 //! checks. All problems found are reported together, each as `key.path: what is wrong`.
 
+mod http_auth;
+mod http_source;
 mod scope;
 pub mod secret;
 mod source;
@@ -18,6 +20,7 @@ use url::Url;
 
 use crate::providers::{self, ProviderType, VendorSettings};
 
+pub use http_source::{HttpAuth, HttpSourceConfig, Pagination, DEFAULT_MAX_PAGES};
 pub use scope::Scope;
 pub use source::{FieldMap, SourceConfig, SourceFormat, StatusRule};
 
@@ -310,6 +313,7 @@ impl Config {
         }
         let mut issues = Vec::new();
         secret::check_no_literal_secrets(&tree, "", &mut issues);
+        http_auth::check_no_literal_header_value(&tree, &mut issues);
         secret::expand_env(&mut tree, "", env, &mut issues);
         if !issues.is_empty() {
             return Err(invalid(issues));

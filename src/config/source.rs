@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::http_source::{HttpSourceConfig, Pagination, RawHttp};
 use super::Issue;
 
 /// `source:` as written in the YAML.
@@ -13,7 +14,9 @@ use super::Issue;
 pub(crate) struct RawSource {
     #[serde(rename = "type")]
     pub kind: SourceType,
-    pub path: PathBuf,
+    /// File sources only (required there).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
     /// CSV only: one character, default `,`.
     #[serde(default)]
     pub delimiter: Option<String>,
@@ -26,6 +29,22 @@ pub(crate) struct RawSource {
     pub status: StatusRule,
     #[serde(default)]
     pub provision_days_before_start: u32,
+    // HTTP only (see `http_source.rs`).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Kept as a map: its secrets go through `take_secret` (`*_file` paths).
+    #[serde(default)]
+    pub auth: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    pub records: Option<String>,
+    #[serde(default)]
+    pub pagination: Option<Pagination>,
+    #[serde(default)]
+    pub max_pages: Option<u32>,
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -33,6 +52,7 @@ pub(crate) struct RawSource {
 pub enum SourceType {
     Csv,
     Json,
+    Http,
 }
 
 /// Which source column holds each canonical field. Defaults to the canonical names.
@@ -105,7 +125,8 @@ impl Default for StatusRule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceConfig {
     pub format: SourceFormat,
-    /// Resolved against the config file's folder.
+    /// The file of a file source, resolved against the config file's folder; empty
+    /// for a network source (`type: http`), which has its URL in `format`.
     pub path: PathBuf,
     pub fields: FieldMap,
     pub status: StatusRule,
@@ -114,8 +135,14 @@ pub struct SourceConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceFormat {
-    Csv { delimiter: u8 },
-    Json { array_field: Option<String> },
+    Csv {
+        delimiter: u8,
+    },
+    Json {
+        array_field: Option<String>,
+    },
+    /// Boxed: much larger than the file variants.
+    Http(Box<HttpSourceConfig>),
 }
 
 impl RawSource {
@@ -125,6 +152,29 @@ impl RawSource {
         issues: &mut Vec<Issue>,
     ) -> Option<SourceConfig> {
         let before = issues.len();
+        let http = RawHttp {
+            url: self.url,
+            auth: self.auth,
+            records: self.records,
+            pagination: self.pagination,
+            max_pages: self.max_pages,
+            timeout_seconds: self.timeout_seconds,
+            max_attempts: self.max_attempts,
+        };
+        if self.kind != SourceType::Http {
+            for key in http.present() {
+                issues.push(Issue::new(
+                    format!("source.{key}"),
+                    "only for type: http".into(),
+                ));
+            }
+            if self.path.is_none() {
+                issues.push(Issue::new(
+                    "source.path".into(),
+                    "missing: the export file to read".into(),
+                ));
+            }
+        }
         let format = match self.kind {
             SourceType::Csv => {
                 if self.array_field.is_some() {
@@ -145,7 +195,7 @@ impl RawSource {
                         b','
                     }
                 };
-                SourceFormat::Csv { delimiter }
+                Some(SourceFormat::Csv { delimiter })
             }
             SourceType::Json => {
                 if self.delimiter.is_some() {
@@ -154,9 +204,26 @@ impl RawSource {
                         "only for type: csv".into(),
                     ));
                 }
-                SourceFormat::Json {
+                Some(SourceFormat::Json {
                     array_field: self.array_field,
+                })
+            }
+            SourceType::Http => {
+                let file_keys = [
+                    ("path", self.path.is_some()),
+                    ("delimiter", self.delimiter.is_some()),
+                    ("array_field", self.array_field.is_some()),
+                ];
+                for (key, _) in file_keys.into_iter().filter(|(_, set)| *set) {
+                    let hint = if key == "array_field" {
+                        "only for type: json; use `records:` (a JSON pointer such as /data/users)"
+                    } else {
+                        "only for file sources (type: csv or json)"
+                    };
+                    issues.push(Issue::new(format!("source.{key}"), hint.into()));
                 }
+                http.validate(base_dir, issues)
+                    .map(|h| SourceFormat::Http(Box::new(h)))
             }
         };
         let named = [
@@ -192,8 +259,8 @@ impl RawSource {
             return None;
         }
         Some(SourceConfig {
-            format,
-            path: base_dir.join(&self.path),
+            format: format?,
+            path: self.path.map(|p| base_dir.join(p)).unwrap_or_default(),
             fields: self.fields,
             status: self.status,
             provision_days_before_start: self.provision_days_before_start,

@@ -146,21 +146,28 @@ impl WalkState<'_> {
     fn push(&mut self, value: Value) {
         let location = format!("record {}", self.index);
         self.index += 1;
-        match value {
-            Value::Object(object) => {
-                let mut fields = Vec::with_capacity(object.len());
-                for (key, value) in object {
-                    flatten(key, value, &mut fields);
-                }
-                self.builder.push_record(RawRecord { location, fields });
+        push_value(&mut self.builder, location, value);
+    }
+}
+
+/// Feeds one element of a users array to the builder: an object as a record
+/// (flattened to column → text), anything else as a rejection. Shared with the HTTP
+/// source, whose pages hold the same kind of array.
+pub(super) fn push_value(builder: &mut Builder<'_>, location: String, value: Value) {
+    match value {
+        Value::Object(object) => {
+            let mut fields = Vec::with_capacity(object.len());
+            for (key, value) in object {
+                flatten(key, value, &mut fields);
             }
-            other => self.builder.push_rejected(SourceRejection {
-                location,
-                external_id: None,
-                email: None,
-                reason: format!("is {}, not an object", kind(&other)),
-            }),
+            builder.push_record(RawRecord { location, fields });
         }
+        other => builder.push_rejected(SourceRejection {
+            location,
+            external_id: None,
+            email: None,
+            reason: format!("is {}, not an object", kind(&other)),
+        }),
     }
 }
 
@@ -181,7 +188,8 @@ fn flatten(name: String, value: Value, out: &mut Vec<(String, String)>) {
     }
 }
 
-fn kind(value: &Value) -> &'static str {
+/// What a JSON value is, for messages: `an object`, `a string`, …
+pub(super) fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

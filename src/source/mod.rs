@@ -1,7 +1,7 @@
 //! Sources: where the HR user list comes from, read into validated [`User`]s.
 //!
 //! Every source type does two things. It reads its input into [`RawRecord`]s (column
-//! name → raw text) — `csv.rs` and `json.rs` today, HTTP and SCIM later — and hands them
+//! name → raw text) — `csv.rs`, `json.rs`, `http/` (a paged JSON API) — and hands them
 //! to [`build_users`], which alone decides what a valid user is: the same mapping,
 //! normalisation, status and date rules, and duplicate checks for every source.
 //!
@@ -13,6 +13,7 @@
 
 mod build;
 mod csv;
+mod http;
 mod json;
 
 #[cfg(test)]
@@ -28,6 +29,7 @@ use crate::config::{SourceConfig, SourceFormat};
 use crate::user::User;
 
 pub use self::csv::CsvSource;
+pub use self::http::{HttpSource, HttpSourceError};
 pub use self::json::JsonSource;
 pub use build::build_users;
 
@@ -46,7 +48,8 @@ pub struct SourceLoad {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceRejection {
     /// `line 7` for CSV (the physical line where the record starts), `record 3` for
-    /// JSON (0-based index into the users array).
+    /// JSON (0-based index into the users array), `page 2 record 3` for HTTP (pages
+    /// from 1 in the order read, the 0-based index in that page's array).
     pub location: String,
     /// The record's key, when it could be read: the planner holds this key.
     pub external_id: Option<String>,
@@ -132,6 +135,9 @@ pub enum SourceError {
     },
     #[error("reading source file {path} stopped unexpectedly: {message}")]
     Task { path: PathBuf, message: String },
+    /// `type: http`: a page could not be fetched or read.
+    #[error(transparent)]
+    Http(#[from] HttpSourceError),
 }
 
 fn not_an_array(at: Option<&str>, found: &str) -> String {
@@ -160,6 +166,7 @@ pub fn from_config(config: &SourceConfig) -> Box<dyn Source> {
         SourceFormat::Json { array_field } => {
             Box::new(JsonSource::new(config.clone(), array_field.clone()))
         }
+        SourceFormat::Http(http) => Box::new(HttpSource::new(config.clone(), (**http).clone())),
     }
 }
 

@@ -6,6 +6,7 @@
 //!   127.0.0.1, rate limits, schema validation of request bodies, fault injection).
 //! - [`fake_saleschat`], [`fake_vyte`], [`fake_zaia`]: the other three vendors, alike.
 //! - [`rate_window`]: the fixed-window limit the vyte and zaia fakes enforce.
+//! - [`fake_hr`]: a fake HR system's paged JSON API, for the HTTP source.
 //! - [`workspace`]: a folder with a source and a config, and the binary run on it.
 
 #![allow(dead_code)]
@@ -13,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod fake_hesh;
+pub mod fake_hr;
 pub mod fake_saleschat;
 pub mod fake_vyte;
 pub mod fake_zaia;
