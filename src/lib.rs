@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod executor;
+pub mod failpoint;
 pub mod metrics;
 pub mod plan;
 pub mod progress;

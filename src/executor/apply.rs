@@ -174,9 +174,12 @@ pub async fn apply_plan(
                 .filter_map(|&i| plan.operations.get(i))
                 .collect();
             let ids = begin(ctx, &ops).await?;
+            crate::failpoint::reach("journaled");
             let outcomes = ctx.provider.apply(ctx.transport, &ops).await;
+            crate::failpoint::reach("applied");
             for ((op, id), outcome) in ops.iter().zip(ids).zip(outcomes) {
                 finish(ctx, op, id, outcome, &mut part).await?;
+                crate::failpoint::reach("recorded");
                 ctx.progress.inc(1);
             }
             Ok(part)

@@ -214,6 +214,7 @@ impl Transport for HttpTransport<'_> {
                 }
             })
             .await;
+            crate::failpoint::reach("answered");
             result.map_err(CallError::from)
         })
     }
