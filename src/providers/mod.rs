@@ -9,6 +9,7 @@ pub mod hesh;
 mod record;
 pub mod request;
 pub mod saleschat;
+pub mod scim;
 pub mod vyte;
 pub mod zaia;
 
@@ -29,6 +30,8 @@ pub enum ProviderType {
     Saleschat,
     Vyte,
     Zaia,
+    /// Any SCIM 2.0 service (RFC 7643 / 7644).
+    Scim,
 }
 
 impl ProviderType {
@@ -38,6 +41,7 @@ impl ProviderType {
             ProviderType::Saleschat => "saleschat",
             ProviderType::Vyte => "vyte",
             ProviderType::Zaia => "zaia",
+            ProviderType::Scim => "scim",
         }
     }
 }
@@ -70,6 +74,7 @@ pub enum VendorSettings {
     Saleschat(saleschat::Settings),
     Vyte(vyte::Settings),
     Zaia(zaia::Settings),
+    Scim(scim::Settings),
 }
 
 impl VendorSettings {
@@ -79,6 +84,7 @@ impl VendorSettings {
             VendorSettings::Saleschat(_) => ProviderType::Saleschat,
             VendorSettings::Vyte(_) => ProviderType::Vyte,
             VendorSettings::Zaia(_) => ProviderType::Zaia,
+            VendorSettings::Scim(_) => ProviderType::Scim,
         }
     }
 }
@@ -104,6 +110,9 @@ pub(crate) fn parse_settings(
         }
         ProviderType::Zaia => {
             zaia::Settings::parse(raw, ctx, path, issues).map(VendorSettings::Zaia)
+        }
+        ProviderType::Scim => {
+            scim::Settings::parse(raw, ctx, path, issues).map(VendorSettings::Scim)
         }
     }
 }
@@ -199,6 +208,7 @@ pub fn build(config: &ProviderConfig) -> Box<dyn Provider> {
         VendorSettings::Saleschat(s) => Box::new(saleschat::Saleschat::new(config, s.clone())),
         VendorSettings::Vyte(s) => Box::new(vyte::Vyte::new(config, s.clone())),
         VendorSettings::Zaia(s) => Box::new(zaia::Zaia::new(config, s.clone())),
+        VendorSettings::Scim(s) => Box::new(scim::Scim::new(config, s.clone())),
     }
 }
 
