@@ -246,7 +246,7 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
             println!("config {}: valid", config.path.display());
             println!(
                 "source {}: {} record(s), {} valid user(s), {} rejected",
-                config.source.path.display(),
+                crate::source::from_config(&config.source).describe(),
                 loaded.records,
                 loaded.users.len(),
                 loaded.rejected.len()

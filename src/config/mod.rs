@@ -5,6 +5,7 @@
 //! typed structs (`deny_unknown_fields`, with the path of any type error) → semantic
 //! checks. All problems found are reported together, each as `key.path: what is wrong`.
 
+mod scim_source;
 mod scope;
 pub mod secret;
 mod source;
@@ -18,6 +19,7 @@ use url::Url;
 
 use crate::providers::{self, ProviderType, VendorSettings};
 
+pub use scim_source::ScimSource;
 pub use scope::Scope;
 pub use source::{FieldMap, SourceConfig, SourceFormat, StatusRule};
 

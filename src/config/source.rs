@@ -13,19 +13,40 @@ use super::Issue;
 pub(crate) struct RawSource {
     #[serde(rename = "type")]
     pub kind: SourceType,
-    pub path: PathBuf,
+    /// csv / json: the file.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
     /// CSV only: one character, default `,`.
     #[serde(default)]
     pub delimiter: Option<String>,
     /// JSON only: dotted path to the records array when the document is an object.
     #[serde(default)]
     pub array_field: Option<String>,
+    /// Default: the canonical names (csv, json) or SCIM's attributes (scim).
     #[serde(default)]
-    pub fields: FieldMap,
+    pub fields: Option<FieldMap>,
+    /// Default: no status column (csv, json) or SCIM's `active` (scim).
     #[serde(default)]
-    pub status: StatusRule,
+    pub status: Option<StatusRule>,
     #[serde(default)]
     pub provision_days_before_start: u32,
+    /// scim: the service's base URL (`/Users` is read below it).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// scim: the bearer token, as `${ENV}` (or `bearer_token_file`).
+    #[serde(default)]
+    pub bearer_token: Option<super::scim_source::RawSecret>,
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
+    /// scim: a SCIM filter, e.g. `active eq true`.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// scim: users per page (`count`).
+    #[serde(default)]
+    pub page_size: Option<usize>,
+    /// scim: per-request timeout.
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -33,6 +54,8 @@ pub(crate) struct RawSource {
 pub enum SourceType {
     Csv,
     Json,
+    /// `/Users` of a SCIM 2.0 service.
+    Scim,
 }
 
 /// Which source column holds each canonical field. Defaults to the canonical names.
@@ -116,6 +139,7 @@ pub struct SourceConfig {
 pub enum SourceFormat {
     Csv { delimiter: u8 },
     Json { array_field: Option<String> },
+    Scim(super::scim_source::ScimSource),
 }
 
 impl RawSource {
@@ -125,6 +149,9 @@ impl RawSource {
         issues: &mut Vec<Issue>,
     ) -> Option<SourceConfig> {
         let before = issues.len();
+        if self.kind != SourceType::Scim {
+            super::scim_source::refuse_outside_scim(&self, issues);
+        }
         let format = match self.kind {
             SourceType::Csv => {
                 if self.array_field.is_some() {
@@ -155,36 +182,74 @@ impl RawSource {
                     ));
                 }
                 SourceFormat::Json {
-                    array_field: self.array_field,
+                    array_field: self.array_field.clone(),
+                }
+            }
+            SourceType::Scim => {
+                for (key, given) in [
+                    ("path", self.path.is_some()),
+                    ("delimiter", self.delimiter.is_some()),
+                    ("array_field", self.array_field.is_some()),
+                ] {
+                    if given {
+                        issues.push(Issue::new(
+                            format!("source.{key}"),
+                            "not for type: scim (it reads `url`)".into(),
+                        ));
+                    }
+                }
+                match super::scim_source::validate(&self, base_dir, issues) {
+                    Some(s) => SourceFormat::Scim(s),
+                    None => return None,
                 }
             }
         };
+        let path = match (&self.path, self.kind) {
+            (Some(p), _) => base_dir.join(p),
+            (None, SourceType::Scim) => PathBuf::new(),
+            (None, _) => {
+                issues.push(Issue::new(
+                    "source.path".into(),
+                    "missing: the file to read".into(),
+                ));
+                PathBuf::new()
+            }
+        };
+        let (default_fields, default_status) = match self.kind {
+            SourceType::Scim => (
+                super::scim_source::default_fields(),
+                super::scim_source::default_status(),
+            ),
+            _ => (FieldMap::default(), StatusRule::default()),
+        };
+        let fields = self.fields.unwrap_or(default_fields);
+        let status = self.status.unwrap_or(default_status);
         let named = [
-            ("source.fields.external_id", &self.fields.external_id),
-            ("source.fields.email", &self.fields.email),
-            ("source.fields.first_name", &self.fields.first_name),
-            ("source.fields.last_name", &self.fields.last_name),
+            ("source.fields.external_id", &fields.external_id),
+            ("source.fields.email", &fields.email),
+            ("source.fields.first_name", &fields.first_name),
+            ("source.fields.last_name", &fields.last_name),
         ];
         for (path, col) in named {
             if col.trim().is_empty() {
                 issues.push(Issue::new(path.into(), "column name is empty".into()));
             }
         }
-        if self.status.field.is_some() && self.status.active_values.is_empty() {
+        if status.field.is_some() && status.active_values.is_empty() {
             issues.push(Issue::new(
                 "source.status.active_values".into(),
                 "empty: no user could ever be active".into(),
             ));
         }
-        if chrono::NaiveDate::parse_from_str("2026-01-02", &self.status.date_format).is_err()
-            && chrono::NaiveDate::parse_from_str("02/01/2026", &self.status.date_format).is_err()
-            && (self.status.date_format.is_empty() || !self.status.date_format.contains('%'))
+        if chrono::NaiveDate::parse_from_str("2026-01-02", &status.date_format).is_err()
+            && chrono::NaiveDate::parse_from_str("02/01/2026", &status.date_format).is_err()
+            && (status.date_format.is_empty() || !status.date_format.contains('%'))
         {
             issues.push(Issue::new(
                 "source.status.date_format".into(),
                 format!(
                     "{:?} is not a chrono date format such as %Y-%m-%d",
-                    self.status.date_format
+                    status.date_format
                 ),
             ));
         }
@@ -193,9 +258,9 @@ impl RawSource {
         }
         Some(SourceConfig {
             format,
-            path: base_dir.join(&self.path),
-            fields: self.fields,
-            status: self.status,
+            path,
+            fields,
+            status,
             provision_days_before_start: self.provision_days_before_start,
         })
     }

@@ -276,3 +276,86 @@ fn select_providers_by_name() {
     let err = c.select_providers(&["nope".to_string()]).unwrap_err();
     assert!(err.contains("known: hesh-prod, chat, vyte, zaia"), "{err}");
 }
+
+const SCIM: &str = r#"
+source:
+  type: scim
+  url: https://idp.example/scim/v2
+  bearer_token: ${IDP_TOKEN}
+  filter: active eq true
+  page_size: 50
+providers:
+  - name: target
+    type: scim
+    base_url: https://app.example/scim/v2
+    bearer_token_file: chat.token
+    bulk: off
+    patch: auto
+    on_remove: delete
+"#;
+
+fn scim_env(name: &str) -> Option<String> {
+    (name == "IDP_TOKEN").then(|| "idp-secret-value".to_string())
+}
+
+fn load_scim(yaml: &str) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("chat.token"), "scim-secret-value\n").unwrap();
+    Config::from_yaml(yaml, &dir.path().join("rosterd.yaml"), &scim_env)
+}
+
+#[test]
+fn scim_source_and_provider_load_with_scim_defaults_for_fields_and_status() {
+    let c = load_scim(SCIM).unwrap();
+    let SourceFormat::Scim(s) = &c.source.format else {
+        panic!("not a scim source: {:?}", c.source.format)
+    };
+    assert_eq!(s.url.as_str(), "https://idp.example/scim/v2");
+    assert_eq!(s.filter.as_deref(), Some("active eq true"));
+    assert_eq!(s.page_size, 50);
+    assert_eq!(
+        s.bearer_token.as_ref().unwrap().0.expose_secret(),
+        "idp-secret-value"
+    );
+    assert_eq!(c.source.fields.external_id, "externalId");
+    assert_eq!(c.source.status.field.as_deref(), Some("active"));
+    let p = &c.providers[0];
+    assert_eq!(p.kind, ProviderType::Scim);
+    let VendorSettings::Scim(ps) = &p.settings else {
+        panic!("not scim settings")
+    };
+    assert_eq!(ps.bearer_token.expose_secret(), "scim-secret-value");
+    assert_eq!(ps.bulk, crate::providers::scim::Mode::Off);
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("idp-secret-value") && !debug.contains("scim-secret-value"));
+}
+
+#[test]
+fn scim_source_keys_are_checked_with_their_paths() {
+    let bad = SCIM
+        .replace("url: https://idp.example/scim/v2", "path: users.csv")
+        .replace("page_size: 50", "page_size: 0");
+    let text = load_scim(&bad).unwrap_err().to_string();
+    assert!(text.contains("source.url: missing"), "{text}");
+    assert!(text.contains("source.path: not for type: scim"), "{text}");
+    assert!(
+        text.contains("source.page_size: 0 is out of range"),
+        "{text}"
+    );
+    let literal = SCIM.replace("${IDP_TOKEN}", "hunter2");
+    let text = load_scim(&literal).unwrap_err().to_string();
+    assert!(
+        text.contains("source.bearer_token: a literal secret is refused"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"));
+    let csv_with_url = GOOD.replace(
+        "path: users.csv",
+        "path: users.csv\n  url: https://x.example",
+    );
+    let (_d, r) = load(&csv_with_url);
+    assert!(r
+        .unwrap_err()
+        .to_string()
+        .contains("source.url: only for type: scim"));
+}

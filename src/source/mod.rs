@@ -14,6 +14,7 @@
 mod build;
 mod csv;
 mod json;
+mod scim;
 
 #[cfg(test)]
 mod tests;
@@ -29,6 +30,7 @@ use crate::user::User;
 
 pub use self::csv::CsvSource;
 pub use self::json::JsonSource;
+pub use self::scim::ScimSource;
 pub use build::build_users;
 
 /// What a source load produced.
@@ -132,6 +134,25 @@ pub enum SourceError {
     },
     #[error("reading source file {path} stopped unexpectedly: {message}")]
     Task { path: PathBuf, message: String },
+    #[error("SCIM source {url} (page at startIndex {start}): {message}")]
+    ScimRequest {
+        url: String,
+        start: usize,
+        message: String,
+    },
+    #[error("SCIM source {url} (page at startIndex {start}) answered HTTP {status}: {message}")]
+    ScimStatus {
+        url: String,
+        start: usize,
+        status: u16,
+        message: String,
+    },
+    #[error("SCIM source {url} (page at startIndex {start}): {message}; the whole list is refused, never read in part")]
+    ScimResponse {
+        url: String,
+        start: usize,
+        message: String,
+    },
 }
 
 fn not_an_array(at: Option<&str>, found: &str) -> String {
@@ -160,6 +181,7 @@ pub fn from_config(config: &SourceConfig) -> Box<dyn Source> {
         SourceFormat::Json { array_field } => {
             Box::new(JsonSource::new(config.clone(), array_field.clone()))
         }
+        SourceFormat::Scim(settings) => Box::new(ScimSource::new(config.clone(), settings.clone())),
     }
 }
 

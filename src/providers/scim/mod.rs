@@ -28,13 +28,37 @@ pub const DEFAULT_BULK_SIZE: usize = 100;
 pub const MAX_BULK_SIZE: usize = 1000;
 
 /// Whether a SCIM feature is used: as the service announces it, always, or never.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Mode {
     #[default]
     Auto,
     On,
     Off,
+}
+
+/// `auto`, `on`, `off` — and YAML's `on` / `off` / `true` / `false`, which YAML 1.1
+/// readers turn into booleans before rosterd sees them.
+impl<'de> Deserialize<'de> for Mode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bool(true) => Ok(Mode::On),
+            Raw::Bool(false) => Ok(Mode::Off),
+            Raw::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+                "auto" => Ok(Mode::Auto),
+                "on" | "true" => Ok(Mode::On),
+                "off" | "false" => Ok(Mode::Off),
+                other => Err(serde::de::Error::custom(format!(
+                    "{other:?} is not one of auto, on, off"
+                ))),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
