@@ -15,6 +15,7 @@ pub mod fake_saleschat;
 pub mod fake_vyte;
 pub mod fake_zaia;
 pub mod process;
+pub mod scim_server;
 pub mod workspace;
 
 use std::path::PathBuf;
