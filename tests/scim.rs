@@ -504,3 +504,146 @@ fn a_scim_source_that_refuses_rosterd_fails_the_pass_and_changes_nothing() {
         "a broken source never disables anyone"
     );
 }
+
+/// A SCIM source that pages correctly until told to break: then its second page
+/// answers 500 (`Broken::Error`) or comes back empty (`Broken::Truncated`).
+/// scim2-server cannot be made to fail part way, hence this small in-process fake.
+mod paging_fake {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::sync::Arc;
+
+    use axum::extract::{Query, State};
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    use axum::Router;
+    use serde_json::json;
+    use tokio::sync::oneshot;
+
+    pub const HEALTHY: u8 = 0;
+    pub const ERROR: u8 = 1;
+    pub const TRUNCATED: u8 = 2;
+
+    pub struct Fake {
+        pub mode: Arc<AtomicU8>,
+        pub port: u16,
+        stop: Option<oneshot::Sender<()>>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    fn user(i: usize) -> serde_json::Value {
+        json!({
+            "id": format!("s{i}"), "userName": format!("paged{i}@corp.example"),
+            "externalId": format!("P{i}"), "active": true,
+            "name": {"givenName": format!("G{i}"), "familyName": format!("F{i}")},
+            "emails": [{"value": format!("paged{i}@corp.example"), "primary": true}]
+        })
+    }
+
+    async fn users(
+        State(mode): State<Arc<AtomicU8>>,
+        Query(q): Query<HashMap<String, String>>,
+    ) -> impl IntoResponse {
+        let start: usize = q
+            .get("startIndex")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1);
+        let mode = mode.load(Ordering::SeqCst);
+        if start > 1 && mode == ERROR {
+            let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                "status": "500", "detail": "directory backend unavailable"});
+            return (StatusCode::INTERNAL_SERVER_ERROR, body.to_string());
+        }
+        let page: Vec<_> = if start > 1 && mode == TRUNCATED {
+            Vec::new()
+        } else {
+            (start..=4).take(2).map(user).collect()
+        };
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            "totalResults": 4, "startIndex": start, "itemsPerPage": page.len(), "Resources": page});
+        (StatusCode::OK, body.to_string())
+    }
+
+    impl Fake {
+        pub fn start() -> Fake {
+            let mode = Arc::new(AtomicU8::new(HEALTHY));
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.set_nonblocking(true).unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let (stop, stop_rx) = oneshot::channel::<()>();
+            let state = Arc::clone(&mode);
+            let thread = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                    let app = Router::new()
+                        .route("/scim/Users", axum::routing::get(users))
+                        .with_state(state);
+                    tokio::select! {
+                        _ = std::future::IntoFuture::into_future(axum::serve(listener, app)) => {}
+                        _ = stop_rx => {}
+                    }
+                });
+            });
+            Fake {
+                mode,
+                port,
+                stop: Some(stop),
+                thread: Some(thread),
+            }
+        }
+    }
+
+    impl Drop for Fake {
+        fn drop(&mut self) {
+            if let Some(s) = self.stop.take() {
+                s.send(()).ok();
+            }
+            if let Some(t) = self.thread.take() {
+                t.join().ok();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_scim_source_page_that_fails_part_way_fails_the_whole_pass_and_disables_no_one() {
+    use std::sync::atomic::Ordering;
+    let fake = paging_fake::Fake::start();
+    let target = ScimServer::start();
+    let yaml = format!(
+        "source:\n  type: scim\n  url: http://127.0.0.1:{}/scim\n  bearer_token: ${{{SOURCE_TOKEN_ENV}}}\n  page_size: 2\n",
+        fake.port
+    );
+    let ws = Ws::with_source(&target, &yaml, None, "");
+    let ws = Ws {
+        source_token: Some("paging-fake-token".into()),
+        ..ws
+    };
+    let (code, report) = ws.sync();
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["result"]["applied"]["create"], 4);
+    let before = target.users();
+
+    for (mode, expected) in [
+        (
+            paging_fake::ERROR,
+            "answered HTTP 500: directory backend unavailable",
+        ),
+        (paging_fake::TRUNCATED, "the whole list is refused"),
+    ] {
+        fake.mode.store(mode, Ordering::SeqCst);
+        let (code, _stdout, stderr) = ws.run(&["sync", "--format", "json"]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(stderr.contains("startIndex 3"), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert_eq!(
+            target.users(),
+            before,
+            "half a list never disables the other half"
+        );
+    }
+}

@@ -248,4 +248,6 @@ impl Provider for Scim {
 }
 
 #[cfg(test)]
+mod client_tests;
+#[cfg(test)]
 mod tests;
