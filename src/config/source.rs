@@ -22,9 +22,10 @@ pub(crate) struct RawSource {
     /// JSON only: dotted path to the records array when the document is an object.
     #[serde(default)]
     pub array_field: Option<String>,
-    /// Default: the canonical names (csv, json) or SCIM's attributes (scim).
+    /// Default: the canonical names (csv, json) or SCIM's attributes (scim); keys
+    /// left out keep their default. Kept as JSON until the type is known.
     #[serde(default)]
-    pub fields: Option<FieldMap>,
+    pub fields: Option<serde_json::Value>,
     /// Default: no status column (csv, json) or SCIM's `active` (scim).
     #[serde(default)]
     pub status: Option<StatusRule>,
@@ -59,7 +60,7 @@ pub enum SourceType {
 }
 
 /// Which source column holds each canonical field. Defaults to the canonical names.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FieldMap {
     pub external_id: String,
@@ -222,7 +223,10 @@ impl RawSource {
             ),
             _ => (FieldMap::default(), StatusRule::default()),
         };
-        let fields = self.fields.unwrap_or(default_fields);
+        let fields = match self.fields.clone() {
+            None => default_fields,
+            Some(given) => merge_fields(default_fields, given, issues)?,
+        };
         let status = self.status.unwrap_or(default_status);
         let named = [
             ("source.fields.external_id", &fields.external_id),
@@ -263,5 +267,38 @@ impl RawSource {
             status,
             provision_days_before_start: self.provision_days_before_start,
         })
+    }
+}
+
+/// The given `fields:` over the source type's defaults; errors name `source.fields.<key>`.
+fn merge_fields(
+    defaults: FieldMap,
+    given: serde_json::Value,
+    issues: &mut Vec<Issue>,
+) -> Option<FieldMap> {
+    let serde_json::Value::Object(given) = given else {
+        issues.push(Issue::new(
+            "source.fields".into(),
+            "expected a mapping of canonical field to column".into(),
+        ));
+        return None;
+    };
+    let mut merged = match serde_json::to_value(defaults) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    merged.extend(given);
+    match serde_path_to_error::deserialize(serde_json::Value::Object(merged)) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            let inner = e.path().to_string();
+            let at = if inner == "." {
+                "source.fields".to_string()
+            } else {
+                format!("source.fields.{inner}")
+            };
+            issues.push(Issue::new(at, e.into_inner().to_string()));
+            None
+        }
     }
 }

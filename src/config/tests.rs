@@ -284,6 +284,7 @@ source:
   bearer_token: ${IDP_TOKEN}
   filter: active eq true
   page_size: 50
+  fields: { external_id: employeeNumber }
 providers:
   - name: target
     type: scim
@@ -317,7 +318,11 @@ fn scim_source_and_provider_load_with_scim_defaults_for_fields_and_status() {
         s.bearer_token.as_ref().unwrap().0.expose_secret(),
         "idp-secret-value"
     );
-    assert_eq!(c.source.fields.external_id, "externalId");
+    assert_eq!(c.source.fields.external_id, "employeeNumber");
+    assert_eq!(
+        c.source.fields.first_name, "givenName",
+        "the rest keep the SCIM defaults"
+    );
     assert_eq!(c.source.status.field.as_deref(), Some("active"));
     let p = &c.providers[0];
     assert_eq!(p.kind, ProviderType::Scim);
