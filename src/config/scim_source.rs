@@ -106,6 +106,15 @@ pub(super) fn validate(
             None
         }
         Some(u) => match Url::parse(u) {
+            Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+                // Never echo it: the URL carries a credential.
+                issues.push(Issue::new(
+                    "source.url".into(),
+                    "credentials in the URL are refused; give bearer_token or bearer_token_file"
+                        .into(),
+                ));
+                None
+            }
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
                 Some(url)
             }

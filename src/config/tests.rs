@@ -354,6 +354,13 @@ fn scim_source_keys_are_checked_with_their_paths() {
         "{text}"
     );
     assert!(!text.contains("hunter2"));
+    let userinfo = SCIM.replace("https://idp.example", "https://me:pw-in-url@idp.example");
+    let text = load_scim(&userinfo).unwrap_err().to_string();
+    assert!(
+        text.contains("source.url: credentials in the URL are refused"),
+        "{text}"
+    );
+    assert!(!text.contains("pw-in-url"));
     let csv_with_url = GOOD.replace(
         "path: users.csv",
         "path: users.csv\n  url: https://x.example",
