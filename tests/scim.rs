@@ -11,7 +11,9 @@ mod support;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use support::scim_server::{service_provider_config, user_body, ScimServer, ENTERPRISE};
+use support::scim_server::{
+    service_provider_config, service_provider_config_with_filter, user_body, ScimServer, ENTERPRISE,
+};
 use support::workspace::{provider, Person};
 
 const TARGET_TOKEN_ENV: &str = "ROSTERD_TEST_SCIM_TOKEN";
@@ -646,4 +648,30 @@ fn a_scim_source_page_that_fails_part_way_fails_the_whole_pass_and_disables_no_o
             "half a list never disables the other half"
         );
     }
+}
+
+#[test]
+fn a_conflict_that_cannot_be_adopted_fails_that_user_with_the_scim_error_and_the_rest_go_on() {
+    // Without filtering, an existing user cannot be found to adopt: the POST's 409
+    // is that user's failure, with the service's SCIM error; the others are created.
+    let server = ScimServer::start_with(Some(service_provider_config_with_filter(
+        true, None, false, false,
+    )));
+    let people = people(3);
+    server.create_user(user_body(&people[1].email, None, "Made", "ByHand", true));
+    let ws = Ws::new(&server, "");
+    ws.write_people(&people);
+    let (code, report) = ws.sync();
+    assert_eq!(code, 2, "some operations failed: {report}");
+    assert_eq!(report["result"]["applied"]["create"], 2);
+    let failures = report["result"]["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0]["external_id"], people[1].id.as_str());
+    let error = failures[0]["error"].as_str().unwrap();
+    assert!(error.contains("already in use"), "{error}");
+    assert!(error.contains("scimType uniqueness, status 409"), "{error}");
+    assert_eq!(server.users().len(), 3, "no duplicate was made");
+    assert_holds(&server, &[people[0].clone(), people[2].clone()], 1);
+    // The failed create is planned again next pass.
+    assert_eq!(ops(&ws.sync().1), ["create"]);
 }

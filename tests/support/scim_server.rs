@@ -196,6 +196,16 @@ impl Drop for ScimServer {
 
 /// A ServiceProviderConfig document for [`ScimServer::start_with`].
 pub fn service_provider_config(patch: bool, bulk: Option<(usize, usize)>, etag: bool) -> Value {
+    service_provider_config_with_filter(patch, bulk, etag, true)
+}
+
+/// [`service_provider_config`], saying whether filtering is supported.
+pub fn service_provider_config_with_filter(
+    patch: bool,
+    bulk: Option<(usize, usize)>,
+    etag: bool,
+    filter: bool,
+) -> Value {
     let (bulk_supported, max_ops, max_bytes) = match bulk {
         Some((ops, bytes)) => (true, ops, bytes),
         None => (false, 0, 0),
@@ -204,7 +214,7 @@ pub fn service_provider_config(patch: bool, bulk: Option<(usize, usize)>, etag: 
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "patch": {"supported": patch},
         "bulk": {"supported": bulk_supported, "maxOperations": max_ops, "maxPayloadSize": max_bytes},
-        "filter": {"supported": true, "maxResults": 1000},
+        "filter": {"supported": filter, "maxResults": 1000},
         "changePassword": {"supported": false},
         "sort": {"supported": false},
         "etag": {"supported": etag},
