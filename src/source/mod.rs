@@ -1,7 +1,7 @@
 //! Sources: where the HR user list comes from, read into validated [`User`]s.
 //!
 //! Every source type does two things. It reads its input into [`RawRecord`]s (column
-//! name → raw text) — `csv.rs` and `json.rs` today, HTTP and SCIM later — and hands them
+//! name → raw text) — `csv.rs`, `json.rs` and `scim.rs` (a SCIM service's `/Users`) — and hands them
 //! to [`build_users`], which alone decides what a valid user is: the same mapping,
 //! normalisation, status and date rules, and duplicate checks for every source.
 //!
@@ -165,7 +165,7 @@ fn not_an_array(at: Option<&str>, found: &str) -> String {
     }
 }
 
-/// A source of users: a file today, an HTTP or SCIM endpoint later.
+/// A source of users: a file or a SCIM service.
 pub trait Source: Send + Sync {
     /// For logs and reports: what is read, e.g. `CSV file /etc/rosterd/users.csv`.
     fn describe(&self) -> String;

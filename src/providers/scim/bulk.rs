@@ -280,8 +280,8 @@ fn plan_entry(i: usize, op: &Operation, eff: &Effective, found: Option<&Value>) 
     })
 }
 
-/// Sends one BulkRequest and records each operation's result; 409 / 412 answers and
-/// a request too large for the service (413) go one by one.
+/// Sends one BulkRequest and records each operation's result; 409 / 412 answers, a
+/// request too large for the service (413) and a missing `/Bulk` (501) go one by one.
 async fn send_chunk(
     transport: &dyn Transport,
     ops: &[&Operation],
@@ -300,7 +300,9 @@ async fn send_chunk(
         .collect();
     let resp = match transport.send(&request).await {
         Ok(resp) => resp,
-        Err(e) if e.status == Some(413) => {
+        // Too large for the service after all, or /Bulk not there despite its
+        // ServiceProviderConfig: the same operations, one by one.
+        Err(e) if matches!(e.status, Some(413 | 501)) => {
             one_by_one.extend(chunk.iter().map(|e| e.op));
             return;
         }

@@ -258,3 +258,35 @@ async fn bulk_results_are_per_operation_and_a_412_in_bulk_goes_one_by_one() {
     assert_eq!(bulk_body["Operations"][0]["version"], "W/\"1\"");
     assert_eq!(t.calls().len(), 4);
 }
+
+#[tokio::test]
+async fn a_bulk_endpoint_that_is_not_there_sends_the_unit_one_by_one() {
+    let t = scripted(|r, _| match (r.method, r.path.as_str()) {
+        ("POST", "/Bulk") => fail(501, "Bulk is not supported (status 501)"),
+        ("PATCH", _) => ok(Value::Null),
+        _ => fail(500, "unexpected"),
+    });
+    let ops = [
+        op(OpKind::Disable, "E0", Some("u0")),
+        op(OpKind::Disable, "E1", Some("u1")),
+    ];
+    let refs: Vec<&Operation> = ops.iter().collect();
+    let limits = BulkLimits {
+        max_operations: 10,
+        max_payload_size: 100_000,
+    };
+    let e = Effective {
+        bulk: Some(limits),
+        ..eff(true, false)
+    };
+    let results = bulk::apply(&t, &refs, &e, limits).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(
+        t.calls(),
+        [
+            ("POST", "/Bulk".to_string()),
+            ("PATCH", "/Users/u0".into()),
+            ("PATCH", "/Users/u1".into())
+        ]
+    );
+}
