@@ -23,9 +23,13 @@ pub fn user_path(id: &str) -> String {
     format!("{USERS}/{}", segment(id))
 }
 
-/// A request with SCIM's content negotiation headers.
+/// A request with SCIM's content negotiation headers, for the operation with key
+/// `op` (none when empty: discovery, or a request that carries several).
 pub fn scim_request(method: &'static str, path: String, body: Option<Value>, op: &str) -> Request {
-    let r = Request::new(method, path, body, op).with_header("accept", CONTENT_TYPE);
+    let mut r = Request::new(method, path, body, op).with_header("accept", CONTENT_TYPE);
+    if op.is_empty() {
+        r.external_ids.clear();
+    }
     if matches!(method, "POST" | "PUT" | "PATCH") {
         r.with_header("content-type", CONTENT_TYPE)
     } else {
@@ -148,7 +152,6 @@ pub fn build(ops: &[Operation], bulk_size: Option<usize>) -> Vec<Request> {
         "",
     )
     .with_note("read once per pass: PATCH, /Bulk (maxOperations, maxPayloadSize), filter and ETag support decide the requests below")];
-    out[0].external_ids.clear();
     match bulk_size {
         Some(size) if ops.len() > 1 => {
             for chunk in ops.chunks(size.max(1)) {
