@@ -110,22 +110,6 @@ pub(crate) struct RawHttp {
 }
 
 impl RawHttp {
-    /// The keys that are set, by name, for "only for type: http" messages.
-    pub fn present(&self) -> Vec<&'static str> {
-        let set = [
-            ("url", self.url.is_some()),
-            ("auth", self.auth.is_some()),
-            ("records", self.records.is_some()),
-            ("pagination", self.pagination.is_some()),
-            ("max_pages", self.max_pages.is_some()),
-            ("timeout_seconds", self.timeout_seconds.is_some()),
-            ("max_attempts", self.max_attempts.is_some()),
-        ];
-        set.into_iter()
-            .filter_map(|(k, on)| on.then_some(k))
-            .collect()
-    }
-
     pub fn validate(self, base_dir: &Path, issues: &mut Vec<Issue>) -> Option<HttpSourceConfig> {
         let before = issues.len();
         let url = match self.url.as_deref().map(str::trim) {

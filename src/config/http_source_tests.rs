@@ -374,6 +374,9 @@ fn the_readme_examples_of_the_http_source_load() {
         .unwrap()
         .split("\n## ")
         .next()
+        .unwrap()
+        .split("\n### ")
+        .next()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     for name in ["hr-password", "hr-token"] {

@@ -7,6 +7,7 @@
 
 mod http_auth;
 mod http_source;
+mod scim_source;
 mod scope;
 pub mod secret;
 mod source;
@@ -21,6 +22,7 @@ use url::Url;
 use crate::providers::{self, ProviderType, VendorSettings};
 
 pub use http_source::{HttpAuth, HttpSourceConfig, Pagination, DEFAULT_MAX_PAGES};
+pub use scim_source::ScimSource;
 pub use scope::Scope;
 pub use source::{FieldMap, SourceConfig, SourceFormat, StatusRule};
 
@@ -297,9 +299,14 @@ impl Config {
         path: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
+        // Environment values put into the tree so far: scrubbed from every message.
+        let expanded = std::cell::RefCell::new(Vec::new());
         let invalid = |issues: Vec<Issue>| ConfigError::Invalid {
             path: path.to_path_buf(),
-            issues,
+            issues: issues
+                .into_iter()
+                .map(|i| Issue::new(i.path, secret::scrub(&i.message, &expanded.borrow())))
+                .collect(),
         };
         let mut tree: Value = serde_saphyr::from_str(text).map_err(|e| ConfigError::Yaml {
             path: path.to_path_buf(),
@@ -314,7 +321,7 @@ impl Config {
         let mut issues = Vec::new();
         secret::check_no_literal_secrets(&tree, "", &mut issues);
         http_auth::check_no_literal_header_value(&tree, &mut issues);
-        secret::expand_env(&mut tree, "", env, &mut issues);
+        secret::expand_env(&mut tree, "", env, &mut issues, &mut expanded.borrow_mut());
         if !issues.is_empty() {
             return Err(invalid(issues));
         }

@@ -62,24 +62,28 @@ fn is_single_env_ref(s: &str) -> bool {
 
 /// Replaces every `${NAME}` in every string of the tree with the environment's value.
 /// `$${` stands for a literal `${`. A missing variable is an issue at its key path.
+/// Every `(name, value)` put in is noted in `expanded`, so that messages can be
+/// scrubbed of them (see [`scrub`]): `${VAR}` works in any string, and a secret
+/// written into the wrong key must not come back in an error about that key.
 pub fn expand_env(
     value: &mut Value,
     path: &str,
     env: &dyn Fn(&str) -> Option<String>,
     issues: &mut Vec<Issue>,
+    expanded: &mut Vec<(String, String)>,
 ) {
     match value {
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
-                expand_env(v, &join(path, k), env, issues);
+                expand_env(v, &join(path, k), env, issues, expanded);
             }
         }
         Value::Array(items) => {
             for (i, v) in items.iter_mut().enumerate() {
-                expand_env(v, &format!("{path}[{i}]"), env, issues);
+                expand_env(v, &format!("{path}[{i}]"), env, issues, expanded);
             }
         }
-        Value::String(s) if s.contains('$') => match expand_str(s, env) {
+        Value::String(s) if s.contains('$') => match expand_str(s, env, expanded) {
             Ok(expanded) => *s = expanded,
             Err(msg) => issues.push(Issue::new(path.to_string(), msg)),
         },
@@ -87,7 +91,27 @@ pub fn expand_env(
     }
 }
 
-fn expand_str(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+/// Values this short are left in messages: no real secret is, and scrubbing them would
+/// garble ordinary words.
+const SCRUB_MIN_CHARS: usize = 4;
+
+/// `message` with every expanded environment value of [`SCRUB_MIN_CHARS`] or more
+/// characters put back as its `${NAME}`.
+pub fn scrub(message: &str, expanded: &[(String, String)]) -> String {
+    let mut out = message.to_string();
+    for (name, value) in expanded {
+        if value.chars().count() >= SCRUB_MIN_CHARS && out.contains(value.as_str()) {
+            out = out.replace(value.as_str(), &format!("${{{name}}}"));
+        }
+    }
+    out
+}
+
+fn expand_str(
+    s: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    expanded: &mut Vec<(String, String)>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(pos) = rest.find('$') {
@@ -109,6 +133,7 @@ fn expand_str(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, S
             let value =
                 env(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
             out.push_str(&value);
+            expanded.push((name.to_string(), value));
             rest = &tail[end + 1..];
         } else {
             out.push('$');
@@ -221,11 +246,15 @@ mod tests {
     #[test]
     fn expands_references_and_escapes() {
         assert_eq!(
-            expand_str("https://${HOST}/v1", &env).ok().as_deref(),
+            expand_str("https://${HOST}/v1", &env, &mut Vec::new())
+                .ok()
+                .as_deref(),
             Some("https://api.example.com/v1")
         );
         assert_eq!(
-            expand_str("cost $5 $${X}", &env).ok().as_deref(),
+            expand_str("cost $5 $${X}", &env, &mut Vec::new())
+                .ok()
+                .as_deref(),
             Some("cost $5 ${X}")
         );
     }
@@ -234,7 +263,7 @@ mod tests {
     fn missing_variable_is_reported_at_its_path() {
         let mut v = json!({"providers": [{"api_key": "${NOPE}"}]});
         let mut issues = Vec::new();
-        expand_env(&mut v, "", &env, &mut issues);
+        expand_env(&mut v, "", &env, &mut issues, &mut Vec::new());
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].path, "providers[0].api_key");
         assert!(issues[0].message.contains("NOPE is not set"));

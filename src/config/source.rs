@@ -14,7 +14,7 @@ use super::Issue;
 pub(crate) struct RawSource {
     #[serde(rename = "type")]
     pub kind: SourceType,
-    /// File sources only (required there).
+    /// File sources (csv, json): the file.
     #[serde(default)]
     pub path: Option<PathBuf>,
     /// CSV only: one character, default `,`.
@@ -23,15 +23,23 @@ pub(crate) struct RawSource {
     /// JSON only: dotted path to the records array when the document is an object.
     #[serde(default)]
     pub array_field: Option<String>,
+    /// Default: the canonical names (csv, json) or SCIM's attributes (scim); keys
+    /// left out keep their default. Kept as JSON until the type is known.
     #[serde(default)]
-    pub fields: FieldMap,
+    pub fields: Option<serde_json::Value>,
+    /// Default: no status column (csv, json) or SCIM's `active` (scim).
     #[serde(default)]
-    pub status: StatusRule,
+    pub status: Option<StatusRule>,
     #[serde(default)]
     pub provision_days_before_start: u32,
-    // HTTP only (see `http_source.rs`).
+    /// http and scim: the first page's URL (http) or the service's base URL (scim:
+    /// `/Users` is read below it).
     #[serde(default)]
     pub url: Option<String>,
+    /// http and scim: per-request timeout.
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+    // http only (see `http_source.rs`).
     /// Kept as a map: its secrets go through `take_secret` (`*_file` paths).
     #[serde(default)]
     pub auth: Option<serde_json::Map<String, serde_json::Value>>,
@@ -42,9 +50,19 @@ pub(crate) struct RawSource {
     #[serde(default)]
     pub max_pages: Option<u32>,
     #[serde(default)]
-    pub timeout_seconds: Option<u64>,
-    #[serde(default)]
     pub max_attempts: Option<u32>,
+    // scim only (see `scim_source.rs`).
+    /// The bearer token, as `${ENV}` (or `bearer_token_file`).
+    #[serde(default)]
+    pub bearer_token: Option<super::scim_source::RawSecret>,
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
+    /// A SCIM filter, e.g. `active eq true`.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Users per page (`count`).
+    #[serde(default)]
+    pub page_size: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -52,11 +70,14 @@ pub(crate) struct RawSource {
 pub enum SourceType {
     Csv,
     Json,
+    /// A JSON API over HTTP, paged.
     Http,
+    /// `/Users` of a SCIM 2.0 service.
+    Scim,
 }
 
 /// Which source column holds each canonical field. Defaults to the canonical names.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FieldMap {
     pub external_id: String,
@@ -143,46 +164,50 @@ pub enum SourceFormat {
     },
     /// Boxed: much larger than the file variants.
     Http(Box<HttpSourceConfig>),
+    Scim(super::scim_source::ScimSource),
 }
 
 impl RawSource {
+    /// Each type's own keys, refused (with their key path) on the others.
+    fn refuse_keys_of_other_types(&self, issues: &mut Vec<Issue>) {
+        use SourceType::{Csv, Http, Json, Scim};
+        let keys: [(&str, bool, &[SourceType], &str); 13] = [
+            ("path", self.path.is_some(), &[Csv, Json], "only for file sources (type: csv or json)"),
+            ("delimiter", self.delimiter.is_some(), &[Csv], "only for type: csv"),
+            ("array_field", self.array_field.is_some(), &[Json], "only for type: json (for type: http, use `records:`, a JSON pointer such as /data/users)"),
+            ("url", self.url.is_some(), &[Http, Scim], "only for type: http or scim"),
+            ("timeout_seconds", self.timeout_seconds.is_some(), &[Http, Scim], "only for type: http or scim"),
+            ("auth", self.auth.is_some(), &[Http], "only for type: http"),
+            ("records", self.records.is_some(), &[Http], "only for type: http"),
+            ("pagination", self.pagination.is_some(), &[Http], "only for type: http"),
+            ("max_pages", self.max_pages.is_some(), &[Http], "only for type: http"),
+            ("max_attempts", self.max_attempts.is_some(), &[Http], "only for type: http"),
+            ("bearer_token", self.bearer_token.is_some(), &[Scim], "only for type: scim (type: http takes `auth: { bearer_token: … }`)"),
+            ("bearer_token_file", self.bearer_token_file.is_some(), &[Scim], "only for type: scim (type: http takes `auth: { bearer_token_file: … }`)"),
+            ("filter", self.filter.is_some(), &[Scim], "only for type: scim"),
+        ];
+        for (key, given, owners, message) in keys {
+            if given && !owners.contains(&self.kind) {
+                issues.push(Issue::new(format!("source.{key}"), message.into()));
+            }
+        }
+        if self.page_size.is_some() && self.kind != Scim {
+            issues.push(Issue::new(
+                "source.page_size".into(),
+                "only for type: scim".into(),
+            ));
+        }
+    }
+
     pub(crate) fn validate(
         self,
         base_dir: &std::path::Path,
         issues: &mut Vec<Issue>,
     ) -> Option<SourceConfig> {
         let before = issues.len();
-        let http = RawHttp {
-            url: self.url,
-            auth: self.auth,
-            records: self.records,
-            pagination: self.pagination,
-            max_pages: self.max_pages,
-            timeout_seconds: self.timeout_seconds,
-            max_attempts: self.max_attempts,
-        };
-        if self.kind != SourceType::Http {
-            for key in http.present() {
-                issues.push(Issue::new(
-                    format!("source.{key}"),
-                    "only for type: http".into(),
-                ));
-            }
-            if self.path.is_none() {
-                issues.push(Issue::new(
-                    "source.path".into(),
-                    "missing: the export file to read".into(),
-                ));
-            }
-        }
+        self.refuse_keys_of_other_types(issues);
         let format = match self.kind {
             SourceType::Csv => {
-                if self.array_field.is_some() {
-                    issues.push(Issue::new(
-                        "source.array_field".into(),
-                        "only for type: json".into(),
-                    ));
-                }
                 let delimiter = match self.delimiter.as_deref() {
                     None => b',',
                     Some("\\t") | Some("\t") => b'\t',
@@ -197,61 +222,76 @@ impl RawSource {
                 };
                 Some(SourceFormat::Csv { delimiter })
             }
-            SourceType::Json => {
-                if self.delimiter.is_some() {
-                    issues.push(Issue::new(
-                        "source.delimiter".into(),
-                        "only for type: csv".into(),
-                    ));
-                }
-                Some(SourceFormat::Json {
-                    array_field: self.array_field,
-                })
-            }
+            SourceType::Json => Some(SourceFormat::Json {
+                array_field: self.array_field.clone(),
+            }),
             SourceType::Http => {
-                let file_keys = [
-                    ("path", self.path.is_some()),
-                    ("delimiter", self.delimiter.is_some()),
-                    ("array_field", self.array_field.is_some()),
-                ];
-                for (key, _) in file_keys.into_iter().filter(|(_, set)| *set) {
-                    let hint = if key == "array_field" {
-                        "only for type: json; use `records:` (a JSON pointer such as /data/users)"
-                    } else {
-                        "only for file sources (type: csv or json)"
-                    };
-                    issues.push(Issue::new(format!("source.{key}"), hint.into()));
-                }
+                let http = RawHttp {
+                    url: self.url.clone(),
+                    auth: self.auth.clone(),
+                    records: self.records.clone(),
+                    pagination: self.pagination.clone(),
+                    max_pages: self.max_pages,
+                    timeout_seconds: self.timeout_seconds,
+                    max_attempts: self.max_attempts,
+                };
                 http.validate(base_dir, issues)
                     .map(|h| SourceFormat::Http(Box::new(h)))
             }
+            SourceType::Scim => {
+                super::scim_source::validate(&self, base_dir, issues).map(SourceFormat::Scim)
+            }
         };
+        let path = match (&self.path, self.kind) {
+            (Some(p), SourceType::Csv | SourceType::Json) => base_dir.join(p),
+            (None, SourceType::Csv | SourceType::Json) => {
+                issues.push(Issue::new(
+                    "source.path".into(),
+                    "missing: the export file to read".into(),
+                ));
+                PathBuf::new()
+            }
+            // Refused above for network sources.
+            (_, SourceType::Http | SourceType::Scim) => PathBuf::new(),
+        };
+        let (default_fields, default_status) = match self.kind {
+            SourceType::Scim => (
+                super::scim_source::default_fields(),
+                super::scim_source::default_status(),
+            ),
+            _ => (FieldMap::default(), StatusRule::default()),
+        };
+        let fields = match self.fields.clone() {
+            None => default_fields,
+            Some(given) => merge_fields(default_fields, given, issues)?,
+        };
+        let status = self.status.unwrap_or(default_status);
         let named = [
-            ("source.fields.external_id", &self.fields.external_id),
-            ("source.fields.email", &self.fields.email),
-            ("source.fields.first_name", &self.fields.first_name),
-            ("source.fields.last_name", &self.fields.last_name),
+            ("source.fields.external_id", &fields.external_id),
+            ("source.fields.email", &fields.email),
+            ("source.fields.first_name", &fields.first_name),
+            ("source.fields.last_name", &fields.last_name),
         ];
         for (path, col) in named {
             if col.trim().is_empty() {
                 issues.push(Issue::new(path.into(), "column name is empty".into()));
             }
         }
-        if self.status.field.is_some() && self.status.active_values.is_empty() {
+        if status.field.is_some() && status.active_values.is_empty() {
             issues.push(Issue::new(
                 "source.status.active_values".into(),
                 "empty: no user could ever be active".into(),
             ));
         }
-        if chrono::NaiveDate::parse_from_str("2026-01-02", &self.status.date_format).is_err()
-            && chrono::NaiveDate::parse_from_str("02/01/2026", &self.status.date_format).is_err()
-            && (self.status.date_format.is_empty() || !self.status.date_format.contains('%'))
+        if chrono::NaiveDate::parse_from_str("2026-01-02", &status.date_format).is_err()
+            && chrono::NaiveDate::parse_from_str("02/01/2026", &status.date_format).is_err()
+            && (status.date_format.is_empty() || !status.date_format.contains('%'))
         {
             issues.push(Issue::new(
                 "source.status.date_format".into(),
                 format!(
                     "{:?} is not a chrono date format such as %Y-%m-%d",
-                    self.status.date_format
+                    status.date_format
                 ),
             ));
         }
@@ -260,10 +300,43 @@ impl RawSource {
         }
         Some(SourceConfig {
             format: format?,
-            path: self.path.map(|p| base_dir.join(p)).unwrap_or_default(),
-            fields: self.fields,
-            status: self.status,
+            path,
+            fields,
+            status,
             provision_days_before_start: self.provision_days_before_start,
         })
+    }
+}
+
+/// The given `fields:` over the source type's defaults; errors name `source.fields.<key>`.
+fn merge_fields(
+    defaults: FieldMap,
+    given: serde_json::Value,
+    issues: &mut Vec<Issue>,
+) -> Option<FieldMap> {
+    let serde_json::Value::Object(given) = given else {
+        issues.push(Issue::new(
+            "source.fields".into(),
+            "expected a mapping of canonical field to column".into(),
+        ));
+        return None;
+    };
+    let mut merged = match serde_json::to_value(defaults) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    merged.extend(given);
+    match serde_path_to_error::deserialize(serde_json::Value::Object(merged)) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            let inner = e.path().to_string();
+            let at = if inner == "." {
+                "source.fields".to_string()
+            } else {
+                format!("source.fields.{inner}")
+            };
+            issues.push(Issue::new(at, e.into_inner().to_string()));
+            None
+        }
     }
 }

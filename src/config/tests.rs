@@ -298,3 +298,116 @@ fn on_remove_delete_is_refused_where_the_vendor_cannot_delete() {
     // saleschat can (GOOD has `on_remove: delete` on it): no issue there.
     assert!(!found.iter().any(|i| i.path == "providers[1].on_remove"));
 }
+
+const SCIM: &str = r#"
+source:
+  type: scim
+  url: https://idp.example/scim/v2
+  bearer_token: ${IDP_TOKEN}
+  filter: active eq true
+  page_size: 50
+  fields: { external_id: employeeNumber }
+providers:
+  - name: target
+    type: scim
+    base_url: https://app.example/scim/v2
+    bearer_token_file: chat.token
+    bulk: off
+    patch: auto
+    on_remove: delete
+"#;
+
+fn scim_env(name: &str) -> Option<String> {
+    (name == "IDP_TOKEN").then(|| "idp-secret-value".to_string())
+}
+
+fn load_scim(yaml: &str) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("chat.token"), "scim-secret-value\n").unwrap();
+    Config::from_yaml(yaml, &dir.path().join("rosterd.yaml"), &scim_env)
+}
+
+#[test]
+fn scim_source_and_provider_load_with_scim_defaults_for_fields_and_status() {
+    let c = load_scim(SCIM).unwrap();
+    let SourceFormat::Scim(s) = &c.source.format else {
+        panic!("not a scim source: {:?}", c.source.format)
+    };
+    assert_eq!(s.url.as_str(), "https://idp.example/scim/v2");
+    assert_eq!(s.filter.as_deref(), Some("active eq true"));
+    assert_eq!(s.page_size, 50);
+    assert_eq!(
+        s.bearer_token.as_ref().unwrap().0.expose_secret(),
+        "idp-secret-value"
+    );
+    assert_eq!(c.source.fields.external_id, "employeeNumber");
+    assert_eq!(
+        c.source.fields.first_name, "givenName",
+        "the rest keep the SCIM defaults"
+    );
+    assert_eq!(c.source.status.field.as_deref(), Some("active"));
+    let p = &c.providers[0];
+    assert_eq!(p.kind, ProviderType::Scim);
+    let VendorSettings::Scim(ps) = &p.settings else {
+        panic!("not scim settings")
+    };
+    assert_eq!(ps.bearer_token.expose_secret(), "scim-secret-value");
+    assert_eq!(ps.bulk, crate::providers::scim::Mode::Off);
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("idp-secret-value") && !debug.contains("scim-secret-value"));
+}
+
+#[test]
+fn scim_source_keys_are_checked_with_their_paths() {
+    let bad = SCIM
+        .replace("url: https://idp.example/scim/v2", "path: users.csv")
+        .replace("page_size: 50", "page_size: 0");
+    let text = load_scim(&bad).unwrap_err().to_string();
+    assert!(text.contains("source.url: missing"), "{text}");
+    assert!(
+        text.contains("source.path: only for file sources"),
+        "{text}"
+    );
+    assert!(
+        text.contains("source.page_size: 0 is out of range"),
+        "{text}"
+    );
+    let literal = SCIM.replace("${IDP_TOKEN}", "hunter2");
+    let text = load_scim(&literal).unwrap_err().to_string();
+    assert!(
+        text.contains("source.bearer_token: a literal secret is refused"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"));
+    let userinfo = SCIM.replace("https://idp.example", "https://me:pw-in-url@idp.example");
+    let text = load_scim(&userinfo).unwrap_err().to_string();
+    assert!(
+        text.contains("source.url: credentials in the URL are refused"),
+        "{text}"
+    );
+    assert!(!text.contains("pw-in-url"));
+    let csv_with_url = GOOD.replace(
+        "path: users.csv",
+        "path: users.csv\n  url: https://x.example",
+    );
+    let (_d, r) = load(&csv_with_url);
+    assert!(r
+        .unwrap_err()
+        .to_string()
+        .contains("source.url: only for type: http or scim"));
+}
+
+#[test]
+fn a_secret_expanded_into_the_wrong_key_is_not_echoed_by_its_error() {
+    // `${VAR}` works in any string: a key pasted into base_url must not come back.
+    let yaml = GOOD.replacen(
+        "base_url: https://api.zaia.example",
+        "base_url: https://api.zaia.example ${ZAIA_KEY}",
+        1,
+    );
+    let (_dir, result) = load(&yaml);
+    let text = result.unwrap_err().to_string();
+    assert!(text.contains("providers[3].base_url"), "{text}");
+    assert!(!text.contains("zaia-secret-value"), "{text}");
+    assert!(text.contains("${ZAIA_KEY}"), "{text}");
+}

@@ -107,6 +107,11 @@ impl<'p> HttpTransport<'p> {
             .client
             .request(method, self.url(&request.path))
             .headers(self.headers.clone());
+        // The request's own headers (never secrets) come before the body, so that a
+        // content type such as SCIM's `application/scim+json` wins over `json()`'s.
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value.as_str());
+        }
         if let Some(body) = &request.body {
             builder = builder.json(body);
         }

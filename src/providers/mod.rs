@@ -9,6 +9,7 @@ pub mod hesh;
 mod record;
 pub mod request;
 pub mod saleschat;
+pub mod scim;
 #[cfg(test)]
 pub(crate) mod scripted;
 pub mod vyte;
@@ -31,6 +32,8 @@ pub enum ProviderType {
     Saleschat,
     Vyte,
     Zaia,
+    /// Any SCIM 2.0 service (RFC 7643 / 7644).
+    Scim,
 }
 
 impl ProviderType {
@@ -40,6 +43,7 @@ impl ProviderType {
             ProviderType::Saleschat => "saleschat",
             ProviderType::Vyte => "vyte",
             ProviderType::Zaia => "zaia",
+            ProviderType::Scim => "scim",
         }
     }
 }
@@ -72,6 +76,7 @@ pub enum VendorSettings {
     Saleschat(saleschat::Settings),
     Vyte(vyte::Settings),
     Zaia(zaia::Settings),
+    Scim(scim::Settings),
 }
 
 impl VendorSettings {
@@ -81,6 +86,7 @@ impl VendorSettings {
             VendorSettings::Saleschat(_) => ProviderType::Saleschat,
             VendorSettings::Vyte(_) => ProviderType::Vyte,
             VendorSettings::Zaia(_) => ProviderType::Zaia,
+            VendorSettings::Scim(_) => ProviderType::Scim,
         }
     }
 }
@@ -106,6 +112,9 @@ pub(crate) fn parse_settings(
         }
         ProviderType::Zaia => {
             zaia::Settings::parse(raw, ctx, path, issues).map(VendorSettings::Zaia)
+        }
+        ProviderType::Scim => {
+            scim::Settings::parse(raw, ctx, path, issues).map(VendorSettings::Scim)
         }
     }
 }
@@ -201,6 +210,7 @@ pub fn build(config: &ProviderConfig) -> Box<dyn Provider> {
         VendorSettings::Saleschat(s) => Box::new(saleschat::Saleschat::new(config, s.clone())),
         VendorSettings::Vyte(s) => Box::new(vyte::Vyte::new(config, s.clone())),
         VendorSettings::Zaia(s) => Box::new(zaia::Zaia::new(config, s.clone())),
+        VendorSettings::Scim(s) => Box::new(scim::Scim::new(config, s.clone())),
     }
 }
 

@@ -18,6 +18,10 @@ pub struct Request {
     /// A step that follows from the vendor's answer (e.g. "find by email to confirm").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Headers of this request only, never secrets (e.g. SCIM's content type and
+    /// `If-Match`); names in lower case. Sent after the provider's auth headers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Request {
@@ -33,11 +37,19 @@ impl Request {
             body,
             external_ids: vec![external_id.to_string()],
             note: None,
+            headers: Vec::new(),
         }
     }
 
     pub fn with_note(mut self, note: impl Into<String>) -> Self {
         self.note = Some(note.into());
+        self
+    }
+
+    /// Adds a request header (lower-case name; never a secret: it is shown by
+    /// `--show-requests`).
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
         self
     }
 }

@@ -1,7 +1,8 @@
 //! Sources: where the HR user list comes from, read into validated [`User`]s.
 //!
 //! Every source type does two things. It reads its input into [`RawRecord`]s (column
-//! name → raw text) — `csv.rs`, `json.rs`, `http/` (a paged JSON API) — and hands them
+//! name → raw text) — `csv.rs`, `json.rs`, `http/` (a paged JSON API) and `scim.rs`
+//! (a SCIM service's `/Users`) — and hands them
 //! to [`build_users`], which alone decides what a valid user is: the same mapping,
 //! normalisation, status and date rules, and duplicate checks for every source.
 //!
@@ -15,6 +16,7 @@ mod build;
 mod csv;
 mod http;
 mod json;
+mod scim;
 
 #[cfg(test)]
 mod tests;
@@ -31,6 +33,7 @@ use crate::user::User;
 pub use self::csv::CsvSource;
 pub use self::http::{HttpSource, HttpSourceError};
 pub use self::json::JsonSource;
+pub use self::scim::ScimSource;
 pub use build::build_users;
 
 /// What a source load produced.
@@ -138,6 +141,25 @@ pub enum SourceError {
     /// `type: http`: a page could not be fetched or read.
     #[error(transparent)]
     Http(#[from] HttpSourceError),
+    #[error("SCIM source {url} (page at startIndex {start}): {message}")]
+    ScimRequest {
+        url: String,
+        start: usize,
+        message: String,
+    },
+    #[error("SCIM source {url} (page at startIndex {start}) answered HTTP {status}: {message}")]
+    ScimStatus {
+        url: String,
+        start: usize,
+        status: u16,
+        message: String,
+    },
+    #[error("SCIM source {url} (page at startIndex {start}): {message}; the whole list is refused, never read in part")]
+    ScimResponse {
+        url: String,
+        start: usize,
+        message: String,
+    },
 }
 
 fn not_an_array(at: Option<&str>, found: &str) -> String {
@@ -150,7 +172,7 @@ fn not_an_array(at: Option<&str>, found: &str) -> String {
     }
 }
 
-/// A source of users: a file today, an HTTP or SCIM endpoint later.
+/// A source of users: a file or a SCIM service.
 pub trait Source: Send + Sync {
     /// For logs and reports: what is read, e.g. `CSV file /etc/rosterd/users.csv`.
     fn describe(&self) -> String;
@@ -167,6 +189,7 @@ pub fn from_config(config: &SourceConfig) -> Box<dyn Source> {
             Box::new(JsonSource::new(config.clone(), array_field.clone()))
         }
         SourceFormat::Http(http) => Box::new(HttpSource::new(config.clone(), (**http).clone())),
+        SourceFormat::Scim(settings) => Box::new(ScimSource::new(config.clone(), settings.clone())),
     }
 }
 

@@ -20,6 +20,7 @@ pub mod fake_vyte;
 pub mod fake_zaia;
 pub mod process;
 pub mod rate_window;
+pub mod scim_server;
 pub mod workspace;
 
 use std::path::PathBuf;

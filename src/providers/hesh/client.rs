@@ -145,6 +145,7 @@ async fn create_batch(transport: &dyn Transport, ops: &[&Operation]) -> Vec<OpRe
         body: Some(json!({ "users": users })),
         external_ids: ids,
         note: None,
+        headers: Vec::new(),
     };
     let created = match transport.send(&request).await {
         Ok(resp) => resp.body,

@@ -57,6 +57,7 @@ pub fn build(ops: &[Operation], batch_size: usize) -> Vec<Request> {
                     "users hesh skips (email or phone already there) are adopted, then updated"
                         .into(),
                 ),
+                headers: Vec::new(),
             });
         }
     }

@@ -212,6 +212,7 @@ fn list_request() -> Request {
         body: None,
         external_ids: Vec::new(),
         note: None,
+        headers: Vec::new(),
     }
 }
 
@@ -455,6 +456,7 @@ async fn create_batch(
                 body: Some(Value::Array(bodies)),
                 external_ids: many.iter().map(|&i| ops[i].external_id.clone()).collect(),
                 note: None,
+                headers: Vec::new(),
             };
             match transport.send(&request).await {
                 Ok(resp) => {

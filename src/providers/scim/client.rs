@@ -1,0 +1,349 @@
+//! Carrying out operations at a SCIM service one user at a time.
+//!
+//! A create first looks the user up (`userName eq`, then `externalId eq`) and adopts
+//! what it finds, so a create resent after a crash, or one for a user made by hand,
+//! never makes a second account; a 409 `uniqueness` on the POST (a user made in
+//! between) is adopted the same way. Changes are PATCHes, or a read and a PUT of the
+//! whole resource when the service lacks PATCH; with ETags, every change carries
+//! `If-Match` with the version just read, and a 412 (someone changed the user since)
+//! is read again and retried once.
+
+use futures_util::stream::{self, StreamExt};
+use serde_json::Value;
+
+use super::discovery::{Effective, Features};
+use super::requests::{self, create_body, patch_body, put_body, scim_request};
+use crate::plan::{OpKind, Operation};
+use crate::providers::call::{Applied, CallError, OpResult, Response, Transport};
+use crate::providers::Record;
+
+/// Users asked for per filter request: a lookup expects one or two.
+const LOOKUP_COUNT: usize = 10;
+
+/// Operations of one unit sent at once when `/Bulk` is not used (the pacer still
+/// bounds what is in flight).
+const IN_FLIGHT: usize = 4;
+
+/// Reads `/ServiceProviderConfig`. A service without one (404 / 501) is taken to
+/// support only what RFC 7644 makes mandatory; other failures fail the pass's writes.
+pub async fn read_features(transport: &dyn Transport) -> Result<Features, CallError> {
+    let request = scim_request("GET", requests::SERVICE_PROVIDER_CONFIG.into(), None, "");
+    match transport.send(&request).await {
+        Ok(resp) => Ok(Features::parse(&resp.body)),
+        Err(e) if matches!(e.status, Some(404 | 501)) => Ok(Features::minimal()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Carries out `ops` one by one (a few at a time); one result per operation, in order.
+pub async fn apply_each(
+    transport: &dyn Transport,
+    ops: &[&Operation],
+    eff: &Effective,
+) -> Vec<OpResult> {
+    // The futures are made first (a Vec, not a stream's map): a closure taking
+    // `&&Operation` is not general enough for the boxed future's `Send`.
+    let futures: Vec<_> = ops.iter().map(|op| apply_one(transport, op, eff)).collect();
+    stream::iter(futures).buffered(IN_FLIGHT).collect().await
+}
+
+pub async fn apply_one(transport: &dyn Transport, op: &Operation, eff: &Effective) -> OpResult {
+    let record = op.record.as_ref();
+    match (op.op, record) {
+        (OpKind::Create, Some(r)) => create(transport, op, r, eff, None).await,
+        (OpKind::Update, r) => change(transport, op, eff, r, None).await,
+        (OpKind::Enable, r) => change(transport, op, eff, r, Some(true)).await,
+        (OpKind::Disable, _) => change(transport, op, eff, None, Some(false)).await,
+        (OpKind::Delete, _) => delete(transport, op, eff).await,
+        (OpKind::Recreate, Some(r)) => {
+            // The new account first (never the old one adopted), then the old one
+            // disabled. Resent after a failure, the create adopts what it made.
+            let old = op.vendor_id.as_deref();
+            let created = create(transport, op, r, eff, old).await?;
+            match old {
+                Some(old) => {
+                    modify(transport, op, eff, old, None, None, Some(false)).await?;
+                    Ok(created)
+                }
+                None => Ok(Applied::Manual {
+                    vendor_id: vendor_id_of(&created),
+                    reason: "created the new SCIM user, but the id of the old one is unknown: deactivate it by hand".into(),
+                }),
+            }
+        }
+        (kind, None) => Err(CallError::new(
+            None,
+            format!("internal: a {} operation without a record", kind.as_str()),
+        )),
+    }
+}
+
+fn vendor_id_of(applied: &Applied) -> Option<String> {
+    match applied {
+        Applied::Done { vendor_id, .. } | Applied::Manual { vendor_id, .. } => vendor_id.clone(),
+    }
+}
+
+/// Creates the user, or adopts the one the service has for its userName or externalId
+/// (brought up to date and activated). `exclude` is an id never adopted.
+pub async fn create(
+    transport: &dyn Transport,
+    op: &Operation,
+    record: &Record,
+    eff: &Effective,
+    exclude: Option<&str>,
+) -> OpResult {
+    if let Some(found) = find(transport, op, eff, exclude).await? {
+        return adopt(transport, op, eff, record, found).await;
+    }
+    let request = scim_request(
+        "POST",
+        requests::USERS.into(),
+        Some(create_body(record)),
+        &op.external_id,
+    );
+    match transport.send(&request).await {
+        Ok(resp) => Ok(Applied::done(resource_id(&resp.body))),
+        // Made in between (or not found by a service that cannot filter): adopt it.
+        Err(e) if e.status == Some(409) => match find(transport, op, eff, exclude).await? {
+            Some(found) => adopt(transport, op, eff, record, found).await,
+            None => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// Brings a user found at the service up to date and active.
+pub async fn adopt(
+    transport: &dyn Transport,
+    op: &Operation,
+    eff: &Effective,
+    record: &Record,
+    found: Value,
+) -> OpResult {
+    let id = resource_id(&found)
+        .ok_or_else(|| CallError::new(None, "the SCIM service listed a user without an id"))?;
+    modify(
+        transport,
+        op,
+        eff,
+        &id,
+        Some(found),
+        Some(record),
+        Some(true),
+    )
+    .await
+}
+
+/// Changes a user known by the operation's id, or found when it has none (or the
+/// service no longer knows that id).
+async fn change(
+    transport: &dyn Transport,
+    op: &Operation,
+    eff: &Effective,
+    record: Option<&Record>,
+    active: Option<bool>,
+) -> OpResult {
+    if let Some(id) = op.vendor_id.as_deref() {
+        match modify(transport, op, eff, id, None, record, active).await {
+            Err(e) if e.status == Some(404) => {}
+            other => return other,
+        }
+    }
+    let found = find(transport, op, eff, None)
+        .await?
+        .ok_or_else(|| not_found(op))?;
+    let id = resource_id(&found).ok_or_else(|| not_found(op))?;
+    modify(transport, op, eff, &id, Some(found), record, active).await
+}
+
+async fn delete(transport: &dyn Transport, op: &Operation, eff: &Effective) -> OpResult {
+    let id = match op.vendor_id.clone() {
+        Some(id) => Some(id),
+        None => find(transport, op, eff, None)
+            .await?
+            .and_then(|u| resource_id(&u)),
+    };
+    let Some(id) = id else {
+        // Nothing to delete: the service has no such user (any more).
+        return Ok(Applied::done(None));
+    };
+    let request = scim_request("DELETE", requests::user_path(&id), None, &op.external_id);
+    match transport.send(&request).await {
+        Ok(_) => Ok(Applied::done(Some(id))),
+        Err(e) if e.status == Some(404) => Ok(Applied::done(Some(id))),
+        Err(e) => Err(e),
+    }
+}
+
+fn not_found(op: &Operation) -> CallError {
+    CallError::new(
+        Some(404),
+        format!(
+            "the SCIM service has no user with userName {} or externalId {}",
+            user_name(op),
+            op.external_id
+        ),
+    )
+}
+
+/// Whether writes need the current resource first: for PUT (merged into it) and for
+/// `If-Match` (its version).
+pub fn needs_read(eff: &Effective) -> bool {
+    eff.etag || !eff.patch
+}
+
+/// Writes `record` / `active` to user `id`: PATCH, or PUT of the merged resource;
+/// `If-Match` with the version of `current` (read here when needed and not given).
+/// A 412 is read again and retried once.
+pub async fn modify(
+    transport: &dyn Transport,
+    op: &Operation,
+    eff: &Effective,
+    id: &str,
+    current: Option<Value>,
+    record: Option<&Record>,
+    active: Option<bool>,
+) -> OpResult {
+    let mut current = current;
+    for attempt in 0..2 {
+        if needs_read(eff) && (current.is_none() || attempt > 0) {
+            current = Some(read(transport, op, id).await?);
+        }
+        let request = write_request(op, eff, id, current.as_ref(), record, active);
+        match transport.send(&request).await {
+            Ok(resp) => {
+                return Ok(Applied::done(
+                    resource_id(&resp.body).or_else(|| Some(id.to_string())),
+                ))
+            }
+            Err(e) if e.status == Some(412) && attempt == 0 => {
+                // Changed since it was read: read again (below) and retry once.
+                current = None;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(CallError::new(
+        Some(412),
+        "the SCIM user kept changing between read and write (If-Match failed twice)",
+    ))
+}
+
+/// The PATCH or PUT for one change, with `If-Match` when ETags are used.
+pub fn write_request(
+    op: &Operation,
+    eff: &Effective,
+    id: &str,
+    current: Option<&Value>,
+    record: Option<&Record>,
+    active: Option<bool>,
+) -> crate::providers::Request {
+    let path = requests::user_path(id);
+    let request = if eff.patch {
+        scim_request(
+            "PATCH",
+            path,
+            Some(patch_body(record, active)),
+            &op.external_id,
+        )
+    } else {
+        let empty = Value::Null;
+        let body = put_body(current.unwrap_or(&empty), record, active);
+        scim_request("PUT", path, Some(body), &op.external_id)
+    };
+    match current.and_then(version).filter(|_| eff.etag) {
+        Some(v) => request.with_header("if-match", v),
+        None => request,
+    }
+}
+
+async fn read(transport: &dyn Transport, op: &Operation, id: &str) -> Result<Value, CallError> {
+    let request = scim_request("GET", requests::user_path(id), None, &op.external_id);
+    Ok(transport.send(&request).await?.body)
+}
+
+fn user_name(op: &Operation) -> String {
+    op.record
+        .as_ref()
+        .and_then(|r| r.get("userName"))
+        .unwrap_or(&op.email)
+        .to_string()
+}
+
+fn external_id(op: &Operation) -> String {
+    op.record
+        .as_ref()
+        .and_then(|r| r.get("externalId"))
+        .unwrap_or(&op.external_id)
+        .to_string()
+}
+
+/// The service's user for this operation: by userName (case-insensitively, as RFC
+/// 7643 makes it), else by externalId; never `exclude`. `None` when the service
+/// cannot filter.
+pub async fn find(
+    transport: &dyn Transport,
+    op: &Operation,
+    eff: &Effective,
+    exclude: Option<&str>,
+) -> Result<Option<Value>, CallError> {
+    if !eff.filter {
+        return Ok(None);
+    }
+    let user_name = user_name(op);
+    let external_id = external_id(op);
+    for (attr, value) in [("userName", &user_name), ("externalId", &external_id)] {
+        if value.trim().is_empty() {
+            continue;
+        }
+        let path = requests::filter_path(&requests::eq(attr, value), LOOKUP_COUNT);
+        let resp = transport
+            .send(&scim_request("GET", path, None, &op.external_id))
+            .await?;
+        let hit = resources(&resp).into_iter().find(|u| {
+            matches_attr(u, attr, value)
+                && resource_id(u).is_some_and(|id| Some(id.as_str()) != exclude)
+        });
+        if hit.is_some() {
+            return Ok(hit);
+        }
+    }
+    Ok(None)
+}
+
+/// Whether resource `u` has `attr` equal to `value` (userName case-insensitively).
+pub fn matches_attr(u: &Value, attr: &str, value: &str) -> bool {
+    let have = u.get(attr).and_then(Value::as_str);
+    match attr {
+        "userName" => have.is_some_and(|h| h.trim().eq_ignore_ascii_case(value.trim())),
+        _ => have == Some(value),
+    }
+}
+
+/// The `Resources` of a ListResponse (absent when there are none).
+pub fn resources(resp: &Response) -> Vec<Value> {
+    resp.body
+        .get("Resources")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A resource's `id`.
+pub fn resource_id(body: &Value) -> Option<String> {
+    match body.get("id")? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A resource's version (`meta.version`, the ETag).
+pub fn version(body: &Value) -> Option<String> {
+    body.get("meta")
+        .and_then(|m| m.get("version"))
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}

@@ -1,0 +1,292 @@
+//! The SCIM calls against a scripted transport: what scim2-server cannot be made to
+//! do on cue — a 412 between read and write, a 409 on a POST after the lookup found
+//! nothing, a /Bulk operation answered 412 — and the headers sent.
+
+use std::sync::Mutex;
+
+use serde_json::{json, Value};
+
+use super::discovery::{BulkLimits, Effective};
+use super::{bulk, client, map_user};
+use crate::plan::{OpKind, Operation};
+use crate::providers::call::{Applied, BoxFuture, CallError, Response, Transport};
+use crate::providers::Request;
+use crate::user::{Attributes, User};
+
+type Answer = dyn Fn(&Request, usize) -> Result<Response, CallError> + Send + Sync;
+
+/// Answers each request with a closure (given the request and its number) and keeps
+/// the log.
+struct Scripted {
+    answer: Box<Answer>,
+    log: Mutex<Vec<Request>>,
+}
+
+impl Transport for Scripted {
+    fn send<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, CallError>> {
+        let n = {
+            let mut log = self.log.lock().unwrap();
+            log.push(request.clone());
+            log.len() - 1
+        };
+        let answer = (self.answer)(request, n);
+        Box::pin(async move { answer })
+    }
+}
+
+fn scripted(
+    f: impl Fn(&Request, usize) -> Result<Response, CallError> + Send + Sync + 'static,
+) -> Scripted {
+    Scripted {
+        answer: Box::new(f),
+        log: Mutex::new(Vec::new()),
+    }
+}
+
+impl Scripted {
+    fn calls(&self) -> Vec<(&'static str, String)> {
+        let log = self.log.lock().unwrap();
+        log.iter().map(|r| (r.method, r.path.clone())).collect()
+    }
+    fn header(&self, n: usize, name: &str) -> Option<String> {
+        let log = self.log.lock().unwrap();
+        log[n]
+            .headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+fn op(kind: OpKind, id: &str, vendor_id: Option<&str>) -> Operation {
+    let user = User {
+        external_id: id.into(),
+        email: format!("{}@example.com", id.to_lowercase()),
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
+        phone: None,
+        status_active: true,
+        start_date: None,
+        termination_date: None,
+        attributes: Attributes::default(),
+    };
+    let record = map_user(&user).unwrap();
+    Operation {
+        op: kind,
+        external_id: id.into(),
+        email: user.email.clone(),
+        vendor_id: vendor_id.map(str::to_string),
+        reason: String::new(),
+        changes: Vec::new(),
+        fingerprint: Some(record.fingerprint()),
+        record: Some(record),
+    }
+}
+
+fn ok(body: Value) -> Result<Response, CallError> {
+    Ok(Response { status: 200, body })
+}
+
+fn fail(status: u16, message: &str) -> Result<Response, CallError> {
+    Err(CallError::new(Some(status), message))
+}
+
+fn eff(patch: bool, etag: bool) -> Effective {
+    Effective {
+        patch,
+        bulk: None,
+        filter: true,
+        etag,
+    }
+}
+
+fn user(id: &str, version: u32) -> Value {
+    json!({"id": id, "userName": "e1@example.com", "title": "Keep", "meta": {"version": format!("W/\"{version}\"")}})
+}
+
+#[tokio::test]
+async fn a_412_is_read_again_and_retried_once_with_the_new_version() {
+    let t = scripted(|r, n| match (r.method, n) {
+        ("GET", 0) => ok(user("u1", 1)),
+        ("PATCH", 1) => fail(412, "Resource has changed"),
+        ("GET", 2) => ok(user("u1", 2)),
+        ("PATCH", 3) => Ok(Response {
+            status: 204,
+            body: Value::Null,
+        }),
+        _ => fail(500, "unexpected"),
+    });
+    let o = op(OpKind::Update, "E1", Some("u1"));
+    let r = client::apply_one(&t, &o, &eff(true, true)).await;
+    assert_eq!(r, Ok(Applied::done(Some("u1".into()))));
+    assert_eq!(
+        t.calls(),
+        [
+            ("GET", "/Users/u1".to_string()),
+            ("PATCH", "/Users/u1".into()),
+            ("GET", "/Users/u1".into()),
+            ("PATCH", "/Users/u1".into())
+        ]
+    );
+    assert_eq!(t.header(1, "if-match").as_deref(), Some("W/\"1\""));
+    assert_eq!(t.header(3, "if-match").as_deref(), Some("W/\"2\""));
+    assert_eq!(
+        t.header(3, "content-type").as_deref(),
+        Some("application/scim+json")
+    );
+}
+
+#[tokio::test]
+async fn a_second_412_fails_the_operation_without_a_third_try() {
+    let t = scripted(|r, _| match r.method {
+        "GET" => ok(user("u1", 1)),
+        _ => fail(412, "Resource has changed"),
+    });
+    let o = op(OpKind::Disable, "E1", Some("u1"));
+    let r = client::apply_one(&t, &o, &eff(true, true)).await;
+    assert_eq!(r.unwrap_err().status, Some(412));
+    assert_eq!(t.calls().len(), 4);
+}
+
+#[tokio::test]
+async fn without_etags_a_patch_is_sent_alone_without_if_match() {
+    let t = scripted(|_, _| ok(Value::Null));
+    let o = op(OpKind::Disable, "E1", Some("u1"));
+    client::apply_one(&t, &o, &eff(true, false)).await.unwrap();
+    assert_eq!(t.calls(), [("PATCH", "/Users/u1".to_string())]);
+    assert_eq!(t.header(0, "if-match"), None);
+    let body = t.log.lock().unwrap()[0].body.clone().unwrap();
+    assert_eq!(body["Operations"][0]["value"], json!({"active": false}));
+}
+
+#[tokio::test]
+async fn without_patch_the_user_is_read_and_put_whole() {
+    let t = scripted(|r, _| match r.method {
+        "GET" => ok(user("u1", 5)),
+        _ => ok(user("u1", 6)),
+    });
+    let o = op(OpKind::Enable, "E1", Some("u1"));
+    client::apply_one(&t, &o, &eff(false, true)).await.unwrap();
+    assert_eq!(
+        t.calls(),
+        [
+            ("GET", "/Users/u1".to_string()),
+            ("PUT", "/Users/u1".into())
+        ]
+    );
+    let body = t.log.lock().unwrap()[1].body.clone().unwrap();
+    assert_eq!(body["title"], "Keep");
+    assert_eq!(body["active"], true);
+    assert_eq!(body["name"]["givenName"], "Ada");
+    assert_eq!(t.header(1, "if-match").as_deref(), Some("W/\"5\""));
+}
+
+#[tokio::test]
+async fn a_409_on_create_adopts_the_user_made_in_between() {
+    // The lookups find nothing, the POST says uniqueness, the next lookup finds it.
+    let t = scripted(|r, n| match (r.method, n) {
+        ("GET", 0 | 1) => ok(json!({"totalResults": 0, "Resources": []})),
+        ("POST", 2) => fail(409, "userName in use (scimType uniqueness)"),
+        ("GET", 3) => ok(json!({"totalResults": 1, "Resources": [user("u9", 1)]})),
+        ("PATCH", 4) => ok(Value::Null),
+        _ => fail(500, "unexpected"),
+    });
+    let o = op(OpKind::Create, "E1", None);
+    let r = client::apply_one(&t, &o, &eff(true, false)).await;
+    assert_eq!(r, Ok(Applied::done(Some("u9".into()))));
+    let first = &t.log.lock().unwrap()[0];
+    assert!(
+        first
+            .path
+            .contains("filter=userName+eq+%22e1%40example.com%22"),
+        "{}",
+        first.path
+    );
+}
+
+#[tokio::test]
+async fn a_vendor_error_keeps_its_message_and_status() {
+    let t = scripted(|_, _| fail(400, "bad value (scimType invalidValue, status 400)"));
+    let o = op(OpKind::Update, "E1", Some("u1"));
+    let e = client::apply_one(&t, &o, &eff(true, false))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, Some(400));
+    assert!(e.message.contains("scimType invalidValue"));
+}
+
+#[tokio::test]
+async fn bulk_results_are_per_operation_and_a_412_in_bulk_goes_one_by_one() {
+    // Lookup (by id, for versions), one /Bulk where op1 is 412 and op2 is 400, then
+    // op1 alone: GET + PATCH.
+    let t = scripted(|r, _| match (r.method, r.path.as_str()) {
+        ("GET", p) if p.starts_with("/Users?") => ok(json!({"totalResults": 3, "Resources": [
+            user("u0", 1), user("u1", 1), user("u2", 1)]})),
+        ("POST", "/Bulk") => ok(json!({"Operations": [
+            {"bulkId": "op0", "status": "200", "method": "PATCH"},
+            {"bulkId": "op1", "status": "412", "method": "PATCH"},
+            {"bulkId": "op2", "status": "400", "method": "PATCH",
+             "response": {"status": "400", "scimType": "invalidValue", "detail": "no"}}
+        ]})),
+        ("GET", "/Users/u1") => ok(user("u1", 2)),
+        ("PATCH", "/Users/u1") => ok(Value::Null),
+        _ => fail(500, "unexpected"),
+    });
+    let ops = [
+        op(OpKind::Disable, "E0", Some("u0")),
+        op(OpKind::Disable, "E1", Some("u1")),
+        op(OpKind::Disable, "E2", Some("u2")),
+    ];
+    let refs: Vec<&Operation> = ops.iter().collect();
+    let limits = BulkLimits {
+        max_operations: 10,
+        max_payload_size: 100_000,
+    };
+    let e = Effective {
+        bulk: Some(limits),
+        ..eff(true, true)
+    };
+    let results = bulk::apply(&t, &refs, &e, limits).await;
+    assert_eq!(results[0], Ok(Applied::done(Some("u0".into()))));
+    assert_eq!(results[1], Ok(Applied::done(Some("u1".into()))));
+    let err = results[2].clone().unwrap_err();
+    assert_eq!(
+        (err.status, err.message.as_str()),
+        (Some(400), "no (scimType invalidValue, status 400)")
+    );
+    let bulk_body = t.log.lock().unwrap()[1].body.clone().unwrap();
+    assert_eq!(bulk_body["Operations"][0]["version"], "W/\"1\"");
+    assert_eq!(t.calls().len(), 4);
+}
+
+#[tokio::test]
+async fn a_bulk_endpoint_that_is_not_there_sends_the_unit_one_by_one() {
+    let t = scripted(|r, _| match (r.method, r.path.as_str()) {
+        ("POST", "/Bulk") => fail(501, "Bulk is not supported (status 501)"),
+        ("PATCH", _) => ok(Value::Null),
+        _ => fail(500, "unexpected"),
+    });
+    let ops = [
+        op(OpKind::Disable, "E0", Some("u0")),
+        op(OpKind::Disable, "E1", Some("u1")),
+    ];
+    let refs: Vec<&Operation> = ops.iter().collect();
+    let limits = BulkLimits {
+        max_operations: 10,
+        max_payload_size: 100_000,
+    };
+    let e = Effective {
+        bulk: Some(limits),
+        ..eff(true, false)
+    };
+    let results = bulk::apply(&t, &refs, &e, limits).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(
+        t.calls(),
+        [
+            ("POST", "/Bulk".to_string()),
+            ("PATCH", "/Users/u0".into()),
+            ("PATCH", "/Users/u1".into())
+        ]
+    );
+}

@@ -1,0 +1,129 @@
+//! What a SCIM service says it supports (`/ServiceProviderConfig`, RFC 7643 §5), and
+//! what rosterd then uses, given the `patch`, `bulk` and `etag` settings.
+//!
+//! The document is read leniently: a missing or odd member means "not supported",
+//! never a failed sync.
+
+use serde_json::Value;
+
+use super::Mode;
+
+/// A service's announced features.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Features {
+    pub patch: bool,
+    /// `Some` when `/Bulk` is supported, with its limits.
+    pub bulk: Option<BulkLimits>,
+    pub filter: bool,
+    pub etag: bool,
+}
+
+/// `/Bulk` limits: operations per request and request body size in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkLimits {
+    pub max_operations: usize,
+    pub max_payload_size: usize,
+}
+
+/// Used when the service announces bulk but not its limits (or bulk is forced on):
+/// RFC 7644's examples use 1000 operations and 1 MiB.
+pub const DEFAULT_BULK_LIMITS: BulkLimits = BulkLimits {
+    max_operations: 1000,
+    max_payload_size: 1_048_576,
+};
+
+impl Features {
+    /// What rosterd assumes of a service without a readable `/ServiceProviderConfig`:
+    /// only what RFC 7644 makes mandatory (PUT, no bulk, no ETags), and filtering,
+    /// without which existing users cannot be adopted.
+    pub fn minimal() -> Self {
+        Features {
+            patch: false,
+            bulk: None,
+            filter: true,
+            etag: false,
+        }
+    }
+
+    /// Parses a `/ServiceProviderConfig` document.
+    pub fn parse(doc: &Value) -> Self {
+        let supported = |key: &str| {
+            doc.get(key)
+                .and_then(|f| f.get("supported"))
+                .is_some_and(truthy)
+        };
+        let bulk = supported("bulk").then(|| {
+            let limit = |key: &str, default: usize| {
+                doc.get("bulk")
+                    .and_then(|b| b.get(key))
+                    .and_then(positive)
+                    .unwrap_or(default)
+            };
+            BulkLimits {
+                max_operations: limit("maxOperations", DEFAULT_BULK_LIMITS.max_operations),
+                max_payload_size: limit("maxPayloadSize", DEFAULT_BULK_LIMITS.max_payload_size),
+            }
+        });
+        Features {
+            patch: supported("patch"),
+            bulk,
+            filter: supported("filter"),
+            etag: supported("etag"),
+        }
+    }
+}
+
+/// `true`, or `"true"` from services that send booleans as strings.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+/// A positive integer, also when sent as a string; 0 or junk is "not given".
+fn positive(v: &Value) -> Option<usize> {
+    let n = match v {
+        Value::Number(n) => n.as_u64()?,
+        Value::String(s) => s.trim().parse().ok()?,
+        _ => return None,
+    };
+    usize::try_from(n).ok().filter(|n| *n > 0)
+}
+
+/// What one pass uses: the service's features with the operator's settings applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    pub patch: bool,
+    /// Limits of each `/Bulk` request, when bulk is used; `max_operations` is at most
+    /// the configured `bulk_size`.
+    pub bulk: Option<BulkLimits>,
+    pub filter: bool,
+    pub etag: bool,
+}
+
+impl Effective {
+    pub fn new(features: &Features, patch: Mode, bulk: Mode, etag: Mode, bulk_size: usize) -> Self {
+        let pick = |mode: Mode, announced: bool| match mode {
+            Mode::Auto => announced,
+            Mode::On => true,
+            Mode::Off => false,
+        };
+        let limits = match bulk {
+            Mode::Off => None,
+            Mode::Auto => features.bulk,
+            Mode::On => Some(features.bulk.unwrap_or(DEFAULT_BULK_LIMITS)),
+        }
+        .map(|l| BulkLimits {
+            max_operations: l.max_operations.min(bulk_size.max(1)),
+            ..l
+        });
+        Effective {
+            patch: pick(patch, features.patch),
+            bulk: limits,
+            filter: features.filter,
+            etag: pick(etag, features.etag),
+        }
+    }
+}
