@@ -10,6 +10,16 @@
 #[path = "../tests/support/fake_hesh.rs"]
 #[allow(dead_code)]
 mod fake_hesh;
+// What the fake uses from its siblings (`super::` there is this crate's root).
+#[path = "../tests/support/fake_server.rs"]
+#[allow(dead_code)]
+mod fake_server;
+#[path = "../tests/support/openapi.rs"]
+#[allow(dead_code)]
+mod openapi;
+#[path = "../tests/support/rate_window.rs"]
+#[allow(dead_code)]
+mod rate_window;
 
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;

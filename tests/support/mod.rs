@@ -5,7 +5,9 @@
 //! - [`fake_hesh`]: a stateful fake of hesh's public users API (real HTTP on
 //!   127.0.0.1, rate limits, schema validation of request bodies, fault injection).
 //! - [`fake_saleschat`], [`fake_vyte`], [`fake_zaia`]: the other three vendors, alike.
-//! - [`rate_window`]: the fixed-window limit the vyte and zaia fakes enforce.
+//! - [`fake_server`]: what every fake shares (server thread and runtime, request log,
+//!   `fail_next` / `delay`, rate-limit headers); [`openapi`]: request-body validators.
+//! - [`rate_window`]: the fixed-window limit the fakes enforce.
 //! - [`workspace`]: a folder with a source and a config, and the binary run on it.
 
 #![allow(dead_code)]
@@ -14,8 +16,10 @@
 
 pub mod fake_hesh;
 pub mod fake_saleschat;
+pub mod fake_server;
 pub mod fake_vyte;
 pub mod fake_zaia;
+pub mod openapi;
 pub mod process;
 pub mod rate_window;
 pub mod workspace;
