@@ -242,12 +242,8 @@ pub struct RequestRecord {
 }
 
 impl Logged for RequestRecord {
-    fn method(&self) -> &str {
-        &self.method
-    }
-
-    fn path(&self) -> &str {
-        &self.path
+    fn method_path(&self) -> (&str, &str) {
+        (&self.method, &self.path)
     }
 }
 

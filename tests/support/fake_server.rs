@@ -108,9 +108,8 @@ pub fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A request log entry: each fake records its own fields, these two are common.
 pub trait Logged {
-    fn method(&self) -> &str;
-    /// The path without the query string.
-    fn path(&self) -> &str;
+    /// The method and the path without the query string.
+    fn method_path(&self) -> (&str, &str);
 }
 
 /// A request body that broke the vendor's request schema (or was not JSON).
@@ -120,6 +119,11 @@ pub struct SchemaViolation {
     pub path: String,
     pub body: Value,
     pub errors: Vec<String>,
+}
+
+/// Fails the test, listing them, when any request body broke the vendor's schema.
+pub fn assert_no_violations(violations: &[SchemaViolation]) {
+    assert!(violations.is_empty(), "schema violations: {violations:#?}");
 }
 
 /// Every request a fake received, in arrival order, and the bodies that broke its
@@ -151,7 +155,10 @@ impl<R: Logged + Clone> RequestLog<R> {
     pub fn count(&self, method: &str, path_matches: impl Fn(&str) -> bool) -> usize {
         self.requests
             .iter()
-            .filter(|r| r.method().eq_ignore_ascii_case(method) && path_matches(r.path()))
+            .filter(|r| {
+                let (m, p) = r.method_path();
+                m.eq_ignore_ascii_case(method) && path_matches(p)
+            })
             .count()
     }
 
@@ -159,7 +166,7 @@ impl<R: Logged + Clone> RequestLog<R> {
     pub fn writes(&self) -> Vec<R> {
         self.requests
             .iter()
-            .filter(|r| r.method() != "GET")
+            .filter(|r| r.method_path().0 != "GET")
             .cloned()
             .collect()
     }

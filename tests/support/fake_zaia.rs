@@ -195,12 +195,8 @@ impl RequestRecord {
 }
 
 impl Logged for RequestRecord {
-    fn method(&self) -> &str {
-        &self.method
-    }
-
-    fn path(&self) -> &str {
-        &self.path
+    fn method_path(&self) -> (&str, &str) {
+        (&self.method, &self.path)
     }
 }
 

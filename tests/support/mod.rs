@@ -9,6 +9,8 @@
 //!   `fail_next` / `delay`, rate-limit headers); [`openapi`]: request-body validators.
 //! - [`rate_window`]: the fixed-window limit the fakes enforce.
 //! - [`workspace`]: a folder with a source and a config, and the binary run on it.
+//! - [`process`]: fixtures, ports, waiting, killing a run midway; [`state`]: the
+//!   snapshot rows a run left in the state file.
 
 #![allow(dead_code)]
 // Test support code: a broken fixture or a poisoned test setup should fail loudly.
@@ -22,6 +24,7 @@ pub mod fake_zaia;
 pub mod openapi;
 pub mod process;
 pub mod rate_window;
+pub mod state;
 pub mod workspace;
 
 use std::path::PathBuf;
