@@ -240,14 +240,7 @@ fn zaia_bodies_match_its_openapi_with_nullable_fields_sent_as_null() {
         .body
         .clone()
         .unwrap();
-    for key in [
-        "channelId",
-        "externalId",
-        "externalUserGroupId",
-        "identifier",
-        "name",
-        "tierId",
-    ] {
+    for key in support::fake_zaia::CREATE_FIELDS {
         assert!(
             create.as_object().unwrap().contains_key(key),
             "create body lacks {key}: {create}"

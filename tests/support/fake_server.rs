@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
@@ -124,6 +124,28 @@ pub struct SchemaViolation {
 /// Fails the test, listing them, when any request body broke the vendor's schema.
 pub fn assert_no_violations(violations: &[SchemaViolation]) {
     assert!(violations.is_empty(), "schema violations: {violations:#?}");
+}
+
+/// For a test that spent the fake's rate-limit window before rosterd ran: `requests`
+/// as (arrival, answered 429) in arrival order. Returns the index of the first 429,
+/// failing the test when there is none or when a later request arrived before
+/// `reset_at` (the end of the window the 429 stood for).
+pub fn first_429_then_waited(
+    requests: impl IntoIterator<Item = (Instant, bool)>,
+    reset_at: Instant,
+) -> usize {
+    let requests: Vec<(Instant, bool)> = requests.into_iter().collect();
+    let first = requests
+        .iter()
+        .position(|(_, throttled)| *throttled)
+        .expect("rosterd's first request was throttled");
+    for (i, (at, _)) in requests.iter().enumerate().skip(first + 1) {
+        assert!(
+            *at >= reset_at,
+            "request {i} was sent before the window reset"
+        );
+    }
+    first
 }
 
 /// Every request a fake received, in arrival order, and the bodies that broke its
