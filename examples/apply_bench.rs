@@ -25,6 +25,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use fake_hesh::{FakeHesh, FakeHeshOptions, USERS_PATH};
+use fake_server::FakeVendor;
 use rosterd::config::Config;
 
 fn write_users(dir: &std::path::Path, n: usize, suffix: &str) {

@@ -12,7 +12,7 @@ use rosterd::store::AccountState;
 use support::fake_hesh::{
     FakeHesh, FakeHeshOptions, HeshStatus, HeshUser, DISABLE_PATH, USERS_PATH,
 };
-use support::fake_server::{assert_no_violations, first_429_then_waited};
+use support::fake_server::{assert_no_violations, first_429_then_waited, FakeVendor};
 use support::process::kill_when;
 use support::state::snapshot_states;
 use support::workspace::{op_kinds, provider, Person, Workspace};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use rosterd::store::AccountState;
 use serde_json::Value;
 use support::fake_saleschat::{FakeSaleschat, FakeSaleschatOptions, ScUser};
-use support::fake_server::{assert_no_violations, first_429_then_waited};
+use support::fake_server::{assert_no_violations, first_429_then_waited, FakeVendor};
 use support::process::kill_when;
 use support::state::snapshot_with_ids;
 use support::workspace::{op_kinds, provider, Person, Workspace};

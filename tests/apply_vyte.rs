@@ -9,7 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::fake_server::{assert_no_violations, first_429_then_waited};
+use support::fake_server::{assert_no_violations, first_429_then_waited, FakeVendor};
 use support::fake_vyte::{FakeVyte, FakeVyteOptions, VyteUser, BATCH_PATH, USERS_PATH};
 use support::process::kill_when;
 use support::workspace::{op_kinds, provider, Person, Workspace};

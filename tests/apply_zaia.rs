@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rosterd::store::AccountState;
 use serde_json::Value;
-use support::fake_server::{assert_no_violations, first_429_then_waited};
+use support::fake_server::{assert_no_violations, first_429_then_waited, FakeVendor};
 use support::fake_zaia::{FakeZaia, FakeZaiaOptions, ZaiaUser, CREATE_FIELDS, USERS_PATH};
 use support::process::kill_when;
 use support::state::snapshot_with_ids;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use rosterd::store::Store;
 use support::fake_hesh::{FakeHesh, FakeHeshOptions};
+use support::fake_server::FakeVendor;
 use support::process::{free_port, http_get as get, wait_for};
 use support::workspace::{Person, Workspace};
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::fake_hesh::{FakeHesh, FakeHeshOptions, HeshStatus, HeshUser};
 use support::fake_saleschat::{FakeSaleschat, FakeSaleschatOptions, ScUser};
-use support::fake_server::assert_no_violations;
+use support::fake_server::{assert_no_violations, FakeVendor};
 use support::fake_vyte::{FakeVyte, VyteUser};
 use support::fake_zaia::{FakeZaia, FakeZaiaOptions, ZaiaUser};
 use support::workspace::provider;

@@ -17,6 +17,7 @@ use std::process::Command;
 
 use rosterd::store::AccountState;
 use support::fake_hesh::{FakeHesh, FakeHeshOptions, HeshStatus};
+use support::fake_server::FakeVendor;
 use support::state::snapshot_states;
 use support::workspace::{provider, Person, Workspace};
 

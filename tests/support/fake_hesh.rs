@@ -48,7 +48,6 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -68,8 +67,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use uuid::Uuid;
 
-pub use super::fake_server::SchemaViolation;
-use super::fake_server::{self, FakeServer, Faults, Logged, RequestLog};
+use super::fake_server::{self, FakeServer, FakeVendor, Faults, Logged, RequestLog};
 use super::openapi::{self, RequestValidators};
 use super::rate_window::FixedWindow;
 
@@ -256,6 +254,20 @@ pub struct FakeHesh {
     server: FakeServer,
 }
 
+impl FakeVendor for FakeHesh {
+    type Record = RequestRecord;
+
+    fn server(&self) -> &FakeServer {
+        &self.server
+    }
+
+    fn with_log<T>(&self, f: impl FnOnce(&mut RequestLog<RequestRecord>, &mut Faults) -> T) -> T {
+        let mut st = self.shared.lock();
+        let st = &mut *st;
+        f(&mut st.log, &mut st.faults)
+    }
+}
+
 impl FakeHesh {
     /// Starts the fake on 127.0.0.1 (random port). It answers until dropped.
     pub async fn start(opts: FakeHeshOptions) -> FakeHesh {
@@ -275,15 +287,6 @@ impl FakeHesh {
             let _ = axum::serve(listener, app).await;
         });
         FakeHesh { shared, server }
-    }
-
-    /// `http://127.0.0.1:PORT` (no trailing slash): the `base_url` for rosterd.
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
     }
 
     pub fn api_key(&self) -> &str {
@@ -309,21 +312,10 @@ impl FakeHesh {
 
     // -- fault injection (takes effect for requests arriving from now on) ----------
 
-    /// The next `n` requests are answered `status` (e.g. 500, 503) with nothing applied.
-    /// Adds to any queued failures.
-    pub fn fail_next(&self, n: usize, status: u16) {
-        self.shared.lock().faults.fail_next(n, status);
-    }
-
     /// The next `n` requests get their connection closed without an answer; nothing
     /// is applied.
     pub fn drop_next(&self, n: usize) {
         self.shared.lock().drop_next += n;
-    }
-
-    /// Every answer (and drop) is held back this long; `Duration::ZERO` turns it off.
-    pub fn delay(&self, delay: Duration) {
-        self.shared.lock().faults.set_delay(delay);
     }
 
     /// The next `n` requests that reach the apply step are applied as usual, then
@@ -437,24 +429,9 @@ impl FakeHesh {
 
     // -- request log ------------------------------------------------------------------
 
-    /// Every request received, in arrival order.
-    pub fn requests(&self) -> Vec<RequestRecord> {
-        self.shared.lock().log.requests()
-    }
-
     /// How many requests arrived for `method path` (whatever their answer).
     pub fn count(&self, method: &str, path: &str) -> usize {
         self.shared.lock().log.count(method, |p| p == path)
-    }
-
-    /// Bodies that broke hesh's request schema, in arrival order.
-    pub fn schema_violations(&self) -> Vec<SchemaViolation> {
-        self.shared.lock().log.violations()
-    }
-
-    /// Forgets the request log and the schema violations (not the users).
-    pub fn clear_requests(&self) {
-        self.shared.lock().log.clear();
     }
 }
 

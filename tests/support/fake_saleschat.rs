@@ -36,8 +36,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-pub use super::fake_server::SchemaViolation;
-use super::fake_server::{self, FakeServer, Faults, Logged, RequestLog};
+use super::fake_server::{self, FakeServer, FakeVendor, Faults, Logged, RequestLog};
 use super::openapi::{self, RequestValidators};
 use super::rate_window::FixedWindow;
 
@@ -135,6 +134,20 @@ pub struct FakeSaleschat {
     server: FakeServer,
 }
 
+impl FakeVendor for FakeSaleschat {
+    type Record = RequestRecord;
+
+    fn server(&self) -> &FakeServer {
+        &self.server
+    }
+
+    fn with_log<T>(&self, f: impl FnOnce(&mut RequestLog<RequestRecord>, &mut Faults) -> T) -> T {
+        let mut st = self.shared.lock();
+        let st = &mut *st;
+        f(&mut st.log, &mut st.faults)
+    }
+}
+
 impl FakeSaleschat {
     pub async fn start(opts: FakeSaleschatOptions) -> FakeSaleschat {
         FakeSaleschat::start_blocking(opts)
@@ -149,10 +162,6 @@ impl FakeSaleschat {
             shared,
             server: FakeServer::start("saleschat", app),
         }
-    }
-
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
     }
 
     pub fn token(&self) -> &str {
@@ -170,19 +179,9 @@ impl FakeSaleschat {
 
     // -- faults -----------------------------------------------------------------------
 
-    /// The next `n` requests are answered `status` with an `ErrorRespDto`, nothing applied.
-    pub fn fail_next(&self, n: usize, status: u16) {
-        self.shared.lock().faults.fail_next(n, status);
-    }
-
     /// The next `n` creates make a user that is not a member of the org.
     pub fn create_without_org_next(&self, n: usize) {
         self.shared.lock().without_org_next += n;
-    }
-
-    /// Every answer is held back this long (the request is applied on arrival).
-    pub fn delay(&self, delay: Duration) {
-        self.shared.lock().faults.set_delay(delay);
     }
 
     // -- state ------------------------------------------------------------------------
@@ -224,10 +223,6 @@ impl FakeSaleschat {
             .collect()
     }
 
-    pub fn requests(&self) -> Vec<RequestRecord> {
-        self.shared.lock().log.requests()
-    }
-
     /// Requests whose method matches and whose path ends with `suffix`.
     pub fn count(&self, method: &str, suffix: &str) -> usize {
         self.shared
@@ -242,14 +237,6 @@ impl FakeSaleschat {
             .into_iter()
             .filter_map(|r| r.password)
             .collect()
-    }
-
-    pub fn schema_violations(&self) -> Vec<SchemaViolation> {
-        self.shared.lock().log.violations()
-    }
-
-    pub fn clear_requests(&self) {
-        self.shared.lock().log.clear();
     }
 }
 

@@ -100,6 +100,61 @@ impl Drop for FakeServer {
     }
 }
 
+/// What every fake answers to: its address, its request log and the common faults.
+/// A fake implements the two required methods; tests bring the trait into scope
+/// (`use support::fake_server::FakeVendor;`) and call the rest.
+pub trait FakeVendor {
+    /// The fake's own request log entry.
+    type Record: Logged + Clone;
+
+    fn server(&self) -> &FakeServer;
+
+    /// Runs `f` on the request log and the faults, under the fake's state lock.
+    fn with_log<T>(&self, f: impl FnOnce(&mut RequestLog<Self::Record>, &mut Faults) -> T) -> T;
+
+    /// `http://127.0.0.1:PORT` (no trailing slash): the `base_url` for rosterd.
+    fn base_url(&self) -> String {
+        self.server().base_url()
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.server().addr()
+    }
+
+    /// Every request received, in arrival order.
+    fn requests(&self) -> Vec<Self::Record> {
+        self.with_log(|log, _| log.requests())
+    }
+
+    /// Requests that change something (everything but GET).
+    fn writes(&self) -> Vec<Self::Record> {
+        self.with_log(|log, _| log.writes())
+    }
+
+    /// Bodies that broke the vendor's request schema, in arrival order.
+    fn schema_violations(&self) -> Vec<SchemaViolation> {
+        self.with_log(|log, _| log.violations())
+    }
+
+    /// Forgets the request log and the schema violations (not the vendor's state).
+    fn clear_requests(&self) {
+        self.with_log(|log, _| log.clear());
+    }
+
+    /// The next `n` requests are answered `status` (e.g. 500, 503) with nothing
+    /// applied and not counted against the rate limit. Adds to any queued failures.
+    fn fail_next(&self, n: usize, status: u16) {
+        self.with_log(|_, faults| faults.fail_next(n, status));
+    }
+
+    /// Every answer is held back this long (the request is processed and recorded on
+    /// arrival, so a client that times out leaves the change applied);
+    /// `Duration::ZERO` turns it off.
+    fn delay(&self, delay: Duration) {
+        self.with_log(|_, faults| faults.set_delay(delay));
+    }
+}
+
 /// The fake's state behind its mutex; a test that panicked while holding it must not
 /// hide the fake from the next assertion.
 pub fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {

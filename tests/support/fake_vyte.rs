@@ -48,8 +48,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-pub use super::fake_server::SchemaViolation;
-use super::fake_server::{self, FakeServer, Faults, Logged, RequestLog};
+use super::fake_server::{self, FakeServer, FakeVendor, Faults, Logged, RequestLog};
 use super::openapi;
 
 pub const USERS_PATH: &str = "/v2/users";
@@ -194,6 +193,20 @@ pub struct FakeVyte {
     server: FakeServer,
 }
 
+impl FakeVendor for FakeVyte {
+    type Record = RequestRecord;
+
+    fn server(&self) -> &FakeServer {
+        &self.server
+    }
+
+    fn with_log<T>(&self, f: impl FnOnce(&mut RequestLog<RequestRecord>, &mut Faults) -> T) -> T {
+        let mut st = self.shared.lock();
+        let st = &mut *st;
+        f(&mut st.log, &mut st.faults)
+    }
+}
+
 impl FakeVyte {
     /// Starts the fake on 127.0.0.1 (random port), expecting [`DEFAULT_API_KEY`].
     pub async fn start() -> FakeVyte {
@@ -233,21 +246,11 @@ impl FakeVyte {
         }
     }
 
-    /// `http://127.0.0.1:PORT`: the `base_url` for rosterd.
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
-    }
-
     pub fn api_key(&self) -> &str {
         &self.shared.api_key
     }
 
     // -- knobs -------------------------------------------------------------------------
-
-    /// The next `n` requests are answered `status` with nothing applied.
-    pub fn fail_next(&self, n: usize, status: u16) {
-        self.shared.lock().faults.fail_next(n, status);
-    }
 
     /// The next `n` writes (POST/PUT; reads pass) are answered `status` with
     /// `{"message": message}`, nothing applied.
@@ -261,11 +264,6 @@ impl FakeVyte {
     /// Creates (single and batch) answer `{}`, as vyte's documented sample does.
     pub fn empty_create_response(&self, empty: bool) {
         self.shared.lock().empty_create_response = empty;
-    }
-
-    /// Every answer is held back this long (the request is applied on arrival).
-    pub fn delay(&self, delay: Duration) {
-        self.shared.lock().faults.set_delay(delay);
     }
 
     // -- state -------------------------------------------------------------------------
@@ -320,10 +318,6 @@ impl FakeVyte {
 
     // -- request log -------------------------------------------------------------------
 
-    pub fn requests(&self) -> Vec<RequestRecord> {
-        self.shared.lock().log.requests()
-    }
-
     /// Requests that arrived for `method path` (whatever their answer).
     pub fn count(&self, method: &str, path: &str) -> usize {
         self.shared.lock().log.count(method, |p| p == path)
@@ -332,20 +326,6 @@ impl FakeVyte {
     /// How many times the user list was read.
     pub fn list_count(&self) -> usize {
         self.count("GET", USERS_PATH)
-    }
-
-    /// Requests that change something (everything but GET).
-    pub fn writes(&self) -> Vec<RequestRecord> {
-        self.shared.lock().log.writes()
-    }
-
-    pub fn schema_violations(&self) -> Vec<SchemaViolation> {
-        self.shared.lock().log.violations()
-    }
-
-    /// Forgets the request log and the schema violations (not the users).
-    pub fn clear_requests(&self) {
-        self.shared.lock().log.clear();
     }
 }
 

@@ -51,8 +51,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-pub use super::fake_server::SchemaViolation;
-use super::fake_server::{self, FakeServer, Faults, Logged, RequestLog};
+use super::fake_server::{self, FakeServer, FakeVendor, Faults, Logged, RequestLog};
 use super::openapi::{self, RequestValidators};
 
 pub const USERS_PATH: &str = "/api/v1/external-users";
@@ -205,6 +204,20 @@ pub struct FakeZaia {
     server: FakeServer,
 }
 
+impl FakeVendor for FakeZaia {
+    type Record = RequestRecord;
+
+    fn server(&self) -> &FakeServer {
+        &self.server
+    }
+
+    fn with_log<T>(&self, f: impl FnOnce(&mut RequestLog<RequestRecord>, &mut Faults) -> T) -> T {
+        let mut st = self.shared.lock();
+        let st = &mut *st;
+        f(&mut st.log, &mut st.faults)
+    }
+}
+
 impl FakeZaia {
     /// Starts the fake on 127.0.0.1 (random port). It answers until dropped.
     pub fn start(opts: FakeZaiaOptions) -> FakeZaia {
@@ -228,11 +241,6 @@ impl FakeZaia {
         }
     }
 
-    /// `http://127.0.0.1:PORT` (no trailing slash).
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
-    }
-
     pub fn api_key(&self) -> &str {
         &self.shared.opts.api_key
     }
@@ -243,16 +251,6 @@ impl FakeZaia {
     }
 
     // -- faults -------------------------------------------------------------------------
-
-    /// The next `n` requests are answered `status` with nothing applied.
-    pub fn fail_next(&self, n: usize, status: u16) {
-        self.shared.lock().faults.fail_next(n, status);
-    }
-
-    /// Every answer is held back this long; `Duration::ZERO` turns it off.
-    pub fn delay(&self, delay: Duration) {
-        self.shared.lock().faults.set_delay(delay);
-    }
 
     // -- state --------------------------------------------------------------------------
 
@@ -314,30 +312,12 @@ impl FakeZaia {
 
     // -- request log --------------------------------------------------------------------
 
-    pub fn requests(&self) -> Vec<RequestRecord> {
-        self.shared.lock().log.requests()
-    }
-
     /// Requests with this method whose path starts with `path_prefix`.
     pub fn count(&self, method: &str, path_prefix: &str) -> usize {
         self.shared
             .lock()
             .log
             .count(method, |p| p.starts_with(path_prefix))
-    }
-
-    /// Requests other than list and get (the ones that change something).
-    pub fn writes(&self) -> Vec<RequestRecord> {
-        self.shared.lock().log.writes()
-    }
-
-    pub fn schema_violations(&self) -> Vec<SchemaViolation> {
-        self.shared.lock().log.violations()
-    }
-
-    /// Forgets the request log and the violations (not the users).
-    pub fn clear_requests(&self) {
-        self.shared.lock().log.clear();
     }
 }
 
