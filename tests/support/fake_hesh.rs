@@ -67,7 +67,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use uuid::Uuid;
 
-use super::fake_server::{self, FakeServer, FakeVendor, Faults, Logged, RequestLog};
+use super::fake_server::{self, FakeServer, FakeVendor, Faults, RequestLog};
 use super::openapi::{self, RequestValidators};
 use super::rate_window::FixedWindow;
 
@@ -239,12 +239,6 @@ pub struct RequestRecord {
     pub fault: Option<Fault>,
 }
 
-impl Logged for RequestRecord {
-    fn method_path(&self) -> (&str, &str) {
-        (&self.method, &self.path)
-    }
-}
-
 // ---------------------------------------------------------------------------------
 // The server handle
 // ---------------------------------------------------------------------------------
@@ -254,19 +248,7 @@ pub struct FakeHesh {
     server: FakeServer,
 }
 
-impl FakeVendor for FakeHesh {
-    type Record = RequestRecord;
-
-    fn server(&self) -> &FakeServer {
-        &self.server
-    }
-
-    fn with_log<T>(&self, f: impl FnOnce(&mut RequestLog<RequestRecord>, &mut Faults) -> T) -> T {
-        let mut st = self.shared.lock();
-        let st = &mut *st;
-        f(&mut st.log, &mut st.faults)
-    }
-}
+fake_server::impl_fake_vendor!(FakeHesh, RequestRecord);
 
 impl FakeHesh {
     /// Starts the fake on 127.0.0.1 (random port). It answers until dropped.

@@ -36,7 +36,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::fake_server::{self, FakeServer, FakeVendor, Faults, Logged, RequestLog};
+use super::fake_server::{self, FakeServer, FakeVendor, Faults, RequestLog};
 use super::openapi::{self, RequestValidators};
 use super::rate_window::FixedWindow;
 
@@ -123,30 +123,12 @@ pub struct RequestRecord {
     pub authorization: Option<String>,
 }
 
-impl Logged for RequestRecord {
-    fn method_path(&self) -> (&str, &str) {
-        (&self.method, &self.path)
-    }
-}
-
 pub struct FakeSaleschat {
     shared: Arc<Shared>,
     server: FakeServer,
 }
 
-impl FakeVendor for FakeSaleschat {
-    type Record = RequestRecord;
-
-    fn server(&self) -> &FakeServer {
-        &self.server
-    }
-
-    fn with_log<T>(&self, f: impl FnOnce(&mut RequestLog<RequestRecord>, &mut Faults) -> T) -> T {
-        let mut st = self.shared.lock();
-        let st = &mut *st;
-        f(&mut st.log, &mut st.faults)
-    }
-}
+fake_server::impl_fake_vendor!(FakeSaleschat, RequestRecord);
 
 impl FakeSaleschat {
     pub async fn start(opts: FakeSaleschatOptions) -> FakeSaleschat {

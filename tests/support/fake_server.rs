@@ -155,6 +155,42 @@ pub trait FakeVendor {
     }
 }
 
+/// Implements [`FakeVendor`] for a fake handle `$fake` with fields `server:
+/// FakeServer` and `shared` (whose `lock()` gives the state, with `log` and `faults`),
+/// and [`Logged`] for its log entry `$record` (with `method` and `path` fields): the
+/// four fakes are built alike, so the impls are the same. Used in a fake's module,
+/// beside `fake_server` (`super::fake_server` is this module).
+macro_rules! impl_fake_vendor {
+    ($fake:ty, $record:ty) => {
+        impl super::fake_server::Logged for $record {
+            fn method_path(&self) -> (&str, &str) {
+                (&self.method, &self.path)
+            }
+        }
+
+        impl super::fake_server::FakeVendor for $fake {
+            type Record = $record;
+
+            fn server(&self) -> &super::fake_server::FakeServer {
+                &self.server
+            }
+
+            fn with_log<T>(
+                &self,
+                f: impl FnOnce(
+                    &mut super::fake_server::RequestLog<$record>,
+                    &mut super::fake_server::Faults,
+                ) -> T,
+            ) -> T {
+                let mut st = self.shared.lock();
+                let st = &mut *st;
+                f(&mut st.log, &mut st.faults)
+            }
+        }
+    };
+}
+pub(crate) use impl_fake_vendor;
+
 /// The fake's state behind its mutex; a test that panicked while holding it must not
 /// hide the fake from the next assertion.
 pub fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -48,7 +48,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::fake_server::{self, FakeServer, FakeVendor, Faults, Logged, RequestLog};
+use super::fake_server::{self, FakeServer, Faults, RequestLog};
 use super::openapi;
 
 pub const USERS_PATH: &str = "/v2/users";
@@ -159,12 +159,6 @@ pub struct RequestRecord {
     pub batch_len: Option<usize>,
 }
 
-impl Logged for RequestRecord {
-    fn method_path(&self) -> (&str, &str) {
-        (&self.method, &self.path)
-    }
-}
-
 struct VyteState {
     rate: FixedWindow,
     users: Vec<VyteUser>,
@@ -193,19 +187,7 @@ pub struct FakeVyte {
     server: FakeServer,
 }
 
-impl FakeVendor for FakeVyte {
-    type Record = RequestRecord;
-
-    fn server(&self) -> &FakeServer {
-        &self.server
-    }
-
-    fn with_log<T>(&self, f: impl FnOnce(&mut RequestLog<RequestRecord>, &mut Faults) -> T) -> T {
-        let mut st = self.shared.lock();
-        let st = &mut *st;
-        f(&mut st.log, &mut st.faults)
-    }
-}
+fake_server::impl_fake_vendor!(FakeVyte, RequestRecord);
 
 impl FakeVyte {
     /// Starts the fake on 127.0.0.1 (random port), expecting [`DEFAULT_API_KEY`].

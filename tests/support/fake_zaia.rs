@@ -51,7 +51,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::fake_server::{self, FakeServer, FakeVendor, Faults, Logged, RequestLog};
+use super::fake_server::{self, FakeServer, Faults, RequestLog};
 use super::openapi::{self, RequestValidators};
 
 pub const USERS_PATH: &str = "/api/v1/external-users";
@@ -193,30 +193,12 @@ impl RequestRecord {
     }
 }
 
-impl Logged for RequestRecord {
-    fn method_path(&self) -> (&str, &str) {
-        (&self.method, &self.path)
-    }
-}
-
 pub struct FakeZaia {
     shared: Arc<Shared>,
     server: FakeServer,
 }
 
-impl FakeVendor for FakeZaia {
-    type Record = RequestRecord;
-
-    fn server(&self) -> &FakeServer {
-        &self.server
-    }
-
-    fn with_log<T>(&self, f: impl FnOnce(&mut RequestLog<RequestRecord>, &mut Faults) -> T) -> T {
-        let mut st = self.shared.lock();
-        let st = &mut *st;
-        f(&mut st.log, &mut st.faults)
-    }
-}
+fake_server::impl_fake_vendor!(FakeZaia, RequestRecord);
 
 impl FakeZaia {
     /// Starts the fake on 127.0.0.1 (random port). It answers until dropped.
