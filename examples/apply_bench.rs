@@ -7,15 +7,14 @@
 // A benchmark program, not library code: failing loudly is what it should do.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/support/fake_hesh.rs"]
-#[allow(dead_code)]
-mod fake_hesh;
+mod support;
 
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use fake_hesh::{FakeHesh, FakeHeshOptions, USERS_PATH};
 use rosterd::config::Config;
+use support::fake_hesh::{FakeHesh, FakeHeshOptions, USERS_PATH};
+use support::fake_server::FakeVendor;
 
 fn write_users(dir: &std::path::Path, n: usize, suffix: &str) {
     let mut csv = String::from("id,email,first_name,last_name,phone\n");

@@ -7,15 +7,14 @@
 // A benchmark program, not library code: failing loudly is what it should do.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/support/fake_hesh.rs"]
-#[allow(dead_code)]
-mod fake_hesh;
+mod support;
 
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use fake_hesh::{FakeHesh, FakeHeshOptions};
 use rosterd::config::Config;
+use support::fake_hesh::{FakeHesh, FakeHeshOptions};
+use support::fake_server::FakeVendor;
 
 fn main() {
     let n: usize = std::env::args()

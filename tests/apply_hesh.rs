@@ -8,11 +8,14 @@ mod support;
 
 use std::time::Duration;
 
-use rosterd::store::{AccountState, Store};
+use rosterd::store::AccountState;
 use support::fake_hesh::{
     FakeHesh, FakeHeshOptions, HeshStatus, HeshUser, DISABLE_PATH, USERS_PATH,
 };
-use support::workspace::{provider, Person, Workspace};
+use support::fake_server::{assert_no_violations, first_429_then_waited, FakeVendor};
+use support::process::kill_when;
+use support::state::snapshot_states;
+use support::workspace::{op_kinds, provider, Person, Workspace};
 
 fn workspace(fake: &FakeHesh, extra: &str) -> Workspace {
     Workspace::hesh(&fake.base_url(), fake.tenant_id(), fake.api_key(), extra)
@@ -40,20 +43,7 @@ fn assert_holds(fake: &FakeHesh, people: &[Person]) {
         assert_eq!(u.phone.as_deref(), Some(p.phone.as_str()));
         assert_eq!(u.status, HeshStatus::Active);
     }
-    assert!(
-        fake.schema_violations().is_empty(),
-        "{:?}",
-        fake.schema_violations()
-    );
-}
-
-async fn snapshot_states(ws: &Workspace) -> Vec<(String, AccountState)> {
-    let store = Store::open_read_only(&ws.state()).await.unwrap().unwrap();
-    let rows = store.snapshot("hesh").await.unwrap();
-    store.close().await;
-    rows.into_iter()
-        .map(|r| (r.external_id.to_string(), r.state))
-        .collect()
+    assert_no_violations(&fake.schema_violations());
 }
 
 #[tokio::test]
@@ -74,20 +64,14 @@ async fn first_run_creates_everyone_in_batches_and_a_rerun_sends_nothing() {
     assert_eq!(batches.len(), 3, "{batches:?}");
     assert!(batches.iter().all(|&n| n <= 100));
     assert_eq!(fake.count("POST", USERS_PATH), 0);
-    let states = snapshot_states(&ws).await;
+    let states = snapshot_states(&ws.state(), "hesh").await;
     assert_eq!(states.len(), 250);
     assert!(states.iter().all(|(_, s)| *s == AccountState::Active));
 
     fake.clear_requests();
     let (code, doc) = ws.sync();
     assert_eq!(code, 0);
-    assert_eq!(
-        provider(&doc, "hesh")["operations"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0
-    );
+    assert_eq!(op_kinds(&doc, "hesh").len(), 0);
     assert!(
         fake.requests().is_empty(),
         "a rerun with nothing to do sends nothing"
@@ -120,20 +104,11 @@ async fn existing_accounts_are_adopted_by_email_not_duplicated() {
     assert_eq!(adopted.phone, None);
     let (code, doc) = ws.sync();
     assert_eq!(code, 0);
-    let ops: Vec<&str> = provider(&doc, "hesh")["operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["op"].as_str().unwrap())
-        .collect();
-    assert_eq!(ops, ["update", "update"]);
+    assert_eq!(op_kinds(&doc, "hesh"), ["update", "update"]);
     assert_holds(&fake, &people);
     fake.clear_requests();
     let (_, doc) = ws.sync();
-    assert!(provider(&doc, "hesh")["operations"]
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(op_kinds(&doc, "hesh").is_empty());
     assert!(fake.requests().is_empty());
 }
 
@@ -169,7 +144,7 @@ async fn updates_disables_and_re_enables_round_trip() {
         HeshStatus::Inactive
     );
     assert_eq!(fake.count("PATCH", DISABLE_PATH), 2);
-    let states = snapshot_states(&ws).await;
+    let states = snapshot_states(&ws.state(), "hesh").await;
     assert!(states.contains(&(people[1].id.clone(), AccountState::Disabled)));
 
     people[1].status = "active".into();
@@ -213,7 +188,7 @@ async fn adoption_never_re_keys_an_account_that_only_shares_the_phone() {
         "the other account was not touched"
     );
     assert!(
-        snapshot_states(&ws).await.is_empty(),
+        snapshot_states(&ws.state(), "hesh").await.is_empty(),
         "a failed create leaves no snapshot row"
     );
 }
@@ -309,16 +284,10 @@ async fn a_429_is_waited_out_not_failed_and_nothing_is_sent_before_the_reset() {
     assert_eq!(code, 0, "a 429 is not a failure: {doc}");
     assert_holds(&fake, &people);
     let requests = fake.requests();
-    let first_429 = requests
-        .iter()
-        .position(|r| r.status == Some(429))
-        .expect("the first request was throttled");
-    for r in &requests[first_429 + 1..] {
-        assert!(
-            r.at >= window_start + window,
-            "a request was sent before the window reset"
-        );
-    }
+    first_429_then_waited(
+        requests.iter().map(|r| (r.at, r.status == Some(429))),
+        window_start + window,
+    );
     assert_eq!(provider(&doc, "hesh")["result"]["rate_limited"], 1);
 }
 
@@ -356,24 +325,14 @@ async fn killed_mid_apply_and_rerun_the_vendor_holds_the_source_once() {
         let people: Vec<Person> = (0..300).map(Person::new).collect();
         ws.write_people(&people);
         fake.delay(Duration::from_millis(60));
-        let mut child = ws.spawn_sync();
-        let start = std::time::Instant::now();
-        while fake.requests().len() < kill_at {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "rosterd never got going"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        child.kill().unwrap(); // SIGKILL: no chance to clean up
-        child.wait().unwrap();
+        kill_when(ws.spawn_sync(), || fake.requests().len() >= kill_at).await;
         let created_before_rerun = fake.users().len();
         fake.delay(Duration::ZERO);
 
         let (code, doc) = ws.sync();
         assert_eq!(code, 0, "killed at request {kill_at}: {doc}");
         assert_holds(&fake, &people);
-        let states = snapshot_states(&ws).await;
+        let states = snapshot_states(&ws.state(), "hesh").await;
         assert_eq!(states.len(), 300, "killed at request {kill_at}");
         assert!(
             created_before_rerun < 300,

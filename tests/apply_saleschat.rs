@@ -8,10 +8,13 @@ mod support;
 
 use std::time::Duration;
 
-use rosterd::store::{AccountState, Store};
+use rosterd::store::AccountState;
 use serde_json::Value;
 use support::fake_saleschat::{FakeSaleschat, FakeSaleschatOptions, ScUser};
-use support::workspace::{provider, Person, Workspace};
+use support::fake_server::{assert_no_violations, first_429_then_waited, FakeVendor};
+use support::process::kill_when;
+use support::state::snapshot_with_ids;
+use support::workspace::{op_kinds, provider, Person, Workspace};
 
 fn workspace(fake: &FakeSaleschat, extra: &str) -> Workspace {
     Workspace::saleschat(&fake.base_url(), fake.org_id(), fake.token(), extra)
@@ -33,15 +36,7 @@ fn assert_holds(fake: &FakeSaleschat, people: &[Person]) {
             .unwrap_or_else(|| panic!("{} missing", p.email));
         assert!(u.in_org && !u.disabled, "{u:?}");
     }
-    assert_no_violations(fake);
-}
-
-fn assert_no_violations(fake: &FakeSaleschat) {
-    assert!(
-        fake.schema_violations().is_empty(),
-        "{:?}",
-        fake.schema_violations()
-    );
+    assert_no_violations(&fake.schema_violations());
 }
 
 /// Runs `sync --format json` and checks that no password the fake received and no
@@ -57,35 +52,6 @@ fn sync(ws: &Workspace, fake: &FakeSaleschat) -> (i32, Value) {
     assert!(!stdout.contains(fake.token()) && !stderr.contains(fake.token()));
     let doc = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
     (code, doc)
-}
-
-fn ops(doc: &Value) -> Vec<String> {
-    provider(doc, "saleschat")["operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["op"].as_str().unwrap().to_string())
-        .collect()
-}
-
-async fn snapshot(ws: &Workspace) -> Vec<(String, Option<String>, AccountState)> {
-    let store = Store::open_read_only(&ws.state()).await.unwrap().unwrap();
-    let mut rows = store.snapshot("saleschat").await.unwrap();
-    let all: Vec<usize> = (0..rows.len()).collect();
-    store
-        .fill_details("saleschat", &mut rows, &all)
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    for r in rows.iter() {
-        let vendor_id = r
-            .details
-            .as_ref()
-            .and_then(|d| d.vendor_id.as_deref().map(str::to_string));
-        out.push((r.external_id.to_string(), vendor_id, r.state));
-    }
-    store.close().await;
-    out
 }
 
 fn strong(pw: &str) -> bool {
@@ -119,7 +85,7 @@ async fn first_run_adopts_existing_members_creates_the_rest_and_a_rerun_sends_no
     assert_eq!(result["manual"], 0);
     assert_eq!(fake.users().len(), 7, "adopted, not duplicated");
     assert!(fake.duplicates().is_empty());
-    assert_no_violations(&fake);
+    assert_no_violations(&fake.schema_violations());
 
     // Four creates, each with its own strong password, asking for a new one at login.
     let passwords = fake.passwords();
@@ -140,20 +106,20 @@ async fn first_run_adopts_existing_members_creates_the_rest_and_a_rerun_sends_no
     }
 
     // Every snapshot row keeps saleschat's user id.
-    let rows = snapshot(&ws).await;
+    let rows = snapshot_with_ids(&ws.state(), "saleschat").await;
     assert_eq!(rows.len(), 6);
-    for (external_id, vendor_id, state) in &rows {
+    for (external_id, state, vendor_id) in &rows {
         let p = people.iter().find(|p| &p.id == external_id).unwrap();
         let u = fake.user_by_email(&p.email).unwrap();
         assert_eq!(vendor_id.as_deref(), Some(u.id.as_str()));
         assert_eq!(*state, AccountState::Active);
     }
-    assert_eq!(rows[1].1.as_deref(), Some(seeded[0].as_str()));
+    assert_eq!(rows[1].2.as_deref(), Some(seeded[0].as_str()));
 
     fake.clear_requests();
     let (code, doc) = sync(&ws, &fake);
     assert_eq!(code, 0, "{doc}");
-    assert!(ops(&doc).is_empty(), "{doc}");
+    assert!(op_kinds(&doc, "saleschat").is_empty(), "{doc}");
     assert!(fake.requests().is_empty(), "a rerun sends nothing");
 }
 
@@ -182,11 +148,11 @@ async fn disable_and_enable_round_trip_by_user_id() {
     assert_eq!(fake.count("GET", "/user"), 0, "ids known: no find");
     assert!(fake.user_by_email(&people[1].email).unwrap().disabled);
     assert!(fake.user_by_email(&leaver.email).unwrap().disabled);
-    let rows = snapshot(&ws).await;
+    let rows = snapshot_with_ids(&ws.state(), "saleschat").await;
     assert!(rows.contains(&(
         people[1].id.clone(),
-        Some(id1.clone()),
-        AccountState::Disabled
+        AccountState::Disabled,
+        Some(id1.clone())
     )));
 
     people[1].status = "active".into();
@@ -203,7 +169,7 @@ async fn disable_and_enable_round_trip_by_user_id() {
         fake.user_by_email(&leaver.email).unwrap().disabled,
         "the leaver stays disabled"
     );
-    assert_no_violations(&fake);
+    assert_no_violations(&fake.schema_violations());
 }
 
 #[tokio::test]
@@ -226,7 +192,7 @@ async fn on_remove_delete_deletes_and_disable_is_the_default() {
     assert_eq!(fake.count("POST", "/disable"), 0);
     assert!(fake.user_by_email(&leaver.email).is_none());
     assert_eq!(
-        snapshot(&ws).await.len(),
+        snapshot_with_ids(&ws.state(), "saleschat").await.len(),
         1,
         "the deleted user's row is gone"
     );
@@ -247,12 +213,12 @@ async fn a_user_created_outside_the_org_is_manual_action_and_status_lists_it() {
     assert_eq!(result["applied"]["create"], 2);
     assert_eq!(result["failed"], 0);
     let orphan = fake.users().into_iter().find(|u| !u.in_org).unwrap();
-    let rows = snapshot(&ws).await;
+    let rows = snapshot_with_ids(&ws.state(), "saleschat").await;
     let row = rows
         .iter()
-        .find(|r| r.2 == AccountState::Manual)
+        .find(|r| r.1 == AccountState::Manual)
         .expect("a manual row");
-    assert_eq!(row.1.as_deref(), Some(orphan.id.as_str()), "the id is kept");
+    assert_eq!(row.2.as_deref(), Some(orphan.id.as_str()), "the id is kept");
 
     let (code, text, _) = ws.run(&["status"]);
     assert_eq!(code, 0);
@@ -267,7 +233,7 @@ async fn a_user_created_outside_the_org_is_manual_action_and_status_lists_it() {
     fake.clear_requests();
     let (code, doc) = sync(&ws, &fake);
     assert_eq!(code, 0, "{doc}");
-    assert!(ops(&doc).is_empty(), "{doc}");
+    assert!(op_kinds(&doc, "saleschat").is_empty(), "{doc}");
     assert_eq!(
         provider(&doc, "saleschat")["manual"]
             .as_array()
@@ -276,7 +242,7 @@ async fn a_user_created_outside_the_org_is_manual_action_and_status_lists_it() {
         1
     );
     assert!(fake.requests().is_empty());
-    assert_no_violations(&fake);
+    assert_no_violations(&fake.schema_violations());
 }
 
 #[tokio::test]
@@ -297,7 +263,7 @@ async fn a_vendor_error_body_is_shown_and_the_next_run_recovers() {
         error.contains("Injected failure: the fake was told to fail this request"),
         "error_message and error_description: {error}"
     );
-    assert!(snapshot(&ws).await.is_empty());
+    assert!(snapshot_with_ids(&ws.state(), "saleschat").await.is_empty());
 
     // A 422 that is not an existing email: find has nobody to adopt, the error says so.
     fake.fail_next(1, 422);
@@ -330,7 +296,7 @@ async fn a_name_change_is_manual_in_the_plan_and_sends_nothing() {
     fake.clear_requests();
     let (code, doc) = sync(&ws, &fake);
     assert_eq!(code, 0, "{doc}");
-    assert!(ops(&doc).is_empty(), "{doc}");
+    assert!(op_kinds(&doc, "saleschat").is_empty(), "{doc}");
     let manual = provider(&doc, "saleschat")["manual"].as_array().unwrap();
     assert_eq!(manual.len(), 1, "{doc}");
     assert_eq!(manual[0]["external_id"], people[0].id.as_str());
@@ -367,9 +333,9 @@ async fn an_email_change_with_recreate_creates_the_new_user_and_disables_the_old
     let new = fake.user_by_email(&people[0].email).unwrap();
     assert!(!new.disabled && new.in_org);
     assert!(fake.user_by_email(&old.email).unwrap().disabled);
-    let rows = snapshot(&ws).await;
-    assert!(rows.contains(&(people[0].id.clone(), Some(new.id), AccountState::Active)));
-    assert_no_violations(&fake);
+    let rows = snapshot_with_ids(&ws.state(), "saleschat").await;
+    assert!(rows.contains(&(people[0].id.clone(), AccountState::Active, Some(new.id))));
+    assert_no_violations(&fake.schema_violations());
 }
 
 #[tokio::test]
@@ -380,17 +346,7 @@ async fn killed_mid_run_and_rerun_the_vendor_holds_the_source_once() {
         let people: Vec<Person> = (0..30).map(Person::new).collect();
         ws.write_people(&people);
         fake.delay(Duration::from_millis(40));
-        let mut child = ws.spawn_sync();
-        let start = std::time::Instant::now();
-        while fake.requests().len() < kill_at {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "rosterd never got going"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        kill_when(ws.spawn_sync(), || fake.requests().len() >= kill_at).await;
         let created_before = fake.users().len();
         fake.delay(Duration::ZERO);
 
@@ -398,11 +354,11 @@ async fn killed_mid_run_and_rerun_the_vendor_holds_the_source_once() {
         assert_eq!(code, 0, "killed at request {kill_at}: {doc}");
         assert_holds(&fake, &people);
         assert!(created_before < 30, "killed too late to test anything");
-        let rows = snapshot(&ws).await;
+        let rows = snapshot_with_ids(&ws.state(), "saleschat").await;
         assert_eq!(rows.len(), 30);
         assert!(rows
             .iter()
-            .all(|(_, id, s)| id.is_some() && *s == AccountState::Active));
+            .all(|(_, s, id)| id.is_some() && *s == AccountState::Active));
         let passwords = fake.passwords();
         assert!(passwords.iter().all(|p| strong(p)));
     }
@@ -437,19 +393,11 @@ async fn a_429_is_waited_out_not_failed_and_nothing_is_sent_before_the_reset() {
     assert_eq!(code, 0, "a 429 is not a failure: {doc}");
     assert_holds(&fake, &people);
     let requests = fake.requests();
-    let first_429 = requests
-        .iter()
-        .position(|r| r.status == 429)
-        .expect("rosterd's first request was throttled");
+    let first_429 = first_429_then_waited(
+        requests.iter().map(|r| (r.at, r.status == 429)),
+        window_start + window,
+    );
     assert_eq!(first_429, 4, "the first request after the spent window");
-    for r in &requests[first_429 + 1..] {
-        assert!(
-            r.at >= window_start + window,
-            "{} {} was sent before the window reset",
-            r.method,
-            r.path
-        );
-    }
     // Two creates and their finds fit in the next window: one 429 in all.
     assert_eq!(requests.iter().filter(|r| r.status == 429).count(), 1);
     assert_eq!(provider(&doc, "saleschat")["result"]["rate_limited"], 1);

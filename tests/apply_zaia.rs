@@ -7,60 +7,18 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use rosterd::store::{AccountState, Store};
+use rosterd::store::AccountState;
 use serde_json::Value;
+use support::fake_server::{assert_no_violations, first_429_then_waited, FakeVendor};
 use support::fake_zaia::{FakeZaia, FakeZaiaOptions, ZaiaUser, CREATE_FIELDS, USERS_PATH};
-use support::workspace::{provider, Person, Workspace};
-
-/// The variable the config names for zaia's key (see `Workspace::zaia`).
-const ZAIA_KEY_ENV: &str = "ROSTERD_TEST_ZAIA_KEY";
+use support::process::kill_when;
+use support::state::snapshot_with_ids;
+use support::workspace::{op_kinds, provider, Person, Workspace};
 
 fn workspace(fake: &FakeZaia, extra: &str) -> Workspace {
     Workspace::zaia(&fake.base_url(), fake.channel_id(), fake.api_key(), extra)
-}
-
-fn command(ws: &Workspace, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_rosterd"));
-    c.arg("-c")
-        .arg(ws.path().join("rosterd.yaml"))
-        .args(args)
-        .env(ZAIA_KEY_ENV, &ws.hesh_key)
-        .env("RUST_LOG", "info");
-    c
-}
-
-/// `sync --format json` with zaia's key in the environment: (exit code, report).
-/// Checks that the key appears nowhere in the output.
-fn sync(ws: &Workspace) -> (i32, Value) {
-    let out = command(ws, &["sync", "--format", "json"]).output().unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        !stdout.contains(&ws.hesh_key) && !stderr.contains(&ws.hesh_key),
-        "the API key leaked"
-    );
-    let doc = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
-    (out.status.code().unwrap_or(-1), doc)
-}
-
-fn spawn_sync(ws: &Workspace) -> Child {
-    command(ws, &["sync", "--format", "json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-fn operations(doc: &Value) -> Vec<String> {
-    provider(doc, "zaia")["operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["op"].as_str().unwrap().to_string())
-        .collect()
 }
 
 /// Users of the configured channel.
@@ -94,29 +52,7 @@ fn assert_holds(fake: &FakeZaia, people: &[Person], others: usize) {
             (None, None)
         );
     }
-    assert!(
-        fake.schema_violations().is_empty(),
-        "{:?}",
-        fake.schema_violations()
-    );
-}
-
-/// (external_id, state, vendor_id) of every snapshot row.
-async fn snapshot(ws: &Workspace) -> Vec<(String, AccountState, Option<String>)> {
-    let store = Store::open_read_only(&ws.state()).await.unwrap().unwrap();
-    let mut rows: Vec<_> = store.snapshot("zaia").await.unwrap().into_iter().collect();
-    let all: Vec<usize> = (0..rows.len()).collect();
-    store.fill_details("zaia", &mut rows, &all).await.unwrap();
-    store.close().await;
-    rows.into_iter()
-        .map(|r| {
-            let vendor_id = r
-                .details
-                .as_ref()
-                .and_then(|d| d.vendor_id.as_deref().map(str::to_string));
-            (r.external_id.to_string(), r.state, vendor_id)
-        })
-        .collect()
+    assert_no_violations(&fake.schema_violations());
 }
 
 #[tokio::test]
@@ -137,7 +73,7 @@ async fn existing_users_are_adopted_and_creates_send_all_six_fields() {
     let ws = workspace(&fake, "");
     ws.write_people(&people);
 
-    let (code, doc) = sync(&ws);
+    let (code, doc) = ws.sync();
     assert_eq!(code, 0, "{doc}");
     assert_eq!(provider(&doc, "zaia")["result"]["applied"]["create"], 5);
     assert_holds(&fake, &people, 0);
@@ -172,7 +108,7 @@ async fn existing_users_are_adopted_and_creates_send_all_six_fields() {
         assert!(r.param("pageSize").unwrap().parse::<usize>().unwrap() <= 100);
     }
     // The snapshot knows zaia's ids.
-    let rows = snapshot(&ws).await;
+    let rows = snapshot_with_ids(&ws.state(), "zaia").await;
     assert_eq!(rows.len(), 5);
     for (external_id, state, vendor_id) in &rows {
         assert_eq!(*state, AccountState::Active);
@@ -184,9 +120,9 @@ async fn existing_users_are_adopted_and_creates_send_all_six_fields() {
     }
 
     fake.clear_requests();
-    let (code, doc) = sync(&ws);
+    let (code, doc) = ws.sync();
     assert_eq!(code, 0, "{doc}");
-    assert!(operations(&doc).is_empty(), "{doc}");
+    assert!(op_kinds(&doc, "zaia").is_empty(), "{doc}");
     assert!(fake.requests().is_empty(), "a rerun sends nothing");
 }
 
@@ -196,7 +132,7 @@ async fn rename_disable_and_enable_round_trip_by_zaias_id() {
     let ws = workspace(&fake, "");
     let mut people: Vec<Person> = (1..=4).map(Person::new).collect();
     ws.write_people(&people);
-    assert_eq!(sync(&ws).0, 0);
+    assert_eq!(ws.sync().0, 0);
     assert_holds(&fake, &people, 0);
 
     people[0].last = "Renamed".into();
@@ -204,7 +140,7 @@ async fn rename_disable_and_enable_round_trip_by_zaias_id() {
     let leaver = people.remove(3);
     ws.write_people(&people);
     fake.clear_requests();
-    let (code, doc) = sync(&ws);
+    let (code, doc) = ws.sync();
     assert_eq!(code, 0, "{doc}");
     let applied = &provider(&doc, "zaia")["result"]["applied"];
     assert_eq!(
@@ -229,14 +165,14 @@ async fn rename_disable_and_enable_round_trip_by_zaias_id() {
     assert!(disables
         .iter()
         .all(|b| **b == serde_json::json!({"blocked": true})));
-    let rows = snapshot(&ws).await;
+    let rows = snapshot_with_ids(&ws.state(), "zaia").await;
     assert!(rows
         .iter()
         .any(|(id, s, _)| *id == people[1].id && *s == AccountState::Disabled));
 
     people[1].status = "active".into();
     ws.write_people(&people);
-    let (code, doc) = sync(&ws);
+    let (code, doc) = ws.sync();
     assert_eq!(code, 0, "{doc}");
     assert_eq!(provider(&doc, "zaia")["result"]["applied"]["enable"], 1);
     assert!(!fake.user_by_external_id(&people[1].id).unwrap().blocked);
@@ -247,9 +183,9 @@ async fn rename_disable_and_enable_round_trip_by_zaias_id() {
     assert_holds(&fake, &people, 1);
 
     fake.clear_requests();
-    let (code, doc) = sync(&ws);
+    let (code, doc) = ws.sync();
     assert_eq!(code, 0);
-    assert!(operations(&doc).is_empty(), "{doc}");
+    assert!(op_kinds(&doc, "zaia").is_empty(), "{doc}");
     assert!(fake.requests().is_empty());
 }
 
@@ -268,7 +204,7 @@ async fn zaias_error_message_is_shown_and_the_run_exits_2() {
         "",
     );
     ws.write_people(&[Person::new(1)]);
-    let (code, doc) = sync(&ws);
+    let (code, doc) = ws.sync();
     assert_eq!(code, 2, "{doc}");
     let result = &provider(&doc, "zaia")["result"];
     assert_eq!(result["failed"], 1);
@@ -278,7 +214,7 @@ async fn zaias_error_message_is_shown_and_the_run_exits_2() {
         error.contains("Channel not found. (CHANNEL_NOT_FOUND)"),
         "{error}"
     );
-    assert!(snapshot(&ws).await.is_empty());
+    assert!(snapshot_with_ids(&ws.state(), "zaia").await.is_empty());
     assert!(fake.users().is_empty());
 
     // A 4xx on a search fails the create before anything is sent; the next run
@@ -288,7 +224,7 @@ async fn zaias_error_message_is_shown_and_the_run_exits_2() {
     let people = [Person::new(1)];
     ws.write_people(&people);
     fake.fail_next(1, 422);
-    let (code, doc) = sync(&ws);
+    let (code, doc) = ws.sync();
     assert_eq!(code, 2, "{doc}");
     let error = provider(&doc, "zaia")["result"]["failures"][0]["error"]
         .as_str()
@@ -296,7 +232,7 @@ async fn zaias_error_message_is_shown_and_the_run_exits_2() {
         .to_string();
     assert!(error.contains("Injected failure (INJECTED)"), "{error}");
     assert_eq!(fake.count("POST", USERS_PATH), 0);
-    let (code, doc) = sync(&ws);
+    let (code, doc) = ws.sync();
     assert_eq!(code, 0, "{doc}");
     assert_holds(&fake, &people, 0);
 }
@@ -331,7 +267,7 @@ async fn adoption_pages_past_the_first_hundred_search_hits() {
     let ws = workspace(&fake, "");
     ws.write_people(&people);
 
-    let (code, doc) = sync(&ws);
+    let (code, doc) = ws.sync();
     assert_eq!(code, 0, "{doc}");
     assert_holds(&fake, &people, 270);
     assert_eq!(
@@ -358,21 +294,11 @@ async fn killed_mid_apply_and_rerun_zaia_holds_everyone_once() {
         let people: Vec<Person> = (1..=40).map(Person::new).collect();
         ws.write_people(&people);
         fake.delay(Duration::from_millis(25));
-        let mut child = spawn_sync(&ws);
-        let start = std::time::Instant::now();
-        while fake.requests().len() < kill_at {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "rosterd never got going"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        kill_when(ws.spawn_sync(), || fake.requests().len() >= kill_at).await;
         let created_before = fake.users().len();
         fake.delay(Duration::ZERO);
 
-        let (code, doc) = sync(&ws);
+        let (code, doc) = ws.sync();
         assert_eq!(code, 0, "killed at request {kill_at}: {doc}");
         assert_holds(&fake, &people, 0);
         fake.assert_no_duplicates();
@@ -383,16 +309,16 @@ async fn killed_mid_apply_and_rerun_zaia_holds_everyone_once() {
         eprintln!(
             "killed at request {kill_at}: {created_before} created before, {resolved} resent first"
         );
-        let rows = snapshot(&ws).await;
+        let rows = snapshot_with_ids(&ws.state(), "zaia").await;
         assert_eq!(rows.len(), 40);
         assert!(rows
             .iter()
             .all(|(_, s, v)| *s == AccountState::Active && v.is_some()));
 
         fake.clear_requests();
-        let (code, doc) = sync(&ws);
+        let (code, doc) = ws.sync();
         assert_eq!(code, 0);
-        assert!(operations(&doc).is_empty(), "{doc}");
+        assert!(op_kinds(&doc, "zaia").is_empty(), "{doc}");
         assert!(fake.requests().is_empty());
     }
 }
@@ -428,23 +354,15 @@ async fn a_429_is_waited_out_until_the_reset_time_and_nothing_is_sent_before_it(
     let people: Vec<Person> = (1..=2).map(Person::new).collect();
     ws.write_people(&people);
 
-    let (code, doc) = sync(&ws);
+    let (code, doc) = ws.sync();
     assert_eq!(code, 0, "a 429 is not a failure: {doc}");
     assert_holds(&fake, &people, 0);
     let requests = fake.requests();
-    let first_429 = requests
-        .iter()
-        .position(|r| r.status == 429)
-        .expect("rosterd's first request was throttled");
+    let first_429 = first_429_then_waited(
+        requests.iter().map(|r| (r.at, r.status == 429)),
+        window_start + window,
+    );
     assert_eq!(first_429, 3);
-    for r in &requests[first_429 + 1..] {
-        assert!(
-            r.at >= window_start + window,
-            "{} {} was sent before the window reset",
-            r.method,
-            r.path
-        );
-    }
     // Two searches and a create per user: the headers pace them with no other 429.
     assert_eq!(requests.iter().filter(|r| r.status == 429).count(), 1);
     assert_eq!(provider(&doc, "zaia")["result"]["rate_limited"], 1);

@@ -24,6 +24,7 @@ use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
 use serde_json::Value;
 
 use support::fake_hesh::{FakeHesh, FakeHeshOptions, HeshStatus, DISABLE_PATH};
+use support::fake_server::FakeVendor;
 use support::workspace::{provider, Workspace};
 
 /// One person in the HR system, as the model knows them.

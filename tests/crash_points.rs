@@ -17,6 +17,7 @@ use std::process::Command;
 
 use support::fake_hesh::{FakeHesh, FakeHeshOptions, HeshStatus};
 use support::fake_saleschat::{FakeSaleschat, FakeSaleschatOptions};
+use support::fake_server::FakeVendor;
 use support::fake_zaia::{FakeZaia, FakeZaiaOptions};
 use support::workspace::{Person, Workspace};
 
@@ -91,16 +92,14 @@ fn sync(ws: &Workspace, crash: Option<(&str, u32)>) -> i32 {
     c.arg("-c")
         .arg(ws.path().join("rosterd.yaml"))
         .args(["sync", "--format", "json"])
-        .env("ROSTERD_TEST_HESH_KEY", &ws.hesh_key)
-        .env("ROSTERD_TEST_ZAIA_KEY", &ws.hesh_key)
-        .env("ROSTERD_TEST_SALESCHAT_TOKEN", &ws.hesh_key)
+        .env(ws.key_env, &ws.secret)
         .env("RUST_LOG", "warn");
     if let Some((point, n)) = crash {
         c.env(rosterd::failpoint::ENV, format!("{point}:{n}"));
     }
     let out = c.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains(&ws.hesh_key), "the secret leaked");
+    assert!(!stderr.contains(&ws.secret), "the secret leaked");
     assert!(!stderr.contains("panicked"), "{stderr}");
     out.status.code().unwrap_or(-1)
 }

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use rosterd::store::Store;
 use support::fake_hesh::{FakeHesh, FakeHeshOptions};
+use support::fake_server::FakeVendor;
 use support::process::{free_port, http_get as get, wait_for};
-use support::workspace::{Person, Workspace, HESH_KEY_ENV};
+use support::workspace::{Person, Workspace};
 
 struct Daemon {
     child: Child,
@@ -27,7 +28,7 @@ impl Daemon {
             .arg("-c")
             .arg(ws.path().join("rosterd.yaml"))
             .args(["daemon", "--run-now"])
-            .env(HESH_KEY_ENV, &ws.hesh_key)
+            .env(ws.key_env, &ws.secret)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(File::create(&log).unwrap())

@@ -16,6 +16,7 @@ use rosterd::config::Config;
 use rosterd::plan::OpKind;
 use rosterd::store::{AccountState, SnapshotUpsert, Store};
 use support::process::fixture_copy;
+use support::workspace::provider;
 
 const TODAY: &str = "2026-11-24";
 const HESH_KEY: &str = "hesh-key-must-never-print";
@@ -49,15 +50,6 @@ fn dry_run_json(dir: &Path) -> (i32, Value, String) {
     let doc: Value =
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
     (out.status.code().unwrap(), doc, stderr)
-}
-
-fn provider<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["providers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap()
 }
 
 fn ops(p: &Value) -> Vec<(String, String)> {

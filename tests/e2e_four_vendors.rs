@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::fake_hesh::{FakeHesh, FakeHeshOptions, HeshStatus, HeshUser};
 use support::fake_saleschat::{FakeSaleschat, FakeSaleschatOptions, ScUser};
+use support::fake_server::{assert_no_violations, FakeVendor};
 use support::fake_vyte::{FakeVyte, VyteUser};
 use support::fake_zaia::{FakeZaia, FakeZaiaOptions, ZaiaUser};
 use support::workspace::provider;
@@ -218,10 +219,10 @@ impl E2e {
     }
 
     fn assert_no_violations(&self) {
-        assert!(self.hesh.schema_violations().is_empty());
-        assert!(self.sc.schema_violations().is_empty());
-        assert!(self.vyte.schema_violations().is_empty());
-        assert!(self.zaia.schema_violations().is_empty());
+        assert_no_violations(&self.hesh.schema_violations());
+        assert_no_violations(&self.sc.schema_violations());
+        assert_no_violations(&self.vyte.schema_violations());
+        assert_no_violations(&self.zaia.schema_violations());
     }
 }
 

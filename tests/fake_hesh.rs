@@ -16,6 +16,7 @@ use support::fake_hesh::{
     openapi, FakeHesh, FakeHeshOptions, Fault, HeshStatus, HeshUser, BATCH_PATH, DISABLE_PATH,
     USERS_PATH,
 };
+use support::fake_server::FakeVendor;
 
 /// An address at a domain of our own (built, never written out whole).
 fn mail(local: &str) -> String {

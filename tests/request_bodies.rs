@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -16,28 +18,13 @@ use rosterd::plan::{plan_provider, OpKind, PlanContext};
 use rosterd::providers::{self, Provider, Request};
 use rosterd::store::{AccountState, RowDetails, SnapshotRow};
 use rosterd::user::User;
+use support::openapi::body_schema;
 
 fn fixture(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/openapi")
         .join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
-/// OpenAPI 3.0's `nullable: true` as JSON Schema: the type also admits null.
-fn nullable_to_json_schema(v: &mut Value) {
-    match v {
-        Value::Object(map) => {
-            if map.remove("nullable") == Some(Value::Bool(true)) {
-                if let Some(Value::String(t)) = map.get("type").cloned() {
-                    map.insert("type".into(), json!([t, "null"]));
-                }
-            }
-            map.values_mut().for_each(nullable_to_json_schema);
-        }
-        Value::Array(items) => items.iter_mut().for_each(nullable_to_json_schema),
-        _ => {}
-    }
 }
 
 /// Whether an OpenAPI path template (`/v1/org/{orgId}/user`) matches a request path.
@@ -58,13 +45,8 @@ fn request_schema(openapi: &Value, method: &str, path: &str) -> Option<Value> {
         .find(|(t, _)| matches(t, path))?;
     let op = &ops[method.to_lowercase()];
     assert!(!op.is_null(), "the vendor's API has no {method} {path}");
-    let schema = op["requestBody"]["content"]["application/json"]["schema"].clone();
-    if schema.is_null() {
-        return None;
-    }
-    let mut root = json!({ "allOf": [schema], "components": openapi["components"].clone() });
-    nullable_to_json_schema(&mut root);
-    Some(root)
+    let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+    (!schema.is_null()).then(|| body_schema(openapi, schema))
 }
 
 fn validate(vendor: &str, schema: &Value, request: &Request) {
@@ -200,10 +182,8 @@ fn hesh_bodies_match_its_openapi_with_batch_items_as_objects() {
         ),
         "{kinds:?}"
     );
-    let mut openapi = fixture("hesh.openapi.json");
     // As NOTES.md says: the guide sends objects where the schema says strings.
-    openapi["components"]["schemas"]["UsersExchangeDto"]["properties"]["users"]["items"] =
-        json!({ "$ref": "#/components/schemas/PublicUserRequestDto" });
+    let openapi = support::fake_hesh::openapi();
     check_against_openapi("hesh", &openapi, &requests);
     // Two creates go as one batch request.
     let batches: Vec<&Request> = requests
@@ -260,14 +240,7 @@ fn zaia_bodies_match_its_openapi_with_nullable_fields_sent_as_null() {
         .body
         .clone()
         .unwrap();
-    for key in [
-        "channelId",
-        "externalId",
-        "externalUserGroupId",
-        "identifier",
-        "name",
-        "tierId",
-    ] {
+    for key in support::fake_zaia::CREATE_FIELDS {
         assert!(
             create.as_object().unwrap().contains_key(key),
             "create body lacks {key}: {create}"
@@ -306,9 +279,7 @@ fn vyte_bodies_match_the_documented_shape() {
 #[test]
 fn a_body_that_breaks_the_schema_is_caught() {
     // The check itself must be able to fail: a hesh first name over 10 characters.
-    let mut openapi = fixture("hesh.openapi.json");
-    openapi["components"]["schemas"]["UsersExchangeDto"]["properties"]["users"]["items"] =
-        json!({ "$ref": "#/components/schemas/PublicUserRequestDto" });
+    let openapi = support::fake_hesh::openapi();
     let schema = request_schema(&openapi, "POST", "/api/v1/public/users").unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let body = json!({"external_user_id": "E1", "email": "a@b.co", "first_name": "Maximiliane", "last_name": "O"});

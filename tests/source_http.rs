@@ -16,6 +16,7 @@ use serde_json::Value;
 use rosterd::store::{AccountState, Store};
 use support::fake_hesh::{FakeHesh, FakeHeshOptions, HeshStatus, DISABLE_PATH};
 use support::fake_hr::{base64, hr_user, Auth, FakeHr, FakeHrOptions, Fault, Paging};
+use support::fake_server::FakeVendor;
 
 const HR_TOKEN: &str = "hr-token-must-never-print";
 const HR_PASSWORD: &str = "hr-password-must-never-print";

@@ -13,12 +13,13 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 
-use rosterd::store::{AccountState, Store};
+use rosterd::store::AccountState;
 use support::fake_hesh::{FakeHesh, FakeHeshOptions, HeshStatus};
-use support::workspace::{provider, Person, Workspace, HESH_KEY_ENV};
+use support::fake_server::FakeVendor;
+use support::state::snapshot_states;
+use support::workspace::{provider, Person, Workspace};
 
 /// Whether this process may make a private mount namespace with a tmpfs in it.
 fn can_mount() -> bool {
@@ -77,7 +78,7 @@ run() { local name=$1; shift; "$ROSTERD" -c rosterd.yaml "$@" >"$name.out" 2>"$n
         .arg(format!("{prelude}{script}"))
         .current_dir(ws.path())
         .env("ROSTERD", env!("CARGO_BIN_EXE_rosterd"))
-        .env(HESH_KEY_ENV, &ws.hesh_key)
+        .env(ws.key_env, &ws.secret)
         .env("RUST_LOG", "info")
         .status()
         .unwrap();
@@ -90,7 +91,7 @@ fn result(ws: &Workspace, name: &str) -> (i32, String, String) {
         |ext: &str| std::fs::read_to_string(ws.path().join(format!("{name}.{ext}"))).unwrap();
     let (out, err) = (read("out"), read("err"));
     assert!(
-        !out.contains(&ws.hesh_key) && !err.contains(&ws.hesh_key),
+        !out.contains(&ws.secret) && !err.contains(&ws.secret),
         "{name}: the key leaked"
     );
     (read("rc").trim().parse().unwrap(), out, err)
@@ -117,15 +118,6 @@ fn assert_holds(fake: &FakeHesh, people: &[Person]) {
     assert_eq!(active, expected);
 }
 
-async fn snapshot(path: &Path) -> Vec<(String, AccountState)> {
-    let store = Store::open_read_only(path).await.unwrap().unwrap();
-    let rows = store.snapshot("hesh").await.unwrap();
-    store.close().await;
-    rows.into_iter()
-        .map(|r| (r.external_id.to_string(), r.state))
-        .collect()
-}
-
 #[tokio::test]
 async fn a_read_only_state_folder_stops_the_sync_before_anything_is_sent() {
     if !mounts_available("read_only_state") {
@@ -137,7 +129,7 @@ async fn a_read_only_state_folder_stops_the_sync_before_anything_is_sent() {
     ws.write_people(&people);
     let (code, doc) = ws.sync();
     assert_eq!(code, 0, "{doc}");
-    let before = snapshot(&ws.path().join("state/state.db")).await;
+    let before = snapshot_states(&ws.path().join("state/state.db"), "hesh").await;
 
     // Two leave, one is renamed: there is work to do, but the state cannot be written.
     people.truncate(4);
@@ -159,7 +151,10 @@ async fn a_read_only_state_folder_stops_the_sync_before_anything_is_sent() {
     );
     assert!(err.to_lowercase().contains("read-only"), "says why: {err}");
     assert!(fake.requests().is_empty(), "{:?}", fake.requests());
-    assert_eq!(snapshot(&ws.path().join("state/state.db")).await, before);
+    assert_eq!(
+        snapshot_states(&ws.path().join("state/state.db"), "hesh").await,
+        before
+    );
 
     // Once writable again, the pass converges.
     let (code, doc) = ws.sync();
@@ -222,7 +217,7 @@ async fn a_full_disk_fails_the_pass_clearly_and_a_later_pass_converges_once() {
     );
 
     assert_holds(&fake, &second);
-    let rows = snapshot(&ws.path().join("saved.db")).await;
+    let rows = snapshot_states(&ws.path().join("saved.db"), "hesh").await;
     let active: Vec<&str> = rows
         .iter()
         .filter(|(_, s)| *s == AccountState::Active)

@@ -44,11 +44,10 @@
 //! The server runs on its own thread and tokio runtime (real time, independent of the
 //! test's runtime, so a test may block on `std::process::Command` while it answers).
 //! Dropping the [`FakeHesh`] stops that runtime and waits for it: the port is closed
-//! and every connection is gone when `drop` returns.
+//! and every connection is gone when `drop` returns ([`FakeServer`]).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -58,7 +57,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::serve::{IncomingStream, Listener};
 use axum::{Json, Router};
@@ -66,8 +65,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
 use uuid::Uuid;
+
+use super::fake_server::{self, FakeServer, FakeVendor, Faults, RequestLog};
+use super::openapi::{self, RequestValidators};
+use super::rate_window::FixedWindow;
 
 pub const USERS_PATH: &str = "/api/v1/public/users";
 pub const BATCH_PATH: &str = "/api/v1/public/users/batch";
@@ -237,25 +239,16 @@ pub struct RequestRecord {
     pub fault: Option<Fault>,
 }
 
-/// A request body that broke hesh's OpenAPI request schema (or was not JSON).
-#[derive(Debug, Clone)]
-pub struct SchemaViolation {
-    pub method: String,
-    pub path: String,
-    pub body: Value,
-    pub errors: Vec<String>,
-}
-
 // ---------------------------------------------------------------------------------
 // The server handle
 // ---------------------------------------------------------------------------------
 
 pub struct FakeHesh {
     shared: Arc<Shared>,
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: FakeServer,
 }
+
+fake_server::impl_fake_vendor!(FakeHesh, RequestRecord);
 
 impl FakeHesh {
     /// Starts the fake on 127.0.0.1 (random port). It answers until dropped.
@@ -267,55 +260,15 @@ impl FakeHesh {
     /// own).
     pub fn start_blocking(opts: FakeHeshOptions) -> FakeHesh {
         let shared = Arc::new(Shared::new(opts));
-        let std_listener =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("fake hesh: bind 127.0.0.1:0");
-        std_listener
-            .set_nonblocking(true)
-            .expect("fake hesh: non-blocking listener");
-        let addr = std_listener.local_addr().expect("fake hesh: local address");
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let state = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name(format!("fake-hesh-{}", addr.port()))
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("fake hesh: runtime");
-                rt.block_on(async move {
-                    let listener = FakeListener {
-                        inner: TcpListener::from_std(std_listener)
-                            .expect("fake hesh: tokio listener"),
-                    };
-                    let app = Router::new().fallback(handle).with_state(state);
-                    let serve = axum::serve(
-                        listener,
-                        app.into_make_service_with_connect_info::<ConnHandle>(),
-                    );
-                    tokio::select! {
-                        _ = std::future::IntoFuture::into_future(serve) => {}
-                        _ = stop_rx => {}
-                    }
-                });
-                // Dropping the runtime drops the listener and every connection task.
-                drop(rt);
-            })
-            .expect("fake hesh: spawn server thread");
-        FakeHesh {
-            shared,
-            addr,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-
-    /// `http://127.0.0.1:PORT` (no trailing slash): the `base_url` for rosterd.
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&shared));
+        let server = FakeServer::start_with("hesh", move |listener| async move {
+            let listener = FakeListener { inner: listener };
+            let app = app.into_make_service_with_connect_info::<ConnHandle>();
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeHesh { shared, server }
     }
 
     pub fn api_key(&self) -> &str {
@@ -341,22 +294,10 @@ impl FakeHesh {
 
     // -- fault injection (takes effect for requests arriving from now on) ----------
 
-    /// The next `n` requests are answered `status` (e.g. 500, 503) with nothing applied.
-    /// Adds to any queued failures.
-    pub fn fail_next(&self, n: usize, status: u16) {
-        let mut st = self.shared.lock();
-        st.fail_next.extend(std::iter::repeat_n(status, n));
-    }
-
     /// The next `n` requests get their connection closed without an answer; nothing
     /// is applied.
     pub fn drop_next(&self, n: usize) {
         self.shared.lock().drop_next += n;
-    }
-
-    /// Every answer (and drop) is held back this long; `Duration::ZERO` turns it off.
-    pub fn delay(&self, delay: Duration) {
-        self.shared.lock().delay = delay;
     }
 
     /// The next `n` requests that reach the apply step are applied as usual, then
@@ -374,11 +315,10 @@ impl FakeHesh {
     /// Clears every pending fault and the delay.
     pub fn clear_faults(&self) {
         let mut st = self.shared.lock();
-        st.fail_next.clear();
+        st.faults.clear();
         st.drop_next = 0;
         st.fail_after_apply_next = 0;
         st.drop_after_apply_next = 0;
-        st.delay = Duration::ZERO;
     }
 
     // -- state ----------------------------------------------------------------------
@@ -471,42 +411,9 @@ impl FakeHesh {
 
     // -- request log ------------------------------------------------------------------
 
-    /// Every request received, in arrival order.
-    pub fn requests(&self) -> Vec<RequestRecord> {
-        self.shared.lock().requests.clone()
-    }
-
     /// How many requests arrived for `method path` (whatever their answer).
     pub fn count(&self, method: &str, path: &str) -> usize {
-        self.shared
-            .lock()
-            .requests
-            .iter()
-            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path == path)
-            .count()
-    }
-
-    /// Bodies that broke hesh's request schema, in arrival order.
-    pub fn schema_violations(&self) -> Vec<SchemaViolation> {
-        self.shared.lock().violations.clone()
-    }
-
-    /// Forgets the request log and the schema violations (not the users).
-    pub fn clear_requests(&self) {
-        let mut st = self.shared.lock();
-        st.requests.clear();
-        st.violations.clear();
-    }
-}
-
-impl Drop for FakeHesh {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.shared.lock().log.count(method, |p| p == path)
     }
 }
 
@@ -517,42 +424,40 @@ impl Drop for FakeHesh {
 struct Shared {
     opts: FakeHeshOptions,
     /// Request-body validators by (method, path), from the OpenAPI document.
-    validators: Vec<(Method, String, jsonschema::Validator)>,
+    validators: RequestValidators,
     state: Mutex<HeshState>,
 }
 
-#[derive(Default)]
 struct HeshState {
+    rate: FixedWindow,
     users: Vec<HeshUser>,
-    requests: Vec<RequestRecord>,
-    violations: Vec<SchemaViolation>,
-    fail_next: VecDeque<u16>,
+    log: RequestLog<RequestRecord>,
+    faults: Faults,
     drop_next: usize,
     fail_after_apply_next: usize,
     drop_after_apply_next: usize,
-    delay: Duration,
-    window_start: Option<Instant>,
-    window_used: u32,
 }
 
 impl Shared {
     fn new(opts: FakeHeshOptions) -> Shared {
+        let state = HeshState {
+            rate: FixedWindow::new(opts.limit, opts.window),
+            users: Vec::new(),
+            log: RequestLog::default(),
+            faults: Faults::default(),
+            drop_next: 0,
+            fail_after_apply_next: 0,
+            drop_after_apply_next: 0,
+        };
         Shared {
+            validators: RequestValidators::from_openapi("hesh", &openapi()),
             opts,
-            validators: request_validators(&openapi()),
-            state: Mutex::new(HeshState::default()),
+            state: Mutex::new(state),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, HeshState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn validator(&self, method: &Method, path: &str) -> Option<&jsonschema::Validator> {
-        self.validators
-            .iter()
-            .find(|(m, p, _)| m == method && p == path)
-            .map(|(_, _, v)| v)
+        fake_server::lock(&self.state)
     }
 }
 
@@ -569,50 +474,6 @@ pub fn openapi() -> Value {
     );
     *items = json!({ "$ref": "#/components/schemas/PublicUserRequestDto" });
     doc
-}
-
-/// OpenAPI 3.0's `nullable: true` as JSON Schema: the type also admits null.
-fn nullable_to_json_schema(v: &mut Value) {
-    match v {
-        Value::Object(map) => {
-            if map.remove("nullable") == Some(Value::Bool(true)) {
-                if let Some(Value::String(t)) = map.get("type").cloned() {
-                    map.insert("type".into(), json!([t, "null"]));
-                }
-            }
-            map.values_mut().for_each(nullable_to_json_schema);
-        }
-        Value::Array(items) => items.iter_mut().for_each(nullable_to_json_schema),
-        _ => {}
-    }
-}
-
-/// A validator for every operation's JSON request body; `$ref`s resolve against the
-/// document's components, which travel along in the compiled schema.
-fn request_validators(doc: &Value) -> Vec<(Method, String, jsonschema::Validator)> {
-    let mut out = Vec::new();
-    let paths = doc["paths"].as_object().expect("OpenAPI paths");
-    for (path, ops) in paths {
-        for (method, op) in ops.as_object().expect("OpenAPI path item") {
-            let schema = &op["requestBody"]["content"]["application/json"]["schema"];
-            if schema.is_null() {
-                continue;
-            }
-            let mut root = json!({
-                "allOf": [schema.clone()],
-                "components": doc["components"].clone(),
-            });
-            nullable_to_json_schema(&mut root);
-            let validator = jsonschema::options()
-                .should_validate_formats(true)
-                .build(&root)
-                .unwrap_or_else(|e| panic!("hesh schema for {method} {path}: {e}"));
-            let method =
-                Method::from_bytes(method.to_ascii_uppercase().as_bytes()).expect("OpenAPI method");
-            out.push((method, path.clone(), validator));
-        }
-    }
-    out
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -636,29 +497,6 @@ impl HeshState {
         self.users
             .iter()
             .position(|u| u.phone.as_deref() == Some(phone))
-    }
-
-    /// Fixed window: (allowed, remaining, seconds until reset).
-    fn rate_check(&mut self, now: Instant, limit: u32, window: Duration) -> (bool, u32, u64) {
-        let start = match self.window_start {
-            Some(s) if now < s + window => s,
-            _ => {
-                self.window_start = Some(now);
-                self.window_used = 0;
-                now
-            }
-        };
-        let allowed = self.window_used < limit;
-        if allowed {
-            self.window_used += 1;
-        }
-        let left = (start + window).saturating_duration_since(now).as_nanos();
-        let reset = left.div_ceil(1_000_000_000).max(1);
-        (
-            allowed,
-            limit.saturating_sub(self.window_used),
-            u64::try_from(reset).unwrap_or(u64::MAX),
-        )
     }
 
     /// A new user from a validated `PublicUserRequestDto`, unless its email or phone
@@ -754,12 +592,7 @@ fn violation(
     body: &Value,
     errors: Vec<String>,
 ) -> (StatusCode, Value) {
-    st.violations.push(SchemaViolation {
-        method: method.as_str().to_string(),
-        path: path.to_string(),
-        body: body.clone(),
-        errors: errors.clone(),
-    });
+    st.log.violation(method, path, body, &errors);
     let messages: Vec<Value> = errors.into_iter().map(Value::String).collect();
     error(StatusCode::BAD_REQUEST, messages)
 }
@@ -820,11 +653,9 @@ async fn handle(
     let (answer, delay) = {
         let mut st = shared.lock();
         let answer = process(&shared, &mut st, &method, uri.path(), &headers, &body);
-        (answer, st.delay)
+        (answer, st.faults.delay())
     };
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
+    fake_server::hold(delay).await;
     match answer {
         Answer::Drop => {
             conn.kill();
@@ -834,14 +665,7 @@ async fn handle(
         Answer::Respond { status, body, rate } => {
             let mut resp = (status, Json(body)).into_response();
             if let (Some((limit, remaining, reset)), true) = (rate, shared.opts.send_rate_headers) {
-                let h = resp.headers_mut();
-                for (name, value) in [
-                    ("x-ratelimit-limit", u64::from(limit)),
-                    ("x-ratelimit-remaining", u64::from(remaining)),
-                    ("x-ratelimit-reset", reset),
-                ] {
-                    h.insert(HeaderName::from_static(name), HeaderValue::from(value));
-                }
+                fake_server::insert_rate_headers(&mut resp, limit, remaining, reset);
             }
             resp
         }
@@ -857,16 +681,7 @@ fn process(
     raw: &Bytes,
 ) -> Answer {
     let at = Instant::now();
-    let parsed: Result<Value, String> = if raw.is_empty() {
-        Err("the request body is empty".into())
-    } else {
-        serde_json::from_slice(raw).map_err(|e| format!("the request body is not JSON: {e}"))
-    };
-    let logged_body = match &parsed {
-        Ok(v) => v.clone(),
-        Err(_) if raw.is_empty() => Value::Null,
-        Err(_) => Value::String(String::from_utf8_lossy(raw).into_owned()),
-    };
+    let (parsed, logged_body) = fake_server::read_body(raw);
     let batch_len = match (&parsed, path) {
         (Ok(v), BATCH_PATH) => v.get("users").and_then(Value::as_array).map(Vec::len),
         _ => None,
@@ -886,7 +701,7 @@ fn process(
     if let Answer::Respond { status, .. } = &answer {
         record.status = Some(status.as_u16());
     }
-    st.requests.push(record);
+    st.log.push(record);
     answer
 }
 
@@ -904,8 +719,7 @@ fn decide(
         st.drop_next -= 1;
         return (Answer::Drop, Some(Fault::Dropped));
     }
-    if let Some(code) = st.fail_next.pop_front() {
-        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(status) = st.faults.take_failure() {
         let (status, body) = error(status, "Injected failure");
         return (
             Answer::Respond {
@@ -916,10 +730,10 @@ fn decide(
             Some(Fault::Failed),
         );
     }
-    let (allowed, remaining, reset) = st.rate_check(Instant::now(), opts.limit, opts.window);
-    let rate = Some((opts.limit, remaining, reset));
+    let check = st.rate.check(Instant::now());
+    let rate = Some((check.limit, check.remaining, check.reset_secs()));
     let respond = |(status, body): (StatusCode, Value)| Answer::Respond { status, body, rate };
-    if !allowed {
+    if !check.allowed {
         let answer = respond(error(
             StatusCode::TOO_MANY_REQUESTS,
             "ThrottlerException: Too Many Requests",
@@ -963,18 +777,8 @@ fn decide(
             )
         }
     };
-    let errors: Vec<String> = match shared.validator(method, path) {
-        Some(v) => v
-            .iter_errors(&body)
-            .map(|e| {
-                let at = e.instance_path().to_string();
-                if at.is_empty() {
-                    e.to_string()
-                } else {
-                    format!("{at}: {e}")
-                }
-            })
-            .collect(),
+    let errors: Vec<String> = match shared.validators.get(method, path) {
+        Some(v) => openapi::errors(v, &body, ""),
         None => vec![format!("no request schema for {method} {path}")],
     };
     if !errors.is_empty() {

@@ -23,21 +23,25 @@
 //!    body sent where the API takes none is a violation too), 7. apply.
 //!
 //! The server runs on its own thread and tokio runtime; dropping the [`FakeSaleschat`]
-//! stops it and waits for it.
+//! stops it and waits for it ([`FakeServer`]).
 
-use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
 use uuid::Uuid;
+
+use super::fake_server::{self, FakeServer, FakeVendor, Faults, RequestLog};
+use super::openapi::{self, RequestValidators};
+use super::rate_window::FixedWindow;
+
+/// The create operation's path template in saleschat's OpenAPI document.
+const CREATE_TEMPLATE: &str = "/v1/org/{orgId}/user";
 
 pub const DEFAULT_TOKEN: &str = "test-saleschat-jwt.eyJzdWIiOiJhZG1pbiJ9.sig";
 pub const DEFAULT_ORG_ID: &str = "org-42";
@@ -119,20 +123,12 @@ pub struct RequestRecord {
     pub authorization: Option<String>,
 }
 
-#[derive(Debug, Clone)]
-pub struct SchemaViolation {
-    pub method: String,
-    pub path: String,
-    pub body: Value,
-    pub errors: Vec<String>,
-}
-
 pub struct FakeSaleschat {
     shared: Arc<Shared>,
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: FakeServer,
 }
+
+fake_server::impl_fake_vendor!(FakeSaleschat, RequestRecord);
 
 impl FakeSaleschat {
     pub async fn start(opts: FakeSaleschatOptions) -> FakeSaleschat {
@@ -141,40 +137,13 @@ impl FakeSaleschat {
 
     pub fn start_blocking(opts: FakeSaleschatOptions) -> FakeSaleschat {
         let shared = Arc::new(Shared::new(opts));
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        std_listener.set_nonblocking(true).unwrap();
-        let addr = std_listener.local_addr().unwrap();
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let state = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name(format!("fake-saleschat-{}", addr.port()))
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-                    let app = Router::new().fallback(handle).with_state(state);
-                    let serve = axum::serve(listener, app);
-                    tokio::select! {
-                        _ = std::future::IntoFuture::into_future(serve) => {}
-                        _ = stop_rx => {}
-                    }
-                });
-                drop(rt);
-            })
-            .unwrap();
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&shared));
         FakeSaleschat {
             shared,
-            addr,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            server: FakeServer::start("saleschat", app),
         }
-    }
-
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
     }
 
     pub fn token(&self) -> &str {
@@ -192,22 +161,9 @@ impl FakeSaleschat {
 
     // -- faults -----------------------------------------------------------------------
 
-    /// The next `n` requests are answered `status` with an `ErrorRespDto`, nothing applied.
-    pub fn fail_next(&self, n: usize, status: u16) {
-        self.shared
-            .lock()
-            .fail_next
-            .extend(std::iter::repeat_n(status, n));
-    }
-
     /// The next `n` creates make a user that is not a member of the org.
     pub fn create_without_org_next(&self, n: usize) {
         self.shared.lock().without_org_next += n;
-    }
-
-    /// Every answer is held back this long (the request is applied on arrival).
-    pub fn delay(&self, delay: Duration) {
-        self.shared.lock().delay = delay;
     }
 
     // -- state ------------------------------------------------------------------------
@@ -249,16 +205,12 @@ impl FakeSaleschat {
             .collect()
     }
 
-    pub fn requests(&self) -> Vec<RequestRecord> {
-        self.shared.lock().requests.clone()
-    }
-
     /// Requests whose method matches and whose path ends with `suffix`.
     pub fn count(&self, method: &str, suffix: &str) -> usize {
-        self.requests()
-            .iter()
-            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path.ends_with(suffix))
-            .count()
+        self.shared
+            .lock()
+            .log
+            .count(method, |p| p.ends_with(suffix))
     }
 
     /// Every password received in a create body, in arrival order.
@@ -268,66 +220,46 @@ impl FakeSaleschat {
             .filter_map(|r| r.password)
             .collect()
     }
-
-    pub fn schema_violations(&self) -> Vec<SchemaViolation> {
-        self.shared.lock().violations.clone()
-    }
-
-    pub fn clear_requests(&self) {
-        let mut st = self.shared.lock();
-        st.requests.clear();
-        st.violations.clear();
-    }
-}
-
-impl Drop for FakeSaleschat {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
 struct Shared {
     opts: FakeSaleschatOptions,
-    create_validator: jsonschema::Validator,
+    validators: RequestValidators,
     state: Mutex<ScState>,
 }
 
-#[derive(Default)]
 struct ScState {
+    rate: FixedWindow,
     users: Vec<ScUser>,
-    requests: Vec<RequestRecord>,
-    violations: Vec<SchemaViolation>,
-    fail_next: VecDeque<u16>,
+    log: RequestLog<RequestRecord>,
+    faults: Faults,
     without_org_next: usize,
-    delay: Duration,
-    window_start: Option<Instant>,
-    window_used: u32,
 }
 
 impl Shared {
     fn new(opts: FakeSaleschatOptions) -> Shared {
         let doc: Value = serde_json::from_str(OPENAPI).unwrap();
-        let schema = &doc["paths"]["/v1/org/{orgId}/user"]["post"]["requestBody"]["content"]
-            ["application/json"]["schema"];
+        let validators = RequestValidators::from_openapi("saleschat", &doc);
         assert!(
-            !schema.is_null(),
+            validators.get(&Method::POST, CREATE_TEMPLATE).is_some(),
             "saleschat.openapi.json: no create schema"
         );
-        let root = json!({ "allOf": [schema.clone()], "components": doc["components"].clone() });
+        let state = ScState {
+            rate: FixedWindow::new(opts.limit, opts.window),
+            users: Vec::new(),
+            log: RequestLog::default(),
+            faults: Faults::default(),
+            without_org_next: 0,
+        };
         Shared {
             opts,
-            create_validator: jsonschema::options().build(&root).unwrap(),
-            state: Mutex::new(ScState::default()),
+            validators,
+            state: Mutex::new(state),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, ScState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        fake_server::lock(&self.state)
     }
 }
 
@@ -342,24 +274,6 @@ impl ScState {
         self.users
             .iter()
             .position(|u| u.id == id && u.in_org && !u.deleted)
-    }
-
-    fn rate_check(&mut self, now: Instant, limit: u32, window: Duration) -> (bool, u32, u64) {
-        let start = match self.window_start {
-            Some(s) if now < s + window => s,
-            _ => {
-                self.window_start = Some(now);
-                self.window_used = 0;
-                now
-            }
-        };
-        let allowed = self.window_used < limit;
-        if allowed {
-            self.window_used += 1;
-        }
-        let left = (start + window).saturating_duration_since(now).as_nanos();
-        let reset = u64::try_from(left.div_ceil(1_000_000_000).max(1)).unwrap_or(u64::MAX);
-        (allowed, limit.saturating_sub(self.window_used), reset)
     }
 }
 
@@ -410,7 +324,7 @@ async fn handle(
         let mut st = shared.lock();
         let (status, answer, rate, record_body, password) =
             decide(&shared, &mut st, &method, &uri, &headers, &body);
-        st.requests.push(RequestRecord {
+        st.log.push(RequestRecord {
             at: Instant::now(),
             method: method.as_str().to_string(),
             path: uri.path().to_string(),
@@ -423,24 +337,15 @@ async fn handle(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string),
         });
-        (status, answer, rate, st.delay)
+        (status, answer, rate, st.faults.delay())
     };
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
+    fake_server::hold(delay).await;
     let mut resp = match answer {
         Some(body) => (status, Json(body)).into_response(),
         None => status.into_response(),
     };
     if let (Some((limit, remaining, reset)), true) = (rate, shared.opts.send_rate_headers) {
-        let h = resp.headers_mut();
-        for (name, value) in [
-            ("x-ratelimit-limit", u64::from(limit)),
-            ("x-ratelimit-remaining", u64::from(remaining)),
-            ("x-ratelimit-reset", reset),
-        ] {
-            h.insert(HeaderName::from_static(name), HeaderValue::from(value));
-        }
+        fake_server::insert_rate_headers(&mut resp, limit, remaining, reset);
     }
     resp
 }
@@ -461,15 +366,9 @@ fn decide(
     headers: &HeaderMap,
     raw: &Bytes,
 ) -> Decision {
-    let parsed: Option<Value> = if raw.is_empty() {
-        None
-    } else {
-        Some(
-            serde_json::from_slice(raw)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(raw).into_owned())),
-        )
-    };
-    let logged = parsed.clone().unwrap_or(Value::Null);
+    // Text that is not JSON is checked (and refused) as the JSON string it reads as.
+    let (_, logged) = fake_server::read_body(raw);
+    let parsed = (!raw.is_empty()).then(|| logged.clone());
     let password = logged
         .get("password")
         .and_then(Value::as_str)
@@ -477,8 +376,7 @@ fn decide(
     let done = |(status, body): (StatusCode, Value), rate| {
         (status, Some(body), rate, logged.clone(), password.clone())
     };
-    if let Some(code) = st.fail_next.pop_front() {
-        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(status) = st.faults.take_failure() {
         return done(
             error(
                 status,
@@ -489,9 +387,9 @@ fn decide(
         );
     }
     let opts = &shared.opts;
-    let (allowed, remaining, reset) = st.rate_check(Instant::now(), opts.limit, opts.window);
-    let rate = Some((opts.limit, remaining, reset));
-    if !allowed {
+    let check = st.rate.check(Instant::now());
+    let rate = Some((check.limit, check.remaining, check.reset_secs()));
+    if !check.allowed {
         return done(
             error(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -548,21 +446,16 @@ fn decide(
     // The request body against the OpenAPI document.
     let errors: Vec<String> = match (&route, &parsed) {
         (Route::Create, Some(body)) => shared
-            .create_validator
-            .iter_errors(body)
-            .map(|e| format!("{}: {e}", e.instance_path()))
-            .collect(),
+            .validators
+            .get(&Method::POST, CREATE_TEMPLATE)
+            .map(|v| openapi::errors(v, body, ""))
+            .unwrap_or_default(),
         (Route::Create, None) => vec!["the request body is required".into()],
         (_, Some(_)) => vec!["this operation takes no request body".into()],
         (_, None) => Vec::new(),
     };
     if !errors.is_empty() {
-        st.violations.push(SchemaViolation {
-            method: method.as_str().to_string(),
-            path: uri.path().to_string(),
-            body: logged.clone(),
-            errors: errors.clone(),
-        });
+        st.log.violation(method, uri.path(), &logged, &errors);
         return done(
             error(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -35,10 +35,9 @@
 //! is applied on arrival).
 //!
 //! The server runs on its own thread and tokio runtime; dropping the [`FakeVyte`]
-//! stops it and waits for it.
+//! stops it and waits for it ([`FakeServer`]).
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -48,8 +47,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+
+use super::fake_server::{self, FakeServer, Faults, RequestLog};
+use super::openapi;
 
 pub const USERS_PATH: &str = "/v2/users";
 pub const BATCH_PATH: &str = "/v2/users/batch";
@@ -159,24 +159,13 @@ pub struct RequestRecord {
     pub batch_len: Option<usize>,
 }
 
-/// A request body that broke vyte's body shape (or was not JSON).
-#[derive(Debug, Clone)]
-pub struct SchemaViolation {
-    pub method: String,
-    pub path: String,
-    pub body: Value,
-    pub errors: Vec<String>,
-}
-
 struct VyteState {
     rate: FixedWindow,
     users: Vec<VyteUser>,
-    requests: Vec<RequestRecord>,
-    violations: Vec<SchemaViolation>,
-    fail_next: VecDeque<u16>,
+    log: RequestLog<RequestRecord>,
+    faults: Faults,
     fail_writes: VecDeque<(u16, String)>,
     empty_create_response: bool,
-    delay: Duration,
     /// Emails created by a POST more than once (should never happen).
     created: Vec<String>,
 }
@@ -189,16 +178,16 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, VyteState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        fake_server::lock(&self.state)
     }
 }
 
 pub struct FakeVyte {
     shared: Arc<Shared>,
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: FakeServer,
 }
+
+fake_server::impl_fake_vendor!(FakeVyte, RequestRecord);
 
 impl FakeVyte {
     /// Starts the fake on 127.0.0.1 (random port), expecting [`DEFAULT_API_KEY`].
@@ -223,54 +212,20 @@ impl FakeVyte {
             state: Mutex::new(VyteState {
                 rate: FixedWindow::new(opts.limit, opts.window),
                 users: Vec::new(),
-                requests: Vec::new(),
-                violations: Vec::new(),
-                fail_next: VecDeque::new(),
+                log: RequestLog::default(),
+                faults: Faults::default(),
                 fail_writes: VecDeque::new(),
                 empty_create_response: false,
-                delay: Duration::ZERO,
                 created: Vec::new(),
             }),
         });
-        let std_listener =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("fake vyte: bind 127.0.0.1:0");
-        std_listener
-            .set_nonblocking(true)
-            .expect("fake vyte: non-blocking listener");
-        let addr = std_listener.local_addr().expect("fake vyte: local address");
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let state = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name(format!("fake-vyte-{}", addr.port()))
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("fake vyte: runtime");
-                rt.block_on(async move {
-                    let listener =
-                        TcpListener::from_std(std_listener).expect("fake vyte: tokio listener");
-                    let app = Router::new().fallback(handle).with_state(state);
-                    let serve = axum::serve(listener, app);
-                    tokio::select! {
-                        _ = std::future::IntoFuture::into_future(serve) => {}
-                        _ = stop_rx => {}
-                    }
-                });
-                drop(rt);
-            })
-            .expect("fake vyte: spawn server thread");
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&shared));
         FakeVyte {
             shared,
-            addr,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            server: FakeServer::start("vyte", app),
         }
-    }
-
-    /// `http://127.0.0.1:PORT`: the `base_url` for rosterd.
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
     }
 
     pub fn api_key(&self) -> &str {
@@ -278,14 +233,6 @@ impl FakeVyte {
     }
 
     // -- knobs -------------------------------------------------------------------------
-
-    /// The next `n` requests are answered `status` with nothing applied.
-    pub fn fail_next(&self, n: usize, status: u16) {
-        self.shared
-            .lock()
-            .fail_next
-            .extend(std::iter::repeat_n(status, n));
-    }
 
     /// The next `n` writes (POST/PUT; reads pass) are answered `status` with
     /// `{"message": message}`, nothing applied.
@@ -299,11 +246,6 @@ impl FakeVyte {
     /// Creates (single and batch) answer `{}`, as vyte's documented sample does.
     pub fn empty_create_response(&self, empty: bool) {
         self.shared.lock().empty_create_response = empty;
-    }
-
-    /// Every answer is held back this long (the request is applied on arrival).
-    pub fn delay(&self, delay: Duration) {
-        self.shared.lock().delay = delay;
     }
 
     // -- state -------------------------------------------------------------------------
@@ -358,53 +300,14 @@ impl FakeVyte {
 
     // -- request log -------------------------------------------------------------------
 
-    pub fn requests(&self) -> Vec<RequestRecord> {
-        self.shared.lock().requests.clone()
-    }
-
     /// Requests that arrived for `method path` (whatever their answer).
     pub fn count(&self, method: &str, path: &str) -> usize {
-        self.shared
-            .lock()
-            .requests
-            .iter()
-            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path == path)
-            .count()
+        self.shared.lock().log.count(method, |p| p == path)
     }
 
     /// How many times the user list was read.
     pub fn list_count(&self) -> usize {
         self.count("GET", USERS_PATH)
-    }
-
-    /// Requests that change something (everything but GET).
-    pub fn writes(&self) -> Vec<RequestRecord> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r.method != "GET")
-            .collect()
-    }
-
-    pub fn schema_violations(&self) -> Vec<SchemaViolation> {
-        self.shared.lock().violations.clone()
-    }
-
-    /// Forgets the request log and the schema violations (not the users).
-    pub fn clear_requests(&self) {
-        let mut st = self.shared.lock();
-        st.requests.clear();
-        st.violations.clear();
-    }
-}
-
-impl Drop for FakeVyte {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -502,11 +405,9 @@ async fn handle(
         let mut st = shared.lock();
         let (status, answer, retry_after) =
             process(&shared, &mut st, &method, uri.path(), &headers, &body);
-        (status, answer, retry_after, st.delay)
+        (status, answer, retry_after, st.faults.delay())
     };
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
+    fake_server::hold(delay).await;
     let mut resp = (status, Json(answer)).into_response();
     if let Some(secs) = retry_after {
         resp.headers_mut()
@@ -523,22 +424,12 @@ fn process(
     headers: &HeaderMap,
     raw: &Bytes,
 ) -> (StatusCode, Value, Option<u64>) {
-    let parsed: Result<Value, String> = if raw.is_empty() {
-        Err("the request body is empty".into())
-    } else {
-        serde_json::from_slice(raw).map_err(|e| format!("the request body is not JSON: {e}"))
-    };
-    let logged = match &parsed {
-        Ok(v) => v.clone(),
-        Err(_) if raw.is_empty() => Value::Null,
-        Err(_) => Value::String(String::from_utf8_lossy(raw).into_owned()),
-    };
+    let (parsed, logged) = fake_server::read_body(raw);
     let batch_len = (path == BATCH_PATH)
         .then(|| logged.as_array().map(Vec::len))
         .flatten();
     let mut retry_after = None;
-    let (status, answer) = if let Some(code) = st.fail_next.pop_front() {
-        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let (status, answer) = if let Some(status) = st.faults.take_failure() {
         error(status, "Injected failure")
     } else if let Some((code, message)) = (method != Method::GET)
         .then(|| st.fail_writes.pop_front())
@@ -555,7 +446,7 @@ fn process(
             error(StatusCode::TOO_MANY_REQUESTS, "Too many requests")
         }
     };
-    st.requests.push(RequestRecord {
+    st.log.push(RequestRecord {
         at: Instant::now(),
         method: method.as_str().to_string(),
         path: path.to_string(),
@@ -625,13 +516,7 @@ fn decide(
             let errors: Vec<String> = items
                 .iter()
                 .enumerate()
-                .flat_map(|(i, item)| {
-                    shared
-                        .validator
-                        .iter_errors(item)
-                        .map(|e| format!("/{i}{}: {e}", e.instance_path()))
-                        .collect::<Vec<_>>()
-                })
+                .flat_map(|(i, item)| openapi::errors(&shared.validator, item, &format!("/{i}")))
                 .collect();
             if !errors.is_empty() {
                 return violation(st, method, path, logged, errors);
@@ -661,11 +546,7 @@ fn checked(
     logged: &Value,
 ) -> Result<Value, (StatusCode, Value)> {
     let body = parsed.map_err(|e| violation(st, method, path, logged, vec![e]))?;
-    let errors: Vec<String> = shared
-        .validator
-        .iter_errors(&body)
-        .map(|e| format!("{}: {e}", e.instance_path()))
-        .collect();
+    let errors = openapi::errors(&shared.validator, &body, "");
     if errors.is_empty() {
         Ok(body)
     } else {
@@ -680,12 +561,6 @@ fn violation(
     body: &Value,
     errors: Vec<String>,
 ) -> (StatusCode, Value) {
-    let message = errors.join("; ");
-    st.violations.push(SchemaViolation {
-        method: method.as_str().to_string(),
-        path: path.to_string(),
-        body: body.clone(),
-        errors,
-    });
-    error(StatusCode::BAD_REQUEST, message)
+    st.log.violation(method, path, body, &errors);
+    error(StatusCode::BAD_REQUEST, errors.join("; "))
 }

@@ -36,23 +36,23 @@
 //!
 //! `delay` holds every answer back; the request is processed and recorded on arrival.
 //! The server runs on its own thread and tokio runtime; dropping the [`FakeZaia`]
-//! stops it and waits for it.
+//! stops it and waits for it ([`FakeServer`]).
 
-use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use uuid::Uuid;
+
+use super::fake_server::{self, FakeServer, Faults, RequestLog};
+use super::openapi::{self, RequestValidators};
 
 pub const USERS_PATH: &str = "/api/v1/external-users";
 
@@ -193,21 +193,12 @@ impl RequestRecord {
     }
 }
 
-/// A request body that broke zaia's OpenAPI request schema (or was not JSON).
-#[derive(Debug, Clone)]
-pub struct SchemaViolation {
-    pub method: String,
-    pub path: String,
-    pub body: Value,
-    pub errors: Vec<String>,
-}
-
 pub struct FakeZaia {
     shared: Arc<Shared>,
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: FakeServer,
 }
+
+fake_server::impl_fake_vendor!(FakeZaia, RequestRecord);
 
 impl FakeZaia {
     /// Starts the fake on 127.0.0.1 (random port). It answers until dropped.
@@ -215,54 +206,21 @@ impl FakeZaia {
         let state = ZaiaState {
             rate: FixedWindow::new(opts.limit, opts.window),
             users: Vec::new(),
-            requests: Vec::new(),
-            violations: Vec::new(),
-            fail_next: VecDeque::new(),
-            delay: Duration::ZERO,
+            log: RequestLog::default(),
+            faults: Faults::default(),
         };
         let shared = Arc::new(Shared {
-            validators: request_validators(&openapi()),
+            validators: RequestValidators::from_openapi("zaia", &openapi()),
             opts,
             state: Mutex::new(state),
         });
-        let std_listener =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("fake zaia: bind 127.0.0.1:0");
-        std_listener
-            .set_nonblocking(true)
-            .expect("fake zaia: non-blocking listener");
-        let addr = std_listener.local_addr().expect("fake zaia: local address");
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let state = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name(format!("fake-zaia-{}", addr.port()))
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("fake zaia: runtime");
-                rt.block_on(async move {
-                    let listener =
-                        TcpListener::from_std(std_listener).expect("fake zaia: tokio listener");
-                    let app = Router::new().fallback(handle).with_state(state);
-                    tokio::select! {
-                        _ = std::future::IntoFuture::into_future(axum::serve(listener, app)) => {}
-                        _ = stop_rx => {}
-                    }
-                });
-                drop(rt);
-            })
-            .expect("fake zaia: spawn server thread");
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&shared));
         FakeZaia {
             shared,
-            addr,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            server: FakeServer::start("zaia", app),
         }
-    }
-
-    /// `http://127.0.0.1:PORT` (no trailing slash).
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
     }
 
     pub fn api_key(&self) -> &str {
@@ -275,19 +233,6 @@ impl FakeZaia {
     }
 
     // -- faults -------------------------------------------------------------------------
-
-    /// The next `n` requests are answered `status` with nothing applied.
-    pub fn fail_next(&self, n: usize, status: u16) {
-        self.shared
-            .lock()
-            .fail_next
-            .extend(std::iter::repeat_n(status, n));
-    }
-
-    /// Every answer is held back this long; `Duration::ZERO` turns it off.
-    pub fn delay(&self, delay: Duration) {
-        self.shared.lock().delay = delay;
-    }
 
     // -- state --------------------------------------------------------------------------
 
@@ -349,46 +294,12 @@ impl FakeZaia {
 
     // -- request log --------------------------------------------------------------------
 
-    pub fn requests(&self) -> Vec<RequestRecord> {
-        self.shared.lock().requests.clone()
-    }
-
     /// Requests with this method whose path starts with `path_prefix`.
     pub fn count(&self, method: &str, path_prefix: &str) -> usize {
-        self.requests()
-            .iter()
-            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path.starts_with(path_prefix))
-            .count()
-    }
-
-    /// Requests other than list and get (the ones that change something).
-    pub fn writes(&self) -> Vec<RequestRecord> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r.method != "GET")
-            .collect()
-    }
-
-    pub fn schema_violations(&self) -> Vec<SchemaViolation> {
-        self.shared.lock().violations.clone()
-    }
-
-    /// Forgets the request log and the violations (not the users).
-    pub fn clear_requests(&self) {
-        let mut st = self.shared.lock();
-        st.requests.clear();
-        st.violations.clear();
-    }
-}
-
-impl Drop for FakeZaia {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.shared
+            .lock()
+            .log
+            .count(method, |p| p.starts_with(path_prefix))
     }
 }
 
@@ -397,72 +308,25 @@ impl Drop for FakeZaia {
 struct Shared {
     opts: FakeZaiaOptions,
     /// Request-body validators by (method, path template).
-    validators: Vec<(Method, String, jsonschema::Validator)>,
+    validators: RequestValidators,
     state: Mutex<ZaiaState>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, ZaiaState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn validator(&self, method: &Method, template: &str) -> Option<&jsonschema::Validator> {
-        self.validators
-            .iter()
-            .find(|(m, p, _)| m == method && p == template)
-            .map(|(_, _, v)| v)
+        fake_server::lock(&self.state)
     }
 }
 
 struct ZaiaState {
     rate: FixedWindow,
     users: Vec<ZaiaUser>,
-    requests: Vec<RequestRecord>,
-    violations: Vec<SchemaViolation>,
-    fail_next: VecDeque<u16>,
-    delay: Duration,
+    log: RequestLog<RequestRecord>,
+    faults: Faults,
 }
 
 pub fn openapi() -> Value {
     serde_json::from_str(OPENAPI).expect("zaia.openapi.json is JSON")
-}
-
-/// OpenAPI 3.0's `nullable: true` as JSON Schema: the type also admits null.
-fn nullable_to_json_schema(v: &mut Value) {
-    match v {
-        Value::Object(map) => {
-            if map.remove("nullable") == Some(Value::Bool(true)) {
-                if let Some(Value::String(t)) = map.get("type").cloned() {
-                    map.insert("type".into(), json!([t, "null"]));
-                }
-            }
-            map.values_mut().for_each(nullable_to_json_schema);
-        }
-        Value::Array(items) => items.iter_mut().for_each(nullable_to_json_schema),
-        _ => {}
-    }
-}
-
-fn request_validators(doc: &Value) -> Vec<(Method, String, jsonschema::Validator)> {
-    let mut out = Vec::new();
-    for (path, ops) in doc["paths"].as_object().expect("OpenAPI paths") {
-        for (method, op) in ops.as_object().expect("OpenAPI path item") {
-            let schema = &op["requestBody"]["content"]["application/json"]["schema"];
-            if schema.is_null() {
-                continue;
-            }
-            let mut root = json!({ "allOf": [schema.clone()] });
-            nullable_to_json_schema(&mut root);
-            let validator = jsonschema::options()
-                .should_validate_formats(true)
-                .build(&root)
-                .unwrap_or_else(|e| panic!("zaia schema for {method} {path}: {e}"));
-            let method =
-                Method::from_bytes(method.to_ascii_uppercase().as_bytes()).expect("OpenAPI method");
-            out.push((method, path.clone(), validator));
-        }
-    }
-    out
 }
 
 /// zaia's error body.
@@ -511,19 +375,13 @@ async fn handle(
             url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
                 .into_owned()
                 .collect();
-        let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-        let logged = match &parsed {
-            Some(v) => v.clone(),
-            None if body.is_empty() => Value::Null,
-            None => Value::String(String::from_utf8_lossy(&body).into_owned()),
-        };
+        let (parsed, logged) = fake_server::read_body(&body);
+        let parsed = parsed.ok();
         let mut injected = false;
         let mut rate: Option<RateCheck> = None;
-        let (status, answer) = match st.fail_next.pop_front() {
-            Some(code) => {
+        let (status, answer) = match st.faults.take_failure() {
+            Some(status) => {
                 injected = true;
-                let status =
-                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 error(status, "INJECTED", "Injected failure")
             }
             None => {
@@ -549,7 +407,7 @@ async fn handle(
                 }
             }
         };
-        st.requests.push(RequestRecord {
+        st.log.push(RequestRecord {
             at: Instant::now(),
             method: method.as_str().to_string(),
             path: uri.path().to_string(),
@@ -560,21 +418,12 @@ async fn handle(
         });
         // The reset time as of the check, not as of the (maybe delayed) answer.
         let rate = rate.map(|r| (r, r.reset_epoch()));
-        (status, answer, rate, st.delay)
+        (status, answer, rate, st.faults.delay())
     };
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
+    fake_server::hold(delay).await;
     let mut resp = (status, Json(answer)).into_response();
     if let Some((rate, reset_epoch)) = rate {
-        let h = resp.headers_mut();
-        for (name, value) in [
-            ("x-ratelimit-limit", u64::from(rate.limit)),
-            ("x-ratelimit-remaining", u64::from(rate.remaining)),
-            ("x-ratelimit-reset", reset_epoch),
-        ] {
-            h.insert(HeaderName::from_static(name), HeaderValue::from(value));
-        }
+        fake_server::insert_rate_headers(&mut resp, rate.limit, rate.remaining, reset_epoch);
     }
     resp
 }
@@ -610,21 +459,13 @@ fn decide(
     let body = match template {
         None => Value::Null,
         Some(template) => {
-            let errors: Vec<String> = match (&parsed, shared.validator(method, &template)) {
+            let errors: Vec<String> = match (&parsed, shared.validators.get(method, &template)) {
                 (None, _) => vec!["the request body is not JSON".into()],
                 (Some(_), None) => vec![format!("no request schema for {method} {template}")],
-                (Some(body), Some(v)) => v
-                    .iter_errors(body)
-                    .map(|e| format!("{}: {e}", e.instance_path()))
-                    .collect(),
+                (Some(body), Some(v)) => openapi::errors(v, body, ""),
             };
             if !errors.is_empty() {
-                st.violations.push(SchemaViolation {
-                    method: method.as_str().into(),
-                    path: path.into(),
-                    body: logged.clone(),
-                    errors: errors.clone(),
-                });
+                st.log.violation(method, path, logged, &errors);
                 return error(StatusCode::BAD_REQUEST, "INVALID_DATA", errors.join("; "));
             }
             parsed.unwrap_or(Value::Null)

@@ -5,9 +5,13 @@
 //! - [`fake_hesh`]: a stateful fake of hesh's public users API (real HTTP on
 //!   127.0.0.1, rate limits, schema validation of request bodies, fault injection).
 //! - [`fake_saleschat`], [`fake_vyte`], [`fake_zaia`]: the other three vendors, alike.
-//! - [`rate_window`]: the fixed-window limit the vyte and zaia fakes enforce.
+//! - [`fake_server`]: what every fake shares (server thread and runtime, request log,
+//!   `fail_next` / `delay`, rate-limit headers); [`openapi`]: request-body validators.
+//! - [`rate_window`]: the fixed-window limit the fakes enforce.
 //! - [`fake_hr`]: a fake HR system's paged JSON API, for the HTTP source.
 //! - [`workspace`]: a folder with a source and a config, and the binary run on it.
+//! - [`process`]: fixtures, ports, waiting, killing a run midway; [`state`]: the
+//!   snapshot rows a run left in the state file.
 
 #![allow(dead_code)]
 // Test support code: a broken fixture or a poisoned test setup should fail loudly.
@@ -16,11 +20,14 @@
 pub mod fake_hesh;
 pub mod fake_hr;
 pub mod fake_saleschat;
+pub mod fake_server;
 pub mod fake_vyte;
 pub mod fake_zaia;
+pub mod openapi;
 pub mod process;
 pub mod rate_window;
 pub mod scim_server;
+pub mod state;
 pub mod workspace;
 
 use std::path::PathBuf;

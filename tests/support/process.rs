@@ -1,9 +1,11 @@
 //! Helpers for tests that run rosterd as a process: a fixture folder copied to a
-//! temporary one, free ports, a tiny HTTP GET, and waiting for a condition.
+//! temporary one, free ports, a tiny HTTP GET, waiting for a condition, and killing a
+//! run in the middle.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// A copy of `tests/fixtures/<name>/` in a fresh temporary folder.
@@ -53,4 +55,20 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>
         assert!(start.elapsed() < limit, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// SIGKILLs `child` (no chance to clean up) as soon as `reached()` holds, polled every
+/// few milliseconds so that the kill lands close to that point of progress, and reaps
+/// it. Fails the test when it does not hold within 30 s ("rosterd never got going").
+pub async fn kill_when(mut child: Child, mut reached: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !reached() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "rosterd never got going"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

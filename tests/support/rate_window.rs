@@ -1,7 +1,8 @@
-//! A fixed-window request limit for the fake vendors that document none (vyte, zaia):
-//! the window opens with the first counted request, allows `limit` requests, and a
-//! request over the limit is refused (429) until the window ends. Each fake turns a
-//! [`RateCheck`] into its own headers.
+//! The fixed-window request limit every fake vendor enforces (hesh and saleschat as
+//! their documents describe it, vyte and zaia, which document none, as the common
+//! convention): the window opens with the first counted request, allows `limit`
+//! requests, and a request over the limit is refused (429) until the window ends. Each
+//! fake turns a [`RateCheck`] into its own headers.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

@@ -36,90 +36,71 @@ impl Person {
 
 pub struct Workspace {
     pub dir: tempfile::TempDir,
-    pub hesh_key: String,
+    /// The provider's secret (API key or token): rosterd gets it through `key_env`,
+    /// and [`Workspace::run`] fails the test when it appears in the output.
+    pub secret: String,
+    /// The variable the config names for the secret.
+    pub key_env: &'static str,
 }
 
+/// The source and safety part every workspace config shares.
+const CONFIG_HEAD: &str = "state: state.db\n\
+     source:\n  type: csv\n  path: users.csv\n  fields: { external_id: id, email: email, first_name: first, last_name: last, phone: phone }\n  status: { field: status, active_values: [active] }\n\
+     safety: { max_disable_percent: 100, min_source_users: 1 }\n";
+
 impl Workspace {
-    /// A config with one hesh provider at `base_url`; `extra` goes under the
-    /// provider entry (e.g. `"    batch_size: 10\n"`).
+    /// A config with one provider named and typed `vendor`: `fields` are its entry's
+    /// lines after `type` (base_url and ids, each `    key: value\n`), the secret goes
+    /// under `secret_key` as `${key_env}`, and `extra` ends the entry (e.g.
+    /// `"    batch_size: 10\n"`). Every run gets `secret` in `key_env`.
+    pub fn with_provider(
+        vendor: &str,
+        fields: &str,
+        secret_key: &str,
+        key_env: &'static str,
+        secret: &str,
+        extra: &str,
+    ) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "{CONFIG_HEAD}providers:\n  - name: {vendor}\n    type: {vendor}\n{fields}    {secret_key}: ${{{key_env}}}\n{extra}"
+        );
+        std::fs::write(dir.path().join("rosterd.yaml"), yaml).unwrap();
+        Workspace {
+            dir,
+            secret: secret.to_string(),
+            key_env,
+        }
+    }
+
+    /// One hesh provider at `base_url`; `extra` goes under the provider entry.
     pub fn hesh(base_url: &str, tenant_id: &str, api_key: &str, extra: &str) -> Workspace {
-        let dir = tempfile::tempdir().unwrap();
-        let yaml = format!(
-            "state: state.db\n\
-             source:\n  type: csv\n  path: users.csv\n  fields: {{ external_id: id, email: email, first_name: first, last_name: last, phone: phone }}\n  status: {{ field: status, active_values: [active] }}\n\
-             safety: {{ max_disable_percent: 100, min_source_users: 1 }}\n\
-             providers:\n  - name: hesh\n    type: hesh\n    base_url: {base_url}\n    api_key: ${{{HESH_KEY_ENV}}}\n    tenant_id: {tenant_id}\n{extra}"
-        );
-        std::fs::write(dir.path().join("rosterd.yaml"), yaml).unwrap();
-        Workspace {
-            dir,
-            hesh_key: api_key.to_string(),
-        }
+        let fields = format!("    base_url: {base_url}\n    tenant_id: {tenant_id}\n");
+        Workspace::with_provider("hesh", &fields, "api_key", HESH_KEY_ENV, api_key, extra)
     }
 
-    /// A config with one zaia provider (named `zaia`) at `base_url`; the key goes
-    /// through the environment (`ROSTERD_TEST_ZAIA_KEY`, which the caller sets on
-    /// the command: [`Workspace::run`] sets only the hesh one) and is kept in
-    /// `hesh_key` for the leak checks. `extra` goes under the provider entry.
+    /// One zaia provider (named `zaia`) at `base_url`, the key in
+    /// `ROSTERD_TEST_ZAIA_KEY`.
     pub fn zaia(base_url: &str, channel_id: &str, api_key: &str, extra: &str) -> Workspace {
-        let dir = tempfile::tempdir().unwrap();
-        let yaml = format!(
-            "state: state.db\n\
-             source:\n  type: csv\n  path: users.csv\n  fields: {{ external_id: id, email: email, first_name: first, last_name: last, phone: phone }}\n  status: {{ field: status, active_values: [active] }}\n\
-             safety: {{ max_disable_percent: 100, min_source_users: 1 }}\n\
-             providers:\n  - name: zaia\n    type: zaia\n    base_url: {base_url}\n    api_key: ${{ROSTERD_TEST_ZAIA_KEY}}\n    channel_id: {channel_id}\n{extra}"
-        );
-        std::fs::write(dir.path().join("rosterd.yaml"), yaml).unwrap();
-        Workspace {
-            dir,
-            hesh_key: api_key.to_string(),
-        }
+        let fields = format!("    base_url: {base_url}\n    channel_id: {channel_id}\n");
+        let env = "ROSTERD_TEST_ZAIA_KEY";
+        Workspace::with_provider("zaia", &fields, "api_key", env, api_key, extra)
     }
 
-    /// A config with one vyte provider (named `vyte`) at `base_url`; `extra` goes under
-    /// the provider entry (e.g. `"    batch: true\n"`). The key reaches rosterd through
-    /// `ROSTERD_TEST_VYTE_KEY`, set in this process's environment (inherited by every
-    /// run): tests use one key for all fakes, so concurrent tests set the same value.
-    /// The key is also checked for leaks by [`Workspace::run`].
+    /// One vyte provider (named `vyte`) at `base_url`, the key in
+    /// `ROSTERD_TEST_VYTE_KEY`.
     pub fn vyte(base_url: &str, api_key: &str, extra: &str) -> Workspace {
-        const VYTE_KEY_ENV: &str = "ROSTERD_TEST_VYTE_KEY";
-        if std::env::var(VYTE_KEY_ENV).ok().as_deref() != Some(api_key) {
-            std::env::set_var(VYTE_KEY_ENV, api_key);
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let yaml = format!(
-            "state: state.db\n\
-             source:\n  type: csv\n  path: users.csv\n  fields: {{ external_id: id, email: email, first_name: first, last_name: last, phone: phone }}\n  status: {{ field: status, active_values: [active] }}\n\
-             safety: {{ max_disable_percent: 100, min_source_users: 1 }}\n\
-             providers:\n  - name: vyte\n    type: vyte\n    base_url: {base_url}\n    api_key: ${{{VYTE_KEY_ENV}}}\n{extra}"
-        );
-        std::fs::write(dir.path().join("rosterd.yaml"), yaml).unwrap();
-        Workspace {
-            dir,
-            hesh_key: api_key.to_string(),
-        }
+        let fields = format!("    base_url: {base_url}\n");
+        let env = "ROSTERD_TEST_VYTE_KEY";
+        Workspace::with_provider("vyte", &fields, "api_key", env, api_key, extra)
     }
 
-    /// A config with one saleschat provider (named `saleschat`) at `base_url`; the
-    /// token reaches rosterd through `ROSTERD_TEST_SALESCHAT_TOKEN` (set in this
-    /// process, inherited by the runs) and is checked like the hesh key: it must never
-    /// appear in rosterd's output. `extra` goes under the provider entry.
+    /// One saleschat provider (named `saleschat`) at `base_url`, the token in
+    /// `ROSTERD_TEST_SALESCHAT_TOKEN`.
     pub fn saleschat(base_url: &str, org_id: &str, token: &str, extra: &str) -> Workspace {
-        const TOKEN_ENV: &str = "ROSTERD_TEST_SALESCHAT_TOKEN";
-        // Every test sets the same fake's token; the children inherit it.
-        std::env::set_var(TOKEN_ENV, token);
-        let dir = tempfile::tempdir().unwrap();
-        let yaml = format!(
-            "state: state.db\n\
-             source:\n  type: csv\n  path: users.csv\n  fields: {{ external_id: id, email: email, first_name: first, last_name: last, phone: phone }}\n  status: {{ field: status, active_values: [active] }}\n\
-             safety: {{ max_disable_percent: 100, min_source_users: 1 }}\n\
-             providers:\n  - name: saleschat\n    type: saleschat\n    base_url: {base_url}\n    token: ${{{TOKEN_ENV}}}\n    org_id: {org_id}\n{extra}"
-        );
-        std::fs::write(dir.path().join("rosterd.yaml"), yaml).unwrap();
-        Workspace {
-            dir,
-            hesh_key: token.to_string(),
-        }
+        let fields = format!("    base_url: {base_url}\n    org_id: {org_id}\n");
+        let env = "ROSTERD_TEST_SALESCHAT_TOKEN";
+        Workspace::with_provider("saleschat", &fields, "token", env, token, extra)
     }
 
     pub fn path(&self) -> &Path {
@@ -146,7 +127,7 @@ impl Workspace {
         c.arg("-c")
             .arg(self.path().join("rosterd.yaml"))
             .args(args)
-            .env(HESH_KEY_ENV, &self.hesh_key)
+            .env(self.key_env, &self.secret)
             .env("RUST_LOG", "info");
         c
     }
@@ -158,7 +139,7 @@ impl Workspace {
         let stdout = String::from_utf8(out.stdout).unwrap();
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert!(
-            !stdout.contains(&self.hesh_key) && !stderr.contains(&self.hesh_key),
+            !stdout.contains(&self.secret) && !stderr.contains(&self.secret),
             "the API key leaked"
         );
         (out.status.code().unwrap_or(-1), stdout, stderr)
@@ -190,4 +171,14 @@ pub fn provider<'a>(doc: &'a Value, name: &str) -> &'a Value {
         .iter()
         .find(|p| p["name"] == name)
         .unwrap()
+}
+
+/// The `op` of every operation planned for provider `name`, in report order.
+pub fn op_kinds(doc: &Value, name: &str) -> Vec<String> {
+    provider(doc, name)["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["op"].as_str().unwrap().to_string())
+        .collect()
 }
