@@ -12,14 +12,16 @@
 // A benchmark program, not library code: failing loudly is what it should do.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use chrono::{TimeZone, Utc};
+use chrono::Utc;
 
 use rosterd::config::Config;
 use rosterd::providers;
-use rosterd::store::{AccountState, SnapshotUpsert, Store};
+use rosterd::store::Store;
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -75,31 +77,7 @@ fn main() {
             .unwrap();
         let provider = providers::build(&config.providers[0]);
         let store = Store::open(&config.state).await.unwrap();
-        let confirmed = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
-        for chunk in loaded.users.chunks(50_000) {
-            let records: Vec<_> = chunk
-                .iter()
-                .map(|u| {
-                    let r = provider.map_user(u).unwrap();
-                    (r.to_stored().to_json(), r.fingerprint())
-                })
-                .collect();
-            let rows: Vec<SnapshotUpsert> = chunk
-                .iter()
-                .zip(&records)
-                .map(|(u, (json, fp))| SnapshotUpsert {
-                    provider: "hesh",
-                    external_id: &u.external_id,
-                    vendor_id: None,
-                    email: &u.email,
-                    fingerprint: *fp,
-                    state: AccountState::Active,
-                    record_json: json,
-                    confirmed_at: confirmed,
-                })
-                .collect();
-            store.upsert_snapshot_many(&rows).await.unwrap();
-        }
+        support::fill_snapshot(&store, provider.as_ref(), &loaded.users).await;
         store.close().await;
     });
     let setup = t.elapsed();

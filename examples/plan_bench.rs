@@ -11,10 +11,12 @@
 // A benchmark program, not library code: failing loudly is what it should do.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::NaiveDate;
 use secrecy::SecretString;
 
 use rosterd::config::{
@@ -22,7 +24,7 @@ use rosterd::config::{
 };
 use rosterd::plan::{apply_guards, plan_provider, PlanContext};
 use rosterd::providers::{self, hesh, ProviderType, VendorSettings};
-use rosterd::store::{AccountState, SnapshotUpsert, Store};
+use rosterd::store::Store;
 use rosterd::user::{Attributes, Interner, User};
 
 fn peak_rss_mb() -> f64 {
@@ -104,31 +106,7 @@ async fn run(n: usize) {
     let mut users: Vec<User> = (0..n).map(|i| user(i, &mut interner)).collect();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("bench.db")).await.unwrap();
-    let confirmed = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
-    for chunk in users.chunks(100_000) {
-        let records: Vec<(String, rosterd::providers::Fingerprint)> = chunk
-            .iter()
-            .map(|u| {
-                let r = hesh::map_user(u).unwrap();
-                (r.to_stored().to_json(), r.fingerprint())
-            })
-            .collect();
-        let rows: Vec<SnapshotUpsert> = chunk
-            .iter()
-            .zip(&records)
-            .map(|(u, (json, fp))| SnapshotUpsert {
-                provider: "hesh",
-                external_id: &u.external_id,
-                vendor_id: None,
-                email: &u.email,
-                fingerprint: *fp,
-                state: AccountState::Active,
-                record_json: json,
-                confirmed_at: confirmed,
-            })
-            .collect();
-        store.upsert_snapshot_many(&rows).await.unwrap();
-    }
+    support::fill_snapshot(&store, provider.as_ref(), &users).await;
     // 1% changed: 0.6% renamed, 0.2% left, 0.2% replaced by new hires.
     let mut left = BTreeSet::new();
     for i in (0..n).step_by(100) {

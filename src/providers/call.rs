@@ -93,6 +93,15 @@ impl Applied {
             record: None,
         }
     }
+
+    /// The vendor's id for the account, when it told us one.
+    pub fn vendor_id(&self) -> Option<&str> {
+        match self {
+            Applied::Done { vendor_id, .. } | Applied::Manual { vendor_id, .. } => {
+                vendor_id.as_deref()
+            }
+        }
+    }
 }
 
 pub type OpResult = Result<Applied, CallError>;

@@ -66,7 +66,7 @@ pub async fn apply_one(transport: &dyn Transport, op: &Operation, eff: &Effectiv
                     Ok(created)
                 }
                 None => Ok(Applied::Manual {
-                    vendor_id: vendor_id_of(&created),
+                    vendor_id: created.vendor_id().map(str::to_string),
                     reason: "created the new SCIM user, but the id of the old one is unknown: deactivate it by hand".into(),
                 }),
             }
@@ -75,12 +75,6 @@ pub async fn apply_one(transport: &dyn Transport, op: &Operation, eff: &Effectiv
             None,
             format!("internal: a {} operation without a record", kind.as_str()),
         )),
-    }
-}
-
-fn vendor_id_of(applied: &Applied) -> Option<String> {
-    match applied {
-        Applied::Done { vendor_id, .. } | Applied::Manual { vendor_id, .. } => vendor_id.clone(),
     }
 }
 

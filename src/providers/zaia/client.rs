@@ -83,7 +83,7 @@ async fn apply_one(transport: &dyn Transport, op: &Operation, channel_id: &str) 
                     Ok(created)
                 }
                 None => Ok(Applied::Manual {
-                    vendor_id: vendor_id_of(&created),
+                    vendor_id: created.vendor_id().map(str::to_string),
                     reason: "created the new zaia user, but zaia's id of the old one is unknown: block it by hand".into(),
                 }),
             }
@@ -92,12 +92,6 @@ async fn apply_one(transport: &dyn Transport, op: &Operation, channel_id: &str) 
             None,
             format!("internal: a {} operation without a record", kind.as_str()),
         )),
-    }
-}
-
-fn vendor_id_of(applied: &Applied) -> Option<String> {
-    match applied {
-        Applied::Done { vendor_id, .. } | Applied::Manual { vendor_id, .. } => vendor_id.clone(),
     }
 }
 
