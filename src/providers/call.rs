@@ -105,3 +105,85 @@ impl Applied {
 }
 
 pub type OpResult = Result<Applied, CallError>;
+
+/// The transport every adapter reads its answers through: a 2xx whose body is not
+/// JSON (the lenient parse keeps it as a JSON string: an HTML page, a truncated
+/// document) confirms nothing, so it becomes a failure naming the request. Without
+/// it a `base_url` pointing at a web app that answers `200 index.html` to every path
+/// would have every create, disable and lookup "succeed" while nothing happened.
+pub struct JsonAnswers<'a>(pub &'a dyn Transport);
+
+/// Characters of a non-JSON body quoted in the error.
+const SNIPPET_CHARS: usize = 100;
+
+impl Transport for JsonAnswers<'_> {
+    fn send<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, CallError>> {
+        Box::pin(async move {
+            let resp = self.0.send(request).await?;
+            match &resp.body {
+                Value::String(text) => Err(not_json(request, resp.status, text)),
+                _ => Ok(resp),
+            }
+        })
+    }
+
+    fn stats(&self) -> TransportStats {
+        self.0.stats()
+    }
+}
+
+fn not_json(request: &Request, status: u16, text: &str) -> CallError {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut snippet: String = flat.chars().take(SNIPPET_CHARS).collect();
+    if flat.chars().count() > SNIPPET_CHARS {
+        snippet.push('…');
+    }
+    let path = request.path.split('?').next().unwrap_or_default();
+    CallError::new(
+        Some(status),
+        format!(
+            "the answer to {} {path} (HTTP {status}) is not JSON, so it confirms nothing: «{snippet}» (is base_url the vendor's API?)",
+            request.method
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::providers::scripted::scripted;
+
+    #[tokio::test]
+    async fn a_2xx_that_is_not_json_becomes_a_failure_naming_the_request() {
+        let page = "<html>\n  <body>Sign in</body></html>";
+        let t = scripted(|r| {
+            Ok(Response {
+                status: 200,
+                body: match r.method {
+                    "GET" => Value::String(page.into()),
+                    "PUT" => Value::Null,
+                    _ => json!({"id": 1}),
+                },
+            })
+        });
+        let wrapped = JsonAnswers(&t);
+        let e = wrapped
+            .send(&Request::new("GET", "/users?email=a%40b.co", None, "E1"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.status, Some(200));
+        assert_eq!(
+            e.message,
+            "the answer to GET /users (HTTP 200) is not JSON, so it confirms nothing: «<html> <body>Sign in</body></html>» (is base_url the vendor's API?)"
+        );
+        // JSON and empty answers pass untouched.
+        let put = wrapped.send(&Request::new("PUT", "/u", None, "E1")).await;
+        assert_eq!(put.unwrap().body, Value::Null);
+        let post = wrapped.send(&Request::new("POST", "/u", None, "E1")).await;
+        assert_eq!(post.unwrap().body, json!({"id": 1}));
+    }
+}

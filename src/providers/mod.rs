@@ -8,6 +8,8 @@ pub mod call;
 pub mod hesh;
 mod record;
 pub mod request;
+#[cfg(test)]
+mod response_fuzz;
 pub mod saleschat;
 pub mod scim;
 #[cfg(test)]

@@ -33,22 +33,32 @@ pub fn units(ops: &[Operation], batch_size: usize) -> Vec<Vec<usize>> {
     out
 }
 
-/// The operator-facing message in a hesh error body (`message` as a string or a list).
+/// The operator-facing message in a hesh error body (`message` as a string or a list,
+/// else `error`). Blank ones say nothing: `None`, so the caller's fallback is shown.
 pub fn error_message(body: &Value) -> Option<String> {
-    match body.get("message") {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Array(items)) => Some(
-            items
-                .iter()
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-        _ => body
-            .get("error")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+    let text = |v: &Value| match v {
+        Value::String(s) => s.trim().to_string(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let message = match body.get("message") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(text)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("; "),
+        Some(Value::String(s)) => s.trim().to_string(),
+        _ => String::new(),
+    };
+    if !message.is_empty() {
+        return Some(message);
     }
+    body.get("error")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// Carries out one unit (see [`units`]); one result per operation, in order.
@@ -147,14 +157,24 @@ async fn create_batch(transport: &dyn Transport, ops: &[&Operation]) -> Vec<OpRe
         note: None,
         headers: Vec::new(),
     };
-    let created = match transport.send(&request).await {
-        Ok(resp) => resp.body,
+    let resp = match transport.send(&request).await {
+        Ok(resp) => resp,
         Err(e) => return ops.iter().map(|_| Err(e.clone())).collect(),
     };
-    let created: Vec<&Value> = created
-        .as_array()
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
+    // hesh answers with the array of the users it created: an empty one means it
+    // skipped them all (adopted below). Anything else says nothing of what it did:
+    // every create fails and is retried next pass, where skipped users are adopted.
+    let Some(created) = resp.body.as_array() else {
+        let e = CallError::new(
+            Some(resp.status),
+            format!(
+                "hesh answered the batch create with HTTP {} but not with the list of users it created: what it did is unknown",
+                resp.status
+            ),
+        );
+        return ops.iter().map(|_| Err(e.clone())).collect();
+    };
+    let created: Vec<&Value> = created.iter().collect();
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
         let Some(record) = op.record.as_ref() else {
@@ -208,7 +228,7 @@ fn mentions_existing(message: &str) -> bool {
 /// hesh's id of a user in a response (`id`, as a string or a number).
 fn user_id(body: &Value) -> Option<String> {
     match body.get("id")? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
-use crate::providers::call::{BoxFuture, OpResult, Transport};
+use crate::providers::call::{BoxFuture, JsonAnswers, OpResult, Transport};
 use crate::providers::request::{Request, REDACTED};
 use crate::providers::{
     changed_fields, check_len, Capabilities, Provider, ProviderInfo, ProviderType, Record,
@@ -172,7 +172,7 @@ impl Provider for Hesh {
         transport: &'a dyn Transport,
         ops: &'a [&'a Operation],
     ) -> BoxFuture<'a, Vec<OpResult>> {
-        Box::pin(client::apply(transport, ops))
+        Box::pin(async move { client::apply(&JsonAnswers(transport), ops).await })
     }
 
     fn map_user(&self, user: &User) -> Result<Record, String> {

@@ -234,6 +234,61 @@ mod client_tests {
         assert_eq!(client::units(&ops[..1], 3), vec![vec![0]]);
     }
 
+    /// Found by the response fuzzer: a batch create answered `{}` (or an empty 201)
+    /// had every user "adopted" by a PUT, though hesh said nothing of what it made.
+    #[tokio::test]
+    async fn a_batch_answer_that_is_not_a_list_fails_every_create_in_it() {
+        let t = scripted(|r| match r.method {
+            "POST" => ok(201, json!({ "created": 2 })),
+            _ => ok(200, json!({ "id": "h1" })),
+        });
+        let (a, b) = (
+            op(OpKind::Create, "E1", None),
+            op(OpKind::Create, "E2", None),
+        );
+        let results = client::apply(&t, &[&a, &b]).await;
+        assert_eq!(results.len(), 2);
+        for r in results {
+            let e = r.unwrap_err();
+            assert!(e.message.contains("not with the list of users"), "{e}");
+        }
+        assert_eq!(
+            t.calls().len(),
+            1,
+            "no PUT after an answer that says nothing"
+        );
+    }
+
+    /// Found by the response fuzzer: `base_url` pointing at a web app that answers
+    /// `200 index.html` had every create and disable reported done.
+    #[tokio::test]
+    async fn answers_that_are_not_json_confirm_no_create_and_no_disable() {
+        use crate::providers::Provider;
+        let html = Value::String("<!DOCTYPE html><html><body>app</body></html>".into());
+        let t = scripted(move |_| ok(200, html.clone()));
+        let h = super::hesh();
+        let create = op(OpKind::Create, "E1", None);
+        let mut disable = op(OpKind::Disable, "E2", None);
+        disable.record = None;
+        for o in [&create, &disable] {
+            let e = h.apply(&t, &[o]).await.remove(0).unwrap_err();
+            assert_eq!(e.status, Some(200));
+            assert!(e.message.contains("is not JSON"), "{e}");
+            assert!(e.message.contains("<!DOCTYPE html>"), "{e}");
+        }
+    }
+
+    #[test]
+    fn blank_error_messages_say_nothing() {
+        assert_eq!(client::error_message(&json!({"message": []})), None);
+        assert_eq!(client::error_message(&json!({"message": ["", " "]})), None);
+        assert_eq!(
+            client::error_message(&json!({"message": " ", "error": "Bad Request"})).as_deref(),
+            Some("Bad Request")
+        );
+        assert_eq!(client::error_message(&json!({"error": "  "})), None);
+    }
+
     #[test]
     fn error_message_reads_string_or_list() {
         assert_eq!(

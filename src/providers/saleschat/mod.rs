@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
-use crate::providers::call::{BoxFuture, OpResult, Transport};
+use crate::providers::call::{BoxFuture, JsonAnswers, OpResult, Transport};
 use crate::providers::request::{Request, REDACTED};
 use crate::providers::{check_len, Capabilities, Provider, ProviderInfo, ProviderType, Record};
 use crate::user::User;
@@ -124,6 +124,7 @@ impl Provider for Saleschat {
         let text = |k: &str| {
             body.get(k)
                 .and_then(|v| v.as_str())
+                .map(str::trim)
                 .filter(|s| !s.is_empty())
         };
         match (text("error_message"), text("error_description")) {
@@ -138,7 +139,7 @@ impl Provider for Saleschat {
         transport: &'a dyn Transport,
         ops: &'a [&'a Operation],
     ) -> BoxFuture<'a, Vec<OpResult>> {
-        Box::pin(client::apply(transport, ops, &self.org_id))
+        Box::pin(async move { client::apply(&JsonAnswers(transport), ops, &self.org_id).await })
     }
 
     fn map_user(&self, user: &User) -> Result<Record, String> {
@@ -188,5 +189,10 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(err.contains("cannot change last_name"), "{err}");
+        // Found by the response fuzzer: a blank message was shown as saleschat's.
+        let body = serde_json::json!({"error_message": " ", "error_description": "Invalid org"});
+        assert_eq!(p.error_message(&body).as_deref(), Some("Invalid org"));
+        let blank = serde_json::json!({"error_message": "  "});
+        assert_eq!(p.error_message(&blank), None);
     }
 }

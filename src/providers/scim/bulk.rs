@@ -56,7 +56,7 @@ pub async fn apply(
     one_by_one.extend(too_big.iter().map(|&k| entries[k].op));
     for chunk in chunks {
         let chunk: Vec<&Entry> = chunk.iter().map(|&k| &entries[k]).collect();
-        send_chunk(transport, ops, &chunk, &mut results, &mut one_by_one).await;
+        send_chunk(transport, ops, eff, &chunk, &mut results, &mut one_by_one).await;
     }
     for i in one_by_one {
         if let Some(op) = ops.get(i) {
@@ -285,6 +285,7 @@ fn plan_entry(i: usize, op: &Operation, eff: &Effective, found: Option<&Value>) 
 async fn send_chunk(
     transport: &dyn Transport,
     ops: &[&Operation],
+    eff: &Effective,
     chunk: &[&Entry],
     results: &mut [Option<OpResult>],
     one_by_one: &mut Vec<usize>,
@@ -334,6 +335,17 @@ async fn send_chunk(
             continue;
         };
         match outcome(entry, answer) {
+            // A create answered without the new user's id: one by one, the create
+            // looks the user up first (and adopts it) before it would POST again.
+            Outcome::Done(None) if entry.method == "POST" && eff.filter => {
+                one_by_one.push(entry.op);
+            }
+            Outcome::Done(None) if entry.method == "POST" => {
+                results[entry.op] = Some(Ok(Applied::Manual {
+                    vendor_id: None,
+                    reason: "the SCIM /Bulk response confirms the create without the user's id, and the service cannot filter to look it up: check the account by hand".into(),
+                }));
+            }
             Outcome::Done(id) => results[entry.op] = Some(Ok(Applied::done(id))),
             Outcome::OneByOne => one_by_one.push(entry.op),
             Outcome::Failed(e) => results[entry.op] = Some(Err(e)),

@@ -97,13 +97,49 @@ pub async fn create(
         &op.external_id,
     );
     match transport.send(&request).await {
-        Ok(resp) => Ok(Applied::done(resource_id(&resp.body))),
+        Ok(resp) => match resource_id(&resp.body) {
+            Some(id) => Ok(Applied::done(Some(id))),
+            None => created_without_id(transport, op, eff, exclude, resp.status).await,
+        },
         // Made in between (or not found by a service that cannot filter): adopt it.
         Err(e) if e.status == Some(409) => match find(transport, op, eff, exclude).await? {
             Some(found) => adopt(transport, op, eff, record, found).await,
             None => Err(e),
         },
         Err(e) => Err(e),
+    }
+}
+
+/// A create answered 2xx without the new resource's id (RFC 7644 §3.3 says the answer
+/// carries the resource): the user is looked up, so that later changes know it. Not
+/// found means the answer confirmed nothing: a failure, tried again next pass (where
+/// the lookup before the POST adopts it if it was made after all). A service that
+/// cannot filter cannot be asked: a person checks.
+async fn created_without_id(
+    transport: &dyn Transport,
+    op: &Operation,
+    eff: &Effective,
+    exclude: Option<&str>,
+    status: u16,
+) -> OpResult {
+    if !eff.filter {
+        return Ok(Applied::Manual {
+            vendor_id: None,
+            reason: format!(
+                "the SCIM service answered the create with HTTP {status} but without the user's id, and cannot filter to look it up: check the account by hand"
+            ),
+        });
+    }
+    match find(transport, op, eff, exclude).await?.as_ref().and_then(resource_id) {
+        Some(id) => Ok(Applied::done(Some(id))),
+        None => Err(CallError::new(
+            Some(status),
+            format!(
+                "the SCIM service answered the create with HTTP {status} but without the user's id, and lists no user with userName {} or externalId {}",
+                user_name(op),
+                external_id(op)
+            ),
+        )),
     }
 }
 

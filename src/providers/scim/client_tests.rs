@@ -290,3 +290,103 @@ async fn a_bulk_endpoint_that_is_not_there_sends_the_unit_one_by_one() {
         ]
     );
 }
+
+/// Found by the response fuzzer: a POST answered 2xx without the new resource (an
+/// empty 200) was reported done with no id, though the service may have made nothing.
+#[tokio::test]
+async fn a_create_answered_without_an_id_is_looked_up_and_fails_when_not_found() {
+    let t = scripted(|r, _| match r.method {
+        "GET" => ok(json!({ "Resources": [], "totalResults": 0 })),
+        _ => ok(Value::Null),
+    });
+    let o = op(OpKind::Create, "E1", None);
+    let err = client::apply_one(&t, &o, &eff(true, false))
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("without the user's id"), "{err}");
+    assert!(err.message.contains("e1@example.com"), "{err}");
+    let posts = t.calls().iter().filter(|(m, _)| *m == "POST").count();
+    assert_eq!(posts, 1, "{:?}", t.calls());
+}
+
+#[tokio::test]
+async fn a_create_answered_without_an_id_takes_the_id_found_afterwards() {
+    let t = scripted(|r, n| match (r.method, n) {
+        ("GET", 0 | 1) => ok(json!({ "Resources": [] })),
+        ("POST", _) => ok(json!({ "schemas": [] })),
+        ("GET", _) => ok(json!({ "Resources": [{ "id": "u7", "userName": "E1@example.com" }] })),
+        _ => fail(500, "unexpected"),
+    });
+    let o = op(OpKind::Create, "E1", None);
+    let r = client::apply_one(&t, &o, &eff(true, false)).await;
+    assert_eq!(r, Ok(Applied::done(Some("u7".into()))));
+}
+
+#[tokio::test]
+async fn without_filtering_a_create_answered_without_an_id_needs_a_person() {
+    let t = scripted(|_, _| ok(Value::Null));
+    let o = op(OpKind::Create, "E1", None);
+    let no_filter = Effective {
+        filter: false,
+        ..eff(true, false)
+    };
+    match client::apply_one(&t, &o, &no_filter).await {
+        Ok(Applied::Manual {
+            vendor_id: None,
+            reason,
+        }) => {
+            assert!(reason.contains("check the account by hand"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Found by the response fuzzer: a /Bulk create answered 201 with neither location
+/// nor resource was taken as done with no id; it is now looked up one by one (and
+/// adopted, not posted again).
+#[tokio::test]
+async fn a_bulk_create_confirmed_without_an_id_is_looked_up_one_by_one() {
+    let bulked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = bulked.clone();
+    let t = scripted(move |r, _| match (r.method, r.path.as_str()) {
+        ("GET", p) if p.starts_with("/Users?") => {
+            if seen.load(std::sync::atomic::Ordering::SeqCst) {
+                ok(json!({"Resources": [
+                    {"id": "n1", "userName": "e1@example.com", "externalId": "E1"}]}))
+            } else {
+                ok(json!({"Resources": []}))
+            }
+        }
+        ("POST", "/Bulk") => {
+            seen.store(true, std::sync::atomic::Ordering::SeqCst);
+            ok(json!({"Operations": [
+                {"status": "201", "method": "POST", "location": "https://x/scim/v2/Users/n0"},
+                {"status": "201", "method": "POST"}
+            ]}))
+        }
+        ("PATCH", "/Users/n1") => ok(Value::Null),
+        _ => fail(500, "unexpected"),
+    });
+    let ops = [
+        op(OpKind::Create, "E0", None),
+        op(OpKind::Create, "E1", None),
+    ];
+    let refs: Vec<&Operation> = ops.iter().collect();
+    let limits = BulkLimits {
+        max_operations: 10,
+        max_payload_size: 100_000,
+    };
+    let e = Effective {
+        bulk: Some(limits),
+        ..eff(true, false)
+    };
+    let results = bulk::apply(&t, &refs, &e, limits).await;
+    assert_eq!(results[0], Ok(Applied::done(Some("n0".into()))));
+    assert_eq!(results[1], Ok(Applied::done(Some("n1".into()))));
+    assert!(bulked.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(
+        !t.calls().iter().any(|(m, p)| *m == "POST" && p == "/Users"),
+        "{:?}",
+        t.calls()
+    );
+}

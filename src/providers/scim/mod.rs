@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
-use crate::providers::call::{BoxFuture, OpResult, Transport};
+use crate::providers::call::{BoxFuture, JsonAnswers, OpResult, Transport};
 use crate::providers::request::{Request, REDACTED};
 use crate::providers::{Capabilities, Provider, ProviderInfo, ProviderType, Record};
 use crate::user::User;
@@ -229,6 +229,7 @@ impl Provider for Scim {
         ops: &'a [&'a Operation],
     ) -> BoxFuture<'a, Vec<OpResult>> {
         Box::pin(async move {
+            let transport = &JsonAnswers(transport);
             let eff = match self.effective(transport).await {
                 Ok(eff) => eff,
                 Err(e) => {

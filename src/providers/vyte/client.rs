@@ -52,19 +52,23 @@ pub fn units(ops: &[Operation], batch: Option<usize>) -> Vec<Vec<usize>> {
 /// The operator-facing message in a vyte error body (`message` or `error`, a string
 /// or a list of them).
 pub fn error_message(body: &Value) -> Option<String> {
-    ["message", "error", "msg"]
-        .iter()
-        .find_map(|k| match body.get(*k) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            Some(Value::Array(items)) if !items.is_empty() => Some(
-                items
-                    .iter()
-                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
-            _ => None,
-        })
+    ["message", "error", "msg"].iter().find_map(|k| {
+        let text = match body.get(*k)? {
+            Value::String(s) => s.trim().to_string(),
+            Value::Array(items) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map_or_else(|| v.to_string(), |s| s.trim().to_string())
+                })
+                .filter(|s| !s.is_empty() && s != "null")
+                .collect::<Vec<_>>()
+                .join("; "),
+            _ => String::new(),
+        };
+        // A blank message says nothing: the next key, or the caller's fallback.
+        (!text.is_empty()).then_some(text)
+    })
 }
 
 /// vyte's users as listed this pass: `_id` by lower-cased email and by extid.

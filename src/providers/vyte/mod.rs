@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
-use crate::providers::call::{BoxFuture, OpResult, Transport};
+use crate::providers::call::{BoxFuture, JsonAnswers, OpResult, Transport};
 use crate::providers::request::{Request, REDACTED};
 use crate::providers::{Capabilities, Provider, ProviderInfo, ProviderType, Record};
 use crate::user::User;
@@ -160,12 +160,15 @@ impl Provider for Vyte {
         transport: &'a dyn Transport,
         ops: &'a [&'a Operation],
     ) -> BoxFuture<'a, Vec<OpResult>> {
-        Box::pin(client::apply(
-            transport,
-            &self.directory,
-            self.organization.as_deref(),
-            ops,
-        ))
+        Box::pin(async move {
+            client::apply(
+                &JsonAnswers(transport),
+                &self.directory,
+                self.organization.as_deref(),
+                ops,
+            )
+            .await
+        })
     }
 
     fn map_user(&self, user: &User) -> Result<Record, String> {

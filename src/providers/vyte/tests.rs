@@ -71,6 +71,17 @@ fn error_message_reads_message_or_error() {
     assert_eq!(client::error_message(&json!({})), None);
 }
 
+/// Found by the response fuzzer: blank messages were shown as the vendor's message.
+#[test]
+fn blank_error_messages_fall_through_to_the_next_key_or_none() {
+    assert_eq!(
+        client::error_message(&json!({"message": " ", "error": "Forbidden"})).as_deref(),
+        Some("Forbidden")
+    );
+    assert_eq!(client::error_message(&json!({"message": [""]})), None);
+    assert_eq!(client::error_message(&json!({"error": [null, " "]})), None);
+}
+
 #[tokio::test]
 async fn create_adopts_a_listed_email_and_lists_once() {
     let t = scripted(|r| match (r.method, r.path.as_str()) {

@@ -117,11 +117,23 @@ async fn create(
     );
     let resp = transport.send(&request).await?;
     let id = match user_id(&resp.body) {
-        Some(id) => Some(id),
+        Some(id) => id,
         // An answer without the id: look the new user up, so later PATCHes know it.
-        None => find(transport, op, channel_id, exclude).await?,
+        // Not found, the answer confirmed nothing: a failure, retried next pass,
+        // where the search before the POST adopts the user if it was made after all.
+        None => find(transport, op, channel_id, exclude)
+            .await?
+            .ok_or_else(|| {
+                CallError::new(
+                    Some(resp.status),
+                    format!(
+                        "zaia answered the create with HTTP {} but without the user's id, and finds no user with externalId {} in the channel",
+                        resp.status, op.external_id
+                    ),
+                )
+            })?,
     };
-    Ok(Applied::done(id))
+    Ok(Applied::done(Some(id)))
 }
 
 /// PATCHes the user by the operation's vendor id, or by the one found when the

@@ -279,3 +279,40 @@ fn error_message_reads_zaias_error_body() {
     assert_eq!(client::error_message(&json!("<html>")), None);
     assert_eq!(client::error_message(&json!({ "code": 5 })), None);
 }
+
+/// Found by the response fuzzer: a create answered 200 with no id, the user not found
+/// afterwards, was reported done with no id (a silent success).
+#[tokio::test]
+async fn a_create_answered_without_an_id_that_the_search_cannot_find_is_a_failure() {
+    let t = scripted(|r| match r.method {
+        "GET" => ok(json!([])),
+        _ => ok(Value::Null),
+    });
+    let o = op(OpKind::Create, "E001", None);
+    let err = client::apply(&t, &[&o], CHANNEL)
+        .await
+        .remove(0)
+        .unwrap_err();
+    assert!(err.message.contains("without the user's id"), "{err}");
+    assert!(err.message.contains("E001"), "{err}");
+    // Searched (two terms), posted once, searched again (two terms).
+    assert_eq!(t.calls().iter().filter(|(m, _)| *m == "POST").count(), 1);
+}
+
+#[tokio::test]
+async fn a_create_answered_without_an_id_takes_the_id_of_the_user_found_afterwards() {
+    let posted = std::sync::atomic::AtomicBool::new(false);
+    let t = scripted(move |r| match r.method {
+        "POST" => {
+            posted.store(true, std::sync::atomic::Ordering::SeqCst);
+            ok(json!({}))
+        }
+        _ if posted.load(std::sync::atomic::Ordering::SeqCst) => {
+            ok(json!([{ "id": "z9", "externalId": "E001", "channelId": CHANNEL }]))
+        }
+        _ => ok(json!([])),
+    });
+    let o = op(OpKind::Create, "E001", None);
+    let r = client::apply(&t, &[&o], CHANNEL).await.remove(0);
+    assert_eq!(r, Ok(Applied::done(Some("z9".into()))));
+}

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
-use crate::providers::call::{BoxFuture, OpResult, Transport};
+use crate::providers::call::{BoxFuture, JsonAnswers, OpResult, Transport};
 use crate::providers::request::{Request, REDACTED};
 use crate::providers::{check_len, Capabilities, Provider, ProviderInfo, ProviderType, Record};
 use crate::user::User;
@@ -158,7 +158,7 @@ impl Provider for Zaia {
     ) -> BoxFuture<'a, Vec<OpResult>> {
         Box::pin(async move {
             let channel_id = self.settings.channel_id.to_string();
-            client::apply(transport, ops, &channel_id).await
+            client::apply(&JsonAnswers(transport), ops, &channel_id).await
         })
     }
 
