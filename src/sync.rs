@@ -198,8 +198,10 @@ async fn apply_pass_inner(
         });
         let results = futures_util::future::join_all(runs).await;
         for ((plan, result), earlier) in report.providers.iter_mut().zip(results).zip(resolved) {
+            // What the resends did counts as this pass's work: a create confirmed on
+            // resend is an applied create, a resend that failed is a failure.
             plan.result = result?.map(|mut r| {
-                r.resolved = earlier.resolved;
+                r.merge(earlier);
                 r
             });
         }

@@ -113,7 +113,9 @@ impl ProviderResult {
         }
     }
 
-    fn merge(&mut self, other: ProviderResult) {
+    /// Adds `other`'s counts and failures (e.g. what resending interrupted operations
+    /// did, before the plan).
+    pub fn merge(&mut self, other: ProviderResult) {
         for (k, n) in other.applied {
             *self.applied.entry(k).or_default() += n;
         }
@@ -258,9 +260,22 @@ async fn begin(ctx: &ApplyContext<'_>, ops: &[&Operation]) -> Result<Vec<i64>, A
                 (ctx.clock)(),
             )
             .await?;
+        ctx.store
+            .journal_supersede(ctx.provider.name(), &op.external_id, id, (ctx.clock)())
+            .await?;
         ids.push(id);
     }
     Ok(ids)
+}
+
+/// A create whose failure leaves it unknown whether the vendor made the account: a 5xx
+/// (hesh, for one, may apply a request and still answer 500), no answer after the
+/// request left, an unreadable 2xx. Left in
+/// the journal as in flight, it is resent (through adoption, so never twice) before
+/// the next plan — or rosterd could forget an account the vendor holds, and never
+/// disable it when the person leaves.
+fn outcome_unknown(op: &Operation, e: &CallError) -> bool {
+    matches!(op.op, OpKind::Create | OpKind::Recreate) && e.maybe_applied
 }
 
 async fn finish(
@@ -335,7 +350,11 @@ async fn finish(
             result.manual += 1;
         }
         Err(e) => {
-            ctx.store.journal_fail(id, &e.message, now).await?;
+            if outcome_unknown(op, &e) {
+                warn!(provider = %name, external_id = %op.external_id, error = %e, "The vendor may have made this account: it is resent before the next plan.");
+            } else {
+                ctx.store.journal_fail(id, &e.message, now).await?;
+            }
             // Counted per user and record: the planner quarantines an operation that
             // keeps failing the same way.
             let fingerprint = op.fingerprint.map(|f| f.to_string()).unwrap_or_default();

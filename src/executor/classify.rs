@@ -165,6 +165,10 @@ pub fn classify_response(
     }
 }
 
+/// The reason given when no connection could be made: the request never left, so the
+/// vendor cannot have applied it.
+pub const COULD_NOT_CONNECT: &str = "could not connect";
+
 /// Classifies a request that got no answer. The message names the kind of failure and
 /// its causes, never the URL (it could carry a token in a query string).
 pub fn classify_transport(err: &reqwest::Error) -> Outcome {
@@ -188,7 +192,7 @@ pub fn classify_transport(err: &reqwest::Error) -> Outcome {
     } else if err.is_timeout() {
         retry("timed out")
     } else if err.is_connect() {
-        retry("could not connect")
+        retry(COULD_NOT_CONNECT)
     } else if err.is_body() {
         retry("the connection dropped while the body was sent or read")
     } else {

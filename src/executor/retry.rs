@@ -112,11 +112,20 @@ pub struct Failure {
     pub status: Option<u16>,
     /// Attempts counted against `max_attempts` (429s are not).
     pub attempts: u32,
+    /// Some attempt may have been applied by the vendor although it did not say so
+    /// (a 5xx, a timeout or a dropped connection after the request left, an unreadable
+    /// 2xx): for a create, the account may exist.
+    pub maybe_applied: bool,
 }
 
 impl From<Failure> for CallError {
     fn from(f: Failure) -> Self {
-        CallError::new(f.status, f.message)
+        let e = CallError::new(f.status, f.message);
+        if f.maybe_applied {
+            e.maybe_applied()
+        } else {
+            e
+        }
     }
 }
 
@@ -137,23 +146,26 @@ where
     let mut throttle_backoff = policy.backoff();
     let mut attempts = 0u32;
     let mut last_status = None;
+    let mut maybe_applied = false;
     loop {
         let permit = pacer
             .acquire()
             .await
-            .map_err(|e| waited_too_long(policy, e, last_status, attempts))?;
+            .map_err(|e| waited_too_long(policy, e, last_status, attempts, maybe_applied))?;
         let Attempt {
             outcome,
             headers,
             value,
         } = attempt().await;
         permit.complete(&headers);
+        maybe_applied |= may_have_applied(&outcome);
         match outcome {
             Outcome::Success => {
                 return value.ok_or_else(|| Failure {
                     message: format!("{} sent an answer that could not be read", vendor(policy)),
                     status: None,
                     attempts: attempts + 1,
+                    maybe_applied: true,
                 });
             }
             Outcome::DontRetry { status, message } => {
@@ -168,6 +180,7 @@ where
                     message,
                     status,
                     attempts: attempts + 1,
+                    maybe_applied,
                 });
             }
             Outcome::Retry {
@@ -193,15 +206,16 @@ where
                         message: gave_up(policy, attempts, &reason),
                         status,
                         attempts,
+                        maybe_applied,
                     });
                 }
                 let backoff = backoff.next().unwrap_or(policy.max_delay);
                 let wait = match not_before {
                     // The server's hint wins when it is longer; it counts towards the cap.
                     Some(hint) if hint > backoff => {
-                        pacer
-                            .count_hint(hint)
-                            .map_err(|e| waited_too_long(policy, e, status, attempts))?;
+                        pacer.count_hint(hint).map_err(|e| {
+                            waited_too_long(policy, e, status, attempts, maybe_applied)
+                        })?;
                         hint
                     }
                     _ => backoff,
@@ -210,6 +224,25 @@ where
                 tokio::time::sleep(wait).await;
             }
         }
+    }
+}
+
+/// Whether the vendor may have carried out a request that got this outcome: a 5xx
+/// (hesh applies some requests and still answers 500), a 2xx whose body was refused,
+/// or no answer after the request may have left. A 4xx, a 429 or a refused
+/// connection say it was not.
+fn may_have_applied(outcome: &Outcome) -> bool {
+    match outcome {
+        Outcome::Success => false,
+        Outcome::DontRetry { status, .. } => status.is_some_and(|s| (200..300).contains(&s)),
+        Outcome::Retry {
+            status: Some(s), ..
+        } => *s >= 500,
+        Outcome::Retry {
+            status: None,
+            reason,
+            ..
+        } => !reason.starts_with(super::classify::COULD_NOT_CONNECT),
     }
 }
 
@@ -230,6 +263,7 @@ fn waited_too_long(
     err: PacerError,
     status: Option<u16>,
     attempts: u32,
+    maybe_applied: bool,
 ) -> Failure {
     let message = match &policy.vendor {
         Some(v) => format!("{v}: {err}"),
@@ -239,6 +273,7 @@ fn waited_too_long(
         message,
         status,
         attempts,
+        maybe_applied,
     }
 }
 

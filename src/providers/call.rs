@@ -33,6 +33,10 @@ pub struct CallError {
     /// The vendor's HTTP status, when it answered.
     pub status: Option<u16>,
     pub message: String,
+    /// The vendor may have carried the request out all the same (see
+    /// `executor::retry::Failure::maybe_applied`): a failed create may have made the
+    /// account.
+    pub maybe_applied: bool,
 }
 
 impl CallError {
@@ -40,7 +44,14 @@ impl CallError {
         CallError {
             status,
             message: message.into(),
+            maybe_applied: false,
         }
+    }
+
+    /// This error, noting that the vendor may have applied the request.
+    pub fn maybe_applied(mut self) -> Self {
+        self.maybe_applied = true;
+        self
     }
 }
 
@@ -146,6 +157,8 @@ fn not_json(request: &Request, status: u16, text: &str) -> CallError {
             request.method
         ),
     )
+    // A 2xx all the same: whatever answered may have carried the request out.
+    .maybe_applied()
 }
 
 #[cfg(test)]

@@ -207,6 +207,32 @@ impl Store {
         Ok(())
     }
 
+    /// Marks failed every other entry still in flight for this provider and key: a
+    /// new attempt at the same account (`keep`) carries what they were for, so that
+    /// an operation whose outcome stays unknown pass after pass leaves one entry, not
+    /// one per pass.
+    pub async fn journal_supersede(
+        &self,
+        provider: &str,
+        external_id: &str,
+        keep: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE journal SET status = 'failed', \
+                 error = 'superseded by a later attempt', finished_at = ? \
+             WHERE status = 'in_flight' AND provider = ? AND external_id = ? AND id != ?",
+        )
+        .bind(time_text(now))
+        .bind(provider)
+        .bind(external_id)
+        .bind(keep)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("supersede journal entries"))?;
+        Ok(())
+    }
+
     /// Entries still in flight (left by a crash, or being sent now), oldest first.
     pub async fn in_flight(&self) -> Result<Vec<JournalEntry>, StoreError> {
         const ACTION: &str = "read the journal";

@@ -171,7 +171,8 @@ async fn create_batch(transport: &dyn Transport, ops: &[&Operation]) -> Vec<OpRe
                 "hesh answered the batch create with HTTP {} but not with the list of users it created: what it did is unknown",
                 resp.status
             ),
-        );
+        )
+        .maybe_applied();
         return ops.iter().map(|_| Err(e.clone())).collect();
     };
     let created: Vec<&Value> = created.iter().collect();
@@ -205,10 +206,19 @@ async fn create_batch(transport: &dyn Transport, ops: &[&Operation]) -> Vec<OpRe
 async fn adopt(transport: &dyn Transport, op: &Operation, record: &Record) -> OpResult {
     let without_phone = record.without("phone");
     match put(transport, op, user_body(&without_phone, "Active")).await {
-        Ok(resp) => Ok(Applied::Done {
-            vendor_id: user_id(&resp.body),
-            record: (without_phone != *record).then_some(without_phone),
-        }),
+        Ok(resp) => {
+            // The account may have the right phone already (a create resent after a
+            // crash finds the account it made): then the whole record is confirmed,
+            // and the next pass has nothing left to send.
+            let has_phone = match (record.get("phone"), resp.str_field("phone")) {
+                (Some(want), Some(got)) => want.trim() == got.trim(),
+                _ => false,
+            };
+            Ok(Applied::Done {
+                vendor_id: user_id(&resp.body),
+                record: (!has_phone && without_phone != *record).then_some(without_phone),
+            })
+        }
         Err(e) if e.status == Some(404) => Err(CallError::new(
             Some(404),
             format!(

@@ -145,6 +145,31 @@ mod client_tests {
     }
 
     #[tokio::test]
+    async fn an_adopted_account_that_already_has_the_phone_is_confirmed_whole() {
+        // A create resent after a crash: hesh refuses it (it made the account before
+        // the crash) and the adopting PUT's answer shows the phone is already right.
+        let t = scripted(|r| match (r.method, r.path.as_str()) {
+            ("POST", "/api/v1/public/users") => {
+                Err(CallError::new(Some(409), "User already exists"))
+            }
+            ("PUT", "/api/v1/public/users") => ok(
+                200,
+                json!({ "id": "h-3", "email": "e3@example.com", "phone": "+333" }),
+            ),
+            _ => Err(CallError::new(Some(500), "unexpected")),
+        });
+        let ops = [op(OpKind::Create, "E3", Some("+333"))];
+        let refs: Vec<&Operation> = ops.iter().collect();
+        let results = client::apply(&t, &refs).await;
+        assert_eq!(results[0], Ok(Applied::done(Some("h-3".into()))));
+        let adopt = t.sent()[1].body.clone().unwrap();
+        assert!(
+            adopt.get("phone").is_none(),
+            "still matched by email only: {adopt}"
+        );
+    }
+
+    #[tokio::test]
     async fn adoption_with_no_account_for_the_email_fails_clearly() {
         let t = scripted(|r| match r.method {
             "POST" => Err(CallError::new(Some(409), "User already exists")),

@@ -139,7 +139,8 @@ async fn created_without_id(
                 user_name(op),
                 external_id(op)
             ),
-        )),
+        )
+        .maybe_applied()),
     }
 }
 

@@ -131,6 +131,7 @@ async fn create(
                         resp.status, op.external_id
                     ),
                 )
+                .maybe_applied()
             })?,
     };
     Ok(Applied::done(Some(id)))
