@@ -68,14 +68,14 @@ fn main() {
     write_users(dir.path(), users, "");
     runtime
         .block_on(rosterd::sync::apply_pass(
-            &config, &selected, today, false, &clock, false, &stop,
+            &config, &selected, today, false, &clock, false, &stop, None,
         ))
         .unwrap();
     write_users(dir.path(), users, "-Renamed");
     fake.clear_requests();
     let report = runtime
         .block_on(rosterd::sync::apply_pass(
-            &config, &selected, today, false, &clock, false, &stop,
+            &config, &selected, today, false, &clock, false, &stop, None,
         ))
         .unwrap();
 

@@ -175,12 +175,14 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
         // SIGTERM / SIGINT: finish what is in flight, start nothing new, exit.
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         crate::daemon::signals::stop_on_signal(std::sync::Arc::clone(&stop));
-        let report =
-            match sync::apply_pass(config, &selected, today, args.force, &clock, bars, &stop).await
-            {
-                Ok(r) => r,
-                Err(e) => return fail(e),
-            };
+        let report = match sync::apply_pass(
+            config, &selected, today, args.force, &clock, bars, &stop, None,
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        };
         print_report(&report, args.format);
         return if report.any_blocked() && !args.force {
             ExitCode::from(EXIT_BLOCKED)

@@ -62,7 +62,7 @@ impl Metrics {
         let passes = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "passes",
-            "Sync passes by outcome (ok, failed, blocked, error)",
+            "Sync passes by outcome (ok, failed, blocked, timeout, error)",
             passes.clone(),
         );
         let operations = Family::<OperationLabels, Counter>::default();
@@ -178,10 +178,12 @@ impl Metrics {
     }
 
     /// A pass could not run at all.
-    pub fn pass_error(&self, error: &str, seconds: f64) {
+    /// A pass ended without a report: `outcome` is `error`, or `timeout` when it was
+    /// abandoned past its deadline.
+    pub fn pass_error(&self, outcome: &str, error: &str, seconds: f64) {
         self.passes
             .get_or_create(&OutcomeLabels {
-                outcome: "error".into(),
+                outcome: outcome.into(),
             })
             .inc();
         self.pass_duration.observe(seconds);
@@ -237,7 +239,7 @@ mod tests {
             })
             .inc();
         m.waited("hesh", 1.5);
-        m.pass_error("cannot read the source", 0.5);
+        m.pass_error("error", "cannot read the source", 0.5);
         m.op("hesh", "create", "applied", 2);
         m.snapshot_counts(&[("hesh".into(), AccountState::Active, 3)]);
         let text = m.encode();

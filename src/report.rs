@@ -17,6 +17,10 @@ pub struct PlanReport {
     pub dry_run: bool,
     pub source: SourceSummary,
     pub providers: Vec<ProviderPlan>,
+    /// The pass ran past `daemon.pass_timeout_seconds` and was stopped: what was not
+    /// started is planned again next pass. Absent from the JSON when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

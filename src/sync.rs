@@ -8,7 +8,10 @@ use std::collections::BTreeSet;
 use chrono::NaiveDate;
 use tracing::{info, warn, Instrument};
 
+use std::sync::atomic::Ordering;
+
 use crate::config::{Config, ProviderConfig};
+use crate::daemon::deadline::{self, PassDeadline, PassFlags};
 use crate::executor::apply::{self, ApplyContext, Clock};
 use crate::executor::http::HttpTransport;
 use crate::plan::{self, PlanContext};
@@ -62,6 +65,11 @@ pub enum SyncError {
     DetailsMissing { provider: String, rows: usize },
     #[error("cannot read the source: {0}")]
     Source(#[from] SourceError),
+    #[error(
+        "the pass ran past daemon.pass_timeout_seconds and its operations in flight were \
+         not done {seconds} s after it started: abandoned; the next pass resolves them"
+    )]
+    PassAbandoned { seconds: u64 },
     /// A state-file error before the pass says which file (see [`SyncError::State`]).
     #[error("{0}")]
     Store(#[from] StoreError),
@@ -100,6 +108,9 @@ fn state_message(path: &std::path::Path, source: &StoreError) -> String {
 /// resends what an interrupted run left in flight, plans, and applies every selected
 /// provider's plan concurrently — except plans a safety guard blocked, unless `force`.
 /// The run is recorded in the run history. Returns the report with each result.
+/// With a `deadline`, a pass running past it stops like on `stop` and is recorded as
+/// `timeout` (see [`crate::daemon::deadline`]).
+#[allow(clippy::too_many_arguments)]
 pub async fn apply_pass(
     config: &Config,
     selected: &[&ProviderConfig],
@@ -108,12 +119,23 @@ pub async fn apply_pass(
     clock: &Clock,
     show_progress: bool,
     stop: &std::sync::atomic::AtomicBool,
+    deadline: Option<PassDeadline>,
 ) -> Result<PlanReport, SyncError> {
-    apply_pass_inner(config, selected, today, force, clock, show_progress, stop)
-        .await
-        .map_err(|e| e.in_state_file(&config.state))
+    apply_pass_inner(
+        config,
+        selected,
+        today,
+        force,
+        clock,
+        show_progress,
+        stop,
+        deadline,
+    )
+    .await
+    .map_err(|e| e.in_state_file(&config.state))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn apply_pass_inner(
     config: &Config,
     selected: &[&ProviderConfig],
@@ -121,15 +143,19 @@ async fn apply_pass_inner(
     force: bool,
     clock: &Clock,
     show_progress: bool,
-    stop: &std::sync::atomic::AtomicBool,
+    requested_stop: &std::sync::atomic::AtomicBool,
+    deadline: Option<PassDeadline>,
 ) -> Result<PlanReport, SyncError> {
+    // The pass reads its own stop flag, set by the caller's (a signal) or the deadline.
+    let flags = PassFlags::default();
+    let stop = &flags.stop;
     let _lock = RunLock::acquire(&config.state)?;
     let store = Store::open(&config.state).await?;
     let run_id = uuid::Uuid::new_v4().to_string();
     store.run_start(&run_id, RunMode::Apply, clock()).await?;
     // Every event of the pass carries its run id (and, below, its provider).
     let span = tracing::info_span!("pass", run_id = %run_id);
-    let result: Result<PlanReport, SyncError> = async {
+    let work = async {
         info!("Run started.");
         let adapters: Vec<Box<dyn providers::Provider>> =
             selected.iter().map(|pc| providers::build(pc)).collect();
@@ -205,7 +231,10 @@ async fn apply_pass_inner(
                 r
             });
         }
-        let outcome = if report.any_blocked() && !force {
+        report.timed_out = flags.timed_out.load(Ordering::SeqCst);
+        let outcome = if report.timed_out {
+            "timeout"
+        } else if report.any_blocked() && !force {
             "blocked"
         } else if report.any_failed() {
             "failed"
@@ -218,12 +247,24 @@ async fn apply_pass_inner(
         info!(outcome, "Run finished.");
         Ok(report)
     }
-    .instrument(span)
-    .await;
+    .instrument(span.clone());
+    let result: Result<PlanReport, SyncError> = tokio::select! {
+        r = work => r,
+        () = deadline::watch(requested_stop, &flags, deadline).instrument(span) => {
+            Err(SyncError::PassAbandoned {
+                seconds: deadline.map_or(0, |d| (d.limit + d.grace).as_secs()),
+            })
+        }
+    };
     if let Err(e) = &result {
         // The run history says why this pass did nothing (or stopped part way).
         let summary = serde_json::json!({ "error": e.to_string() }).to_string();
-        if let Err(store_err) = store.run_finish(&run_id, clock(), "error", &summary).await {
+        let outcome = if matches!(e, SyncError::PassAbandoned { .. }) {
+            "timeout"
+        } else {
+            "error"
+        };
+        if let Err(store_err) = store.run_finish(&run_id, clock(), outcome, &summary).await {
             warn!(error = %store_err, "Cannot record the failed run in the run history.");
         }
     }
@@ -329,5 +370,6 @@ pub async fn plan_loaded(
             rejected: loaded.rejected,
         },
         providers: plans,
+        timed_out: false,
     })
 }

@@ -188,3 +188,86 @@ fn health_turns_503_after_failing_passes_and_back_when_they_succeed() {
     });
     assert_eq!(get(port, "/healthz").map(|r| r.0), Some(200));
 }
+
+/// The value of one sample line of a Prometheus text exposition, 0 when absent.
+fn metric(metrics: &str, name_and_labels: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn a_pass_past_its_timeout_stops_like_sigterm_is_recorded_as_timeout_and_later_passes_converge() {
+    let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
+    let port = free_port();
+    let ws = daemon_workspace(
+        &fake,
+        port,
+        "    batch_size: 1\n    rate_limit: { max_concurrency: 1 }\n",
+    );
+    let yaml = std::fs::read_to_string(ws.path().join("rosterd.yaml")).unwrap();
+    let yaml = yaml.replace(
+        "stop_timeout_seconds: 10 }",
+        "stop_timeout_seconds: 10, pass_timeout_seconds: 2 }",
+    );
+    std::fs::write(ws.path().join("rosterd.yaml"), yaml).unwrap();
+    let people: Vec<Person> = (0..30).map(Person::new).collect();
+    ws.write_people(&people);
+    fake.delay(Duration::from_millis(250)); // 30 creates one by one: 7.5 s, past 2 s
+    let mut daemon = Daemon::start(&ws);
+
+    // Each pass creates what it can in 2 s, is stopped, and the next goes on.
+    let metrics = wait_for("every account created", Duration::from_secs(60), || {
+        let m = get(port, "/metrics")?.1;
+        (fake.users().len() == 30 && metric(&m, "rosterd_passes_total{outcome=\"ok\"}") >= 1.0)
+            .then_some(m)
+    });
+    let timeouts = metric(&metrics, "rosterd_passes_total{outcome=\"timeout\"}");
+    assert!(timeouts >= 2.0, "{metrics}");
+    daemon.signal("-TERM");
+    let status = wait_for("the daemon to stop", Duration::from_secs(15), || {
+        daemon.child.try_wait().unwrap()
+    });
+    assert_eq!(status.code(), Some(0), "{}", daemon.log());
+    assert!(daemon
+        .log()
+        .contains("ran past daemon.pass_timeout_seconds"));
+    fake.assert_no_duplicates();
+    assert!(fake.created_twice().is_empty());
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (in_flight, runs) = rt.block_on(async {
+        let store = Store::open(&ws.state()).await.unwrap();
+        let r = (
+            store.in_flight().await.unwrap().len(),
+            store.recent_runs(100).await.unwrap(),
+        );
+        store.close().await;
+        r
+    });
+    assert_eq!(in_flight, 0, "the operations in flight were journaled");
+    let timed_out: Vec<_> = runs
+        .iter()
+        .filter(|r| r.outcome.as_deref() == Some("timeout"))
+        .collect();
+    assert_eq!(timed_out.len() as f64, timeouts, "{runs:?}");
+    for r in &timed_out {
+        let summary: serde_json::Value =
+            serde_json::from_str(r.summary.as_deref().unwrap()).unwrap();
+        assert_eq!(summary["timed_out"], true, "{summary}");
+        // The design's bound: pass_timeout_seconds, then stop_timeout_seconds at most.
+        let took = r.finished_at.unwrap() - r.started_at;
+        assert!(took <= chrono::Duration::seconds(12), "{took}");
+    }
+    // The first pass had 30 creates of 250 ms for 2 s: most were left for later.
+    let first: serde_json::Value =
+        serde_json::from_str(timed_out.last().unwrap().summary.as_deref().unwrap()).unwrap();
+    let result = &first["providers"][0]["result"];
+    assert!(result["not_started"].as_u64().unwrap() > 10, "{result}");
+}

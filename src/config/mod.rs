@@ -387,6 +387,13 @@ fn validate(
             ));
         }
     }
+    let pass_timeout = raw.daemon.pass_timeout_seconds;
+    if pass_timeout == 0 || pass_timeout > MAX_PASS_TIMEOUT_SECONDS {
+        issues.push(Issue::new(
+            "daemon.pass_timeout_seconds".into(),
+            format!("{pass_timeout} is out of range (1 to {MAX_PASS_TIMEOUT_SECONDS})"),
+        ));
+    }
     if let Some(p) = raw.safety.max_disable_percent {
         if !(0.0..=100.0).contains(&p) {
             issues.push(Issue::new(
@@ -514,7 +521,14 @@ pub struct DaemonConfig {
     pub unhealthy_after: u32,
     /// On SIGTERM, how long the pass in flight may take to finish its operations.
     pub stop_timeout_seconds: u64,
+    /// A pass running longer than this is stopped like on SIGTERM (in-flight
+    /// operations finish, nothing new starts) and recorded as `timeout`; one still not
+    /// done `stop_timeout_seconds` later is abandoned (its journal resolves it).
+    pub pass_timeout_seconds: u64,
 }
+
+/// Most a daemon pass may be allowed to run: one week.
+pub const MAX_PASS_TIMEOUT_SECONDS: u64 = 7 * 24 * 3600;
 
 impl Default for DaemonConfig {
     fn default() -> Self {
@@ -523,6 +537,7 @@ impl Default for DaemonConfig {
             jitter_seconds: 0,
             unhealthy_after: 3,
             stop_timeout_seconds: 30,
+            pass_timeout_seconds: 3600,
         }
     }
 }

@@ -258,6 +258,31 @@ fn safety_percent_must_be_a_percentage() {
 }
 
 #[test]
+fn pass_timeout_defaults_to_an_hour_and_must_be_in_range() {
+    let (_dir, config) = load(GOOD);
+    assert_eq!(config.unwrap().daemon.pass_timeout_seconds, 3600);
+    let with = |v: &str| {
+        GOOD.replace(
+            "log:",
+            &format!("daemon: {{ pass_timeout_seconds: {v} }}\nlog:"),
+        )
+    };
+    let (_dir, config) = load(&with("90"));
+    assert_eq!(config.unwrap().daemon.pass_timeout_seconds, 90);
+    for bad in ["0", "604801"] {
+        let i = issues(&with(bad));
+        assert!(
+            has(
+                &i,
+                "daemon.pass_timeout_seconds",
+                "out of range (1 to 604800)"
+            ),
+            "{bad}: {i:?}"
+        );
+    }
+}
+
+#[test]
 fn invalid_yaml_is_a_yaml_error() {
     let r = load("source: [unclosed\n").1;
     assert!(matches!(r, Err(ConfigError::Yaml { .. })), "{r:?}");

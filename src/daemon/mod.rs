@@ -2,8 +2,10 @@
 //! that comes while a pass runs is skipped and logged), optional jitter, health and
 //! metrics endpoints, a clean stop on SIGTERM/SIGINT (the operations in flight finish
 //! and are journaled, no new ones start) and config reload on SIGHUP (a bad new config
-//! is refused and the old one stays).
+//! is refused and the old one stays). A pass running past `daemon.pass_timeout_seconds`
+//! is stopped the same way and counted as `timeout` (see [`deadline`]).
 
+pub mod deadline;
 pub mod server;
 pub mod signals;
 
@@ -158,6 +160,10 @@ async fn one_pass(
         clock.as_ref(),
         false,
         &stop,
+        Some(deadline::PassDeadline {
+            limit: Duration::from_secs(config.daemon.pass_timeout_seconds),
+            grace: Duration::from_secs(config.daemon.stop_timeout_seconds),
+        }),
     )
     .await;
     let seconds = (clock() - started).num_milliseconds() as f64 / 1000.0;
@@ -171,7 +177,9 @@ async fn one_pass(
     }
     let ok = match result {
         Ok(report) => {
-            let outcome = if report.any_blocked() {
+            let outcome = if report.timed_out {
+                "timeout"
+            } else if report.any_blocked() {
                 "blocked"
             } else if report.any_failed() {
                 "failed"
@@ -184,7 +192,12 @@ async fn one_pass(
             outcome == "ok"
         }
         Err(e) => {
-            health.metrics.pass_error(&e.to_string(), seconds);
+            let outcome = if matches!(e, crate::sync::SyncError::PassAbandoned { .. }) {
+                "timeout"
+            } else {
+                "error"
+            };
+            health.metrics.pass_error(outcome, &e.to_string(), seconds);
             false
         }
     };
