@@ -60,7 +60,7 @@ fn main() {
         let t = Instant::now();
         runtime
             .block_on(rosterd::sync::apply_pass(
-                &config, &selected, today, false, &clock, false, &stop,
+                &config, &selected, today, false, &clock, false, &stop, None,
             ))
             .unwrap();
         let wall = t.elapsed();

@@ -88,7 +88,7 @@ fn main() {
     let t = Instant::now();
     let report = runtime
         .block_on(rosterd::sync::apply_pass(
-            &config, &selected, today, false, &clock, false, &stop,
+            &config, &selected, today, false, &clock, false, &stop, None,
         ))
         .unwrap();
     let pass = t.elapsed();

@@ -43,6 +43,7 @@ use std::time::{Duration, Instant};
 use rosterd::store::Store;
 use support::fake_hesh::{FakeHesh, FakeHeshOptions, HeshStatus};
 use support::fake_saleschat::{FakeSaleschat, FakeSaleschatOptions};
+use support::fake_server::FakeVendor;
 use support::fake_vyte::{FakeVyte, FakeVyteOptions};
 use support::fake_zaia::{FakeZaia, FakeZaiaOptions};
 use support::process::{free_port, http_get, wait_for};
