@@ -260,9 +260,6 @@ async fn begin(ctx: &ApplyContext<'_>, ops: &[&Operation]) -> Result<Vec<i64>, A
                 (ctx.clock)(),
             )
             .await?;
-        ctx.store
-            .journal_supersede(ctx.provider.name(), &op.external_id, id, (ctx.clock)())
-            .await?;
         ids.push(id);
     }
     Ok(ids)

@@ -91,6 +91,25 @@ impl Store {
         payload_json: &str,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
+        const ACTION: &str = "write a journal entry";
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(query_err(ACTION))?;
+        // An earlier attempt at the same account still in flight (its outcome unknown)
+        // is carried by this one: one entry per account, not one per pass.
+        sqlx::query(
+            "UPDATE journal SET status = 'failed', \
+                 error = 'superseded by a later attempt', finished_at = ? \
+             WHERE status = 'in_flight' AND provider = ? AND external_id = ?",
+        )
+        .bind(time_text(now))
+        .bind(provider)
+        .bind(external_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err(ACTION))?;
         let done = sqlx::query(
             "INSERT INTO journal \
                  (run_id, provider, op, external_id, payload, status, created_at) \
@@ -102,9 +121,10 @@ impl Store {
         .bind(external_id)
         .bind(payload_json)
         .bind(time_text(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
-        .map_err(query_err("write a journal entry"))?;
+        .map_err(query_err(ACTION))?;
+        tx.commit().await.map_err(query_err(ACTION))?;
         Ok(done.last_insert_rowid())
     }
 
@@ -204,32 +224,6 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotInFlight { id });
         }
-        Ok(())
-    }
-
-    /// Marks failed every other entry still in flight for this provider and key: a
-    /// new attempt at the same account (`keep`) carries what they were for, so that
-    /// an operation whose outcome stays unknown pass after pass leaves one entry, not
-    /// one per pass.
-    pub async fn journal_supersede(
-        &self,
-        provider: &str,
-        external_id: &str,
-        keep: i64,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE journal SET status = 'failed', \
-                 error = 'superseded by a later attempt', finished_at = ? \
-             WHERE status = 'in_flight' AND provider = ? AND external_id = ? AND id != ?",
-        )
-        .bind(time_text(now))
-        .bind(provider)
-        .bind(external_id)
-        .bind(keep)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("supersede journal entries"))?;
         Ok(())
     }
 

@@ -799,3 +799,35 @@ async fn failures_count_in_a_row_per_record_and_clear_on_success() {
     store.clear_op_failure("hesh", "e1").await.unwrap();
     assert!(store.op_failures("hesh").await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_new_attempt_at_an_account_supersedes_the_one_left_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("state.db")).await.unwrap();
+    let first = store
+        .journal_begin("run-1", "hesh", "create", "e1", "{}", at(1))
+        .await
+        .unwrap();
+    let other = store
+        .journal_begin("run-1", "hesh", "create", "e2", "{}", at(2))
+        .await
+        .unwrap();
+    // The create of e1 failed with its outcome unknown and stayed in flight; the
+    // next pass tries e1 again.
+    let second = store
+        .journal_begin("run-2", "hesh", "create", "e1", "{}", at(3))
+        .await
+        .unwrap();
+    let pending: Vec<i64> = store
+        .in_flight()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(pending, [other, second]);
+    assert!(matches!(
+        store.journal_finish(first, None, at(4)).await,
+        Err(StoreError::NotInFlight { .. })
+    ));
+}
