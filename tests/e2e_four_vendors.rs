@@ -22,70 +22,14 @@ use support::fake_saleschat::{FakeSaleschat, FakeSaleschatOptions, ScUser};
 use support::fake_server::{assert_no_violations, FakeVendor};
 use support::fake_vyte::{FakeVyte, VyteUser};
 use support::fake_zaia::{FakeZaia, FakeZaiaOptions, ZaiaUser};
+use support::four_vendors::{ids, in_scope, Emp, DEPARTMENTS};
 use support::workspace::provider;
 
 const PEOPLE: usize = 200;
-const DEPARTMENTS: [&str; 5] = ["Sales", "Engineering", "Research", "Support", "Ops"];
 const VENDORS: [&str; 4] = ["hesh", "saleschat", "vyte", "zaia"];
 /// Terminated in the first pass's source, back in the second; zaia still has the
 /// blocked account from before rosterd.
 const REHIRE: usize = 186;
-
-/// One person in the source.
-#[derive(Debug, Clone)]
-struct Emp {
-    id: String,
-    email: String,
-    first: String,
-    last: String,
-    phone: String,
-    dept: String,
-    active: bool,
-}
-
-impl Emp {
-    /// Every eighth person has a partner address; departments go round.
-    fn new(i: usize) -> Emp {
-        let domain = if i % 8 == 7 {
-            "partners.example"
-        } else {
-            "corp.example"
-        };
-        Emp {
-            id: format!("E{i:05}"),
-            email: format!("user{i}@{domain}"),
-            first: format!("Fn{i}"),
-            last: format!("Last{i}"),
-            phone: format!("+1555{i:07}"),
-            dept: DEPARTMENTS[i % DEPARTMENTS.len()].into(),
-            active: true,
-        }
-    }
-
-    fn domain(&self) -> &str {
-        self.email.rsplit_once('@').unwrap().1
-    }
-}
-
-/// The scopes of the config below, computed by the test itself.
-fn in_scope(vendor: &str, e: &Emp) -> bool {
-    e.active
-        && match vendor {
-            "hesh" => e.domain() != "partners.example",
-            "saleschat" => matches!(e.dept.as_str(), "Sales" | "Support"),
-            "vyte" => e.domain() == "corp.example" && e.dept != "Ops",
-            "zaia" => matches!(e.dept.as_str(), "Engineering" | "Research"),
-            _ => unreachable!(),
-        }
-}
-
-fn ids(vendor: &str, people: &[Emp]) -> BTreeSet<String> {
-    people
-        .iter()
-        .filter(|e| in_scope(vendor, e))
-        .map(|e| e.id.clone())
-        .collect()
-}
 
 struct E2e {
     dir: tempfile::TempDir,

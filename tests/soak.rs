@@ -45,70 +45,16 @@ use support::fake_saleschat::{FakeSaleschat, FakeSaleschatOptions};
 use support::fake_server::FakeVendor;
 use support::fake_vyte::{FakeVyte, FakeVyteOptions};
 use support::fake_zaia::{FakeZaia, FakeZaiaOptions};
+use support::four_vendors::{ids, in_scope, Emp, DEPARTMENTS};
 use support::process::{free_port, http_get, wait_for};
 
 const DEFAULT_SOAK_SECONDS: u64 = 25;
 const DEFAULT_SEED: u64 = 7;
 const FIRST_PEOPLE: usize = 80;
-const DEPARTMENTS: [&str; 5] = ["Sales", "Engineering", "Research", "Support", "Ops"];
 const VENDORS: [&str; 4] = ["hesh", "saleschat", "vyte", "zaia"];
 /// The configured bound of a pass, and the grace after it.
 const PASS_TIMEOUT_SECONDS: u64 = 15;
 const STOP_TIMEOUT_SECONDS: u64 = 5;
-
-/// One person in the source.
-#[derive(Debug, Clone)]
-struct Emp {
-    id: String,
-    email: String,
-    first: String,
-    last: String,
-    dept: String,
-    active: bool,
-}
-
-impl Emp {
-    /// Every eighth person has a partner address; departments go round.
-    fn new(i: usize) -> Emp {
-        let domain = if i % 8 == 7 {
-            "partners.example"
-        } else {
-            "corp.example"
-        };
-        Emp {
-            id: format!("E{i:05}"),
-            email: format!("user{i}@{domain}"),
-            first: format!("Fn{i}"),
-            last: format!("Last{i}"),
-            dept: DEPARTMENTS[i % DEPARTMENTS.len()].into(),
-            active: true,
-        }
-    }
-
-    fn domain(&self) -> &str {
-        self.email.rsplit_once('@').unwrap().1
-    }
-}
-
-/// The scopes of the config below (as in tests/e2e_four_vendors.rs).
-fn in_scope(vendor: &str, e: &Emp) -> bool {
-    e.active
-        && match vendor {
-            "hesh" => e.domain() != "partners.example",
-            "saleschat" => matches!(e.dept.as_str(), "Sales" | "Support"),
-            "vyte" => e.domain() == "corp.example" && e.dept != "Ops",
-            "zaia" => matches!(e.dept.as_str(), "Engineering" | "Research"),
-            _ => unreachable!(),
-        }
-}
-
-fn ids(vendor: &str, people: &[Emp]) -> BTreeSet<String> {
-    people
-        .iter()
-        .filter(|e| in_scope(vendor, e))
-        .map(|e| e.id.clone())
-        .collect()
-}
 
 fn soak_seconds() -> u64 {
     std::env::var("ROSTERD_SOAK_SECONDS")

@@ -9,6 +9,7 @@
 //!   `fail_next` / `delay`, rate-limit headers); [`openapi`]: request-body validators.
 //! - [`rate_window`]: the fixed-window limit the fakes enforce.
 //! - [`fake_hr`]: a fake HR system's paged JSON API, for the HTTP source.
+//! - [`four_vendors`]: the people and scopes of the four-vendor tests.
 //! - [`workspace`]: a folder with a source and a config, and the binary run on it.
 //! - [`process`]: fixtures, ports, waiting, killing a run midway; [`state`]: the
 //!   snapshot rows a run left in the state file.
@@ -23,6 +24,7 @@ pub mod fake_saleschat;
 pub mod fake_server;
 pub mod fake_vyte;
 pub mod fake_zaia;
+pub mod four_vendors;
 pub mod openapi;
 pub mod process;
 pub mod rate_window;
