@@ -22,7 +22,7 @@ use support::fake_saleschat::{FakeSaleschat, FakeSaleschatOptions, ScUser};
 use support::fake_server::{assert_no_violations, FakeVendor};
 use support::fake_vyte::{FakeVyte, VyteUser};
 use support::fake_zaia::{FakeZaia, FakeZaiaOptions, ZaiaUser};
-use support::four_vendors::{ids, in_scope, Emp, DEPARTMENTS};
+use support::four_vendors::{ids, in_scope, Emp};
 use support::workspace::provider;
 
 const PEOPLE: usize = 200;

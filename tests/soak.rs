@@ -45,7 +45,7 @@ use support::fake_saleschat::{FakeSaleschat, FakeSaleschatOptions};
 use support::fake_server::FakeVendor;
 use support::fake_vyte::{FakeVyte, FakeVyteOptions};
 use support::fake_zaia::{FakeZaia, FakeZaiaOptions};
-use support::four_vendors::{ids, in_scope, Emp, DEPARTMENTS};
+use support::four_vendors::{ids, Emp};
 use support::process::{free_port, http_get, wait_for};
 
 const DEFAULT_SOAK_SECONDS: u64 = 25;
