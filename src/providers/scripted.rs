@@ -4,7 +4,8 @@
 use std::sync::{Mutex, MutexGuard};
 
 use super::call::{BoxFuture, CallError, Response, Transport};
-use super::Request;
+use super::{Record, Request};
+use crate::plan::{OpKind, Operation};
 use crate::user::{Attributes, User};
 
 /// Answers each request with a closure and keeps the log.
@@ -40,6 +41,21 @@ pub fn scripted<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync>(f:
     Scripted {
         answer: f,
         log: Mutex::new(Vec::new()),
+    }
+}
+
+/// An operation of `kind` on `user`, carrying `record` (its mapping) and its
+/// fingerprint, with the vendor's id when known.
+pub fn operation(kind: OpKind, user: &User, record: Record, vendor_id: Option<&str>) -> Operation {
+    Operation {
+        op: kind,
+        external_id: user.external_id.clone(),
+        email: user.email.clone(),
+        vendor_id: vendor_id.map(str::to_string),
+        reason: String::new(),
+        changes: Vec::new(),
+        fingerprint: Some(record.fingerprint()),
+        record: Some(record),
     }
 }
 

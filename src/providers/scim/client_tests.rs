@@ -10,8 +10,8 @@ use super::discovery::{BulkLimits, Effective};
 use super::{bulk, client, map_user};
 use crate::plan::{OpKind, Operation};
 use crate::providers::call::{Applied, BoxFuture, CallError, Response, Transport};
+use crate::providers::scripted;
 use crate::providers::Request;
-use crate::user::{Attributes, User};
 
 type Answer = dyn Fn(&Request, usize) -> Result<Response, CallError> + Send + Sync;
 
@@ -59,28 +59,9 @@ impl Scripted {
 }
 
 fn op(kind: OpKind, id: &str, vendor_id: Option<&str>) -> Operation {
-    let user = User {
-        external_id: id.into(),
-        email: format!("{}@example.com", id.to_lowercase()),
-        first_name: "Ada".into(),
-        last_name: "Lovelace".into(),
-        phone: None,
-        status_active: true,
-        start_date: None,
-        termination_date: None,
-        attributes: Attributes::default(),
-    };
+    let user = scripted::user(id);
     let record = map_user(&user).unwrap();
-    Operation {
-        op: kind,
-        external_id: id.into(),
-        email: user.email.clone(),
-        vendor_id: vendor_id.map(str::to_string),
-        reason: String::new(),
-        changes: Vec::new(),
-        fingerprint: Some(record.fingerprint()),
-        record: Some(record),
-    }
+    scripted::operation(kind, &user, record, vendor_id)
 }
 
 fn ok(body: Value) -> Result<Response, CallError> {

@@ -17,16 +17,7 @@ fn op(kind: OpKind, id: &str, vendor_id: Option<&str>) -> Operation {
         tier_id: None,
     };
     let record = map_user(&user, &settings).unwrap();
-    Operation {
-        op: kind,
-        external_id: id.into(),
-        email: user.email.clone(),
-        vendor_id: vendor_id.map(str::to_string),
-        reason: String::new(),
-        changes: Vec::new(),
-        fingerprint: Some(record.fingerprint()),
-        record: Some(record),
-    }
+    scripted::operation(kind, &user, record, vendor_id)
 }
 
 fn ok(body: Value) -> Result<Response, CallError> {
