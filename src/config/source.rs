@@ -171,7 +171,7 @@ impl RawSource {
     /// Each type's own keys, refused (with their key path) on the others.
     fn refuse_keys_of_other_types(&self, issues: &mut Vec<Issue>) {
         use SourceType::{Csv, Http, Json, Scim};
-        let keys: [(&str, bool, &[SourceType], &str); 13] = [
+        let keys: [(&str, bool, &[SourceType], &str); 14] = [
             ("path", self.path.is_some(), &[Csv, Json], "only for file sources (type: csv or json)"),
             ("delimiter", self.delimiter.is_some(), &[Csv], "only for type: csv"),
             ("array_field", self.array_field.is_some(), &[Json], "only for type: json (for type: http, use `records:`, a JSON pointer such as /data/users)"),
@@ -185,17 +185,12 @@ impl RawSource {
             ("bearer_token", self.bearer_token.is_some(), &[Scim], "only for type: scim (type: http takes `auth: { bearer_token: … }`)"),
             ("bearer_token_file", self.bearer_token_file.is_some(), &[Scim], "only for type: scim (type: http takes `auth: { bearer_token_file: … }`)"),
             ("filter", self.filter.is_some(), &[Scim], "only for type: scim"),
+            ("page_size", self.page_size.is_some(), &[Scim], "only for type: scim"),
         ];
         for (key, given, owners, message) in keys {
             if given && !owners.contains(&self.kind) {
                 issues.push(Issue::new(format!("source.{key}"), message.into()));
             }
-        }
-        if self.page_size.is_some() && self.kind != Scim {
-            issues.push(Issue::new(
-                "source.page_size".into(),
-                "only for type: scim".into(),
-            ));
         }
     }
 
