@@ -9,7 +9,9 @@
 //! - never sends a request the headers say will be refused: requests sent since the
 //!   observation that the server may not have counted yet (see [`Permit::complete`])
 //!   are subtracted from `remaining`, so concurrent tasks do not all spend the same
-//!   budget; when it is spent, everyone waits for the reset (plus 0–100 ms jitter);
+//!   budget; when it is spent, everyone waits for the reset (plus 0–100 ms jitter) —
+//!   the earliest reset any answer of the same window allows, since vendors round
+//!   it up to whole seconds;
 //! - after a 429 ([`Pacer::on_throttled`]) holds every request until the hint.
 //!
 //! Rate-limit waits (windows and 429s, not the `requests_per_second` spacing) are
@@ -298,11 +300,26 @@ impl State {
         let limit = headers
             .limit
             .or_else(|| self.window.as_ref().and_then(|w| w.limit));
+        let reset_at = headers.reset_after.map(|d| after(now, d));
+        let reset_at = match (&self.window, reset_at) {
+            // The same window (its count only goes down) as the one we know: both
+            // resets are upper bounds of its end — a server's whole seconds are
+            // rounded up, and it wrote them before we read them — so the earlier
+            // holds. Without this a 1 s window told as "1" at its end costs nearly
+            // a second of idle time per window.
+            (Some(known), Some(new)) if remaining <= known.remaining => Some(
+                known
+                    .reset_at
+                    .filter(|&old| old > now)
+                    .map_or(new, |old| old.min(new)),
+            ),
+            _ => reset_at,
+        };
         self.window = Some(Window {
             limit,
             remaining,
             unaccounted: later + older_in_flight,
-            reset_at: headers.reset_after.map(|d| after(now, d)),
+            reset_at,
         });
         self.observed_upto = upto;
     }

@@ -33,6 +33,8 @@ struct FakeVendor {
     latency: Duration,
     /// Requests counted per window index.
     counts: Mutex<Vec<u64>>,
+    /// Tells the reset in whole seconds, rounded up (as hesh and saleschat do).
+    whole_seconds: bool,
 }
 
 impl FakeVendor {
@@ -43,7 +45,13 @@ impl FakeVendor {
             period,
             latency,
             counts: Mutex::new(Vec::new()),
+            whole_seconds: false,
         }
+    }
+
+    fn whole_seconds(mut self) -> Self {
+        self.whole_seconds = true;
+        self
     }
 
     async fn call(&self) -> RateLimitHeaders {
@@ -57,7 +65,11 @@ impl FakeVendor {
             counts[index] += 1;
             counts[index]
         };
-        let reset_after = self.period * (index as u32 + 1) - since;
+        let mut reset_after = self.period * (index as u32 + 1) - since;
+        if self.whole_seconds {
+            reset_after =
+                Duration::from_secs(reset_after.as_nanos().div_ceil(1_000_000_000) as u64);
+        }
         tokio::time::sleep(self.latency).await;
         window(
             self.limit,
@@ -117,6 +129,32 @@ async fn spent_window_holds_requests_until_the_reset() {
         "{:?}",
         pacer.waited()
     );
+}
+
+/// A vendor telling its 1 s window's reset as "1" until the window ends: the pacer
+/// keeps the earliest end the window's answers allow, instead of waiting a whole
+/// second from the last answer, and still is never refused.
+#[tokio::test(start_paused = true)]
+async fn whole_second_resets_are_narrowed_to_the_window_end() {
+    let pacer = Pacer::new(&config(1, None, 600));
+    let vendor =
+        FakeVendor::new(10, Duration::from_secs(1), Duration::from_millis(20)).whole_seconds();
+    let start = Instant::now();
+    for _ in 0..50 {
+        let permit = pacer.acquire().await.unwrap();
+        let headers = vendor.call().await;
+        permit.complete(&headers);
+    }
+    let elapsed = Instant::now() - start;
+    assert_eq!(
+        vendor.max_per_window(),
+        10,
+        "the vendor would have refused some"
+    );
+    // Five windows of 1 s; each wait ends at most the 100 ms jitter after the true
+    // reset (waiting a full second from each window's last answer would take 5.8 s).
+    assert!(elapsed < Duration::from_millis(4700), "{elapsed:?}");
+    assert!(elapsed >= Duration::from_secs(4), "{elapsed:?}");
 }
 
 #[tokio::test(start_paused = true)]
