@@ -27,7 +27,7 @@
 //!    here, including 401/400/404 answers; over the limit → 429, nothing applied),
 //! 4. auth (`x-api-key`, `x-tenant-id` → 401), 5. route (404), 6. the body against the
 //!    OpenAPI request schema (400 + recorded as a schema violation), 7. `max_batch`
-//!    (400, not a schema violation), 8. apply, then `fail_after_apply_next` (500) or
+//!    (400, not a schema violation), 8. apply, then `fail_after_apply_next` (500, when the apply succeeded) or
 //!    `drop_after_apply_next` (connection closed) replace the answer.
 //!
 //! From step 3 on every answer carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
@@ -295,30 +295,16 @@ impl FakeHesh {
     // -- fault injection (takes effect for requests arriving from now on) ----------
 
     /// The next `n` requests get their connection closed without an answer; nothing
-    /// is applied.
+    /// is applied. (Failing after the change is applied, and clearing every fault,
+    /// are `FakeVendor`'s `fail_after_apply_next` and `clear_faults`.)
     pub fn drop_next(&self, n: usize) {
-        self.shared.lock().drop_next += n;
-    }
-
-    /// The next `n` requests that reach the apply step are applied as usual, then
-    /// answered 500 instead of their real answer.
-    pub fn fail_after_apply_next(&self, n: usize) {
-        self.shared.lock().fail_after_apply_next += n;
+        self.shared.lock().faults.drop_next += n;
     }
 
     /// The next `n` requests that reach the apply step are applied as usual, then their
     /// connection is closed without an answer.
     pub fn drop_after_apply_next(&self, n: usize) {
-        self.shared.lock().drop_after_apply_next += n;
-    }
-
-    /// Clears every pending fault and the delay.
-    pub fn clear_faults(&self) {
-        let mut st = self.shared.lock();
-        st.faults.clear();
-        st.drop_next = 0;
-        st.fail_after_apply_next = 0;
-        st.drop_after_apply_next = 0;
+        self.shared.lock().faults.drop_after_apply += n;
     }
 
     // -- state ----------------------------------------------------------------------
@@ -433,9 +419,6 @@ struct HeshState {
     users: Vec<HeshUser>,
     log: RequestLog<RequestRecord>,
     faults: Faults,
-    drop_next: usize,
-    fail_after_apply_next: usize,
-    drop_after_apply_next: usize,
 }
 
 impl Shared {
@@ -445,9 +428,6 @@ impl Shared {
             users: Vec::new(),
             log: RequestLog::default(),
             faults: Faults::default(),
-            drop_next: 0,
-            fail_after_apply_next: 0,
-            drop_after_apply_next: 0,
         };
         Shared {
             validators: RequestValidators::from_openapi("hesh", &openapi()),
@@ -715,8 +695,8 @@ fn decide(
     logged_body: &Value,
 ) -> (Answer, Option<Fault>) {
     let opts = &shared.opts;
-    if st.drop_next > 0 {
-        st.drop_next -= 1;
+    if st.faults.drop_next > 0 {
+        st.faults.drop_next -= 1;
         return (Answer::Drop, Some(Fault::Dropped));
     }
     if let Some(status) = st.faults.take_failure() {
@@ -813,8 +793,7 @@ fn decide(
         Op::Disable => st.disable(&body),
     };
 
-    if st.fail_after_apply_next > 0 {
-        st.fail_after_apply_next -= 1;
+    if st.faults.fails_after_apply(method, status) {
         return (
             respond(error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -823,8 +802,8 @@ fn decide(
             Some(Fault::FailedAfterApply),
         );
     }
-    if st.drop_after_apply_next > 0 {
-        st.drop_after_apply_next -= 1;
+    if st.faults.drop_after_apply > 0 {
+        st.faults.drop_after_apply -= 1;
         return (Answer::Drop, Some(Fault::DroppedAfterApply));
     }
     (respond((status, answer_body)), None)

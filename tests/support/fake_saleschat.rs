@@ -20,7 +20,8 @@
 //! 2. rate limit (fixed window; 429 with `X-RateLimit-*` headers), 3. auth
 //!    (`Authorization: Bearer <token>` → 401), 4. org id (403), 5. route (404),
 //! 6. the body against the OpenAPI request schema (422 + recorded as a violation; a
-//!    body sent where the API takes none is a violation too), 7. apply.
+//!    body sent where the API takes none is a violation too), 7. apply, then
+//!    `fail_after_apply_next` (a successful write answered 500 instead).
 //!
 //! The server runs on its own thread and tokio runtime; dropping the [`FakeSaleschat`]
 //! stops it and waits for it ([`FakeServer`]).
@@ -322,8 +323,16 @@ async fn handle(
 ) -> Response {
     let (status, answer, rate, delay) = {
         let mut st = shared.lock();
-        let (status, answer, rate, record_body, password) =
+        let (mut status, mut answer, rate, record_body, password) =
             decide(&shared, &mut st, &method, &uri, &headers, &body);
+        if st.faults.fails_after_apply(&method, status) {
+            let (s, a) = error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal server error",
+                "the fake applied the change, then failed",
+            );
+            (status, answer) = (s, Some(a));
+        }
         st.log.push(RequestRecord {
             at: Instant::now(),
             method: method.as_str().to_string(),

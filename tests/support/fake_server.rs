@@ -153,6 +153,16 @@ pub trait FakeVendor {
     fn delay(&self, delay: Duration) {
         self.with_log(|_, faults| faults.set_delay(delay));
     }
+
+    /// The next `n` writes that succeed are applied, then answered 500.
+    fn fail_after_apply_next(&self, n: usize) {
+        self.with_log(|_, faults| faults.fail_after_apply_next(n));
+    }
+
+    /// Clears every queued fault and the delay.
+    fn clear_faults(&self) {
+        self.with_log(|_, faults| faults.clear());
+    }
 }
 
 /// Implements [`FakeVendor`] for a fake handle `$fake` with fields `server:
@@ -305,10 +315,16 @@ impl<R: Logged + Clone> RequestLog<R> {
 }
 
 /// The faults every fake can inject; they take effect for requests arriving from now
-/// on. A vendor's own faults (dropped connections, failed writes, ...) stay in its fake.
+/// on. A vendor's own faults (failed writes with a message, ...) stay in its fake.
 #[derive(Default)]
 pub struct Faults {
     fail_next: VecDeque<u16>,
+    fail_after_apply: usize,
+    /// Connections closed without an answer (before / after applying). Only a fake
+    /// whose listener can kill a connection acts on them (hesh), and only it offers
+    /// a way to set them; they live here so that one `clear` clears every fault.
+    pub drop_next: usize,
+    pub drop_after_apply: usize,
     delay: Duration,
 }
 
@@ -316,6 +332,23 @@ impl Faults {
     /// The next `n` requests are answered `status`, nothing applied. Adds to any queued.
     pub fn fail_next(&mut self, n: usize, status: u16) {
         self.fail_next.extend(std::iter::repeat_n(status, n));
+    }
+
+    /// The next `n` writes that succeed are applied, then answered 500 instead: the
+    /// client cannot tell whether the change was made. Adds to any queued.
+    pub fn fail_after_apply_next(&mut self, n: usize) {
+        self.fail_after_apply += n;
+    }
+
+    /// Whether this request's answer — `status`, after the fake applied it — is to be
+    /// replaced by a 500 (a queued [`Faults::fail_after_apply_next`], taken by the
+    /// first successful write: reads apply nothing).
+    pub fn fails_after_apply(&mut self, method: &Method, status: StatusCode) -> bool {
+        let take = self.fail_after_apply > 0 && method != Method::GET && status.is_success();
+        if take {
+            self.fail_after_apply -= 1;
+        }
+        take
     }
 
     /// The status to answer this request with instead of processing it, if a failure
@@ -335,10 +368,9 @@ impl Faults {
         self.delay
     }
 
-    /// No queued failure, no delay.
+    /// No queued failure or drop, no delay.
     pub fn clear(&mut self) {
-        self.fail_next.clear();
-        self.delay = Duration::ZERO;
+        *self = Faults::default();
     }
 }
 

@@ -31,7 +31,8 @@
 //!
 //! Order of checks: `fail_next` (the given status, `{"message": "Injected failure"}`,
 //! nothing applied, not counted), `fail_writes` (the same for POST/PUT only), rate
-//! limit, auth, route, body schema, apply. `delay` holds every answer back (the request
+//! limit, auth, route, body schema, apply, then `fail_after_apply_next` (a successful
+//! write answered 500 instead). `delay` holds every answer back (the request
 //! is applied on arrival).
 //!
 //! The server runs on its own thread and tokio runtime; dropping the [`FakeVyte`]
@@ -440,7 +441,12 @@ fn process(
     } else {
         let rate = st.rate.check(Instant::now());
         if rate.allowed {
-            decide(shared, st, method, path, headers, parsed, &logged)
+            let (status, answer) = decide(shared, st, method, path, headers, parsed, &logged);
+            if st.faults.fails_after_apply(method, status) {
+                error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+            } else {
+                (status, answer)
+            }
         } else {
             retry_after = Some(rate.reset_secs());
             error(StatusCode::TOO_MANY_REQUESTS, "Too many requests")

@@ -32,7 +32,8 @@
 //! # Order of checks
 //! 1. `fail_next` (the injected status, nothing applied, not counted), 2. rate limit,
 //!    3. auth, 4. route, 5. the body against the OpenAPI request schema (400, recorded
-//!    as a violation), 6. apply.
+//!    as a violation), 6. apply, then `fail_after_apply_next` (a successful write
+//!    answered 500 instead).
 //!
 //! `delay` holds every answer back; the request is processed and recorded on arrival.
 //! The server runs on its own thread and tokio runtime; dropping the [`FakeZaia`]
@@ -388,7 +389,7 @@ async fn handle(
                 let check = st.rate.check(Instant::now());
                 rate = Some(check);
                 if check.allowed {
-                    decide(
+                    let (status, answer) = decide(
                         &shared,
                         &mut st,
                         &method,
@@ -397,7 +398,16 @@ async fn handle(
                         &headers,
                         parsed,
                         &logged,
-                    )
+                    );
+                    if st.faults.fails_after_apply(&method, status) {
+                        error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "INTERNAL",
+                            "Internal server error",
+                        )
+                    } else {
+                        (status, answer)
+                    }
                 } else {
                     error(
                         StatusCode::TOO_MANY_REQUESTS,
