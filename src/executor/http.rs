@@ -193,7 +193,17 @@ impl Transport for HttpTransport<'_> {
             self.requests.fetch_add(1, Ordering::Relaxed);
             // Every attempt goes through the pacer and the one classifier; 429s wait
             // for the window, 5xx / timeouts / drops back off, other 4xx fail at once.
-            let result = send_with_retry(&self.pacer, &self.policy, || async {
+            let once;
+            let policy = if request.send_once {
+                once = RetryPolicy {
+                    resend_maybe_applied: false,
+                    ..self.policy.clone()
+                };
+                &once
+            } else {
+                &self.policy
+            };
+            let result = send_with_retry(&self.pacer, policy, || async {
                 self.attempts.fetch_add(1, Ordering::Relaxed);
                 match self.attempt(request).await {
                     Ok((status, headers, body)) => {

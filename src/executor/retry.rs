@@ -34,6 +34,11 @@ pub struct RetryPolicy {
     pub factor: f32,
     /// Names the vendor in failure messages (`hesh answered 422: …`).
     pub vendor: Option<String>,
+    /// Off for a request that must not be carried out twice
+    /// ([`crate::providers::Request::send_once`]): a failure after which the vendor
+    /// may have applied it is final (`maybe_applied`), not retried. Resends that
+    /// cannot have been applied (a 429, a refused connection) still go.
+    pub resend_maybe_applied: bool,
 }
 
 impl From<&RateLimitConfig> for RetryPolicy {
@@ -44,6 +49,7 @@ impl From<&RateLimitConfig> for RetryPolicy {
             max_delay: Duration::from_secs(30),
             factor: 2.0,
             vendor: None,
+            resend_maybe_applied: true,
         }
     }
 }
@@ -201,6 +207,18 @@ where
             } => {
                 attempts += 1;
                 last_status = status;
+                if maybe_applied && !policy.resend_maybe_applied {
+                    return Err(Failure {
+                        message: format!(
+                            "{}; not sent again in this pass, as it may have been carried out \
+                             (the next pass looks for the account first)",
+                            gave_up(policy, attempts, &reason)
+                        ),
+                        status,
+                        attempts,
+                        maybe_applied,
+                    });
+                }
                 if attempts >= policy.max_attempts {
                     return Err(Failure {
                         message: gave_up(policy, attempts, &reason),

@@ -221,3 +221,51 @@ fn retrying_future_is_send_so_a_transport_can_box_it() {
     let future = send_with_retry(&pacer, &policy, || script.send());
     assert_send(&future);
 }
+
+/// A request sent once (a create the vendor would carry out twice): a 5xx or a
+/// timeout ends it as "may have been applied", without a resend; a refused
+/// connection and a 429 cannot have been applied, so those are still resent.
+#[tokio::test(start_paused = true)]
+async fn send_once_is_not_resent_after_it_may_have_been_applied() {
+    let cfg = config(5, 600);
+    let policy = RetryPolicy {
+        resend_maybe_applied: false,
+        ..RetryPolicy::from(&cfg).for_vendor("zaia")
+    };
+    let pacer = Pacer::new(&cfg);
+    let no_answer = |reason: &str| {
+        Attempt::no_answer(Outcome::Retry {
+            status: None,
+            reason: reason.into(),
+            not_before: None,
+        })
+    };
+
+    for maybe in [
+        answer(500, RateLimitHeaders::default(), Some("oops")),
+        no_answer("timed out"),
+    ] {
+        let script = Script::new(vec![maybe, ok()]);
+        let failure = send_with_retry(&pacer, &policy, || script.send())
+            .await
+            .unwrap_err();
+        assert!(failure.maybe_applied, "{failure:?}");
+        assert!(
+            failure.message.contains("not sent again"),
+            "{}",
+            failure.message
+        );
+        assert_eq!(script.sent_at().len(), 1);
+    }
+
+    let refused = no_answer(&format!(
+        "{}: refused",
+        super::super::classify::COULD_NOT_CONNECT
+    ));
+    let script = Script::new(vec![refused, answer(429, retry_after(1), None), ok()]);
+    assert_eq!(
+        send_with_retry(&pacer, &policy, || script.send()).await,
+        Ok("body")
+    );
+    assert_eq!(script.sent_at().len(), 3);
+}

@@ -22,6 +22,13 @@ pub struct Request {
     /// `If-Match`); names in lower case. Sent after the provider's auth headers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<(&'static str, String)>,
+    /// Sending it twice could make a second account (a create the vendor does not
+    /// refuse when the account exists): after an answer that may mean it was carried
+    /// out (a 5xx, a timeout, a dropped connection) it is not resent within the pass.
+    /// The operation stays in flight, and the next pass looks for the account before
+    /// it creates again. Not shown: it is how rosterd sends, not what.
+    #[serde(skip)]
+    pub send_once: bool,
 }
 
 impl Request {
@@ -38,7 +45,14 @@ impl Request {
             external_ids: vec![external_id.to_string()],
             note: None,
             headers: Vec::new(),
+            send_once: false,
         }
+    }
+
+    /// Marks it [`Request::send_once`].
+    pub fn send_once(mut self) -> Self {
+        self.send_once = true;
+        self
     }
 
     pub fn with_note(mut self, note: impl Into<String>) -> Self {

@@ -156,6 +156,8 @@ async fn create_batch(transport: &dyn Transport, ops: &[&Operation]) -> Vec<OpRe
         external_ids: ids,
         note: None,
         headers: Vec::new(),
+        // hesh's batch skips users it already has: resending it is safe.
+        send_once: false,
     };
     let resp = match transport.send(&request).await {
         Ok(resp) => resp,

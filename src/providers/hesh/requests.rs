@@ -58,6 +58,7 @@ pub fn build(ops: &[Operation], batch_size: usize) -> Vec<Request> {
                         .into(),
                 ),
                 headers: Vec::new(),
+                send_once: false,
             });
         }
     }

@@ -217,6 +217,7 @@ fn list_request() -> Request {
         external_ids: Vec::new(),
         note: None,
         headers: Vec::new(),
+        send_once: false,
     }
 }
 
@@ -309,7 +310,8 @@ async fn create_one(
         requests::USERS,
         Some(user_body(record, organization)),
         &op.external_id,
-    );
+    )
+    .send_once();
     match transport.send(&request).await {
         Ok(resp) => {
             if let Some(id) = created_id(&resp.body) {
@@ -461,6 +463,7 @@ async fn create_batch(
                 external_ids: many.iter().map(|&i| ops[i].external_id.clone()).collect(),
                 note: None,
                 headers: Vec::new(),
+                send_once: true,
             };
             match transport.send(&request).await {
                 Ok(resp) => {

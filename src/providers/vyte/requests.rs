@@ -58,6 +58,7 @@ pub fn build(ops: &[Operation], organization: Option<&str>, batch: Option<usize>
                         "batch shape undocumented by vyte: an array of create bodies; {ADOPT_NOTE}"
                     )),
                     headers: Vec::new(),
+                    send_once: true,
                 });
             }
         }

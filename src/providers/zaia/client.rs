@@ -114,7 +114,8 @@ async fn create(
         requests::USERS,
         Some(create_body(record, channel_id)),
         &op.external_id,
-    );
+    )
+    .send_once();
     let resp = transport.send(&request).await?;
     let id = match user_id(&resp.body) {
         Some(id) => id,
