@@ -1,17 +1,24 @@
 //! Convergence, as a property: random sequences of HR changes — hires, leavers,
 //! removals, rehires, renames, email and phone changes, scope moves, duplicate and
-//! invalid rows — applied over several passes of the real binary against the stateful
-//! fake hesh, with random faults on those passes (5xx before or after the change is
-//! applied, dropped connections, slow answers, a tight rate limit with 429s). Then the
-//! faults stop and one more pass must leave hesh holding exactly what the source says
-//! (or the user listed as manual action or rejected, with a reason), with nobody created
-//! twice; and no pass may ever disable someone the source keeps active, or someone whose
-//! row was rejected (held).
+//! invalid rows — applied over several passes of the real binary against all four
+//! stateful fake vendors at once (hesh, saleschat, vyte, zaia), with random faults on
+//! those passes, each vendor its own (5xx before or after the change is applied, slow
+//! answers; at hesh also dropped connections before or after; and a tight rate limit
+//! everywhere, so busy passes meet 429s). Then the faults stop and one more pass must
+//! leave every vendor holding exactly what the source says — or the user listed as
+//! manual action or rejected, with a reason — and a further pass sends nothing. After
+//! every pass: no vendor holds anyone twice, and no account of someone the source keeps
+//! active (or whose row was rejected, so is held) went from active to disabled.
+//!
+//! What each vendor can hold differs, and the checks say it in one shape
+//! ([`Account`]): hesh and zaia disable, saleschat disables but cannot rename (renames
+//! and email changes are manual action), vyte cannot disable (leavers are manual
+//! action), only hesh keeps the phone.
 //!
 //! Cases: 10 by default, from a fixed seed (the same every run); `ROSTERD_LONG_TESTS=1`
-//! runs 200 new ones. proptest keeps any failing
-//! case it finds, shrunk, in `tests/convergence.proptest-regressions`, and replays it
-//! first on every run: commit that file with the fix.
+//! runs 200 new ones. proptest keeps any failing case it finds, shrunk, in
+//! `tests/convergence.proptest-regressions`, and replays it first on every run: commit
+//! that file with the fix.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -24,9 +31,12 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence, RngSeed};
 use serde_json::Value;
 
-use support::fake_hesh::{FakeHesh, FakeHeshOptions, HeshStatus, DISABLE_PATH};
+use support::fake_hesh::{FakeHesh, FakeHeshOptions, HeshStatus};
+use support::fake_saleschat::{FakeSaleschat, FakeSaleschatOptions};
 use support::fake_server::FakeVendor;
-use support::workspace::{provider, Workspace};
+use support::fake_vyte::{FakeVyte, FakeVyteOptions};
+use support::fake_zaia::{FakeZaia, FakeZaiaOptions};
+use support::workspace::{provider, Provider, Workspace};
 
 /// One person in the HR system, as the model knows them.
 #[derive(Debug, Clone)]
@@ -81,7 +91,7 @@ impl Person {
     fn held(&self) -> bool {
         self.present && (self.duplicated || self.invalid)
     }
-    /// hesh should hold them active.
+    /// Every vendor should hold them active.
     fn wanted(&self) -> bool {
         self.valid() && self.active && self.in_scope
     }
@@ -152,38 +162,56 @@ fn change() -> impl Strategy<Value = Change> {
     ]
 }
 
-/// Faults on one pass (what the fake does to the requests of that pass).
+/// Faults on one pass at one vendor (what its fake does to the requests of that pass).
 #[derive(Debug, Clone)]
 enum Fault {
     None,
     ServerErrors(usize, u16),
-    Drops(usize),
     FailAfterApply(usize),
-    DropAfterApply(usize),
     Slow,
+    /// hesh only: its fake can close a connection without answering.
+    Drops(usize),
+    DropAfterApply(usize),
 }
 
+/// The faults every fake can inject.
 fn fault() -> impl Strategy<Value = Fault> {
     prop_oneof![
         2 => Just(Fault::None),
         2 => (1usize..4, prop_oneof![Just(500u16), Just(502), Just(503)])
             .prop_map(|(n, s)| Fault::ServerErrors(n, s)),
-        1 => (1usize..3).prop_map(Fault::Drops),
         2 => (1usize..3).prop_map(Fault::FailAfterApply),
-        2 => (1usize..3).prop_map(Fault::DropAfterApply),
         1 => Just(Fault::Slow),
     ]
 }
 
+/// hesh's: the common ones and dropped connections.
+fn hesh_fault() -> impl Strategy<Value = Fault> {
+    prop_oneof![
+        5 => fault(),
+        1 => (1usize..3).prop_map(Fault::Drops),
+        2 => (1usize..3).prop_map(Fault::DropAfterApply),
+    ]
+}
+
+const VENDORS: [&str; 4] = ["hesh", "saleschat", "vyte", "zaia"];
+
 #[derive(Debug, Clone)]
 struct Pass {
     changes: Vec<Change>,
-    fault: Fault,
+    /// One per vendor, in [`VENDORS`] order.
+    faults: Vec<Fault>,
 }
 
 fn pass() -> impl Strategy<Value = Pass> {
-    (proptest::collection::vec(change(), 1..6), fault())
-        .prop_map(|(changes, fault)| Pass { changes, fault })
+    (
+        proptest::collection::vec(change(), 1..6),
+        (hesh_fault(), fault(), fault(), fault()),
+    )
+        .prop_map(|(changes, (h, s, v, z))| Pass {
+            changes,
+            faults: vec![h, s, v, z],
+        })
 }
 
 struct World {
@@ -245,35 +273,289 @@ impl World {
         }
         std::fs::write(ws.path().join("users.csv"), csv).unwrap();
     }
-}
 
-fn set_fault(fake: &FakeHesh, fault: &Fault) {
-    fake.clear_faults();
-    match *fault {
-        Fault::None => {}
-        Fault::ServerErrors(n, status) => fake.fail_next(n, status),
-        Fault::Drops(n) => fake.drop_next(n),
-        Fault::FailAfterApply(n) => fake.fail_after_apply_next(n),
-        Fault::DropAfterApply(n) => fake.drop_after_apply_next(n),
-        Fault::Slow => fake.delay(Duration::from_millis(30)),
+    /// The person an account belongs to, by its email (`p{id}.v{n}@…`): every email
+    /// rosterd may send is one of someone's.
+    fn owner(&self, account: &Account) -> Option<&Person> {
+        let id: u32 = account
+            .email
+            .strip_prefix('p')?
+            .split_once(".v")?
+            .0
+            .parse()
+            .ok()?;
+        self.people.iter().find(|p| p.id == id)
     }
 }
 
-/// No pass disables a key the source (at that pass) keeps active or holds.
-fn check_disables(fake: &FakeHesh, world: &World, pass: usize) -> Result<(), TestCaseError> {
-    let protected: BTreeSet<String> = world
-        .people
-        .iter()
-        .filter(|p| p.wanted() || p.held())
-        .map(Person::key)
-        .collect();
-    for r in fake.requests() {
-        if r.path == DISABLE_PATH {
-            let key = r.body["external_user_id"].as_str().unwrap_or_default();
+/// One account at a vendor, in the terms all four share.
+#[derive(Debug, Clone)]
+struct Account {
+    /// The vendor's id.
+    id: String,
+    email: String,
+    /// "first last".
+    name: String,
+    /// Only hesh keeps a phone.
+    phone: Option<String>,
+    /// Can sign in: hesh Active, saleschat enabled and in the org, zaia not blocked;
+    /// vyte cannot disable anyone, so every vyte account is.
+    active: bool,
+}
+
+/// The four fakes, each with a tight rate limit (12 requests a second).
+struct Fakes {
+    hesh: FakeHesh,
+    saleschat: FakeSaleschat,
+    vyte: FakeVyte,
+    zaia: FakeZaia,
+}
+
+impl Fakes {
+    fn start() -> Fakes {
+        let (limit, window) = (12, Duration::from_secs(1));
+        Fakes {
+            hesh: FakeHesh::start_blocking(FakeHeshOptions {
+                limit,
+                window,
+                ..FakeHeshOptions::default()
+            }),
+            saleschat: FakeSaleschat::start_blocking(FakeSaleschatOptions {
+                limit,
+                window,
+                ..FakeSaleschatOptions::default()
+            }),
+            vyte: FakeVyte::start_with(FakeVyteOptions {
+                limit,
+                window,
+                ..FakeVyteOptions::default()
+            }),
+            zaia: FakeZaia::start(FakeZaiaOptions {
+                limit,
+                window,
+                ..FakeZaiaOptions::default()
+            }),
+        }
+    }
+
+    /// A workspace with all four as providers, each scoped to Sales, with two attempts
+    /// per operation (faults reach the next pass) and no quarantine (it is for people,
+    /// not for a test that fails passes on purpose).
+    fn workspace(&self) -> Workspace {
+        let tail = "    scope: { include: { dept: [Sales] } }\n    rate_limit: { max_attempts: 2, timeout_seconds: 5 }\n";
+        let h = &self.hesh;
+        let mut ws = Workspace::new(
+            Provider::hesh(&h.base_url(), h.tenant_id(), h.api_key()),
+            &format!("    batch_size: 3\n{tail}"),
+        );
+        let s = &self.saleschat;
+        ws.add(
+            Provider::saleschat(&s.base_url(), s.org_id(), s.token()),
+            tail,
+        );
+        ws.add(
+            Provider::vyte(&self.vyte.base_url(), self.vyte.api_key()),
+            tail,
+        );
+        let z = &self.zaia;
+        ws.add(
+            Provider::zaia(&z.base_url(), z.channel_id(), z.api_key()),
+            tail,
+        );
+        let config = ws.path().join("rosterd.yaml");
+        let yaml = std::fs::read_to_string(&config).unwrap().replacen(
+            "safety: { max_disable_percent: 100, min_source_users: 1 }",
+            "safety: { max_disable_percent: 100, min_source_users: 1, quarantine_after: 0 }",
+            1,
+        );
+        std::fs::write(&config, yaml).unwrap();
+        ws
+    }
+
+    fn accounts(&self, vendor: &str) -> Vec<Account> {
+        match vendor {
+            "hesh" => self
+                .hesh
+                .users()
+                .into_iter()
+                .map(|u| Account {
+                    id: u.id.to_string(),
+                    name: u.full_name(),
+                    phone: u.phone.clone(),
+                    active: u.status == HeshStatus::Active,
+                    email: u.email,
+                })
+                .collect(),
+            "saleschat" => self
+                .saleschat
+                .users()
+                .into_iter()
+                .filter(|u| !u.deleted)
+                .map(|u| Account {
+                    name: format!("{} {}", u.first_name, u.last_name),
+                    phone: None,
+                    active: u.in_org && !u.disabled,
+                    id: u.id,
+                    email: u.email,
+                })
+                .collect(),
+            "vyte" => self
+                .vyte
+                .users()
+                .into_iter()
+                .map(|u| Account {
+                    email: u.email().to_string(),
+                    name: format!("{} {}", u.first_name, u.last_name),
+                    phone: None,
+                    active: true,
+                    id: u.id,
+                })
+                .collect(),
+            "zaia" => self
+                .zaia
+                .users()
+                .into_iter()
+                .map(|u| Account {
+                    id: u.id.to_string(),
+                    email: u.identifier.clone().unwrap_or_default(),
+                    name: u.name.clone().unwrap_or_default(),
+                    phone: None,
+                    active: !u.blocked,
+                })
+                .collect(),
+            _ => unreachable!("{vendor}"),
+        }
+    }
+
+    fn set_fault(&self, vendor: &str, fault: &Fault) {
+        match vendor {
+            "hesh" => set_fault(&self.hesh, fault),
+            "saleschat" => set_fault(&self.saleschat, fault),
+            "vyte" => set_fault(&self.vyte, fault),
+            "zaia" => set_fault(&self.zaia, fault),
+            _ => unreachable!("{vendor}"),
+        }
+        match *fault {
+            Fault::Drops(n) => self.hesh.drop_next(n),
+            Fault::DropAfterApply(n) => self.hesh.drop_after_apply_next(n),
+            _ => {}
+        }
+    }
+
+    fn clear(&self) {
+        self.hesh.clear_faults();
+        self.saleschat.clear_faults();
+        self.vyte.clear_faults();
+        self.zaia.clear_faults();
+        self.hesh.clear_requests();
+        self.saleschat.clear_requests();
+        self.vyte.clear_requests();
+        self.zaia.clear_requests();
+    }
+
+    /// Requests received since the last [`Fakes::clear`], per vendor.
+    fn request_counts(&self) -> [usize; 4] {
+        [
+            self.hesh.requests().len(),
+            self.saleschat.requests().len(),
+            self.vyte.requests().len(),
+            self.zaia.requests().len(),
+        ]
+    }
+
+    /// What the fakes themselves can tell is wrong: two accounts for one email (or
+    /// phone, or external id), a hesh create of someone it had already created, a
+    /// request body that broke the vendor's schema.
+    fn own_checks(&self) -> Result<(), TestCaseError> {
+        let duplicates = [
+            ("hesh", self.hesh.duplicates()),
+            ("hesh created twice", self.hesh.created_twice()),
+            ("saleschat", self.saleschat.duplicates()),
+            ("vyte", self.vyte.duplicates()),
+            ("zaia", self.zaia.duplicates()),
+        ];
+        for (what, found) in duplicates {
+            prop_assert!(found.is_empty(), "{}: {:?}", what, found);
+        }
+        let violations = [
+            self.hesh.schema_violations(),
+            self.saleschat.schema_violations(),
+            self.vyte.schema_violations(),
+            self.zaia.schema_violations(),
+        ];
+        for found in violations {
+            prop_assert!(found.is_empty(), "{:?}", found);
+        }
+        Ok(())
+    }
+}
+
+/// The common faults, through [`FakeVendor`] (hesh's drops are set by the caller).
+fn set_fault(fake: &impl FakeVendor, fault: &Fault) {
+    fake.clear_faults();
+    match *fault {
+        Fault::ServerErrors(n, status) => fake.fail_next(n, status),
+        Fault::FailAfterApply(n) => fake.fail_after_apply_next(n),
+        Fault::Slow => fake.delay(Duration::from_millis(30)),
+        Fault::None | Fault::Drops(_) | Fault::DropAfterApply(_) => {}
+    }
+}
+
+type Accounts = BTreeMap<&'static str, Vec<Account>>;
+
+fn all_accounts(fakes: &Fakes) -> Accounts {
+    VENDORS.iter().map(|v| (*v, fakes.accounts(v))).collect()
+}
+
+/// After a pass: every account is someone's and nobody has two at one vendor; and no
+/// account that was active before the pass was disabled if its owner is kept active
+/// by the source or held (their row rejected).
+fn check_pass(
+    before: &Accounts,
+    after: &Accounts,
+    world: &World,
+    pass: usize,
+) -> Result<(), TestCaseError> {
+    for (vendor, accounts) in after {
+        let mut owners = BTreeMap::<u32, usize>::new();
+        for a in accounts {
+            let owner = world.owner(a);
             prop_assert!(
-                !protected.contains(key),
-                "pass {pass}: disabled {key}, whom the source keeps active or holds"
+                owner.is_some(),
+                "pass {}: {} has an account of nobody: {:?}",
+                pass,
+                vendor,
+                a
             );
+            *owners.entry(owner.map_or(0, |p| p.id)).or_default() += 1;
+        }
+        let twice: Vec<_> = owners.iter().filter(|(_, n)| **n > 1).collect();
+        prop_assert!(
+            twice.is_empty(),
+            "pass {}: {} holds people twice: {:?}: {:?}",
+            pass,
+            vendor,
+            twice,
+            accounts
+        );
+        let was_active: BTreeSet<&str> = before[vendor]
+            .iter()
+            .filter(|a| a.active)
+            .map(|a| a.id.as_str())
+            .collect();
+        for a in accounts
+            .iter()
+            .filter(|a| !a.active && was_active.contains(a.id.as_str()))
+        {
+            if let Some(p) = world.owner(a) {
+                prop_assert!(
+                    !(p.wanted() || p.held()),
+                    "pass {}: {} disabled {}, whom the source keeps active or holds",
+                    pass,
+                    vendor,
+                    p.key()
+                );
+            }
         }
     }
     Ok(())
@@ -293,44 +575,63 @@ fn excused(report: &Value) -> BTreeMap<String, String> {
     out
 }
 
-/// After the clean pass: hesh holds exactly the wanted people, active, with their
-/// current fields; everyone else rosterd ever gave an account is inactive; held keys
-/// are left alone; nobody twice.
-fn check_converged(fake: &FakeHesh, world: &World, report: &Value) -> Result<(), TestCaseError> {
-    prop_assert!(fake.duplicates().is_empty(), "{:?}", fake.duplicates());
-    prop_assert!(
-        fake.created_twice().is_empty(),
-        "created twice: {:?}",
-        fake.created_twice()
-    );
-    prop_assert!(
-        fake.schema_violations().is_empty(),
-        "{:?}",
-        fake.schema_violations()
-    );
-    let excused = excused(report);
-    for p in &world.people {
-        let key = p.key();
-        if excused.contains_key(&key) || p.held() {
-            continue;
-        }
-        let accounts = fake.users_by_external_id(&key);
-        if p.wanted() {
-            prop_assert_eq!(
-                accounts.len(),
-                1,
-                "{} should have one account: {:?}",
-                key,
-                accounts
+/// After the clean pass, at each vendor: everyone the source wants there has exactly
+/// one account, active, with their current email, name (and phone at hesh); everyone
+/// else's accounts are disabled — unless the vendor's plan lists them as manual action
+/// or rejected, with a reason. Held keys are left alone.
+fn check_converged(fakes: &Fakes, world: &World, doc: &Value) -> Result<(), TestCaseError> {
+    for vendor in VENDORS {
+        let excused = excused(provider(doc, vendor));
+        for (key, reason) in &excused {
+            prop_assert!(
+                !reason.is_empty(),
+                "{}: {} listed without a reason",
+                vendor,
+                key
             );
-            let u = &accounts[0];
-            prop_assert_eq!(u.status, HeshStatus::Active, "{}", key);
-            prop_assert_eq!(&u.email, &p.email(), "{}", key);
-            prop_assert_eq!(&u.last_name, &p.last(), "{}", key);
-            prop_assert_eq!(u.phone.clone(), Some(p.phone()), "{}", key);
-        } else {
-            for u in &accounts {
-                prop_assert_eq!(u.status, HeshStatus::Inactive, "{} should be disabled", key);
+        }
+        let accounts = fakes.accounts(vendor);
+        for p in &world.people {
+            let key = p.key();
+            if excused.contains_key(&key) || p.held() {
+                continue;
+            }
+            let mine: Vec<&Account> = accounts
+                .iter()
+                .filter(|a| world.owner(a).is_some_and(|o| o.id == p.id))
+                .collect();
+            if p.wanted() {
+                prop_assert_eq!(
+                    mine.len(),
+                    1,
+                    "{}: {} should have one account: {:?}",
+                    vendor,
+                    key,
+                    mine
+                );
+                let a = mine[0];
+                prop_assert!(a.active, "{}: {} should be active: {:?}", vendor, key, a);
+                prop_assert_eq!(&a.email, &p.email(), "{}: {}", vendor, key);
+                prop_assert_eq!(
+                    &a.name,
+                    &format!("{} {}", p.first(), p.last()),
+                    "{}: {}",
+                    vendor,
+                    key
+                );
+                if vendor == "hesh" {
+                    prop_assert_eq!(a.phone.clone(), Some(p.phone()), "{}: {}", vendor, key);
+                }
+            } else {
+                for a in mine {
+                    prop_assert!(
+                        !a.active,
+                        "{}: {} should be disabled (or listed as manual action): {:?}",
+                        vendor,
+                        key,
+                        a
+                    );
+                }
             }
         }
     }
@@ -370,39 +671,24 @@ proptest! {
         start in 3u32..8,
         passes in proptest::collection::vec(pass(), 1..5),
     ) {
-        // A tight window, so passes with many operations meet 429s and wait them out.
-        let fake = FakeHesh::start_blocking(FakeHeshOptions {
-            limit: 12,
-            window: Duration::from_secs(1),
-            ..FakeHeshOptions::default()
-        });
-        let ws = Workspace::hesh(
-            &fake.base_url(),
-            fake.tenant_id(),
-            fake.api_key(),
-            "    batch_size: 3\n    scope: { include: { dept: [Sales] } }\n    rate_limit: { max_attempts: 2, timeout_seconds: 5 }\n",
-        );
-        // Quarantine is for people, not for a test that fails passes on purpose.
-        let config = ws.path().join("rosterd.yaml");
-        let yaml = std::fs::read_to_string(&config).unwrap().replacen(
-            "safety: { max_disable_percent: 100, min_source_users: 1 }",
-            "safety: { max_disable_percent: 100, min_source_users: 1, quarantine_after: 0 }",
-            1,
-        );
-        std::fs::write(&config, yaml).unwrap();
-
+        let fakes = Fakes::start();
+        let ws = fakes.workspace();
         let mut world = World::new(start);
         world.write(&ws);
         let (code, doc) = ws.sync();
         prop_assert_eq!(code, 0, "first pass: {}", doc);
+        let mut accounts = all_accounts(&fakes);
+        check_pass(&BTreeMap::from_iter(VENDORS.map(|v| (v, Vec::new()))), &accounts, &world, 0)?;
 
         for (i, pass) in passes.iter().enumerate() {
             for c in &pass.changes {
                 world.apply(c);
             }
             world.write(&ws);
-            fake.clear_requests();
-            set_fault(&fake, &pass.fault);
+            fakes.clear();
+            for (vendor, fault) in VENDORS.iter().zip(&pass.faults) {
+                fakes.set_fault(vendor, fault);
+            }
             let (code, doc) = ws.sync();
             if world.valid_users() == 0 {
                 // An export with nobody valid in it: the source guard stops the pass.
@@ -410,25 +696,29 @@ proptest! {
             } else {
                 prop_assert!(code == 0 || code == 2, "pass {}: exit {}: {}", i + 1, code, doc);
             }
-            check_disables(&fake, &world, i + 1)?;
+            let now = all_accounts(&fakes);
+            check_pass(&accounts, &now, &world, i + 1)?;
+            accounts = now;
+            fakes.own_checks()?;
         }
 
-        fake.clear_faults();
-        fake.clear_requests();
+        fakes.clear();
         let (code, doc) = ws.sync();
-        check_disables(&fake, &world, passes.len() + 1)?;
+        let now = all_accounts(&fakes);
+        check_pass(&accounts, &now, &world, passes.len() + 1)?;
+        fakes.own_checks()?;
         if world.valid_users() == 0 {
             // Nothing to converge to: the guard holds every account as it is.
             prop_assert_eq!(code, 3, "clean pass: {}", doc);
             return Ok(());
         }
         prop_assert_eq!(code, 0, "clean pass: {}", doc);
-        check_converged(&fake, &world, provider(&doc, "hesh"))?;
+        check_converged(&fakes, &world, &doc)?;
 
         // And it stays converged: one more pass sends nothing.
-        fake.clear_requests();
+        fakes.clear();
         let (code, doc) = ws.sync();
         prop_assert_eq!(code, 0);
-        prop_assert!(fake.requests().is_empty(), "a converged pass sent {:?}: {}", fake.requests(), doc);
+        prop_assert_eq!(fakes.request_counts(), [0; 4], "a converged pass sent requests: {}", doc);
     }
 }
