@@ -2,9 +2,10 @@
 //! apply — operations journaled but not sent, a request answered but not yet seen by
 //! the adapter (between zaia's search and its create, between saleschat's create and
 //! its membership check), a unit answered but nothing recorded, a batch half recorded
-//! — for hesh, zaia and saleschat, on a first pass of creates and on a pass of mixed
+//! — for each of the four vendors, on a first pass of creates and on a pass of mixed
 //! changes. After every crash one normal pass must leave the vendor holding exactly
-//! the source's users, active or disabled as the source says, nobody twice.
+//! the source's users, active or disabled as the source says (where the vendor can
+//! disable: vyte cannot, its leavers are manual action), nobody twice.
 //!
 //! The points are armed through `ROSTERD_CRASH_AT` (see `src/failpoint.rs`).
 
@@ -18,6 +19,7 @@ use std::process::Command;
 use support::fake_hesh::{FakeHesh, FakeHeshOptions, HeshStatus};
 use support::fake_saleschat::{FakeSaleschat, FakeSaleschatOptions};
 use support::fake_server::FakeVendor;
+use support::fake_vyte::FakeVyte;
 use support::fake_zaia::{FakeZaia, FakeZaiaOptions};
 use support::workspace::{Person, Workspace};
 
@@ -86,6 +88,26 @@ impl Vendor for FakeSaleschat {
     }
 }
 
+impl Vendor for FakeVyte {
+    /// vyte cannot disable anyone: every account it holds is active.
+    fn holdings(&self) -> BTreeMap<String, (bool, String)> {
+        self.users()
+            .into_iter()
+            .map(|u| (u.email().to_string(), (true, u.last_name)))
+            .collect()
+    }
+    fn twice(&self) -> Vec<String> {
+        self.duplicates()
+    }
+}
+
+/// What a vendor can change, so what it should hold after a pass of changes.
+#[derive(Clone, Copy)]
+struct Can {
+    rename: bool,
+    disable: bool,
+}
+
 /// Runs `sync` with `crash` armed (or none); returns the exit code.
 fn sync(ws: &Workspace, crash: Option<(&str, u32)>) -> i32 {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rosterd"));
@@ -105,8 +127,15 @@ fn sync(ws: &Workspace, crash: Option<(&str, u32)>) -> i32 {
 }
 
 /// The vendor holds these people once each, with their last names, active as the
-/// source says; `gone` (left, or removed from the source) are held inactive.
-fn assert_converged(vendor: &dyn Vendor, people: &[Person], gone: &[Person], what: &str) {
+/// source says; `gone` (left, or removed from the source) are held inactive — where
+/// the vendor can disable; where it cannot, everyone it holds stays active.
+fn assert_converged(
+    vendor: &dyn Vendor,
+    people: &[Person],
+    gone: &[Person],
+    can_disable: bool,
+    what: &str,
+) {
     assert!(
         vendor.twice().is_empty(),
         "{what}: twice: {:?}",
@@ -114,7 +143,7 @@ fn assert_converged(vendor: &dyn Vendor, people: &[Person], gone: &[Person], wha
     );
     let held = vendor.holdings();
     for p in people {
-        let active = p.status == "active";
+        let active = p.status == "active" || !can_disable;
         assert_eq!(
             held.get(&p.email),
             Some(&(active, p.last.clone())),
@@ -123,14 +152,15 @@ fn assert_converged(vendor: &dyn Vendor, people: &[Person], gone: &[Person], wha
             p.status
         );
     }
-    for p in gone {
+    for p in gone.iter().filter(|_| can_disable) {
         if let Some((active, _)) = held.get(&p.email) {
             assert!(!active, "{what}: {} should be disabled", p.email);
         }
     }
 }
 
-/// The second source: two renamed, two leavers (status), one removed, two hires.
+/// The second source: two renamed, two leavers (status), one removed, three hires
+/// (so that even vyte, whose leavers are manual action, records five operations).
 /// Also what the vendor should then hold: the renames only where it can rename.
 fn changed(first: &[Person], can_rename: bool) -> (Vec<Person>, Vec<Person>, Vec<Person>) {
     let mut people: Vec<Person> = first.to_vec();
@@ -144,8 +174,9 @@ fn changed(first: &[Person], can_rename: bool) -> (Vec<Person>, Vec<Person>, Vec
     for list in [&mut people, &mut expected] {
         list[2].status = "terminated".into();
         list[3].status = "terminated".into();
-        list.push(Person::new(100));
-        list.push(Person::new(101));
+        for i in 100..103 {
+            list.push(Person::new(i));
+        }
     }
     let removed = people.remove(4);
     expected.remove(4);
@@ -154,7 +185,7 @@ fn changed(first: &[Person], can_rename: bool) -> (Vec<Person>, Vec<Person>, Vec
 
 /// For each crash point: a first pass crashes there and a normal pass converges; then
 /// a pass of changes crashes there and a normal pass converges again.
-fn exercise(vendor: &str, can_rename: bool, setup: impl Fn() -> (Box<dyn Vendor>, Workspace)) {
+fn exercise(vendor: &str, can: Can, setup: impl Fn() -> (Box<dyn Vendor>, Workspace)) {
     for (point, n) in POINTS {
         let what = format!("{vendor} crashed at {point} #{n}");
         let (fake, ws) = setup();
@@ -163,9 +194,9 @@ fn exercise(vendor: &str, can_rename: bool, setup: impl Fn() -> (Box<dyn Vendor>
         let code = sync(&ws, Some((point, n)));
         assert_ne!(code, 0, "{what}: the crash point was never reached");
         assert_eq!(sync(&ws, None), 0, "{what}: the pass after the crash");
-        assert_converged(fake.as_ref(), &first, &[], &what);
+        assert_converged(fake.as_ref(), &first, &[], can.disable, &what);
 
-        let (second, expected, gone) = changed(&first, can_rename);
+        let (second, expected, gone) = changed(&first, can.rename);
         ws.write_people(&second);
         let code = sync(&ws, Some((point, n)));
         assert_ne!(
@@ -181,6 +212,7 @@ fn exercise(vendor: &str, can_rename: bool, setup: impl Fn() -> (Box<dyn Vendor>
             fake.as_ref(),
             &expected,
             &gone,
+            can.disable,
             &format!("{what} (changes)"),
         );
     }
@@ -188,42 +220,83 @@ fn exercise(vendor: &str, can_rename: bool, setup: impl Fn() -> (Box<dyn Vendor>
 
 #[test]
 fn hesh_converges_after_a_crash_at_every_point() {
-    exercise("hesh", true, || {
-        let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
-        let ws = Workspace::hesh(
-            &fake.base_url(),
-            fake.tenant_id(),
-            fake.api_key(),
-            "    batch_size: 2\n    rate_limit: { max_concurrency: 1 }\n",
-        );
-        (Box::new(fake) as Box<dyn Vendor>, ws)
-    });
+    exercise(
+        "hesh",
+        Can {
+            rename: true,
+            disable: true,
+        },
+        || {
+            let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
+            let ws = Workspace::hesh(
+                &fake.base_url(),
+                fake.tenant_id(),
+                fake.api_key(),
+                "    batch_size: 2\n    rate_limit: { max_concurrency: 1 }\n",
+            );
+            (Box::new(fake) as Box<dyn Vendor>, ws)
+        },
+    );
 }
 
 #[test]
 fn zaia_converges_after_a_crash_at_every_point() {
-    exercise("zaia", true, || {
-        let fake = FakeZaia::start(FakeZaiaOptions::default());
-        let ws = Workspace::zaia(
-            &fake.base_url(),
-            fake.channel_id(),
-            fake.api_key(),
-            "    rate_limit: { max_concurrency: 1 }\n",
-        );
-        (Box::new(fake) as Box<dyn Vendor>, ws)
-    });
+    exercise(
+        "zaia",
+        Can {
+            rename: true,
+            disable: true,
+        },
+        || {
+            let fake = FakeZaia::start(FakeZaiaOptions::default());
+            let ws = Workspace::zaia(
+                &fake.base_url(),
+                fake.channel_id(),
+                fake.api_key(),
+                "    rate_limit: { max_concurrency: 1 }\n",
+            );
+            (Box::new(fake) as Box<dyn Vendor>, ws)
+        },
+    );
 }
 
 #[test]
 fn saleschat_converges_after_a_crash_at_every_point() {
-    exercise("saleschat", false, || {
-        let fake = FakeSaleschat::start_blocking(FakeSaleschatOptions::default());
-        let ws = Workspace::saleschat(
-            &fake.base_url(),
-            fake.org_id(),
-            fake.token(),
-            "    rate_limit: { max_concurrency: 1 }\n",
-        );
-        (Box::new(fake) as Box<dyn Vendor>, ws)
-    });
+    exercise(
+        "saleschat",
+        Can {
+            rename: false,
+            disable: true,
+        },
+        || {
+            let fake = FakeSaleschat::start_blocking(FakeSaleschatOptions::default());
+            let ws = Workspace::saleschat(
+                &fake.base_url(),
+                fake.org_id(),
+                fake.token(),
+                "    rate_limit: { max_concurrency: 1 }\n",
+            );
+            (Box::new(fake) as Box<dyn Vendor>, ws)
+        },
+    );
+}
+
+#[test]
+fn vyte_converges_after_a_crash_at_every_point() {
+    exercise(
+        "vyte",
+        Can {
+            rename: true,
+            disable: false,
+        },
+        || {
+            let fake = FakeVyte::start_blocking(support::fake_vyte::DEFAULT_API_KEY);
+            let ws = Workspace::vyte(
+                &fake.base_url(),
+                fake.api_key(),
+                "    rate_limit: { max_concurrency: 1 }\n",
+            );
+            (Box::new(fake) as Box<dyn Vendor>, ws)
+        },
+    );
 }
