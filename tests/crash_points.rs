@@ -108,6 +108,13 @@ struct Can {
     disable: bool,
 }
 
+impl Can {
+    const EVERYTHING: Can = Can {
+        rename: true,
+        disable: true,
+    };
+}
+
 /// Runs `sync` with `crash` armed (or none); returns the exit code.
 fn sync(ws: &Workspace, crash: Option<(&str, u32)>) -> i32 {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rosterd"));
@@ -220,44 +227,30 @@ fn exercise(vendor: &str, can: Can, setup: impl Fn() -> (Box<dyn Vendor>, Worksp
 
 #[test]
 fn hesh_converges_after_a_crash_at_every_point() {
-    exercise(
-        "hesh",
-        Can {
-            rename: true,
-            disable: true,
-        },
-        || {
-            let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
-            let ws = Workspace::hesh(
-                &fake.base_url(),
-                fake.tenant_id(),
-                fake.api_key(),
-                "    batch_size: 2\n    rate_limit: { max_concurrency: 1 }\n",
-            );
-            (Box::new(fake) as Box<dyn Vendor>, ws)
-        },
-    );
+    exercise("hesh", Can::EVERYTHING, || {
+        let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
+        let ws = Workspace::hesh(
+            &fake.base_url(),
+            fake.tenant_id(),
+            fake.api_key(),
+            "    batch_size: 2\n    rate_limit: { max_concurrency: 1 }\n",
+        );
+        (Box::new(fake) as Box<dyn Vendor>, ws)
+    });
 }
 
 #[test]
 fn zaia_converges_after_a_crash_at_every_point() {
-    exercise(
-        "zaia",
-        Can {
-            rename: true,
-            disable: true,
-        },
-        || {
-            let fake = FakeZaia::start(FakeZaiaOptions::default());
-            let ws = Workspace::zaia(
-                &fake.base_url(),
-                fake.channel_id(),
-                fake.api_key(),
-                "    rate_limit: { max_concurrency: 1 }\n",
-            );
-            (Box::new(fake) as Box<dyn Vendor>, ws)
-        },
-    );
+    exercise("zaia", Can::EVERYTHING, || {
+        let fake = FakeZaia::start(FakeZaiaOptions::default());
+        let ws = Workspace::zaia(
+            &fake.base_url(),
+            fake.channel_id(),
+            fake.api_key(),
+            "    rate_limit: { max_concurrency: 1 }\n",
+        );
+        (Box::new(fake) as Box<dyn Vendor>, ws)
+    });
 }
 
 #[test]
@@ -266,7 +259,7 @@ fn saleschat_converges_after_a_crash_at_every_point() {
         "saleschat",
         Can {
             rename: false,
-            disable: true,
+            ..Can::EVERYTHING
         },
         || {
             let fake = FakeSaleschat::start_blocking(FakeSaleschatOptions::default());
@@ -286,8 +279,8 @@ fn vyte_converges_after_a_crash_at_every_point() {
     exercise(
         "vyte",
         Can {
-            rename: true,
             disable: false,
+            ..Can::EVERYTHING
         },
         || {
             let fake = FakeVyte::start_blocking(support::fake_vyte::DEFAULT_API_KEY);
