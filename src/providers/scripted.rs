@@ -8,21 +8,28 @@ use super::{Record, Request};
 use crate::plan::{OpKind, Operation};
 use crate::user::{Attributes, User};
 
-/// Answers each request with a closure and keeps the log.
-pub struct Scripted<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync> {
+/// Answers each request with a closure — given the request and its number, from 0 in
+/// the order sent — and keeps the log.
+pub struct Scripted<F: Fn(&Request, usize) -> Result<Response, CallError> + Send + Sync> {
     answer: F,
     pub log: Mutex<Vec<Request>>,
 }
 
-impl<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync> Transport for Scripted<F> {
+impl<F: Fn(&Request, usize) -> Result<Response, CallError> + Send + Sync> Transport
+    for Scripted<F>
+{
     fn send<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, CallError>> {
-        self.log.lock().unwrap().push(request.clone());
-        let answer = (self.answer)(request);
+        let n = {
+            let mut log = self.log.lock().unwrap();
+            log.push(request.clone());
+            log.len() - 1
+        };
+        let answer = (self.answer)(request, n);
         Box::pin(async move { answer })
     }
 }
 
-impl<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync> Scripted<F> {
+impl<F: Fn(&Request, usize) -> Result<Response, CallError> + Send + Sync> Scripted<F> {
     /// The requests sent so far.
     pub fn sent(&self) -> MutexGuard<'_, Vec<Request>> {
         self.log.lock().unwrap()
@@ -35,9 +42,28 @@ impl<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync> Scripted<F> {
             .map(|r| (r.method, r.path.clone()))
             .collect()
     }
+
+    /// The header `name` of request number `n`.
+    pub fn header(&self, n: usize, name: &str) -> Option<String> {
+        self.sent()[n]
+            .headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    }
 }
 
-pub fn scripted<F: Fn(&Request) -> Result<Response, CallError> + Send + Sync>(f: F) -> Scripted<F> {
+/// A vendor answering each request by what it is.
+pub fn scripted(
+    f: impl Fn(&Request) -> Result<Response, CallError> + Send + Sync,
+) -> Scripted<impl Fn(&Request, usize) -> Result<Response, CallError> + Send + Sync> {
+    numbered(move |r, _| f(r))
+}
+
+/// A vendor answering each request by what it is and when it comes (its number).
+pub fn numbered<F: Fn(&Request, usize) -> Result<Response, CallError> + Send + Sync>(
+    f: F,
+) -> Scripted<F> {
     Scripted {
         answer: f,
         log: Mutex::new(Vec::new()),

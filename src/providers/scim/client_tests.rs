@@ -2,61 +2,13 @@
 //! do on cue — a 412 between read and write, a 409 on a POST after the lookup found
 //! nothing, a /Bulk operation answered 412 — and the headers sent.
 
-use std::sync::Mutex;
-
 use serde_json::{json, Value};
 
 use super::discovery::{BulkLimits, Effective};
 use super::{bulk, client, map_user};
 use crate::plan::{OpKind, Operation};
-use crate::providers::call::{Applied, BoxFuture, CallError, Response, Transport};
-use crate::providers::scripted;
-use crate::providers::Request;
-
-type Answer = dyn Fn(&Request, usize) -> Result<Response, CallError> + Send + Sync;
-
-/// Answers each request with a closure (given the request and its number) and keeps
-/// the log.
-struct Scripted {
-    answer: Box<Answer>,
-    log: Mutex<Vec<Request>>,
-}
-
-impl Transport for Scripted {
-    fn send<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, CallError>> {
-        let n = {
-            let mut log = self.log.lock().unwrap();
-            log.push(request.clone());
-            log.len() - 1
-        };
-        let answer = (self.answer)(request, n);
-        Box::pin(async move { answer })
-    }
-}
-
-fn scripted(
-    f: impl Fn(&Request, usize) -> Result<Response, CallError> + Send + Sync + 'static,
-) -> Scripted {
-    Scripted {
-        answer: Box::new(f),
-        log: Mutex::new(Vec::new()),
-    }
-}
-
-impl Scripted {
-    fn calls(&self) -> Vec<(&'static str, String)> {
-        let log = self.log.lock().unwrap();
-        log.iter().map(|r| (r.method, r.path.clone())).collect()
-    }
-    fn header(&self, n: usize, name: &str) -> Option<String> {
-        let log = self.log.lock().unwrap();
-        log[n]
-            .headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-    }
-}
+use crate::providers::call::{Applied, CallError, Response};
+use crate::providers::scripted::{self, numbered};
 
 fn op(kind: OpKind, id: &str, vendor_id: Option<&str>) -> Operation {
     let user = scripted::user(id);
@@ -87,7 +39,7 @@ fn user(id: &str, version: u32) -> Value {
 
 #[tokio::test]
 async fn a_412_is_read_again_and_retried_once_with_the_new_version() {
-    let t = scripted(|r, n| match (r.method, n) {
+    let t = numbered(|r, n| match (r.method, n) {
         ("GET", 0) => ok(user("u1", 1)),
         ("PATCH", 1) => fail(412, "Resource has changed"),
         ("GET", 2) => ok(user("u1", 2)),
@@ -119,7 +71,7 @@ async fn a_412_is_read_again_and_retried_once_with_the_new_version() {
 
 #[tokio::test]
 async fn a_second_412_fails_the_operation_without_a_third_try() {
-    let t = scripted(|r, _| match r.method {
+    let t = numbered(|r, _| match r.method {
         "GET" => ok(user("u1", 1)),
         _ => fail(412, "Resource has changed"),
     });
@@ -131,7 +83,7 @@ async fn a_second_412_fails_the_operation_without_a_third_try() {
 
 #[tokio::test]
 async fn without_etags_a_patch_is_sent_alone_without_if_match() {
-    let t = scripted(|_, _| ok(Value::Null));
+    let t = numbered(|_, _| ok(Value::Null));
     let o = op(OpKind::Disable, "E1", Some("u1"));
     client::apply_one(&t, &o, &eff(true, false)).await.unwrap();
     assert_eq!(t.calls(), [("PATCH", "/Users/u1".to_string())]);
@@ -142,7 +94,7 @@ async fn without_etags_a_patch_is_sent_alone_without_if_match() {
 
 #[tokio::test]
 async fn without_patch_the_user_is_read_and_put_whole() {
-    let t = scripted(|r, _| match r.method {
+    let t = numbered(|r, _| match r.method {
         "GET" => ok(user("u1", 5)),
         _ => ok(user("u1", 6)),
     });
@@ -165,7 +117,7 @@ async fn without_patch_the_user_is_read_and_put_whole() {
 #[tokio::test]
 async fn a_409_on_create_adopts_the_user_made_in_between() {
     // The lookups find nothing, the POST says uniqueness, the next lookup finds it.
-    let t = scripted(|r, n| match (r.method, n) {
+    let t = numbered(|r, n| match (r.method, n) {
         ("GET", 0 | 1) => ok(json!({"totalResults": 0, "Resources": []})),
         ("POST", 2) => fail(409, "userName in use (scimType uniqueness)"),
         ("GET", 3) => ok(json!({"totalResults": 1, "Resources": [user("u9", 1)]})),
@@ -187,7 +139,7 @@ async fn a_409_on_create_adopts_the_user_made_in_between() {
 
 #[tokio::test]
 async fn a_vendor_error_keeps_its_message_and_status() {
-    let t = scripted(|_, _| fail(400, "bad value (scimType invalidValue, status 400)"));
+    let t = numbered(|_, _| fail(400, "bad value (scimType invalidValue, status 400)"));
     let o = op(OpKind::Update, "E1", Some("u1"));
     let e = client::apply_one(&t, &o, &eff(true, false))
         .await
@@ -200,7 +152,7 @@ async fn a_vendor_error_keeps_its_message_and_status() {
 async fn bulk_results_are_per_operation_and_a_412_in_bulk_goes_one_by_one() {
     // Lookup (by id, for versions), one /Bulk where op1 is 412 and op2 is 400, then
     // op1 alone: GET + PATCH.
-    let t = scripted(|r, _| match (r.method, r.path.as_str()) {
+    let t = numbered(|r, _| match (r.method, r.path.as_str()) {
         ("GET", p) if p.starts_with("/Users?") => ok(json!({"totalResults": 3, "Resources": [
             user("u0", 1), user("u1", 1), user("u2", 1)]})),
         ("POST", "/Bulk") => ok(json!({"Operations": [
@@ -242,7 +194,7 @@ async fn bulk_results_are_per_operation_and_a_412_in_bulk_goes_one_by_one() {
 
 #[tokio::test]
 async fn a_bulk_endpoint_that_is_not_there_sends_the_unit_one_by_one() {
-    let t = scripted(|r, _| match (r.method, r.path.as_str()) {
+    let t = numbered(|r, _| match (r.method, r.path.as_str()) {
         ("POST", "/Bulk") => fail(501, "Bulk is not supported (status 501)"),
         ("PATCH", _) => ok(Value::Null),
         _ => fail(500, "unexpected"),
@@ -276,7 +228,7 @@ async fn a_bulk_endpoint_that_is_not_there_sends_the_unit_one_by_one() {
 /// empty 200) was reported done with no id, though the service may have made nothing.
 #[tokio::test]
 async fn a_create_answered_without_an_id_is_looked_up_and_fails_when_not_found() {
-    let t = scripted(|r, _| match r.method {
+    let t = numbered(|r, _| match r.method {
         "GET" => ok(json!({ "Resources": [], "totalResults": 0 })),
         _ => ok(Value::Null),
     });
@@ -292,7 +244,7 @@ async fn a_create_answered_without_an_id_is_looked_up_and_fails_when_not_found()
 
 #[tokio::test]
 async fn a_create_answered_without_an_id_takes_the_id_found_afterwards() {
-    let t = scripted(|r, n| match (r.method, n) {
+    let t = numbered(|r, n| match (r.method, n) {
         ("GET", 0 | 1) => ok(json!({ "Resources": [] })),
         ("POST", _) => ok(json!({ "schemas": [] })),
         ("GET", _) => ok(json!({ "Resources": [{ "id": "u7", "userName": "E1@example.com" }] })),
@@ -305,7 +257,7 @@ async fn a_create_answered_without_an_id_takes_the_id_found_afterwards() {
 
 #[tokio::test]
 async fn without_filtering_a_create_answered_without_an_id_needs_a_person() {
-    let t = scripted(|_, _| ok(Value::Null));
+    let t = numbered(|_, _| ok(Value::Null));
     let o = op(OpKind::Create, "E1", None);
     let no_filter = Effective {
         filter: false,
@@ -329,7 +281,7 @@ async fn without_filtering_a_create_answered_without_an_id_needs_a_person() {
 async fn a_bulk_create_confirmed_without_an_id_is_looked_up_one_by_one() {
     let bulked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let seen = bulked.clone();
-    let t = scripted(move |r, _| match (r.method, r.path.as_str()) {
+    let t = numbered(move |r, _| match (r.method, r.path.as_str()) {
         ("GET", p) if p.starts_with("/Users?") => {
             if seen.load(std::sync::atomic::Ordering::SeqCst) {
                 ok(json!({"Resources": [
