@@ -70,23 +70,14 @@ mod client_tests {
     use crate::plan::{OpKind, Operation};
     use crate::providers::call::{Applied, CallError, Response};
     use crate::providers::hesh::client;
-    use crate::providers::scripted::scripted;
+    use crate::providers::scripted::{operation, scripted};
 
     fn op(kind: OpKind, id: &str, phone: Option<&str>) -> Operation {
         let mut u = super::user("Ada", phone);
         u.external_id = id.into();
         u.email = format!("{}@example.com", id.to_lowercase());
         let record = super::map_user(&u).unwrap();
-        Operation {
-            op: kind,
-            external_id: id.into(),
-            email: u.email.clone(),
-            vendor_id: None,
-            reason: String::new(),
-            changes: Vec::new(),
-            fingerprint: Some(record.fingerprint()),
-            record: Some(record),
-        }
+        operation(kind, &u, record, None)
     }
 
     fn ok(status: u16, body: Value) -> Result<Response, CallError> {

@@ -14,17 +14,13 @@ fn op(kind: OpKind, email: &str, vendor_id: Option<&str>) -> Operation {
     let mut u = scripted::user("E1");
     u.email = email.into();
     let record = super::map_user(&u).unwrap();
-    let with_record = matches!(kind, OpKind::Create | OpKind::Recreate);
-    Operation {
-        op: kind,
-        external_id: "E1".into(),
-        email: email.into(),
-        vendor_id: vendor_id.map(str::to_string),
-        reason: String::new(),
-        changes: Vec::new(),
-        fingerprint: with_record.then(|| record.fingerprint()),
-        record: with_record.then_some(record),
+    let mut op = scripted::operation(kind, &u, record, vendor_id);
+    // Only a create carries its record here: the other calls must not need one.
+    if !matches!(kind, OpKind::Create | OpKind::Recreate) {
+        op.record = None;
+        op.fingerprint = None;
     }
+    op
 }
 
 fn ok(body: Value) -> Result<Response, CallError> {

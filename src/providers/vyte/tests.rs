@@ -4,22 +4,13 @@ use super::client::{self, Directory};
 use super::*;
 use crate::plan::OpKind;
 use crate::providers::call::{Applied, CallError, Response};
-use crate::providers::scripted::{scripted, user};
+use crate::providers::scripted::{operation, scripted, user};
 use crate::user::Attributes;
 
 fn op(kind: OpKind, id: &str) -> Operation {
     let u = user(id);
     let record = map_user(&u).unwrap();
-    Operation {
-        op: kind,
-        external_id: id.into(),
-        email: u.email.clone(),
-        vendor_id: None,
-        reason: String::new(),
-        changes: Vec::new(),
-        fingerprint: Some(record.fingerprint()),
-        record: Some(record),
-    }
+    operation(kind, &u, record, None)
 }
 
 fn ok(body: Value) -> Result<Response, CallError> {
