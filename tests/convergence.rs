@@ -10,6 +10,10 @@
 //! every pass: no vendor holds anyone twice, and no account of someone the source keeps
 //! active (or whose row was rejected, so is held) went from active to disabled.
 //!
+//! Each case also draws config choices: `on_email_change: recreate` at hesh and
+//! saleschat (an email they cannot change in place gets a new account, the old one
+//! disabled) or manual action, and vyte's batch endpoint on or off.
+//!
 //! What each vendor can hold differs, and the checks say it in one shape
 //! ([`Account`]): hesh and zaia disable, saleschat disables but cannot rename (renames
 //! and email changes are manual action), vyte cannot disable (leavers are manual
@@ -196,6 +200,31 @@ fn hesh_fault() -> impl Strategy<Value = Fault> {
 
 const VENDORS: [&str; 4] = ["hesh", "saleschat", "vyte", "zaia"];
 
+/// The config choices a case draws.
+#[derive(Debug, Clone, Copy)]
+struct Options {
+    /// `on_email_change: recreate` at hesh and saleschat (a new account for an email
+    /// they cannot change in place, the old one disabled) instead of manual action.
+    recreate: bool,
+    /// vyte's `batch: true` (creates through its batch endpoint).
+    vyte_batch: bool,
+}
+
+impl Options {
+    /// Whether `vendor` may hold old, disabled accounts of someone beside their
+    /// current one.
+    fn recreates_at(self, vendor: &str) -> bool {
+        self.recreate && matches!(vendor, "hesh" | "saleschat")
+    }
+}
+
+fn options() -> impl Strategy<Value = Options> {
+    (any::<bool>(), any::<bool>()).prop_map(|(recreate, vyte_batch)| Options {
+        recreate,
+        vyte_batch,
+    })
+}
+
 #[derive(Debug, Clone)]
 struct Pass {
     changes: Vec<Change>,
@@ -341,21 +370,31 @@ impl Fakes {
     /// A workspace with all four as providers, each scoped to Sales, with two attempts
     /// per operation (faults reach the next pass) and no quarantine (it is for people,
     /// not for a test that fails passes on purpose).
-    fn workspace(&self) -> Workspace {
+    fn workspace(&self, options: Options) -> Workspace {
         let tail = "    scope: { include: { dept: [Sales] } }\n    rate_limit: { max_attempts: 2, timeout_seconds: 5 }\n";
+        let email_change = if options.recreate {
+            "    on_email_change: recreate\n"
+        } else {
+            ""
+        };
         let h = &self.hesh;
         let mut ws = Workspace::new(
             Provider::hesh(&h.base_url(), h.tenant_id(), h.api_key()),
-            &format!("    batch_size: 3\n{tail}"),
+            &format!("    batch_size: 3\n{email_change}{tail}"),
         );
         let s = &self.saleschat;
         ws.add(
             Provider::saleschat(&s.base_url(), s.org_id(), s.token()),
-            tail,
+            &format!("{email_change}{tail}"),
         );
+        let batch = if options.vyte_batch {
+            "    batch: true\n"
+        } else {
+            ""
+        };
         ws.add(
             Provider::vyte(&self.vyte.base_url(), self.vyte.api_key()),
-            tail,
+            &format!("{batch}{tail}"),
         );
         let z = &self.zaia;
         ws.add(
@@ -466,10 +505,16 @@ impl Fakes {
     /// What the fakes themselves can tell is wrong: two accounts for one email (or
     /// phone, or external id), a hesh create of someone it had already created, a
     /// request body that broke the vendor's schema.
-    fn own_checks(&self) -> Result<(), TestCaseError> {
+    fn own_checks(&self, options: Options) -> Result<(), TestCaseError> {
+        // A recreate leaves the old account with the same external id, disabled.
+        let created_twice = if options.recreates_at("hesh") {
+            Vec::new()
+        } else {
+            self.hesh.created_twice()
+        };
         let duplicates = [
             ("hesh", self.hesh.duplicates()),
-            ("hesh created twice", self.hesh.created_twice()),
+            ("hesh created twice", created_twice),
             ("saleschat", self.saleschat.duplicates()),
             ("vyte", self.vyte.duplicates()),
             ("zaia", self.zaia.duplicates()),
@@ -507,27 +552,35 @@ fn all_accounts(fakes: &Fakes) -> Accounts {
     VENDORS.iter().map(|v| (*v, fakes.accounts(v))).collect()
 }
 
-/// After a pass: every account is someone's and nobody has two at one vendor; and no
-/// account that was active before the pass was disabled if its owner is kept active
-/// by the source or held (their row rejected).
+/// After a pass: every account is someone's and nobody has two at one vendor (two
+/// active ones, where a recreate leaves the old account disabled); and no account
+/// that was active before the pass was disabled if its owner is kept active by the
+/// source or held (their row rejected).
 fn check_pass(
     before: &Accounts,
     after: &Accounts,
     world: &World,
+    options: Options,
     pass: usize,
 ) -> Result<(), TestCaseError> {
     for (vendor, accounts) in after {
         let mut owners = BTreeMap::<u32, usize>::new();
+        let counted = accounts
+            .iter()
+            .filter(|a| a.active || !options.recreates_at(vendor));
         for a in accounts {
-            let owner = world.owner(a);
             prop_assert!(
-                owner.is_some(),
+                world.owner(a).is_some(),
                 "pass {}: {} has an account of nobody: {:?}",
                 pass,
                 vendor,
                 a
             );
-            *owners.entry(owner.map_or(0, |p| p.id)).or_default() += 1;
+        }
+        for a in counted {
+            *owners
+                .entry(world.owner(a).map_or(0, |p| p.id))
+                .or_default() += 1;
         }
         let twice: Vec<_> = owners.iter().filter(|(_, n)| **n > 1).collect();
         prop_assert!(
@@ -548,6 +601,9 @@ fn check_pass(
             .filter(|a| !a.active && was_active.contains(a.id.as_str()))
         {
             if let Some(p) = world.owner(a) {
+                if options.recreates_at(vendor) && a.email != p.email() {
+                    continue; // the old account of a recreate: disabling it is the point
+                }
                 prop_assert!(
                     !(p.wanted() || p.held()),
                     "pass {}: {} disabled {}, whom the source keeps active or holds",
@@ -576,10 +632,16 @@ fn excused(report: &Value) -> BTreeMap<String, String> {
 }
 
 /// After the clean pass, at each vendor: everyone the source wants there has exactly
-/// one account, active, with their current email, name (and phone at hesh); everyone
-/// else's accounts are disabled — unless the vendor's plan lists them as manual action
-/// or rejected, with a reason. Held keys are left alone.
-fn check_converged(fakes: &Fakes, world: &World, doc: &Value) -> Result<(), TestCaseError> {
+/// one account, active, with their current email, name (and phone at hesh) — and no
+/// other, unless recreates leave old ones, disabled; everyone else's accounts are
+/// disabled — unless the vendor's plan lists them as manual action or rejected, with
+/// a reason. Held keys are left alone.
+fn check_converged(
+    fakes: &Fakes,
+    world: &World,
+    options: Options,
+    doc: &Value,
+) -> Result<(), TestCaseError> {
     for vendor in VENDORS {
         let excused = excused(provider(doc, vendor));
         for (key, reason) in &excused {
@@ -601,16 +663,23 @@ fn check_converged(fakes: &Fakes, world: &World, doc: &Value) -> Result<(), Test
                 .filter(|a| world.owner(a).is_some_and(|o| o.id == p.id))
                 .collect();
             if p.wanted() {
+                let active: Vec<&&Account> = mine.iter().filter(|a| a.active).collect();
                 prop_assert_eq!(
-                    mine.len(),
+                    active.len(),
                     1,
+                    "{}: {} should have one active account: {:?}",
+                    vendor,
+                    key,
+                    mine
+                );
+                prop_assert!(
+                    mine.len() == 1 || options.recreates_at(vendor),
                     "{}: {} should have one account: {:?}",
                     vendor,
                     key,
                     mine
                 );
-                let a = mine[0];
-                prop_assert!(a.active, "{}: {} should be active: {:?}", vendor, key, a);
+                let a = active[0];
                 prop_assert_eq!(&a.email, &p.email(), "{}: {}", vendor, key);
                 prop_assert_eq!(
                     &a.name,
@@ -669,16 +738,17 @@ proptest! {
     #[test]
     fn every_pass_is_safe_and_a_clean_pass_converges(
         start in 3u32..8,
+        options in options(),
         passes in proptest::collection::vec(pass(), 1..5),
     ) {
         let fakes = Fakes::start();
-        let ws = fakes.workspace();
+        let ws = fakes.workspace(options);
         let mut world = World::new(start);
         world.write(&ws);
         let (code, doc) = ws.sync();
         prop_assert_eq!(code, 0, "first pass: {}", doc);
         let mut accounts = all_accounts(&fakes);
-        check_pass(&BTreeMap::from_iter(VENDORS.map(|v| (v, Vec::new()))), &accounts, &world, 0)?;
+        check_pass(&BTreeMap::from_iter(VENDORS.map(|v| (v, Vec::new()))), &accounts, &world, options, 0)?;
 
         for (i, pass) in passes.iter().enumerate() {
             for c in &pass.changes {
@@ -697,23 +767,23 @@ proptest! {
                 prop_assert!(code == 0 || code == 2, "pass {}: exit {}: {}", i + 1, code, doc);
             }
             let now = all_accounts(&fakes);
-            check_pass(&accounts, &now, &world, i + 1)?;
+            check_pass(&accounts, &now, &world, options, i + 1)?;
             accounts = now;
-            fakes.own_checks()?;
+            fakes.own_checks(options)?;
         }
 
         fakes.clear();
         let (code, doc) = ws.sync();
         let now = all_accounts(&fakes);
-        check_pass(&accounts, &now, &world, passes.len() + 1)?;
-        fakes.own_checks()?;
+        check_pass(&accounts, &now, &world, options, passes.len() + 1)?;
+        fakes.own_checks(options)?;
         if world.valid_users() == 0 {
             // Nothing to converge to: the guard holds every account as it is.
             prop_assert_eq!(code, 3, "clean pass: {}", doc);
             return Ok(());
         }
         prop_assert_eq!(code, 0, "clean pass: {}", doc);
-        check_converged(&fakes, &world, &doc)?;
+        check_converged(&fakes, &world, options, &doc)?;
 
         // And it stays converged: one more pass sends nothing.
         fakes.clear();
