@@ -36,6 +36,10 @@ use crate::config::RateLimitConfig;
 /// requests (and other clients of the vendor) do not all fire at the same instant.
 const MAX_JITTER: Duration = Duration::from_millis(100);
 
+/// How much later than the true end of a window a vendor may tell it: resets come in
+/// whole seconds, rounded up.
+const RESET_ROUNDING: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PacerError {
     #[error(
@@ -306,11 +310,13 @@ impl State {
             // resets are upper bounds of its end — a server's whole seconds are
             // rounded up, and it wrote them before we read them — so the earlier
             // holds. Without this a 1 s window told as "1" at its end costs nearly
-            // a second of idle time per window.
+            // a second of idle time per window. Only within that rounding: a reset
+            // a second or more later is news (a vendor whose reset moves on as it
+            // counts, like a token bucket's "full again at"), and is followed.
             (Some(known), Some(new)) if remaining <= known.remaining => Some(
                 known
                     .reset_at
-                    .filter(|&old| old > now)
+                    .filter(|&old| old > now && new < old + RESET_ROUNDING)
                     .map_or(new, |old| old.min(new)),
             ),
             _ => reset_at,

@@ -157,6 +157,27 @@ async fn whole_second_resets_are_narrowed_to_the_window_end() {
     assert!(elapsed >= Duration::from_secs(4), "{elapsed:?}");
 }
 
+/// A reset that moves a second or more later within the same count is followed, not
+/// held to the earlier one: the pacer only narrows what rounding can explain.
+#[tokio::test(start_paused = true)]
+async fn a_reset_moving_later_is_followed() {
+    let pacer = Pacer::new(&config(1, None, 600));
+    let start = Instant::now();
+    pacer
+        .acquire()
+        .await
+        .unwrap()
+        .complete(&window(10, 1, Duration::from_secs(1)));
+    pacer
+        .acquire()
+        .await
+        .unwrap()
+        .complete(&window(10, 0, Duration::from_secs(5)));
+    let _next = pacer.acquire().await.unwrap();
+    let waited = Instant::now() - start;
+    assert!(waited >= Duration::from_secs(5), "{waited:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn requests_answered_without_headers_still_count_against_the_window() {
     let pacer = Pacer::new(&config(4, None, 600));
