@@ -12,7 +12,7 @@ use tracing::{debug, info, warn};
 use crate::plan::{OpKind, Operation, ProviderPlan};
 use crate::providers::call::{Applied, CallError, OpResult, Transport};
 use crate::providers::{Fingerprint, Provider, Record, StoredRecord};
-use crate::store::{AccountState, SnapshotChange, SnapshotUpsert, Store, StoreError};
+use crate::store::{AccountState, Begun, SnapshotChange, SnapshotUpsert, Store, StoreError};
 
 /// The clock, injected: library code never reads the time itself.
 pub type Clock = dyn Fn() -> DateTime<Utc> + Send + Sync;
@@ -179,8 +179,8 @@ pub async fn apply_plan(
             crate::failpoint::reach("journaled");
             let outcomes = ctx.provider.apply(ctx.transport, &ops).await;
             crate::failpoint::reach("applied");
-            for ((op, id), outcome) in ops.iter().zip(ids).zip(outcomes) {
-                finish(ctx, op, id, outcome, &mut part).await?;
+            for ((op, begun), outcome) in ops.iter().zip(ids).zip(outcomes) {
+                finish(ctx, op, begun, outcome, &mut part).await?;
                 crate::failpoint::reach("recorded");
                 ctx.progress.inc(1);
             }
@@ -238,13 +238,18 @@ pub async fn resolve_in_flight(ctx: &ApplyContext<'_>) -> Result<ProviderResult,
             .into_iter()
             .next()
             .unwrap_or_else(|| Err(CallError::new(None, "the adapter returned no result")));
-        finish(ctx, &op, entry.id, outcome, &mut result).await?;
+        // The resend carries whatever the interrupted attempt may have done.
+        let begun = Begun {
+            id: entry.id,
+            carries_unknown: true,
+        };
+        finish(ctx, &op, begun, outcome, &mut result).await?;
         result.resolved += 1;
     }
     Ok(result)
 }
 
-async fn begin(ctx: &ApplyContext<'_>, ops: &[&Operation]) -> Result<Vec<i64>, ApplyError> {
+async fn begin(ctx: &ApplyContext<'_>, ops: &[&Operation]) -> Result<Vec<Begun>, ApplyError> {
     let mut ids = Vec::with_capacity(ops.len());
     for op in ops {
         let payload =
@@ -267,21 +272,24 @@ async fn begin(ctx: &ApplyContext<'_>, ops: &[&Operation]) -> Result<Vec<i64>, A
 
 /// A create whose failure leaves it unknown whether the vendor made the account: a 5xx
 /// (hesh, for one, may apply a request and still answer 500), no answer after the
-/// request left, an unreadable 2xx. Left in
-/// the journal as in flight, it is resent (through adoption, so never twice) before
-/// the next plan — or rosterd could forget an account the vendor holds, and never
-/// disable it when the person leaves.
-fn outcome_unknown(op: &Operation, e: &CallError) -> bool {
-    matches!(op.op, OpKind::Create | OpKind::Recreate) && e.maybe_applied
+/// request left, an unreadable 2xx — or any failure of an attempt that carries such
+/// an unknown outcome from before (`carries_unknown`): a resend whose lookup failed
+/// settles nothing about what the first attempt made. Left in the journal as in
+/// flight, it is resent (through adoption, so never twice) before the next plan — or
+/// rosterd could forget an account the vendor holds, and never disable it when the
+/// person leaves. Only a confirmed answer settles it.
+fn outcome_unknown(op: &Operation, e: &CallError, carries_unknown: bool) -> bool {
+    matches!(op.op, OpKind::Create | OpKind::Recreate) && (e.maybe_applied || carries_unknown)
 }
 
 async fn finish(
     ctx: &ApplyContext<'_>,
     op: &Operation,
-    id: i64,
+    begun: Begun,
     outcome: OpResult,
     result: &mut ProviderResult,
 ) -> Result<(), ApplyError> {
+    let id = begun.id;
     let now = (ctx.clock)();
     let name = ctx.provider.name();
     match outcome {
@@ -347,7 +355,7 @@ async fn finish(
             result.manual += 1;
         }
         Err(e) => {
-            if outcome_unknown(op, &e) {
+            if outcome_unknown(op, &e, begun.carries_unknown) {
                 warn!(provider = %name, external_id = %op.external_id, error = %e, "The vendor may have made this account: it is resent before the next plan.");
             } else {
                 ctx.store.journal_fail(id, &e.message, now).await?;

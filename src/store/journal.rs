@@ -79,9 +79,18 @@ pub struct JournalEntry {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// A journal entry just written by [`Store::journal_begin`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Begun {
+    pub id: i64,
+    /// It took over an earlier attempt at the same account left in flight — an
+    /// interrupted run's, or a create whose outcome the vendor left unknown — so
+    /// whatever that attempt may have done is this entry's to settle.
+    pub carries_unknown: bool,
+}
+
 impl Store {
-    /// Records an operation about to be sent; returns its journal id.
-    /// `payload_json` must be valid JSON.
+    /// Records an operation about to be sent. `payload_json` must be valid JSON.
     pub async fn journal_begin(
         &self,
         run_id: &str,
@@ -90,7 +99,7 @@ impl Store {
         external_id: &str,
         payload_json: &str,
         now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<Begun, StoreError> {
         const ACTION: &str = "write a journal entry";
         let mut tx = self
             .pool
@@ -99,7 +108,7 @@ impl Store {
             .map_err(query_err(ACTION))?;
         // An earlier attempt at the same account still in flight (its outcome unknown)
         // is carried by this one: one entry per account, not one per pass.
-        sqlx::query(
+        let superseded = sqlx::query(
             "UPDATE journal SET status = 'failed', \
                  error = 'superseded by a later attempt', finished_at = ? \
              WHERE status = 'in_flight' AND provider = ? AND external_id = ?",
@@ -109,7 +118,8 @@ impl Store {
         .bind(external_id)
         .execute(&mut *tx)
         .await
-        .map_err(query_err(ACTION))?;
+        .map_err(query_err(ACTION))?
+        .rows_affected();
         let done = sqlx::query(
             "INSERT INTO journal \
                  (run_id, provider, op, external_id, payload, status, created_at) \
@@ -125,7 +135,10 @@ impl Store {
         .await
         .map_err(query_err(ACTION))?;
         tx.commit().await.map_err(query_err(ACTION))?;
-        Ok(done.last_insert_rowid())
+        Ok(Begun {
+            id: done.last_insert_rowid(),
+            carries_unknown: superseded > 0,
+        })
     }
 
     /// Marks an operation done and, in the same transaction, records what the vendor

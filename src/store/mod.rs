@@ -31,7 +31,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection, Row};
 
 pub use failures::{Attention, FailureRecord};
-pub use journal::{JournalEntry, JournalStatus, SnapshotChange};
+pub use journal::{Begun, JournalEntry, JournalStatus, SnapshotChange};
 pub use lock::{LockError, RunLock};
 pub use runs::{RunMode, RunRecord};
 pub use snapshot::SnapshotUpsert;

@@ -436,7 +436,8 @@ async fn journal_finish_applies_the_snapshot_in_the_same_transaction() {
             at(10),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     store
         .journal_finish(id, Some(&row("hesh", "e1", 42).into()), at(11))
         .await
@@ -464,7 +465,8 @@ async fn journal_finish_applies_the_snapshot_in_the_same_transaction() {
     let id2 = store
         .journal_begin("run-1", "hesh", "create", "e2", "{}", at(13))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let mut bad = row("hesh", "e2", 5);
     bad.record_json = "not json";
     assert!(store
@@ -483,19 +485,23 @@ async fn in_flight_lists_only_unfinished_entries_oldest_first() {
     let a = store
         .journal_begin("run-1", "hesh", "create", "e1", "{}", at(1))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let b = store
         .journal_begin("run-1", "hesh", "update", "e2", r#"{"x":1}"#, at(2))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let c = store
         .journal_begin("run-1", "vyte", "disable", "e3", "{}", at(3))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let d = store
         .journal_begin("run-1", "vyte", "enable", "e4", "{}", at(4))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     store.journal_finish(a, None, at(5)).await.unwrap();
     store.journal_fail(c, "422 bad email", at(6)).await.unwrap();
     assert!(matches!(
@@ -724,7 +730,8 @@ async fn journal_finish_can_change_only_the_state_or_remove_the_row() {
     let id = store
         .journal_begin("r1", "hesh", "disable", "e1", "{}", at(1))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let change = SnapshotChange::State {
         provider: "hesh",
         external_id: "e1",
@@ -751,7 +758,8 @@ async fn journal_finish_can_change_only_the_state_or_remove_the_row() {
     let id = store
         .journal_begin("r1", "hesh", "disable", "ghost", "{}", at(3))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let ghost = SnapshotChange::State {
         provider: "hesh",
         external_id: "ghost",
@@ -764,7 +772,8 @@ async fn journal_finish_can_change_only_the_state_or_remove_the_row() {
     let id2 = store
         .journal_begin("r1", "hesh", "delete", "e1", "{}", at(4))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let remove = SnapshotChange::Remove {
         provider: "hesh",
         external_id: "e1",
@@ -808,16 +817,20 @@ async fn a_new_attempt_at_an_account_supersedes_the_one_left_in_flight() {
         .journal_begin("run-1", "hesh", "create", "e1", "{}", at(1))
         .await
         .unwrap();
+    assert!(!first.carries_unknown);
     let other = store
         .journal_begin("run-1", "hesh", "create", "e2", "{}", at(2))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     // The create of e1 failed with its outcome unknown and stayed in flight; the
-    // next pass tries e1 again.
+    // next pass tries e1 again, and carries that unknown outcome.
     let second = store
         .journal_begin("run-2", "hesh", "create", "e1", "{}", at(3))
         .await
         .unwrap();
+    assert!(second.carries_unknown);
+    let (first, second) = (first.id, second.id);
     let pending: Vec<i64> = store
         .in_flight()
         .await
