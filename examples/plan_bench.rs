@@ -135,6 +135,7 @@ async fn run(n: usize) {
         held: BTreeSet::new(),
         quarantine_after: 5,
         failures: Default::default(),
+        unsettled: Default::default(),
     };
     let t = Instant::now();
     let mut snapshot = store.snapshot("hesh").await.unwrap();

@@ -111,6 +111,7 @@ fn requests_for(provider_name: &str) -> (Vec<Request>, BTreeSet<OpKind>) {
         held: BTreeSet::new(),
         quarantine_after: 5,
         failures: Default::default(),
+        unsettled: Default::default(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

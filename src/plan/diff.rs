@@ -126,6 +126,10 @@ impl Planner<'_> {
         if !self.wanted(user) {
             return;
         }
+        let unsettled = self.ctx.unsettled.get(&self.config.name);
+        if unsettled.is_some_and(|keys| keys.contains(&*user.external_id)) {
+            return;
+        }
         let record = match self.provider.map_user(user) {
             Ok(r) => r,
             Err(reason) => return self.reject(user, reason),

@@ -206,6 +206,12 @@ pub struct PlanContext {
     pub quarantine_after: u32,
     /// Consecutive failures, by provider name, then external_id.
     pub failures: BTreeMap<String, BTreeMap<String, FailureRecord>>,
+    /// By provider name: keys whose create is still in flight, its outcome unknown
+    /// (the resend at the start of this pass did not settle it). No second create is
+    /// planned for them: the resend, with the record the vendor may hold, goes first
+    /// every pass until it settles, and a new create would take its place and lose
+    /// what the vendor was sent (e.g. the email hesh would find the account by).
+    pub unsettled: BTreeMap<String, BTreeSet<String>>,
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ fn ctx() -> PlanContext {
         held: BTreeSet::new(),
         quarantine_after: 3,
         failures: Default::default(),
+        unsettled: Default::default(),
     }
 }
 
@@ -643,4 +644,17 @@ fn stored_record_of_a_change_matches_the_new_fingerprint() {
     let stored: StoredRecord = rec.to_stored();
     assert_eq!(stored.get("first_name"), Some("Ada"));
     let _unused: &Capabilities = p.capabilities();
+}
+
+#[test]
+fn no_second_create_while_one_is_in_flight() {
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let c = PlanContext {
+        unsettled: [("hesh-prod".to_string(), ["E1".to_string()].into())].into(),
+        ..ctx()
+    };
+    let users = [user("E1", "Ada"), user("E2", "Bob")];
+    let plan = plan_provider(p.as_ref(), &cfg, &users, &[], &c).unwrap();
+    assert_eq!(ops(&plan), [(OpKind::Create, "E2")]);
 }
