@@ -860,3 +860,43 @@ fn vyte_create_of_unknown_outcome_then_out_of_scope_is_manual_action() {
         panic!("{e}");
     }
 }
+
+/// Found by a long run: hesh applied a batch of two creates and answered 500 (twice);
+/// then one of them changed email while hesh answered 503s, so the resend of the
+/// first create failed and a create with the new email took its place — which hesh
+/// skipped, as the phone was taken (by the account the first create had made), and
+/// which could not be adopted by the new email. The resend, with what hesh was sent,
+/// must go first until it settles; the email change follows as an update.
+#[test]
+fn hesh_create_of_unknown_outcome_then_an_email_change_converges() {
+    let pass = |changes, faults| Pass { changes, faults };
+    let none = || vec![Fault::None, Fault::None, Fault::None, Fault::None];
+    let passes = [
+        pass(vec![Change::Hire, Change::Leave(2), Change::Hire], none()),
+        pass(
+            vec![Change::Hire, Change::Hire],
+            vec![
+                Fault::FailAfterApply(2),
+                Fault::None,
+                Fault::None,
+                Fault::None,
+            ],
+        ),
+        pass(
+            vec![Change::Email(5)],
+            vec![
+                Fault::ServerErrors(2, 503),
+                Fault::Slow,
+                Fault::ServerErrors(3, 503),
+                Fault::Slow,
+            ],
+        ),
+    ];
+    let options = Options {
+        recreate: false,
+        vyte_batch: false,
+    };
+    if let Err(e) = run_case(3, options, &passes) {
+        panic!("{e}");
+    }
+}
