@@ -212,9 +212,12 @@ pub async fn apply_plan(
 /// Resends the operations an interrupted run left in flight for this provider, before
 /// a new plan is made: a create that reached the vendor must be in the snapshot, or
 /// rosterd would never disable it. Every resend is idempotent (hesh: a create goes
-/// through adoption when the account exists).
+/// through adoption when the account exists). They go as the plan's operations do —
+/// in the adapter's units (hesh batches them), with the provider's concurrency — so a
+/// vendor that left many creates unsettled does not make the pass crawl.
 pub async fn resolve_in_flight(ctx: &ApplyContext<'_>) -> Result<ProviderResult, ApplyError> {
-    let mut result = ProviderResult::default();
+    let mut ops = Vec::new();
+    let mut ids = Vec::new();
     for entry in ctx.store.in_flight().await? {
         if entry.provider != ctx.provider.name() {
             continue;
@@ -231,20 +234,45 @@ pub async fn resolve_in_flight(ctx: &ApplyContext<'_>) -> Result<ProviderResult,
             op = op.op.as_str(),
             "Resending an operation an interrupted run left in flight."
         );
-        let outcome = ctx
-            .provider
-            .apply(ctx.transport, &[&op])
-            .await
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| Err(CallError::new(None, "the adapter returned no result")));
-        // The resend carries whatever the interrupted attempt may have done.
-        let begun = Begun {
-            id: entry.id,
-            carries_unknown: true,
-        };
-        finish(ctx, &op, begun, outcome, &mut result).await?;
-        result.resolved += 1;
+        ops.push(op);
+        ids.push(entry.id);
+    }
+    let (ops, ids) = (&ops, &ids);
+    let parts: Vec<Result<ProviderResult, ApplyError>> = stream::iter(ctx.provider.units(ops))
+        .map(|unit| async move {
+            let mut part = ProviderResult::default();
+            if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(part);
+            }
+            let unit_ops: Vec<&Operation> = unit.iter().filter_map(|&i| ops.get(i)).collect();
+            let mut outcomes = ctx
+                .provider
+                .apply(ctx.transport, &unit_ops)
+                .await
+                .into_iter();
+            for &i in &unit {
+                let (Some(op), Some(&id)) = (ops.get(i), ids.get(i)) else {
+                    continue;
+                };
+                let outcome = outcomes
+                    .next()
+                    .unwrap_or_else(|| Err(CallError::new(None, "the adapter returned no result")));
+                // The resend carries whatever the interrupted attempt may have done.
+                let begun = Begun {
+                    id,
+                    carries_unknown: true,
+                };
+                finish(ctx, op, begun, outcome, &mut part).await?;
+                part.resolved += 1;
+            }
+            Ok(part)
+        })
+        .buffer_unordered(ctx.concurrency.max(1))
+        .collect()
+        .await;
+    let mut result = ProviderResult::default();
+    for part in parts {
+        result.merge(part?);
     }
     Ok(result)
 }
