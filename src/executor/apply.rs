@@ -298,16 +298,22 @@ async fn begin(ctx: &ApplyContext<'_>, ops: &[&Operation]) -> Result<Vec<Begun>,
     Ok(ids)
 }
 
-/// A create whose failure leaves it unknown whether the vendor made the account: a 5xx
-/// (hesh, for one, may apply a request and still answer 500), no answer after the
-/// request left, an unreadable 2xx — or any failure of an attempt that carries such
-/// an unknown outcome from before (`carries_unknown`): a resend whose lookup failed
-/// settles nothing about what the first attempt made. Left in the journal as in
-/// flight, it is resent (through adoption, so never twice) before the next plan — or
-/// rosterd could forget an account the vendor holds, and never disable it when the
-/// person leaves. Only a confirmed answer settles it.
+/// A failure that leaves it unknown whether the vendor carried the operation out: a
+/// 5xx (hesh, for one, may apply a request and still answer 500), no answer after the
+/// request left, an unreadable 2xx. Left in the journal as in flight, the operation
+/// is resent before the next plan (every resend is idempotent; a create goes through
+/// adoption, so never twice), and the plan then starts from what the vendor confirmed.
+/// Otherwise rosterd could forget an account the vendor made, and never disable it
+/// when the person leaves — or keep a row "active" whose account the vendor did
+/// disable, and never enable it when the person comes back.
+///
+/// A create that carries such an unknown outcome from before (`carries_unknown`) stays
+/// in flight after any failure: a resend whose lookup failed settles nothing about
+/// what the first attempt made. Only a confirmed answer settles it. Other operations
+/// are settled by any answer that says they were not carried out (a 4xx): the plan
+/// derives them again from the snapshot.
 fn outcome_unknown(op: &Operation, e: &CallError, carries_unknown: bool) -> bool {
-    matches!(op.op, OpKind::Create | OpKind::Recreate) && (e.maybe_applied || carries_unknown)
+    e.maybe_applied || (matches!(op.op, OpKind::Create | OpKind::Recreate) && carries_unknown)
 }
 
 async fn finish(
@@ -384,7 +390,7 @@ async fn finish(
         }
         Err(e) => {
             if outcome_unknown(op, &e, begun.carries_unknown) {
-                warn!(provider = %name, external_id = %op.external_id, error = %e, "The vendor may have made this account: it is resent before the next plan.");
+                warn!(provider = %name, external_id = %op.external_id, op = op.op.as_str(), error = %e, "The vendor may have carried this out: it is resent before the next plan.");
             } else {
                 ctx.store.journal_fail(id, &e.message, now).await?;
             }
