@@ -900,3 +900,40 @@ fn hesh_create_of_unknown_outcome_then_an_email_change_converges() {
         panic!("{e}");
     }
 }
+
+/// Found by a long run: hesh disabled a leaver but both answers were lost (500 after
+/// the change); the person was then rehired. The snapshot still said "active", so
+/// nothing was planned and the account stayed disabled: a colleague locked out. An
+/// operation whose outcome is unknown is now resent before the next plan, which then
+/// enables them.
+#[test]
+fn hesh_disable_of_unknown_outcome_then_a_rehire_enables_again() {
+    let pass = |changes, faults| Pass { changes, faults };
+    let passes = [
+        pass(
+            vec![Change::Leave(0), Change::Duplicate(1)],
+            vec![
+                Fault::FailAfterApply(2),
+                Fault::None,
+                Fault::None,
+                Fault::None,
+            ],
+        ),
+        pass(
+            vec![Change::Rehire(0)],
+            vec![
+                Fault::FailAfterApply(1),
+                Fault::ServerErrors(3, 500),
+                Fault::Slow,
+                Fault::None,
+            ],
+        ),
+    ];
+    let options = Options {
+        recreate: false,
+        vyte_batch: false,
+    };
+    if let Err(e) = run_case(4, options, &passes) {
+        panic!("{e}");
+    }
+}
