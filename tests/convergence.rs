@@ -726,6 +726,24 @@ fn cases() -> u32 {
     }
 }
 
+impl Pass {
+    fn of(changes: Vec<Change>, faults: Vec<Fault>) -> Pass {
+        Pass { changes, faults }
+    }
+}
+
+/// A case a long run found, kept by name (default config: manual email changes, vyte
+/// without batch).
+fn replay(start: u32, passes: &[Pass]) {
+    let options = Options {
+        recreate: false,
+        vyte_batch: false,
+    };
+    if let Err(e) = run_case(start, options, passes) {
+        panic!("{e}");
+    }
+}
+
 /// One case: a first pass, then `passes` with their changes and faults, then a clean
 /// pass that must converge and one more that must send nothing.
 fn run_case(start: u32, options: Options, passes: &[Pass]) -> Result<(), TestCaseError> {
@@ -822,9 +840,8 @@ proptest! {
 /// disable, so the clean pass must list them as manual action.
 #[test]
 fn vyte_create_of_unknown_outcome_then_out_of_scope_is_manual_action() {
-    let pass = |changes, faults| Pass { changes, faults };
     let passes = [
-        pass(
+        Pass::of(
             vec![Change::Hire],
             vec![
                 Fault::None,
@@ -833,7 +850,7 @@ fn vyte_create_of_unknown_outcome_then_out_of_scope_is_manual_action() {
                 Fault::None,
             ],
         ),
-        pass(
+        Pass::of(
             vec![Change::Leave(0)],
             vec![
                 Fault::None,
@@ -842,7 +859,7 @@ fn vyte_create_of_unknown_outcome_then_out_of_scope_is_manual_action() {
                 Fault::None,
             ],
         ),
-        pass(
+        Pass::of(
             vec![Change::Scope(5), Change::Hire],
             vec![
                 Fault::DropAfterApply(1),
@@ -852,13 +869,7 @@ fn vyte_create_of_unknown_outcome_then_out_of_scope_is_manual_action() {
             ],
         ),
     ];
-    let options = Options {
-        recreate: false,
-        vyte_batch: false,
-    };
-    if let Err(e) = run_case(5, options, &passes) {
-        panic!("{e}");
-    }
+    replay(5, &passes);
 }
 
 /// Found by a long run: hesh applied a batch of two creates and answered 500 (twice);
@@ -869,11 +880,10 @@ fn vyte_create_of_unknown_outcome_then_out_of_scope_is_manual_action() {
 /// must go first until it settles; the email change follows as an update.
 #[test]
 fn hesh_create_of_unknown_outcome_then_an_email_change_converges() {
-    let pass = |changes, faults| Pass { changes, faults };
     let none = || vec![Fault::None, Fault::None, Fault::None, Fault::None];
     let passes = [
-        pass(vec![Change::Hire, Change::Leave(2), Change::Hire], none()),
-        pass(
+        Pass::of(vec![Change::Hire, Change::Leave(2), Change::Hire], none()),
+        Pass::of(
             vec![Change::Hire, Change::Hire],
             vec![
                 Fault::FailAfterApply(2),
@@ -882,7 +892,7 @@ fn hesh_create_of_unknown_outcome_then_an_email_change_converges() {
                 Fault::None,
             ],
         ),
-        pass(
+        Pass::of(
             vec![Change::Email(5)],
             vec![
                 Fault::ServerErrors(2, 503),
@@ -892,13 +902,7 @@ fn hesh_create_of_unknown_outcome_then_an_email_change_converges() {
             ],
         ),
     ];
-    let options = Options {
-        recreate: false,
-        vyte_batch: false,
-    };
-    if let Err(e) = run_case(3, options, &passes) {
-        panic!("{e}");
-    }
+    replay(3, &passes);
 }
 
 /// Found by a long run: hesh disabled a leaver but both answers were lost (500 after
@@ -908,9 +912,8 @@ fn hesh_create_of_unknown_outcome_then_an_email_change_converges() {
 /// enables them.
 #[test]
 fn hesh_disable_of_unknown_outcome_then_a_rehire_enables_again() {
-    let pass = |changes, faults| Pass { changes, faults };
     let passes = [
-        pass(
+        Pass::of(
             vec![Change::Leave(0), Change::Duplicate(1)],
             vec![
                 Fault::FailAfterApply(2),
@@ -919,7 +922,7 @@ fn hesh_disable_of_unknown_outcome_then_a_rehire_enables_again() {
                 Fault::None,
             ],
         ),
-        pass(
+        Pass::of(
             vec![Change::Rehire(0)],
             vec![
                 Fault::FailAfterApply(1),
@@ -929,11 +932,5 @@ fn hesh_disable_of_unknown_outcome_then_a_rehire_enables_again() {
             ],
         ),
     ];
-    let options = Options {
-        recreate: false,
-        vyte_batch: false,
-    };
-    if let Err(e) = run_case(4, options, &passes) {
-        panic!("{e}");
-    }
+    replay(4, &passes);
 }
