@@ -136,6 +136,7 @@ async fn run(n: usize) {
         quarantine_after: 5,
         failures: Default::default(),
         unsettled: Default::default(),
+        uncertain: Default::default(),
     };
     let t = Instant::now();
     let mut snapshot = store.snapshot("hesh").await.unwrap();

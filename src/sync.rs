@@ -315,17 +315,20 @@ pub async fn plan_loaded(
         .collect();
     let mut failures = std::collections::BTreeMap::new();
     let mut unsettled = std::collections::BTreeMap::<String, BTreeSet<String>>::new();
+    let mut uncertain = std::collections::BTreeMap::<String, BTreeSet<String>>::new();
     if let Some(s) = store {
         for pc in selected {
             failures.insert(pc.name.clone(), s.op_failures(&pc.name).await?);
         }
         for entry in s.in_flight().await? {
-            if matches!(entry.op.as_str(), "create" | "recreate") {
-                unsettled
-                    .entry(entry.provider)
-                    .or_default()
-                    .insert(entry.external_id);
-            }
+            let keys = if matches!(entry.op.as_str(), "create" | "recreate") {
+                &mut unsettled
+            } else {
+                &mut uncertain
+            };
+            keys.entry(entry.provider)
+                .or_default()
+                .insert(entry.external_id);
         }
     }
     let ctx = PlanContext {
@@ -335,6 +338,7 @@ pub async fn plan_loaded(
         quarantine_after: config.safety.quarantine_after,
         failures,
         unsettled,
+        uncertain,
     };
     let source_block = plan::check_source_size(loaded.users.len(), &config.safety);
     if let Some(reason) = &source_block {

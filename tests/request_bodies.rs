@@ -112,6 +112,7 @@ fn requests_for(provider_name: &str) -> (Vec<Request>, BTreeSet<OpKind>) {
         quarantine_after: 5,
         failures: Default::default(),
         unsettled: Default::default(),
+        uncertain: Default::default(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -209,10 +209,11 @@ pub async fn apply_plan(
     Ok(result)
 }
 
-/// Resends the operations an interrupted run left in flight for this provider, before
-/// a new plan is made: a create that reached the vendor must be in the snapshot, or
-/// rosterd would never disable it. Every resend is idempotent (hesh: a create goes
-/// through adoption when the account exists). They go as the plan's operations do —
+/// Resends the creates an interrupted run (or an unknown answer) left in flight for
+/// this provider, before a new plan is made: a create that reached the vendor must be
+/// in the snapshot, or rosterd would never disable it. Every resend goes through
+/// adoption, so never makes a second account. Other operations left in flight are not
+/// resent: the plan sets those accounts as the source says (`PlanContext::uncertain`). They go as the plan's operations do —
 /// in the adapter's units (hesh batches them), with the provider's concurrency — so a
 /// vendor that left many creates unsettled does not make the pass crawl.
 pub async fn resolve_in_flight(ctx: &ApplyContext<'_>) -> Result<ProviderResult, ApplyError> {
@@ -228,6 +229,12 @@ pub async fn resolve_in_flight(ctx: &ApplyContext<'_>) -> Result<ProviderResult,
                 message: e.to_string(),
             })?;
         let op = payload.operation();
+        if !matches!(op.op, OpKind::Create | OpKind::Recreate) {
+            // Not resent: by now it may be stale (a disable of someone rehired since).
+            // The plan sets the account as the source says instead, and that
+            // operation takes this one's place (`PlanContext::uncertain`).
+            continue;
+        }
         warn!(
             provider = %entry.provider,
             external_id = %entry.external_id,
@@ -301,8 +308,8 @@ async fn begin(ctx: &ApplyContext<'_>, ops: &[&Operation]) -> Result<Vec<Begun>,
 /// A failure that leaves it unknown whether the vendor carried the operation out: a
 /// 5xx (hesh, for one, may apply a request and still answer 500), no answer after the
 /// request left, an unreadable 2xx. Left in the journal as in flight, the operation
-/// is resent before the next plan (every resend is idempotent; a create goes through
-/// adoption, so never twice), and the plan then starts from what the vendor confirmed.
+/// settled by the next pass: a create is resent through adoption (so never twice);
+/// any other operation makes the plan set that account as the source says.
 /// Otherwise rosterd could forget an account the vendor made, and never disable it
 /// when the person leaves — or keep a row "active" whose account the vendor did
 /// disable, and never enable it when the person comes back.

@@ -176,13 +176,18 @@ impl Planner<'_> {
             Err(reason) => return self.reject(user, reason),
         };
         let fingerprint = record.fingerprint();
-        if row.state == AccountState::Active && fingerprint == row.fingerprint {
+        let uncertain = self.uncertain(&row.external_id);
+        if row.state == AccountState::Active && fingerprint == row.fingerprint && !uncertain {
             return;
         }
         let Some(details) = self.details(index, row) else {
             return;
         };
         match row.state {
+            // An earlier disable may have gone through: enable, with the record.
+            AccountState::Active if uncertain && self.provider.capabilities().enable => {
+                self.change(user, row, details, record, OpKind::Enable);
+            }
             AccountState::Active => self.change(user, row, details, record, OpKind::Update),
             AccountState::Disabled => {
                 if !self.provider.capabilities().enable {
@@ -206,7 +211,7 @@ impl Planner<'_> {
     }
 
     fn row_without_user(&mut self, index: usize, row: &SnapshotRow) {
-        if row.state == AccountState::Disabled {
+        if row.state == AccountState::Disabled && !self.uncertain(&row.external_id) {
             return;
         }
         if self.ctx.held.contains(&*row.external_id) {
@@ -221,9 +226,19 @@ impl Planner<'_> {
         self.remove(index, row, "no longer in the source");
     }
 
-    /// Disable (or delete) an account whose user is no longer wanted.
+    /// Whether an operation on this key is still in flight with its outcome unknown
+    /// (see [`PlanContext::uncertain`]).
+    fn uncertain(&self, external_id: &str) -> bool {
+        self.ctx
+            .uncertain
+            .get(&self.config.name)
+            .is_some_and(|keys| keys.contains(external_id))
+    }
+
+    /// Disable (or delete) an account whose user is no longer wanted — also one the
+    /// snapshot has as disabled when an earlier enable may have gone through.
     fn remove(&mut self, index: usize, row: &SnapshotRow, why: &str) {
-        if row.state == AccountState::Disabled {
+        if row.state == AccountState::Disabled && !self.uncertain(&row.external_id) {
             return;
         }
         let Some(details) = self.details(index, row) else {

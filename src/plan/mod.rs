@@ -212,6 +212,12 @@ pub struct PlanContext {
     /// every pass until it settles, and a new create would take its place and lose
     /// what the vendor was sent (e.g. the email hesh would find the account by).
     pub unsettled: BTreeMap<String, BTreeSet<String>>,
+    /// By provider name: keys with another operation (disable, enable, update, delete)
+    /// still in flight, its outcome unknown: the vendor may or may not have carried it
+    /// out, so the snapshot row's state is not trusted. The plan sets the account as the
+    /// source says (enable with the record when wanted, disable when not) even where
+    /// the row already seems to match; that operation takes the unsettled one's place.
+    pub uncertain: BTreeMap<String, BTreeSet<String>>,
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ fn ctx() -> PlanContext {
         quarantine_after: 3,
         failures: Default::default(),
         unsettled: Default::default(),
+        uncertain: Default::default(),
     }
 }
 
@@ -657,4 +658,34 @@ fn no_second_create_while_one_is_in_flight() {
     let users = [user("E1", "Ada"), user("E2", "Bob")];
     let plan = plan_provider(p.as_ref(), &cfg, &users, &[], &c).unwrap();
     assert_eq!(ops(&plan), [(OpKind::Create, "E2")]);
+}
+
+#[test]
+fn an_operation_of_unknown_outcome_makes_the_row_untrusted() {
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let c = PlanContext {
+        uncertain: [(
+            "hesh-prod".to_string(),
+            ["E1".to_string(), "E2".to_string()].into(),
+        )]
+        .into(),
+        ..ctx()
+    };
+    // E1 matches its row, but a disable of it may have gone through: enable it.
+    let active = row_for(p.as_ref(), &user("E1", "Ada"), AccountState::Active);
+    // E2 has left and its row says disabled, but an enable may have gone through.
+    let disabled = row_for(p.as_ref(), &user("E2", "Bob"), AccountState::Disabled);
+    let plan = plan_provider(
+        p.as_ref(),
+        &cfg,
+        &[user("E1", "Ada")],
+        &[active, disabled],
+        &c,
+    )
+    .unwrap();
+    assert_eq!(
+        ops(&plan),
+        [(OpKind::Enable, "E1"), (OpKind::Disable, "E2")]
+    );
 }
