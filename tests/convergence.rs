@@ -934,3 +934,33 @@ fn hesh_disable_of_unknown_outcome_then_a_rehire_enables_again() {
     ];
     replay(4, &passes);
 }
+
+/// Found by a long run: saleschat answered a leaver's disable 500 twice (its outcome
+/// unknown); the person was rehired. Resending that stale disable would lock them out;
+/// the plan enables them instead, whatever the disable did.
+#[test]
+fn saleschat_disable_of_unknown_outcome_then_a_rehire_never_disables() {
+    replay(
+        3,
+        &[
+            Pass::of(
+                vec![Change::Leave(1)],
+                vec![
+                    Fault::None,
+                    Fault::ServerErrors(2, 500),
+                    Fault::None,
+                    Fault::None,
+                ],
+            ),
+            Pass::of(
+                vec![Change::Rehire(1)],
+                vec![
+                    Fault::None,
+                    Fault::FailAfterApply(2),
+                    Fault::None,
+                    Fault::None,
+                ],
+            ),
+        ],
+    );
+}
