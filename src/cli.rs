@@ -26,13 +26,15 @@ macro_rules! out {
 
 fn write_stdout(text: &str) {
     use std::io::Write;
+    // Plans and reports carry vendor messages: no secret a vendor echoed gets out.
+    let text = crate::redact::scrub(text);
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
     {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("error: cannot write the output: {e}");
+            print_error(&format!("cannot write the output: {e}"));
         }
     }
 }
@@ -132,7 +134,7 @@ pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
         Err(e) => {
             let _logs = crate::telemetry::init(None);
             tracing::error!("{e}");
-            eprintln!("error: {e}");
+            print_error(&e.to_string());
             return ExitCode::from(EXIT_CANNOT_RUN);
         }
     };
@@ -159,8 +161,13 @@ pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
     tracing::error!("{message}");
-    eprintln!("error: {message}");
+    print_error(&message.to_string());
     ExitCode::from(EXIT_CANNOT_RUN)
+}
+
+/// `error: …` on stderr, scrubbed like everything else that leaves the process.
+fn print_error(message: &str) {
+    eprintln!("error: {}", crate::redact::scrub(message));
 }
 
 async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> ExitCode {

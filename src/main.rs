@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    rosterd::files::private_umask();
+    rosterd::redact::scrub_panics();
     // Usage errors exit 1 ("could not run"), not clap's 2, which means "some
     // operations failed" here.
     let cli = match rosterd::cli::Cli::try_parse() {

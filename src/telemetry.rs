@@ -11,6 +11,12 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::config::{LogConfig, LogFormat};
+use crate::redact::ScrubWriter;
+
+/// stderr, through the scrubber: a log line never carries a configured secret.
+fn stderr() -> ScrubWriter<std::io::Stderr> {
+    ScrubWriter(std::io::stderr())
+}
 
 /// Keeps the file writer alive; dropping it flushes what is still buffered.
 #[must_use = "logs written to files are flushed when this is dropped"]
@@ -40,14 +46,14 @@ pub fn init(log: Option<&LogConfig>) -> TelemetryGuard {
                 .json()
                 .flatten_event(true)
                 .with_target(false)
-                .with_writer(std::io::stderr),
+                .with_writer(stderr),
         )
     } else {
         Box::new(
             tracing_subscriber::fmt::layer()
                 .with_ansi(terminal)
                 .with_target(false)
-                .with_writer(std::io::stderr),
+                .with_writer(stderr),
         )
     };
     let mut layers: Vec<BoxedLayer> = vec![stderr];
@@ -69,7 +75,9 @@ pub fn init(log: Option<&LogConfig>) -> TelemetryGuard {
 
 fn file_layer(log: &LogConfig) -> Result<(BoxedLayer, WorkerGuard), String> {
     let dir = log.dir.as_deref().unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir)
+    // 0700: the logs name the people changed (the files are 0600, see main).
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(dir)
         .map_err(|e| format!("cannot create log.dir {}: {e}", dir.display()))?;
     let appender = RollingFileAppender::builder()
         .rotation(Rotation::DAILY)
@@ -84,6 +92,6 @@ fn file_layer(log: &LogConfig) -> Result<(BoxedLayer, WorkerGuard), String> {
         .flatten_event(true)
         .with_target(false)
         .with_ansi(false)
-        .with_writer(writer);
+        .with_writer(move || ScrubWriter(writer.clone()));
     Ok((Box::new(layer), guard))
 }

@@ -20,8 +20,8 @@ fn status(dir: &Path, format: &str) -> (i32, String) {
         .arg("-c")
         .arg(dir.join("rosterd.yaml"))
         .args(["status", "--format", format])
-        .env("ROSTERD_TEST_HESH_KEY", "k")
-        .env("ROSTERD_TEST_VYTE_KEY", "k")
+        .env("ROSTERD_TEST_HESH_KEY", "hesh-test-key")
+        .env("ROSTERD_TEST_VYTE_KEY", "vyte-test-key")
         .output()
         .unwrap();
     (

@@ -165,38 +165,38 @@ pub fn take_secret(
             ));
             None
         }
-        (Some(Value::String(s)), None) => {
-            if s.is_empty() {
-                issues.push(Issue::new(join(path, key), "the secret is empty".into()));
+        (Some(Value::String(s)), None) => match check_value(&s, None) {
+            Ok(()) => Some(accept(s)),
+            Err(problem) => {
+                issues.push(Issue::new(join(path, key), problem));
                 None
-            } else {
-                Some(SecretString::from(s))
             }
-        }
+        },
         (Some(_), None) => {
             issues.push(Issue::new(join(path, key), "expected a string".into()));
             None
         }
         (None, Some(Value::String(f))) => {
             let p = base_dir.join(&f);
-            match std::fs::read_to_string(&p) {
+            let read = crate::files::read_regular(&p, MAX_SECRET_FILE_BYTES)
+                .map_err(|e| format!("cannot read secret file {}: {e}", p.display()))
+                .and_then(|bytes| {
+                    String::from_utf8(bytes)
+                        .map_err(|_| format!("secret file {} is not UTF-8 text", p.display()))
+                });
+            match read {
                 Ok(s) => {
                     let s = s.trim_end_matches(['\n', '\r']).to_string();
-                    if s.is_empty() {
-                        issues.push(Issue::new(
-                            join(path, &file_key),
-                            format!("secret file {} is empty", p.display()),
-                        ));
-                        None
-                    } else {
-                        Some(SecretString::from(s))
+                    match check_value(&s, Some(&p)) {
+                        Ok(()) => Some(accept(s)),
+                        Err(problem) => {
+                            issues.push(Issue::new(join(path, &file_key), problem));
+                            None
+                        }
                     }
                 }
-                Err(e) => {
-                    issues.push(Issue::new(
-                        join(path, &file_key),
-                        format!("cannot read secret file {}: {e}", p.display()),
-                    ));
+                Err(message) => {
+                    issues.push(Issue::new(join(path, &file_key), message));
                     None
                 }
             }
@@ -218,6 +218,49 @@ pub fn take_secret(
             None
         }
     }
+}
+
+/// Largest secret file read: a key or token is a few hundred bytes at most, and a
+/// file of megabytes named as one is a mistake, not a credential.
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+/// Why a secret's value cannot be used (it is sent in an HTTP header): says where and
+/// what, never the value. `file` is where it was read from, if from a file.
+fn check_value(secret: &str, file: Option<&Path>) -> Result<(), String> {
+    let whence = file.map_or_else(String::new, |p| format!(" (file {})", p.display()));
+    if secret.is_empty() {
+        return Err(match file {
+            Some(p) => format!("secret file {} is empty", p.display()),
+            None => "the secret is empty".into(),
+        });
+    }
+    if let Some((at, c)) = secret.char_indices().find(|(_, c)| c.is_control()) {
+        let line = secret[..at].matches('\n').count() + 1;
+        let what = match c {
+            '\n' | '\r' => format!("a newline after line {line}"),
+            c => format!(
+                "the control character U+{:04X} on line {line}",
+                u32::from(c)
+            ),
+        };
+        return Err(format!(
+            "the secret{whence} contains {what}, which an HTTP header cannot carry \
+             (a secret file may end with one newline, nothing else)"
+        ));
+    }
+    if secret.chars().count() < crate::redact::MIN_SECRET_CHARS {
+        return Err(format!(
+            "the secret{whence} is shorter than {} characters: no real credential is",
+            crate::redact::MIN_SECRET_CHARS
+        ));
+    }
+    Ok(())
+}
+
+/// Takes a checked secret in: from here on the scrubber removes it from every output.
+fn accept(secret: String) -> SecretString {
+    crate::redact::register(&secret);
+    SecretString::from(secret)
 }
 
 /// Joins a key path and a key: `providers[1]` + `tenant_id` → `providers[1].tenant_id`.

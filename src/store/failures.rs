@@ -44,7 +44,8 @@ impl Store {
         .bind(external_id)
         .bind(op)
         .bind(fingerprint)
-        .bind(error)
+        // Free text a vendor may have echoed a secret into: scrubbed before it is kept.
+        .bind(crate::redact::scrub(error).into_owned())
         .bind(time_text(now))
         .execute(&self.pool)
         .await

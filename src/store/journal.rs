@@ -129,7 +129,7 @@ impl Store {
         .bind(provider)
         .bind(op)
         .bind(external_id)
-        .bind(payload_json)
+        .bind(crate::redact::scrub(payload_json).into_owned())
         .bind(time_text(now))
         .execute(&mut *tx)
         .await
@@ -228,7 +228,8 @@ impl Store {
             "UPDATE journal SET status = 'failed', error = ?, finished_at = ? \
              WHERE id = ? AND status = 'in_flight'",
         )
-        .bind(error)
+        // Free text a vendor may have echoed a secret into: scrubbed before it is kept.
+        .bind(crate::redact::scrub(error).into_owned())
         .bind(time_text(now))
         .bind(id)
         .execute(&self.pool)

@@ -178,6 +178,7 @@ impl Store {
     /// is rosterd's and not from a newer build, turns on WAL, and applies any pending
     /// migrations.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        make_private(path)?;
         let base = base_options(path);
 
         // Look first, on a connection that changes nothing: the journal mode is only
@@ -261,6 +262,27 @@ impl Store {
     pub async fn close(self) {
         self.pool.close().await;
     }
+}
+
+/// The state file and its `-wal` / `-shm` are 0600: they hold every employee's name
+/// and email. A new file is made 0600 before SQLite opens it (SQLite gives the `-wal`
+/// and `-shm` files the database file's mode); an existing one open to group or others
+/// is tightened, with a warning.
+fn make_private(path: &Path) -> Result<(), StoreError> {
+    let io_err = |e| open_err(path, sqlx::Error::Io(e));
+    crate::files::create_private(path).map_err(io_err)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(suffix);
+        let file = PathBuf::from(name);
+        if crate::files::private(&file).map_err(io_err)? {
+            tracing::warn!(
+                file = %file.display(),
+                "The state file was readable by others; it is now 0600."
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Options every connection shares, read-only or not.

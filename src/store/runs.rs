@@ -74,7 +74,8 @@ impl Store {
         )
         .bind(time_text(finished_at))
         .bind(outcome)
-        .bind(summary_json)
+        // Free text a vendor may have echoed a secret into: scrubbed before it is kept.
+        .bind(crate::redact::scrub(summary_json).into_owned())
         .bind(run_id)
         .execute(&self.pool)
         .await

@@ -89,11 +89,12 @@ fn bind_row<'q>(
     query
         .bind(row.provider)
         .bind(row.external_id)
-        .bind(row.vendor_id)
+        // What a vendor answered (its id) and the record: scrubbed like all stored text.
+        .bind(row.vendor_id.map(|v| crate::redact::scrub(v).into_owned()))
         .bind(row.email)
         .bind(row.fingerprint.to_string())
         .bind(row.state.as_str())
-        .bind(row.record_json)
+        .bind(crate::redact::scrub(row.record_json).into_owned())
         .bind(time_text(row.confirmed_at))
 }
 
@@ -179,7 +180,8 @@ impl Store {
             "UPDATE snapshot SET failures = failures + 1, last_error = ? \
              WHERE provider = ? AND external_id = ?",
         )
-        .bind(error)
+        // Free text a vendor may have echoed a secret into: scrubbed before it is kept.
+        .bind(crate::redact::scrub(error).into_owned())
         .bind(provider)
         .bind(external_id)
         .execute(&self.pool)

@@ -110,7 +110,7 @@ fn parse(yaml: serde_json::Value) -> (Option<Settings>, Vec<Issue>) {
 
 #[test]
 fn settings_need_a_token_and_check_their_values() {
-    let (s, issues) = parse(json!({"bearer_token": "t0k", "bulk": "off", "bulk_size": 10}));
+    let (s, issues) = parse(json!({"bearer_token": "t0ken", "bulk": "off", "bulk_size": 10}));
     assert!(issues.is_empty(), "{issues:?}");
     let s = s.unwrap();
     assert_eq!(
@@ -128,7 +128,7 @@ fn settings_need_a_token_and_check_their_values() {
         text.iter().any(|t| t.starts_with("providers[0].bulk:")),
         "{text:?}"
     );
-    let (_, issues) = parse(json!({"bearer_token": "x", "bulk_size": 0}));
+    let (_, issues) = parse(json!({"bearer_token": "t0ken", "bulk_size": 0}));
     assert_eq!(issues[0].path, "providers[0].bulk_size");
 }
 
