@@ -80,20 +80,33 @@ pub fn scrub_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {
     }
 }
 
-/// The forms a secret is seen in, the value itself first.
+/// The forms a secret is seen in, the value itself first: as written,
+/// percent-encoded, and each of those JSON-escaped once and twice (a vendor's JSON
+/// quoting a header, inside a message that is itself quoted).
 fn forms(secret: &str) -> Vec<String> {
     if secret.chars().count() < MIN_SECRET_CHARS {
         return Vec::new();
     }
-    let mut all = vec![secret.to_string()];
     let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-    all.push(encoded.clone());
     // `%20` rather than `+` for a space, as in a path or a query built by hand.
-    all.push(encoded.replace('+', "%20"));
-    if let Ok(json) = serde_json::to_string(secret) {
-        all.push(json.trim_matches('"').to_string());
+    let path_encoded = encoded.replace('+', "%20");
+    let mut all = Vec::new();
+    for base in [secret.to_string(), encoded, path_encoded] {
+        let once = json_escaped(&base);
+        let twice = json_escaped(&once);
+        all.extend([base, once, twice]);
     }
     all
+}
+
+/// `s` as it reads inside a JSON string (without the quotes).
+fn json_escaped(s: &str) -> String {
+    let quoted = serde_json::to_string(s).unwrap_or_default();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or(&quoted)
+        .to_string()
 }
 
 fn add(forms: Vec<String>) {

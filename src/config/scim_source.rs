@@ -3,14 +3,14 @@
 //! size and the timeout — and the field mapping and status rule a SCIM source uses
 //! when none is given.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
 use super::source::RawSource;
-use super::{FieldMap, Issue, StatusRule};
+use super::{secret, FieldMap, Issue, StatusRule};
 
 /// Users asked for per page unless `page_size` says.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
@@ -158,39 +158,13 @@ fn token(raw: &RawSource, base_dir: &Path, issues: &mut Vec<Issue>) -> Option<So
             ));
             None
         }
-        (Some(RawSecret(s)), None) if s.is_empty() => {
-            issues.push(Issue::new(
-                "source.bearer_token".into(),
-                "the secret is empty".into(),
-            ));
-            None
+        (Some(RawSecret(s)), None) => {
+            secret::secret_value(s.clone(), "source.bearer_token", issues).map(SourceSecret)
         }
-        (Some(RawSecret(s)), None) => Some(SourceSecret(SecretString::from(s.clone()))),
-        (None, Some(file)) => read_secret_file(&base_dir.join(file), issues),
+        (None, Some(file)) => {
+            secret::secret_file(&base_dir.join(file), "source.bearer_token_file", issues)
+                .map(SourceSecret)
+        }
         (None, None) => None,
-    }
-}
-
-fn read_secret_file(path: &PathBuf, issues: &mut Vec<Issue>) -> Option<SourceSecret> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => {
-            let s = s.trim_end_matches(['\n', '\r']).to_string();
-            if s.is_empty() {
-                issues.push(Issue::new(
-                    "source.bearer_token_file".into(),
-                    format!("secret file {} is empty", path.display()),
-                ));
-                None
-            } else {
-                Some(SourceSecret(SecretString::from(s)))
-            }
-        }
-        Err(e) => {
-            issues.push(Issue::new(
-                "source.bearer_token_file".into(),
-                format!("cannot read secret file {}: {e}", path.display()),
-            ));
-            None
-        }
     }
 }

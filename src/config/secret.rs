@@ -165,41 +165,13 @@ pub fn take_secret(
             ));
             None
         }
-        (Some(Value::String(s)), None) => match check_value(&s, None) {
-            Ok(()) => Some(accept(s)),
-            Err(problem) => {
-                issues.push(Issue::new(join(path, key), problem));
-                None
-            }
-        },
+        (Some(Value::String(s)), None) => secret_value(s, &join(path, key), issues),
         (Some(_), None) => {
             issues.push(Issue::new(join(path, key), "expected a string".into()));
             None
         }
         (None, Some(Value::String(f))) => {
-            let p = base_dir.join(&f);
-            let read = crate::files::read_regular(&p, MAX_SECRET_FILE_BYTES)
-                .map_err(|e| format!("cannot read secret file {}: {e}", p.display()))
-                .and_then(|bytes| {
-                    String::from_utf8(bytes)
-                        .map_err(|_| format!("secret file {} is not UTF-8 text", p.display()))
-                });
-            match read {
-                Ok(s) => {
-                    let s = s.trim_end_matches(['\n', '\r']).to_string();
-                    match check_value(&s, Some(&p)) {
-                        Ok(()) => Some(accept(s)),
-                        Err(problem) => {
-                            issues.push(Issue::new(join(path, &file_key), problem));
-                            None
-                        }
-                    }
-                }
-                Err(message) => {
-                    issues.push(Issue::new(join(path, &file_key), message));
-                    None
-                }
-            }
+            secret_file(&base_dir.join(&f), &join(path, &file_key), issues)
         }
         (None, Some(_)) => {
             issues.push(Issue::new(
@@ -215,6 +187,44 @@ pub fn take_secret(
                     format!("missing: give {key}: ${{ENV_VAR}} or {file_key}: path"),
                 ));
             }
+            None
+        }
+    }
+}
+
+/// A secret given in the config (already `${ENV}`-expanded), checked and taken in;
+/// a problem is an issue at `key_path`.
+pub fn secret_value(
+    value: String,
+    key_path: &str,
+    issues: &mut Vec<Issue>,
+) -> Option<SecretString> {
+    match check_value(&value, None) {
+        Ok(()) => Some(accept(value)),
+        Err(problem) => {
+            issues.push(Issue::new(key_path.to_string(), problem));
+            None
+        }
+    }
+}
+
+/// A secret read from the file at `file` (one trailing newline dropped), checked and
+/// taken in; a problem is an issue at `key_path` naming the file.
+pub fn secret_file(file: &Path, key_path: &str, issues: &mut Vec<Issue>) -> Option<SecretString> {
+    let read = crate::files::read_regular(file, MAX_SECRET_FILE_BYTES)
+        .map_err(|e| format!("cannot read secret file {}: {e}", file.display()))
+        .and_then(|bytes| {
+            String::from_utf8(bytes)
+                .map_err(|_| format!("secret file {} is not UTF-8 text", file.display()))
+        });
+    let checked = read.and_then(|s| {
+        let s = s.trim_end_matches(['\n', '\r']).to_string();
+        check_value(&s, Some(file)).map(|()| s)
+    });
+    match checked {
+        Ok(s) => Some(accept(s)),
+        Err(problem) => {
+            issues.push(Issue::new(key_path.to_string(), problem));
             None
         }
     }

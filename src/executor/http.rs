@@ -130,7 +130,9 @@ impl<'p> HttpTransport<'p> {
         Ok((
             status,
             headers,
-            lenient_json(&String::from_utf8_lossy(&body)),
+            // Scrubbed as it comes in: a secret the vendor echoed is gone before any
+            // message is cut, escaped or formatted from it.
+            lenient_json(&crate::redact::scrub(&String::from_utf8_lossy(&body))),
         ))
     }
 }

@@ -118,7 +118,8 @@ impl ScimSource {
         let response = request.send().await.map_err(|e| fail(describe(&e)))?;
         let status = response.status();
         let text = response.text().await.map_err(|e| fail(describe(&e)))?;
-        let body = crate::executor::http::lenient_json(&text);
+        // Scrubbed as it comes in: an echoed token is gone before any message is made.
+        let body = crate::executor::http::lenient_json(&crate::redact::scrub(&text));
         if !status.is_success() {
             return Err(SourceError::ScimStatus {
                 url: url.to_string(),

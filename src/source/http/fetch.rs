@@ -138,7 +138,8 @@ impl Fetcher {
 
     /// What a server's error body says: the usual JSON message keys, else the text.
     fn error_message(&self, body: &[u8]) -> Option<String> {
-        let text = String::from_utf8_lossy(body);
+        // Scrubbed before it is parsed or cut: an echoed credential is gone at once.
+        let text = crate::redact::scrub(&String::from_utf8_lossy(body)).into_owned();
         let message = match serde_json::from_str::<Value>(&text) {
             Ok(json) => [
                 "/message",
