@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod executor;
 pub mod failpoint;
 pub mod metrics;
+pub mod net;
 pub mod plan;
 pub mod progress;
 pub mod providers;
