@@ -252,6 +252,25 @@ fn plain_http_to_the_internet_needs_allow_insecure_http_and_is_then_reported() {
     let (code, json) = run(&allowed, &["check", "--format", "json"]);
     assert_eq!(code, 0, "{json}");
     assert!(json.contains("\"insecure_http\": true"), "{json}");
+    // The plan says so too (a dry run of a first pass sends nothing; `.invalid`
+    // cannot resolve, so nothing could be sent anyway).
+    let dry = workspace(
+        CSV_SOURCE,
+        &provider(
+            "vyte",
+            "http://vyte.invalid/",
+            "    allow_insecure_http: true\n",
+        ),
+    );
+    let (code, text) = run(&dry, &["sync", "--dry-run"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("insecure http: providers[0].base_url (target) is http://vyte.invalid"),
+        "{text}"
+    );
+    let (code, json) = run(&dry, &["sync", "--dry-run", "--format", "json"]);
+    assert_eq!(code, 0, "{json}");
+    assert!(json.contains("\"insecure_http\""), "{json}");
     let source = "source:\n  type: http\n  url: http://hr.example/api\n";
     let dir = workspace(source, &provider("vyte", "https://api.vyte.example/", ""));
     let (code, text) = run(&dir, &["check"]);
