@@ -87,7 +87,7 @@ async fn run(n: usize) {
     let config = ProviderConfig {
         name: "hesh".into(),
         kind: ProviderType::Hesh,
-        base_url: url::Url::parse("https://hesh.example.invalid").unwrap(),
+        base_url: "https://hesh.example.invalid".parse().unwrap(),
         scope: Scope::default(),
         on_remove: OnRemove::Disable,
         on_email_change: OnEmailChange::Skip,

@@ -252,6 +252,11 @@ fn print_report(report: &crate::report::PlanReport, format: Format) {
 }
 
 async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
+    let source_insecure = match &config.source.format {
+        crate::config::SourceFormat::Http(h) => h.url.is_insecure(),
+        crate::config::SourceFormat::Scim(s) => s.url.is_insecure(),
+        _ => false,
+    };
     let source = source::from_config(&config.source);
     let loaded = match source.load().await {
         Ok(l) => l,
@@ -262,7 +267,7 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
         .iter()
         .map(|p| {
             let in_scope = loaded.users.iter().filter(|u| p.scope.matches(u)).count();
-            serde_json::json!({"name": p.name, "type": p.kind, "base_url": p.base_url.as_str(), "users_in_scope": in_scope})
+            serde_json::json!({"name": p.name, "type": p.kind, "base_url": p.base_url.as_str(), "users_in_scope": in_scope, "insecure_http": p.base_url.is_insecure()})
         })
         .collect();
     match args.format {
@@ -270,7 +275,7 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
             let doc = serde_json::json!({
                 "config": config.path.display().to_string(),
                 "state": config.state.display().to_string(),
-                "source": {"records": loaded.records, "users": loaded.users.len(), "rejected": loaded.rejected},
+                "source": {"records": loaded.records, "users": loaded.users.len(), "rejected": loaded.rejected, "insecure_http": source_insecure},
                 "providers": providers,
             });
             outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
@@ -284,6 +289,9 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
                 loaded.users.len(),
                 loaded.rejected.len()
             );
+            if source_insecure {
+                outln!("  insecure http: source.url is plain http to a non-loopback host (source.allow_insecure_http: true)");
+            }
             for r in &loaded.rejected {
                 let who = r
                     .external_id
@@ -300,6 +308,9 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
                     p["users_in_scope"],
                     p["base_url"].as_str().unwrap_or_default()
                 );
+                if p["insecure_http"] == true {
+                    outln!("  insecure http: base_url is plain http to a non-loopback host (allow_insecure_http: true)");
+                }
             }
         }
     }

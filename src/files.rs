@@ -54,8 +54,8 @@ pub enum ReadError {
     Io(#[from] std::io::Error),
     #[error("not a regular file (a {0}): refused")]
     NotRegular(&'static str),
-    #[error("larger than the limit of {limit} bytes: refused")]
-    TooLarge { limit: u64 },
+    #[error("larger than the limit of {}: refused", crate::net::show_bytes(*limit))]
+    TooLarge { limit: usize },
 }
 
 /// The whole of the regular file at `path`, at most `limit` bytes.
@@ -72,13 +72,17 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let meta = file.metadata()?;
     check_regular(&meta)?;
     if meta.len() > limit {
-        return Err(ReadError::TooLarge { limit });
+        return Err(ReadError::TooLarge {
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+        });
     }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
     // A file that grows while being read is still cut at the limit.
     file.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
-        return Err(ReadError::TooLarge { limit });
+        return Err(ReadError::TooLarge {
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+        });
     }
     Ok(bytes)
 }

@@ -11,6 +11,7 @@ pub mod executor;
 pub mod failpoint;
 pub mod files;
 pub mod metrics;
+pub mod net;
 pub mod plan;
 pub mod progress;
 pub mod providers;

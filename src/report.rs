@@ -21,6 +21,46 @@ pub struct PlanReport {
     /// started is planned again next pass. Absent from the JSON when false.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub timed_out: bool,
+    /// Endpoints reached over plain http to a non-loopback host because their config
+    /// says `allow_insecure_http: true` (see [`insecure_endpoints`]). Absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub insecure_http: Vec<InsecureEndpoint>,
+}
+
+/// One endpoint that `allow_insecure_http` lets talk plain http to a non-loopback
+/// host: credentials and personal data travel in clear.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct InsecureEndpoint {
+    /// The config key, e.g. `providers[0].base_url` or `source.url`.
+    pub key: String,
+    /// `http://host[:port]`.
+    pub origin: String,
+}
+
+/// The endpoints of `config` that are plain http to a non-loopback host.
+pub fn insecure_endpoints(config: &crate::config::Config) -> Vec<InsecureEndpoint> {
+    use crate::config::SourceFormat;
+    let mut out = Vec::new();
+    let source = match &config.source.format {
+        SourceFormat::Http(h) => Some(&h.url),
+        SourceFormat::Scim(s) => Some(&s.url),
+        _ => None,
+    };
+    if let Some(url) = source.filter(|u| u.is_insecure()) {
+        out.push(InsecureEndpoint {
+            key: "source.url".into(),
+            origin: crate::net::origin(url),
+        });
+    }
+    for (i, p) in config.providers.iter().enumerate() {
+        if p.base_url.is_insecure() {
+            out.push(InsecureEndpoint {
+                key: format!("providers[{i}].base_url ({})", p.name),
+                origin: crate::net::origin(&p.base_url),
+            });
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -62,6 +102,13 @@ impl PlanReport {
             self.source.users,
             self.source.rejected.len()
         );
+        for e in &self.insecure_http {
+            let _ = writeln!(
+                out,
+                "insecure http: {} is {} (allow_insecure_http: true): credentials and data travel in clear",
+                e.key, e.origin
+            );
+        }
         let mut table = Table::new();
         table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
             "provider",

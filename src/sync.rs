@@ -385,5 +385,6 @@ pub async fn plan_loaded(
         },
         providers: plans,
         timed_out: false,
+        insecure_http: crate::report::insecure_endpoints(config),
     })
 }

@@ -27,18 +27,6 @@ pub enum HttpAuth {
     },
 }
 
-impl HttpAuth {
-    /// The secret values, so that messages from the server can be scrubbed of them.
-    pub fn secrets(&self) -> Vec<&SecretString> {
-        match self {
-            HttpAuth::None => vec![],
-            HttpAuth::Bearer(token) => vec![token],
-            HttpAuth::Basic { password, .. } => vec![password],
-            HttpAuth::Header { value, .. } => vec![value],
-        }
-    }
-}
-
 // By hand: SecretString has no PartialEq (on purpose); configs compare in tests.
 impl PartialEq for HttpAuth {
     fn eq(&self, other: &Self) -> bool {

@@ -8,7 +8,6 @@ use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use url::Url;
 
 use super::http_auth::parse_auth;
 pub use super::http_auth::HttpAuth;
@@ -20,18 +19,27 @@ pub const DEFAULT_MAX_PAGES: u32 = 1000;
 const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
 const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 const MAX_PAGE_SIZE: u32 = 100_000;
+/// Default `source.max_page_bytes` (http and scim): 64 MiB per page.
+pub const DEFAULT_MAX_PAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Default `source.max_users` (http and scim).
+pub const DEFAULT_MAX_USERS: usize = 1_000_000;
 
 /// The validated HTTP source settings (`source.type: http`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpSourceConfig {
-    /// The first page's URL (http or https, no userinfo).
-    pub url: Url,
+    /// The first page's URL (checked by the outbound policy: no userinfo, https
+    /// unless `source.allow_insecure_http`).
+    pub url: crate::net::EndpointUrl,
     pub auth: HttpAuth,
     /// RFC 6901 JSON pointer to the records array in each page; `""` is the whole body.
     pub records: String,
     pub pagination: Pagination,
     /// Most pages (requests) one load may fetch; more is an error, never a partial list.
     pub max_pages: u32,
+    /// Largest page body read (`source.max_page_bytes`); a larger one fails the load.
+    pub max_page_bytes: usize,
+    /// Most records one load may read (`source.max_users`); more fails the load.
+    pub max_users: usize,
     /// Per-request timeout.
     pub timeout_seconds: u64,
     /// Attempts per page on 5xx, 408, timeouts and dropped connections (1 = no retry).
@@ -160,37 +168,21 @@ impl RawHttp {
             records,
             pagination,
             max_pages,
+            max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
+            max_users: DEFAULT_MAX_USERS,
             timeout_seconds,
             max_attempts,
         })
     }
 }
 
-fn parse_url(text: &str, issues: &mut Vec<Issue>) -> Option<Url> {
-    match Url::parse(text) {
-        Ok(u) if !matches!(u.scheme(), "http" | "https") || u.host().is_none() => {
-            issues.push(Issue::new(
-                "source.url".into(),
-                format!("not an http(s) URL with a host (scheme {})", u.scheme()),
-            ));
-            None
-        }
-        // Never echo the URL here: it holds a password.
-        Ok(u) if !u.username().is_empty() || u.password().is_some() => {
-            issues.push(Issue::new(
-                "source.url".into(),
-                "credentials in the URL are refused; use source.auth.basic with \
-                 password: ${ENV_VAR} or password_file"
-                    .into(),
-            ));
-            None
-        }
+/// Checked by the outbound policy; the https rule is applied once
+/// `source.allow_insecure_http` is known (`config::apply_source_net`).
+fn parse_url(text: &str, issues: &mut Vec<Issue>) -> Option<crate::net::EndpointUrl> {
+    match crate::net::EndpointUrl::parse(text, true) {
         Ok(u) => Some(u),
-        Err(e) => {
-            issues.push(Issue::new(
-                "source.url".into(),
-                format!("{text:?} is not a valid URL: {e}"),
-            ));
+        Err(message) => {
+            issues.push(Issue::new("source.url".into(), message));
             None
         }
     }

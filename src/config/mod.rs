@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::Value;
-use url::Url;
 
 use crate::providers::{self, ProviderType, VendorSettings};
 
@@ -239,7 +238,8 @@ impl RateLimitConfig {
 pub struct ProviderConfig {
     pub name: String,
     pub kind: ProviderType,
-    pub base_url: Url,
+    /// Checked by the outbound policy; says whether insecure http was allowed.
+    pub base_url: crate::net::EndpointUrl,
     pub scope: Scope,
     pub on_remove: OnRemove,
     pub on_email_change: OnEmailChange,
@@ -271,6 +271,9 @@ struct RawProvider {
     #[serde(rename = "type")]
     kind: ProviderType,
     base_url: String,
+    /// Plain http to a non-loopback host is refused unless this is set.
+    #[serde(default)]
+    allow_insecure_http: bool,
     #[serde(default)]
     scope: Scope,
     #[serde(default)]
@@ -286,7 +289,7 @@ struct RawProvider {
 impl Config {
     /// Reads and validates the config file, with the process environment for `${VAR}`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = read_bounded(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
@@ -322,6 +325,7 @@ impl Config {
         secret::check_no_literal_secrets(&tree, "", &mut issues);
         http_auth::check_no_literal_header_value(&tree, &mut issues);
         secret::expand_env(&mut tree, "", env, &mut issues, &mut expanded.borrow_mut());
+        let net = take_source_net(&mut tree, &mut issues);
         if !issues.is_empty() {
             return Err(invalid(issues));
         }
@@ -336,7 +340,10 @@ impl Config {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        let config = validate(raw, path, &base_dir, &mut issues);
+        let mut config = validate(raw, path, &base_dir, &mut issues);
+        if let Some(c) = config.as_mut() {
+            apply_source_net(&mut c.source, &net, &mut issues);
+        }
         match config {
             Some(c) if issues.is_empty() => Ok(c),
             _ => Err(invalid(issues)),
@@ -431,24 +438,11 @@ fn validate(
                 format!("duplicate provider name {name:?} (also providers[{first}])"),
             ));
         }
-        let base_url = match Url::parse(p.base_url.trim()) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
-            Ok(u) => {
-                issues.push(Issue::new(
-                    format!("{at}.base_url"),
-                    format!(
-                        "{:?} is not an http(s) URL with a host (scheme {})",
-                        p.base_url,
-                        u.scheme()
-                    ),
-                ));
-                None
-            }
-            Err(e) => {
-                issues.push(Issue::new(
-                    format!("{at}.base_url"),
-                    format!("{:?} is not a valid URL: {e}", p.base_url),
-                ));
+        // The one URL policy (net.rs): no userinfo, https unless allowed.
+        let base_url = match crate::net::EndpointUrl::parse(&p.base_url, p.allow_insecure_http) {
+            Ok(u) => Some(u),
+            Err(message) => {
+                issues.push(Issue::new(format!("{at}.base_url"), message));
                 None
             }
         };
@@ -498,6 +492,108 @@ fn validate(
         daemon: raw.daemon,
         providers,
     })
+}
+
+/// The outbound keys of a network source (`source.allow_insecure_http`,
+/// `source.max_page_bytes`, `source.max_users`, and for scim `source.max_pages`),
+/// taken out of the tree before `source:` is parsed and applied after it.
+#[derive(Debug, Default)]
+struct SourceNet {
+    allow_insecure_http: bool,
+    max_page_bytes: Option<usize>,
+    max_users: Option<usize>,
+    max_pages: Option<u32>,
+}
+
+/// Most `source.max_page_bytes` may be: 1 GiB.
+pub const MAX_PAGE_BYTES_LIMIT: u64 = 1024 * 1024 * 1024;
+
+fn take_source_net(tree: &mut Value, issues: &mut Vec<Issue>) -> SourceNet {
+    let mut net = SourceNet::default();
+    let Some(src) = tree.get_mut("source").and_then(Value::as_object_mut) else {
+        return net;
+    };
+    let kind = src
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let network = matches!(kind.as_str(), "http" | "scim");
+    let mut keys = vec!["allow_insecure_http", "max_page_bytes", "max_users"];
+    // http's max_pages is parsed with the rest of `source:`.
+    if kind == "scim" {
+        keys.push("max_pages");
+    }
+    for key in keys {
+        let Some(value) = src.remove(key) else {
+            continue;
+        };
+        let at = format!("source.{key}");
+        if !network {
+            issues.push(Issue::new(at, "only for type: http or scim".into()));
+            continue;
+        }
+        let positive = |max: u64| value.as_u64().filter(|n| (1..=max).contains(n));
+        let bad = |what: String| Issue::new(format!("source.{key}"), what);
+        match key {
+            "allow_insecure_http" => match value.as_bool() {
+                Some(b) => net.allow_insecure_http = b,
+                None => issues.push(bad("expected true or false".into())),
+            },
+            "max_page_bytes" => match positive(MAX_PAGE_BYTES_LIMIT) {
+                Some(n) => net.max_page_bytes = usize::try_from(n).ok(),
+                None => issues.push(bad(format!(
+                    "{value} is out of range (1 to {MAX_PAGE_BYTES_LIMIT} bytes)"
+                ))),
+            },
+            "max_users" => match positive(u32::MAX.into()) {
+                Some(n) => net.max_users = usize::try_from(n).ok(),
+                None => issues.push(bad(format!("{value} must be a whole number, at least 1"))),
+            },
+            _ => match positive(u32::MAX.into()) {
+                Some(n) => net.max_pages = u32::try_from(n).ok(),
+                None => issues.push(bad(format!("{value} must be a whole number, at least 1"))),
+            },
+        }
+    }
+    net
+}
+
+/// Puts the outbound keys into the validated source, and applies the https rule to
+/// `source.url` now that `allow_insecure_http` is known.
+fn apply_source_net(source: &mut SourceConfig, net: &SourceNet, issues: &mut Vec<Issue>) {
+    let url = match &mut source.format {
+        SourceFormat::Http(h) => {
+            h.max_page_bytes = net.max_page_bytes.unwrap_or(h.max_page_bytes);
+            h.max_users = net.max_users.unwrap_or(h.max_users);
+            &mut h.url
+        }
+        SourceFormat::Scim(s) => {
+            s.max_page_bytes = net.max_page_bytes.unwrap_or(s.max_page_bytes);
+            s.max_users = net.max_users.unwrap_or(s.max_users);
+            s.max_pages = net.max_pages.unwrap_or(s.max_pages);
+            &mut s.url
+        }
+        SourceFormat::Csv { .. } | SourceFormat::Json { .. } => return,
+    };
+    match crate::net::EndpointUrl::new(url.url().clone(), net.allow_insecure_http) {
+        Ok(checked) => *url = checked,
+        Err(problem) => issues.push(Issue::new("source.url".into(), problem.to_string())),
+    }
+}
+
+/// Largest config file read: a config is a few kilobytes.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Reads the config file: only a regular file (a FIFO or device would block or never
+/// end), at most [`MAX_CONFIG_BYTES`], UTF-8.
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    let bytes = crate::files::read_regular(path, MAX_CONFIG_BYTES).map_err(|e| match e {
+        crate::files::ReadError::Io(e) => e,
+        other => std::io::Error::new(std::io::ErrorKind::InvalidInput, other.to_string()),
+    })?;
+    String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
 /// Parses a cron expression: 5 fields, or 6 with seconds first.

@@ -7,7 +7,6 @@ use std::path::Path;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use url::Url;
 
 use super::source::RawSource;
 use super::{secret, FieldMap, Issue, StatusRule};
@@ -44,11 +43,18 @@ impl Eq for SourceSecret {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScimSource {
     /// The service's base URL, e.g. `https://idp.example/scim/v2`.
-    pub url: Url,
+    /// Checked by the outbound policy (no userinfo, https unless allowed).
+    pub url: crate::net::EndpointUrl,
     pub bearer_token: Option<SourceSecret>,
     pub filter: Option<String>,
     pub page_size: usize,
     pub timeout_seconds: u64,
+    /// Most pages one load may read (`source.max_pages`).
+    pub max_pages: u32,
+    /// Most users one load may read (`source.max_users`).
+    pub max_users: usize,
+    /// Largest page body read (`source.max_page_bytes`).
+    pub max_page_bytes: usize,
 }
 
 /// The mapping of a SCIM source's records (see `source/scim.rs` for their keys).
@@ -85,31 +91,11 @@ pub(super) fn validate(
             ));
             None
         }
-        Some(u) => match Url::parse(u) {
-            Ok(url) if !url.username().is_empty() || url.password().is_some() => {
-                // Never echo it: the URL carries a credential.
-                issues.push(Issue::new(
-                    "source.url".into(),
-                    "credentials in the URL are refused; give bearer_token or bearer_token_file"
-                        .into(),
-                ));
-                None
-            }
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-                Some(url)
-            }
-            Ok(_) => {
-                issues.push(Issue::new(
-                    "source.url".into(),
-                    format!("{u:?} is not an http(s) URL with a host"),
-                ));
-                None
-            }
-            Err(e) => {
-                issues.push(Issue::new(
-                    "source.url".into(),
-                    format!("{u:?} is not a valid URL: {e}"),
-                ));
+        // The https rule is applied once source.allow_insecure_http is known.
+        Some(u) => match crate::net::EndpointUrl::parse(u, true) {
+            Ok(url) => Some(url),
+            Err(message) => {
+                issues.push(Issue::new("source.url".into(), message));
                 None
             }
         },
@@ -145,6 +131,9 @@ pub(super) fn validate(
         filter,
         page_size,
         timeout_seconds,
+        max_pages: super::http_source::DEFAULT_MAX_PAGES,
+        max_users: super::http_source::DEFAULT_MAX_USERS,
+        max_page_bytes: super::http_source::DEFAULT_MAX_PAGE_BYTES,
     })
 }
 

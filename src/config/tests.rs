@@ -436,3 +436,107 @@ fn a_secret_expanded_into_the_wrong_key_is_not_echoed_by_its_error() {
     assert!(!text.contains("zaia-secret-value"), "{text}");
     assert!(text.contains("${ZAIA_KEY}"), "{text}");
 }
+
+#[test]
+fn network_source_limits_have_defaults_and_can_be_set() {
+    let c = load_scim(SCIM).unwrap();
+    let SourceFormat::Scim(s) = &c.source.format else {
+        panic!("not a scim source")
+    };
+    assert_eq!(
+        (s.max_pages, s.max_users, s.max_page_bytes),
+        (1000, 1_000_000, 64 * 1024 * 1024)
+    );
+    let set = SCIM.replace(
+        "page_size: 50",
+        "page_size: 50\n  max_pages: 7\n  max_users: 70\n  max_page_bytes: 4096",
+    );
+    let c = load_scim(&set).unwrap();
+    let SourceFormat::Scim(s) = &c.source.format else {
+        panic!("not a scim source")
+    };
+    assert_eq!((s.max_pages, s.max_users, s.max_page_bytes), (7, 70, 4096));
+    let zero = SCIM.replace("page_size: 50", "page_size: 50\n  max_page_bytes: 0");
+    let text = load_scim(&zero).unwrap_err().to_string();
+    assert!(
+        text.contains("source.max_page_bytes: 0 is out of range"),
+        "{text}"
+    );
+    let on_csv = GOOD.replace("path: users.csv", "path: users.csv\n  max_users: 5");
+    let found = issues(&on_csv);
+    assert!(
+        found
+            .iter()
+            .any(|i| i.path == "source.max_users" && i.message.contains("only for type")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn plain_http_urls_need_allow_insecure_http_with_the_key_path() {
+    let plain = GOOD.replace("https://api.vyte.example", "http://api.vyte.example");
+    let found = issues(&plain);
+    assert!(
+        found.iter().any(|i| i.path == "providers[2].base_url"
+            && i.message.contains("allow_insecure_http")),
+        "{found:?}"
+    );
+    let allowed = GOOD.replace(
+        "base_url: https://api.vyte.example",
+        "base_url: http://api.vyte.example\n    allow_insecure_http: true",
+    );
+    let (_dir, c) = load(&allowed);
+    let c = c.unwrap();
+    assert!(c.providers[2].base_url.is_insecure());
+    let loopback = GOOD.replace("https://api.vyte.example", "http://127.0.0.2:8080");
+    assert!(load(&loopback).1.is_ok());
+    let scim_plain = SCIM.replace("https://idp.example", "http://idp.example");
+    let text = load_scim(&scim_plain).unwrap_err().to_string();
+    assert!(text.contains("source.url: plain http"), "{text}");
+    let scim_allowed = SCIM.replace(
+        "url: https://idp.example/scim/v2",
+        "url: http://idp.example/scim/v2\n  allow_insecure_http: true",
+    );
+    let c = load_scim(&scim_allowed).unwrap();
+    let SourceFormat::Scim(s) = &c.source.format else {
+        panic!("not a scim source")
+    };
+    assert!(s.url.is_insecure());
+}
+
+#[test]
+fn userinfo_in_a_base_url_is_refused_without_the_password() {
+    let bad = GOOD.replace(
+        "https://api.zaia.example",
+        "https://me:hunter9@api.zaia.example",
+    );
+    let found = issues(&bad);
+    assert!(
+        found
+            .iter()
+            .any(|i| i.path == "providers[3].base_url"
+                && i.message.contains("credentials in the URL")),
+        "{found:?}"
+    );
+    assert!(!format!("{found:?}").contains("hunter9"));
+}
+
+#[cfg(unix)]
+#[test]
+fn only_a_regular_config_file_of_at_most_1_mib_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let err = Config::load(&fifo).unwrap_err().to_string();
+    assert!(err.contains("not a regular file"), "{err}");
+    let err = Config::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("not a regular file"), "{err}");
+    let big = dir.path().join("big.yaml");
+    std::fs::write(&big, vec![b'#'; (MAX_CONFIG_BYTES + 1) as usize]).unwrap();
+    let err = Config::load(&big).unwrap_err().to_string();
+    assert!(err.contains("larger than the limit of 1 MiB"), "{err}");
+}

@@ -43,7 +43,7 @@ pub enum TransportError {
     Client {
         provider: String,
         #[source]
-        source: reqwest::Error,
+        source: crate::net::ClientError,
     },
 }
 
@@ -66,20 +66,18 @@ impl<'p> HttpTransport<'p> {
             v.set_sensitive(true);
             headers.insert(HeaderName::from_static(name_lower(name)), v);
         }
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(config.rate_limit.timeout_seconds))
-            .connect_timeout(Duration::from_secs(
-                config.rate_limit.timeout_seconds.min(10),
-            ))
-            .user_agent(concat!("rosterd/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|source| TransportError::Client {
-                provider: config.name.clone(),
-                source,
-            })?;
+        // The one outbound policy: same-origin redirects, https unless allowed.
+        let client = crate::net::client(&crate::net::Endpoint {
+            url: &config.base_url,
+            timeout: Duration::from_secs(config.rate_limit.timeout_seconds),
+        })
+        .map_err(|source| TransportError::Client {
+            provider: config.name.clone(),
+            source,
+        })?;
         Ok(HttpTransport {
             client,
-            base: config.base_url.clone(),
+            base: config.base_url.url().clone(),
             headers,
             provider,
             pacer: Pacer::new(&config.rate_limit),
@@ -118,15 +116,11 @@ impl<'p> HttpTransport<'p> {
         let mut response = builder.send().await?;
         let status = response.status();
         let headers = response.headers().clone();
-        // Read chunk by chunk with a cap: a vendor (or something in front of it)
-        // answering without end must not take the process's memory with it.
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(AttemptError::TooLarge(status.as_u16()));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        // Read with a cap: a vendor (or something in front of it) answering without
+        // end must not take the process's memory with it.
+        let body = crate::net::read_capped(&mut response, MAX_BODY_BYTES)
+            .await?
+            .ok_or(AttemptError::TooLarge(status.as_u16()))?;
         Ok((
             status,
             headers,

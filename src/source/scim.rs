@@ -22,9 +22,6 @@ use crate::config::{ScimSource as Settings, SourceConfig};
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
-/// A guard against a service whose paging never ends: no directory has this many.
-const MAX_USERS: usize = 10_000_000;
-
 pub struct ScimSource {
     config: SourceConfig,
     settings: Settings,
@@ -42,20 +39,46 @@ impl ScimSource {
 
     async fn read_all(&self) -> Result<Vec<Value>, SourceError> {
         let url = self.users_url();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(self.settings.timeout_seconds))
-            .user_agent(concat!("rosterd/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| SourceError::ScimRequest {
-                url: url.clone(),
-                start: 1,
-                message: format!("cannot build the HTTP client: {e}"),
-            })?;
+        // The one outbound policy: redirects stay on the origin of source.url.
+        let client = crate::net::client(&crate::net::Endpoint {
+            url: &self.settings.url,
+            timeout: Duration::from_secs(self.settings.timeout_seconds),
+        })
+        .map_err(|e| SourceError::ScimRequest {
+            url: url.clone(),
+            start: 1,
+            message: e.to_string(),
+        })?;
+        let max_users = self.settings.max_users;
+        let too_many = |start: usize, what: String| SourceError::ScimResponse {
+            url: url.clone(),
+            start,
+            message: format!(
+                "{what}: more than source.max_users ({max_users}); a partial list is never \
+                 used, so raise max_users if the directory really is this large"
+            ),
+        };
+        let mut pages: u32 = 0;
         let mut users: Vec<Value> = Vec::new();
         let mut start = 1usize;
         loop {
+            if pages >= self.settings.max_pages {
+                return Err(SourceError::ScimResponse {
+                    url,
+                    start,
+                    message: format!(
+                        "more than source.max_pages ({}) pages: a partial list is never \
+                         used, so raise max_pages if the directory really is this large",
+                        self.settings.max_pages
+                    ),
+                });
+            }
+            pages += 1;
             let page = self.page(&client, &url, start).await?;
             let total = page.total;
+            if total > max_users {
+                return Err(too_many(start, format!("totalResults is {total}")));
+            }
             let got = page.resources.len();
             users.extend(page.resources);
             if users.len() >= total {
@@ -71,12 +94,8 @@ impl ScimSource {
                     ),
                 });
             }
-            if users.len() > MAX_USERS {
-                return Err(SourceError::ScimResponse {
-                    url,
-                    start,
-                    message: format!("more than {MAX_USERS} users: paging does not end"),
-                });
+            if users.len() > max_users {
+                return Err(too_many(start, format!("{} users read", users.len())));
             }
             start += got;
         }
@@ -115,9 +134,19 @@ impl ScimSource {
             request = request.header(reqwest::header::AUTHORIZATION, value);
         }
         // reqwest's own Display names the URL with its query: only the kind is kept.
-        let response = request.send().await.map_err(|e| fail(describe(&e)))?;
+        let mut response = request.send().await.map_err(|e| fail(describe(&e)))?;
         let status = response.status();
-        let text = response.text().await.map_err(|e| fail(describe(&e)))?;
+        let max = self.settings.max_page_bytes;
+        let bytes = crate::net::read_capped(&mut response, max)
+            .await
+            .map_err(|e| fail(describe(&e)))?
+            .ok_or_else(|| {
+                fail(format!(
+                    "the answer (HTTP {status}) is larger than source.max_page_bytes ({}): not read",
+                    crate::net::show_bytes(max)
+                ))
+            })?;
+        let text = String::from_utf8_lossy(&bytes);
         // Scrubbed as it comes in: an echoed token is gone before any message is made.
         let body = crate::executor::http::lenient_json(&crate::redact::scrub(&text));
         if !status.is_success() {
@@ -138,7 +167,17 @@ impl ScimSource {
 }
 
 fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
+    if e.is_redirect() {
+        // The policy's own reason names both origins (never the query).
+        let mut cause = std::error::Error::source(e);
+        while let Some(c) = cause {
+            if let Some(r) = c.downcast_ref::<crate::net::RedirectRefused>() {
+                return r.to_string();
+            }
+            cause = c.source();
+        }
+        "too many or invalid redirects".into()
+    } else if e.is_timeout() {
         "timed out".into()
     } else if e.is_connect() {
         "could not connect".into()

@@ -48,6 +48,16 @@ pub enum HttpSourceError {
          list really is this long"
     )]
     TooManyPages { max_pages: u32, next: String },
+    #[error(
+        "HTTP source: page {page} ({url}) brings the list past source.max_users \
+         ({max_users}) records; a partial list is never used, so raise max_users if the \
+         list really is this long"
+    )]
+    TooManyUsers {
+        max_users: usize,
+        page: u32,
+        url: String,
+    },
 }
 
 fn auth_hint(status: Option<u16>) -> &'static str {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, LINK};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde_json::Value;
 use url::Url;
 
@@ -40,31 +40,21 @@ pub struct Fetcher {
     pacer: Pacer,
     policy: RetryPolicy,
     clock: fn() -> DateTime<Utc>,
+    max_page_bytes: usize,
 }
 
 impl Fetcher {
     pub fn new(config: &HttpSourceConfig, clock: fn() -> DateTime<Utc>) -> Result<Self, String> {
         let auth_headers = auth_headers(&config.auth)?;
         let timeout = Duration::from_secs(config.timeout_seconds);
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("rosterd/", env!("CARGO_PKG_VERSION")))
-            // Redirects stay on the origin: reqwest drops the Authorization header on
-            // a cross-origin redirect, but not a named API-key header.
-            .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                let same = attempt
-                    .previous()
-                    .first()
-                    .is_some_and(|first| first.origin() == attempt.url().origin());
-                if same && attempt.previous().len() < 10 {
-                    attempt.follow()
-                } else {
-                    attempt.stop()
-                }
-            }))
-            .build()
-            .map_err(|e| classify_message(&e))?;
+        // The one outbound policy: redirects stay on the origin of source.url (reqwest
+        // drops Authorization on a cross-origin redirect, but not a named API-key
+        // header), https unless allowed.
+        let client = crate::net::client(&crate::net::Endpoint {
+            url: &config.url,
+            timeout,
+        })
+        .map_err(|e| e.to_string())?;
         let limits = RateLimitConfig {
             max_concurrency: 1,
             requests_per_second: None,
@@ -79,6 +69,7 @@ impl Fetcher {
             pacer: Pacer::new(&limits),
             policy: RetryPolicy::from(&limits).for_vendor("the server"),
             clock,
+            max_page_bytes: config.max_page_bytes,
         })
     }
 
@@ -92,17 +83,28 @@ impl Fetcher {
                         .flatten();
                     Attempt::answered(status, limits, message, fetched)
                 }
-                Err(e) => Attempt::no_answer(classify_transport(&e)),
+                Err(FetchError::Http(e)) => Attempt::no_answer(classify_transport(&e)),
+                // Asking again would bring the same flood.
+                Err(FetchError::TooLarge(status)) => {
+                    Attempt::no_answer(crate::executor::Outcome::DontRetry {
+                        status: Some(status),
+                        message: format!(
+                            "the answer (HTTP {status}) is larger than source.max_page_bytes \
+                             ({}): not read",
+                            crate::net::show_bytes(self.max_page_bytes)
+                        ),
+                    })
+                }
             }
         })
         .await
         .map_err(|mut failure| {
-            failure.message = self.scrub(&failure.message);
+            failure.message = crate::redact::scrub(&failure.message).into_owned();
             failure
         })
     }
 
-    async fn attempt(&self, url: &Url) -> Result<(u16, RateLimitHeaders, Fetched), reqwest::Error> {
+    async fn attempt(&self, url: &Url) -> Result<(u16, RateLimitHeaders, Fetched), FetchError> {
         let mut request = self
             .client
             .get(url.clone())
@@ -114,7 +116,7 @@ impl Fetcher {
             }
             _ => request.headers(self.auth_headers.clone()),
         };
-        let response = request.send().await?;
+        let mut response = request.send().await?;
         let status = response.status().as_u16();
         let limits = RateLimitHeaders::parse(response.headers(), (self.clock)());
         let links = response
@@ -124,7 +126,9 @@ impl Fetcher {
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .collect();
         let final_url = response.url().clone();
-        let body: Vec<u8> = response.bytes().await?.into();
+        let body = crate::net::read_capped(&mut response, self.max_page_bytes)
+            .await?
+            .ok_or(FetchError::TooLarge(status))?;
         Ok((
             status,
             limits,
@@ -154,13 +158,20 @@ impl Fetcher {
             .unwrap_or_else(|| text.chars().take(300).collect()),
             Err(_) => text.chars().take(300).collect(),
         };
-        let message = self.scrub(&message);
         (!message.trim().is_empty()).then_some(message)
     }
+}
 
-    /// `text` with every secret value replaced: a server may echo a bad token back.
-    fn scrub(&self, text: &str) -> String {
-        scrub(text, &self.auth.secrets())
+/// Why an attempt has no answer.
+enum FetchError {
+    Http(reqwest::Error),
+    /// The body passed `source.max_page_bytes`; the status it came with.
+    TooLarge(u16),
+}
+
+impl From<reqwest::Error> for FetchError {
+    fn from(e: reqwest::Error) -> Self {
+        FetchError::Http(e)
     }
 }
 
@@ -184,28 +195,10 @@ fn auth_headers(auth: &HttpAuth) -> Result<HeaderMap, String> {
     Ok(headers)
 }
 
-fn scrub(text: &str, secrets: &[&SecretString]) -> String {
-    let mut out = text.to_string();
-    for secret in secrets {
-        let value = secret.expose_secret();
-        if !value.is_empty() {
-            out = out.replace(value, "***");
-        }
-    }
-    out
-}
-
-fn classify_message(err: &reqwest::Error) -> String {
-    match classify_transport(err) {
-        crate::executor::Outcome::Retry { reason, .. } => reason,
-        crate::executor::Outcome::DontRetry { message, .. } => message,
-        crate::executor::Outcome::Success => "unknown error".into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::SecretString;
 
     #[test]
     fn auth_headers_are_sensitive_and_never_print() {
@@ -229,15 +222,5 @@ mod tests {
             err.contains("cannot carry") && !err.contains("break"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn scrub_removes_every_secret_occurrence() {
-        let token = SecretString::from("t0ken".to_string());
-        assert_eq!(
-            scrub("invalid token t0ken (t0ken)", &[&token]),
-            "invalid token *** (***)"
-        );
-        assert_eq!(scrub("nothing here", &[&token]), "nothing here");
     }
 }

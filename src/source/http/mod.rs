@@ -63,6 +63,7 @@ impl HttpSource {
         let mut pager = Pager::new(&http.pagination, &http.url);
         let mut url = pager.first();
         let mut page: u32 = 0;
+        let mut read = 0usize;
         loop {
             page += 1;
             let shown = redact(&url);
@@ -93,6 +94,14 @@ impl HttpSource {
                 }
             })?;
             let count = records.len();
+            read += count;
+            if read > http.max_users {
+                return Err(HttpSourceError::TooManyUsers {
+                    max_users: http.max_users,
+                    page,
+                    url: shown,
+                });
+            }
             for (i, value) in records.into_iter().enumerate() {
                 json::push_value(&mut builder, format!("page {page} record {i}"), value);
             }

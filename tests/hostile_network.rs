@@ -1,0 +1,361 @@
+//! Hostile network corpus: vendor and source servers on 127.0.0.1 that redirect to
+//! another origin, answer without end, or report an endless list; configs with
+//! credentials in URLs or plain http to the internet; a FIFO as config file. Each
+//! case runs the real binary and checks that nothing reaches the other origin, that
+//! the run fails with a message naming the rule, and that no secret is printed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TENANT: &str = "0b6f1c4e-2a43-4d8e-9d55-0e1f4c7a9b21";
+
+/// A one-answer HTTP server on 127.0.0.1: `answer(n)` gives the raw response to the
+/// n-th request (0-based); every request is counted.
+struct Server {
+    port: u16,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Server {
+    fn start(answer: impl Fn(usize) -> Vec<u8> + Send + Sync + 'static) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        let answer = Arc::new(answer);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let answer = answer.clone();
+                let n = counted.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    let _ = reader.read_exact(&mut body);
+                    let _ = stream.write_all(&answer(n));
+                    let _ = stream.flush();
+                });
+            }
+        });
+        Server { port, hits }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+fn redirect_to(status: &'static str, location: String) -> impl Fn(usize) -> Vec<u8> {
+    move |_| {
+        format!(
+            "HTTP/1.1 {status}\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes()
+    }
+}
+
+fn json_answer(body: String) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+const CSV: &str =
+    "id,email,first,last\nEMP001,ada@corp.example,Ada,Lovelace\nEMP002,bob@corp.example,Bob,Stone\n";
+const CSV_SOURCE: &str = "source:\n  type: csv\n  path: users.csv\n  fields: { external_id: id, email: email, first_name: first, last_name: last }\n";
+
+/// The provider entry of each vendor type at `base_url` (secrets from files).
+fn provider(kind: &str, base_url: &str, extra: &str) -> String {
+    let keys = match kind {
+        "hesh" => format!("    api_key_file: key.txt\n    tenant_id: {TENANT}\n"),
+        "saleschat" => "    token_file: key.txt\n    org_id: org-1\n".to_string(),
+        "vyte" => "    api_key_file: key.txt\n".to_string(),
+        "zaia" => {
+            "    api_key_file: key.txt\n    channel_id: 8d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d\n"
+                .to_string()
+        }
+        "scim" => "    bearer_token_file: key.txt\n".to_string(),
+        other => panic!("{other}"),
+    };
+    format!("  - name: target\n    type: {kind}\n    base_url: {base_url}\n{keys}{extra}    rate_limit: {{ max_attempts: 1 }}\n")
+}
+
+fn workspace(source: &str, providers: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.csv"), CSV).unwrap();
+    std::fs::write(dir.path().join("key.txt"), "sekrit-key-value\n").unwrap();
+    let yaml = format!("state: state.db\n{source}providers:\n{providers}");
+    std::fs::write(dir.path().join("rosterd.yaml"), yaml).unwrap();
+    dir
+}
+
+/// Runs the binary with a deadline, so that a blocking case fails instead of hanging.
+fn rosterd(dir: &Path, config: &Path, args: &[&str]) -> (Output, Duration) {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rosterd"))
+        .current_dir(dir)
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("rosterd {args:?} did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child.wait_with_output().unwrap(), started.elapsed())
+}
+
+fn run(dir: &tempfile::TempDir, args: &[&str]) -> (i32, String) {
+    let (out, _) = rosterd(dir.path(), &dir.path().join("rosterd.yaml"), args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains("sekrit-key-value"),
+        "a secret was printed: {text}"
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn a_vendor_redirect_to_another_origin_is_never_followed() {
+    for kind in ["hesh", "saleschat", "vyte", "zaia", "scim"] {
+        for status in ["307 Temporary Redirect", "302 Found"] {
+            let other = Server::start(|_| json_answer("{}".into()));
+            let redirector = Server::start(redirect_to(status, other.url("/steal")));
+            let dir = workspace(CSV_SOURCE, &provider(kind, &redirector.url("/"), ""));
+            let (code, text) = run(&dir, &["sync"]);
+            assert_eq!(
+                other.hits(),
+                0,
+                "{kind} {status}: the other origin was reached"
+            );
+            assert!(
+                redirector.hits() > 0,
+                "{kind}: nothing was sent at all: {text}"
+            );
+            assert!(
+                code == 1 || code == 2,
+                "{kind} {status}: exit {code}: {text}"
+            );
+            assert!(text.contains("another origin"), "{kind} {status}: {text}");
+            assert!(
+                text.contains(&format!("127.0.0.1:{}", other.port)),
+                "{kind}: the target origin is named: {text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_source_redirect_to_another_origin_fails_the_pass() {
+    for source_kind in ["http", "scim"] {
+        let other = Server::start(|_| json_answer("[]".into()));
+        let redirector = Server::start(redirect_to("307 Temporary Redirect", other.url("/x")));
+        let vendor = Server::start(|_| json_answer("{}".into()));
+        let source = format!(
+            "source:\n  type: {source_kind}\n  url: {}\n",
+            redirector.url("/users")
+        );
+        let dir = workspace(&source, &provider("vyte", &vendor.url("/"), ""));
+        let (code, text) = run(&dir, &["sync"]);
+        assert_eq!(code, 1, "{source_kind}: {text}");
+        assert_eq!(
+            other.hits(),
+            0,
+            "{source_kind}: the other origin was reached"
+        );
+        assert_eq!(vendor.hits(), 0, "{source_kind}: the vendor was written to");
+        assert!(text.contains("another origin"), "{source_kind}: {text}");
+    }
+}
+
+#[test]
+fn credentials_in_urls_are_refused_without_printing_them() {
+    let bad_provider = workspace(
+        CSV_SOURCE,
+        &provider("vyte", "https://user:pw-in-url@api.vyte.example/", ""),
+    );
+    let (code, text) = run(&bad_provider, &["check"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("providers[0].base_url"), "{text}");
+    assert!(text.contains("credentials in the URL"), "{text}");
+    assert!(!text.contains("pw-in-url"), "{text}");
+    for kind in ["http", "scim"] {
+        let source =
+            format!("source:\n  type: {kind}\n  url: https://me:pw-in-url@hr.example/api\n");
+        let dir = workspace(&source, &provider("vyte", "https://api.vyte.example/", ""));
+        let (code, text) = run(&dir, &["check"]);
+        assert_eq!(code, 1, "{text}");
+        assert!(text.contains("source.url"), "{text}");
+        assert!(!text.contains("pw-in-url"), "{text}");
+    }
+}
+
+#[test]
+fn plain_http_to_the_internet_needs_allow_insecure_http_and_is_then_reported() {
+    let refused = workspace(CSV_SOURCE, &provider("vyte", "http://example.com/", ""));
+    let (code, text) = run(&refused, &["check"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("providers[0].base_url"), "{text}");
+    assert!(text.contains("allow_insecure_http"), "{text}");
+    let allowed = workspace(
+        CSV_SOURCE,
+        &provider(
+            "vyte",
+            "http://example.com/",
+            "    allow_insecure_http: true\n",
+        ),
+    );
+    let (code, text) = run(&allowed, &["check"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("insecure http"), "{text}");
+    let (code, json) = run(&allowed, &["check", "--format", "json"]);
+    assert_eq!(code, 0, "{json}");
+    assert!(json.contains("\"insecure_http\": true"), "{json}");
+    // The plan says so too (a dry run of a first pass sends nothing; `.invalid`
+    // cannot resolve, so nothing could be sent anyway).
+    let dry = workspace(
+        CSV_SOURCE,
+        &provider(
+            "vyte",
+            "http://vyte.invalid/",
+            "    allow_insecure_http: true\n",
+        ),
+    );
+    let (code, text) = run(&dry, &["sync", "--dry-run"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("insecure http: providers[0].base_url (target) is http://vyte.invalid"),
+        "{text}"
+    );
+    let (code, json) = run(&dry, &["sync", "--dry-run", "--format", "json"]);
+    assert_eq!(code, 0, "{json}");
+    assert!(json.contains("\"insecure_http\""), "{json}");
+    let source = "source:\n  type: http\n  url: http://hr.example/api\n";
+    let dir = workspace(source, &provider("vyte", "https://api.vyte.example/", ""));
+    let (code, text) = run(&dir, &["check"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("source.url") && text.contains("allow_insecure_http"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_endless_scim_list_stops_at_a_cap() {
+    // A total beyond max_users fails at the first page.
+    let huge = Server::start(|_| {
+        json_answer(r#"{"totalResults": 999999999999, "Resources": [{"id": "x", "userName": "a@b.example"}]}"#.into())
+    });
+    let source = format!("source:\n  type: scim\n  url: {}\n", huge.url("/scim"));
+    let dir = workspace(&source, &provider("vyte", "https://api.vyte.example/", ""));
+    let (code, text) = run(&dir, &["sync", "--dry-run"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("source.max_users"), "{text}");
+    // A total under it, one user per page for ever: max_pages stops it.
+    let endless = Server::start(|n| {
+        json_answer(format!(
+            r#"{{"totalResults": 900000, "Resources": [{{"id": "u{n}", "userName": "u{n}@b.example", "externalId": "E{n}"}}]}}"#
+        ))
+    });
+    let source = format!(
+        "source:\n  type: scim\n  url: {}\n  max_pages: 50\n",
+        endless.url("/scim")
+    );
+    let dir = workspace(&source, &provider("vyte", "https://api.vyte.example/", ""));
+    let (code, text) = run(&dir, &["sync", "--dry-run"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("source.max_pages (50)"), "{text}");
+    assert!(endless.hits() <= 51, "{} pages read", endless.hits());
+}
+
+#[test]
+fn a_huge_source_page_is_refused_naming_the_limit() {
+    // Announced by Content-Length.
+    let announced = Server::start(|_| {
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\nConnection: close\r\n\r\n[".to_vec()
+    });
+    // Streamed without a length, 100 MB of one JSON array.
+    let streamed = Server::start(|_| {
+        let mut out =
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n["
+                .to_vec();
+        out.extend(std::iter::repeat_n(b' ', 100 * 1024 * 1024));
+        out
+    });
+    for (server, extra) in [(&announced, ""), (&streamed, "  max_page_bytes: 1048576\n")] {
+        for kind in ["http", "scim"] {
+            let source = format!(
+                "source:\n  type: {kind}\n  url: {}\n{extra}",
+                server.url("/users")
+            );
+            let dir = workspace(&source, &provider("vyte", "https://api.vyte.example/", ""));
+            let (code, text) = run(&dir, &["sync", "--dry-run"]);
+            assert_eq!(code, 1, "{text}");
+            assert!(text.contains("source.max_page_bytes"), "{text}");
+        }
+    }
+}
+
+#[test]
+#[cfg(unix)]
+fn a_fifo_or_huge_config_file_is_refused_quickly() {
+    let dir = workspace(
+        CSV_SOURCE,
+        &provider("vyte", "https://api.vyte.example/", ""),
+    );
+    let fifo = dir.path().join("fifo.yaml");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let (out, took) = rosterd(dir.path(), &fifo, &["check"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+    assert!(took < Duration::from_secs(10));
+    let big = dir.path().join("big.yaml");
+    std::fs::write(&big, vec![b'#'; 2 * 1024 * 1024]).unwrap();
+    let (out, _) = rosterd(dir.path(), &big, &["check"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("1 MiB"), "{stderr}");
+}
