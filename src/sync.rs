@@ -308,11 +308,7 @@ pub async fn plan_loaded(
     options: PassOptions,
     loaded: SourceLoad,
 ) -> Result<PlanReport, SyncError> {
-    let held: BTreeSet<String> = loaded
-        .rejected
-        .iter()
-        .filter_map(|r| r.external_id.clone())
-        .collect();
+    let held: BTreeSet<String> = loaded.held_identities();
     let mut failures = std::collections::BTreeMap::new();
     let mut unsettled = std::collections::BTreeMap::<String, BTreeSet<String>>::new();
     let mut uncertain = std::collections::BTreeMap::<String, BTreeSet<String>>::new();

@@ -23,7 +23,7 @@ use crate::providers::{self, ProviderType, VendorSettings};
 pub use http_source::{HttpAuth, HttpSourceConfig, Pagination, DEFAULT_MAX_PAGES};
 pub use scim_source::ScimSource;
 pub use scope::Scope;
-pub use source::{FieldMap, SourceConfig, SourceFormat, StatusRule};
+pub use source::{FieldMap, FileLimits, SourceConfig, SourceFormat, StatusRule};
 
 /// One problem in the config, at a key path such as `providers[1].tenant_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -63,6 +63,11 @@ pub(crate) struct RawSource {
     /// Users per page (`count`).
     #[serde(default)]
     pub page_size: Option<usize>,
+    // CSV only: see [`FileLimits`].
+    #[serde(default)]
+    pub max_field_bytes: Option<usize>,
+    #[serde(default)]
+    pub max_record_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -142,6 +147,35 @@ impl Default for StatusRule {
     }
 }
 
+/// How much of a file source one value or one record may take, so that no export (a
+/// runaway quote, `/dev/zero`-like content, a 200 MB array in one record) can make the
+/// process grow without end. Over a limit, the whole pass fails, naming the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileLimits {
+    /// `source.max_field_bytes`: one CSV field. 64 KiB is a hundred times any real
+    /// name, address or note.
+    pub max_field_bytes: usize,
+    /// `source.max_record_bytes`: one CSV record. 1 MiB holds hundreds of attributes.
+    pub max_record_bytes: usize,
+}
+
+impl FileLimits {
+    pub const DEFAULT_FIELD_BYTES: usize = 64 * 1024;
+    pub const DEFAULT_RECORD_BYTES: usize = 1024 * 1024;
+    /// Bounds of both keys: below 1 KiB no real export fits, above 256 MiB a limit
+    /// no longer protects anything.
+    const RANGE: std::ops::RangeInclusive<usize> = 1024..=256 * 1024 * 1024;
+}
+
+impl Default for FileLimits {
+    fn default() -> Self {
+        FileLimits {
+            max_field_bytes: Self::DEFAULT_FIELD_BYTES,
+            max_record_bytes: Self::DEFAULT_RECORD_BYTES,
+        }
+    }
+}
+
 /// The validated `source:` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceConfig {
@@ -152,6 +186,8 @@ pub struct SourceConfig {
     pub fields: FieldMap,
     pub status: StatusRule,
     pub provision_days_before_start: u32,
+    /// CSV only; the defaults elsewhere.
+    pub limits: FileLimits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,7 +207,7 @@ impl RawSource {
     /// Each type's own keys, refused (with their key path) on the others.
     fn refuse_keys_of_other_types(&self, issues: &mut Vec<Issue>) {
         use SourceType::{Csv, Http, Json, Scim};
-        let keys: [(&str, bool, &[SourceType], &str); 14] = [
+        let keys: [(&str, bool, &[SourceType], &str); 16] = [
             ("path", self.path.is_some(), &[Csv, Json], "only for file sources (type: csv or json)"),
             ("delimiter", self.delimiter.is_some(), &[Csv], "only for type: csv"),
             ("array_field", self.array_field.is_some(), &[Json], "only for type: json (for type: http, use `records:`, a JSON pointer such as /data/users)"),
@@ -186,6 +222,8 @@ impl RawSource {
             ("bearer_token_file", self.bearer_token_file.is_some(), &[Scim], "only for type: scim (type: http takes `auth: { bearer_token_file: … }`)"),
             ("filter", self.filter.is_some(), &[Scim], "only for type: scim"),
             ("page_size", self.page_size.is_some(), &[Scim], "only for type: scim"),
+            ("max_field_bytes", self.max_field_bytes.is_some(), &[Csv], "only for type: csv"),
+            ("max_record_bytes", self.max_record_bytes.is_some(), &[Csv], "only for type: csv"),
         ];
         for (key, given, owners, message) in keys {
             if given && !owners.contains(&self.kind) {
@@ -260,6 +298,7 @@ impl RawSource {
             None => default_fields,
             Some(given) => merge_fields(default_fields, given, issues)?,
         };
+        let limits = self.limits(issues);
         let status = self.status.unwrap_or(default_status);
         let named = [
             ("source.fields.external_id", &fields.external_id),
@@ -299,7 +338,51 @@ impl RawSource {
             fields,
             status,
             provision_days_before_start: self.provision_days_before_start,
+            limits,
         })
+    }
+
+    /// `max_field_bytes` and `max_record_bytes`, each in [`FileLimits::RANGE`], a field
+    /// no larger than a record.
+    fn limits(&self, issues: &mut Vec<Issue>) -> FileLimits {
+        let mut limits = FileLimits::default();
+        let given = [
+            (
+                "source.max_field_bytes",
+                self.max_field_bytes,
+                &mut limits.max_field_bytes,
+            ),
+            (
+                "source.max_record_bytes",
+                self.max_record_bytes,
+                &mut limits.max_record_bytes,
+            ),
+        ];
+        for (key, value, slot) in given {
+            let Some(value) = value else { continue };
+            if FileLimits::RANGE.contains(&value) {
+                *slot = value;
+            } else {
+                issues.push(Issue::new(
+                    key.into(),
+                    format!(
+                        "{value} is out of range: {} to {} bytes",
+                        FileLimits::RANGE.start(),
+                        FileLimits::RANGE.end()
+                    ),
+                ));
+            }
+        }
+        if limits.max_field_bytes > limits.max_record_bytes {
+            issues.push(Issue::new(
+                "source.max_field_bytes".into(),
+                format!(
+                    "{} is larger than source.max_record_bytes ({}): a field is part of a record",
+                    limits.max_field_bytes, limits.max_record_bytes
+                ),
+            ));
+        }
+        limits
     }
 }
 

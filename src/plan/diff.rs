@@ -27,7 +27,7 @@ use super::{
 use crate::config::{OnEmailChange, OnRemove, ProviderConfig};
 use crate::providers::{changed_fields, Provider, Record, StoredRecord};
 use crate::store::{AccountState, RowDetails, SnapshotRow};
-use crate::user::{Lifecycle, User};
+use crate::user::{normalise_email, Lifecycle, User};
 
 /// The snapshot rows (indices) whose details the plan needs but which were not loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,14 +214,19 @@ impl Planner<'_> {
         if row.state == AccountState::Disabled && !self.uncertain(&row.external_id) {
             return;
         }
-        if self.ctx.held.contains(&*row.external_id) {
-            if let Some(details) = self.details(index, row) {
+        let by_key = self.ctx.held.contains(&*row.external_id);
+        if by_key || !self.ctx.held.is_empty() {
+            // The email is in the details; a row about to be removed needs them anyway.
+            let Some(details) = self.details(index, row) else {
+                return;
+            };
+            if by_key || self.ctx.held.contains(&normalise_email(&details.email)) {
                 self.plan.held.push(Held {
                     external_id: row.external_id.to_string(),
                     email: details.email.to_string(),
                 });
+                return;
             }
-            return;
         }
         self.remove(index, row, "no longer in the source");
     }

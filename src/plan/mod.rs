@@ -198,8 +198,9 @@ pub struct PlanContext {
     /// "Today", passed in: the planner never reads the clock.
     pub today: NaiveDate,
     pub provision_days_before_start: u32,
-    /// Keys whose source record was rejected this run: their accounts are left as they
-    /// are (never disabled because of a bad row).
+    /// Keys and (lower-cased) emails of the source records rejected this run
+    /// ([`crate::source::SourceLoad::held_identities`]): an account whose key or email
+    /// is here is left as it is (never disabled because of a bad row).
     pub held: BTreeSet<String>,
     /// Runs in a row an operation may fail with the same record before it is
     /// quarantined (0: never).

@@ -58,8 +58,12 @@ pub(super) struct Builder<'c> {
 /// A rejected record, while more problems (duplicates) may still be found.
 struct Pending {
     location: String,
+    /// The key as written (trimmed), even when it is what is wrong: the planner holds
+    /// the account it names.
     external_id: Option<String>,
-    /// Only a valid, normalised address.
+    /// The address normalised (trimmed, lower-cased), even when it is not valid: the
+    /// planner holds the account that has it. Only valid ones take part in duplicate
+    /// checks.
     email: Option<String>,
     problems: Vec<String>,
 }
@@ -116,7 +120,29 @@ impl<'c> Builder<'c> {
     }
 
     pub(super) fn push_record(&mut self, record: RawRecord) {
-        match self.validate(record) {
+        self.push_flawed(record, Vec::new());
+    }
+
+    /// Adds a record that the source could split into fields but found something wrong
+    /// with on the way (a repeated JSON key, a number that is not an exact integer):
+    /// it is rejected with those `problems` (and any others it has), and carries the
+    /// key and email it has so that the planner holds their account.
+    pub(super) fn push_flawed(&mut self, record: RawRecord, problems: Vec<String>) {
+        let validated = self.validate(record);
+        let validated = match validated {
+            Ok((user, location)) if !problems.is_empty() => Err(Pending {
+                location,
+                external_id: Some(user.external_id),
+                email: Some(user.email),
+                problems,
+            }),
+            Err(mut pending) => {
+                pending.problems.splice(0..0, problems);
+                Err(pending)
+            }
+            ok => ok,
+        };
+        match validated {
             Ok((user, location)) => {
                 self.users.push(user);
                 self.user_origins
@@ -134,6 +160,15 @@ impl<'c> Builder<'c> {
         let mut problems = Vec::new();
         let get = |column: &str| lookup(&record.fields, column);
 
+        // Control characters first: a NUL or DEL hidden in a key makes a "new person"
+        // (and the real one "gone"), in an email a second account; in any other column
+        // it is no text an HR system meant. Every column of the record is checked.
+        for (column, value) in &record.fields {
+            if let Some(problem) = self.control_problem(column, value) {
+                problems.push(problem);
+            }
+        }
+
         let external_id = get(&fields.external_id).map(str::to_string);
         if external_id.is_none() {
             problems.push(format!(
@@ -142,6 +177,8 @@ impl<'c> Builder<'c> {
             ));
         }
 
+        // Kept even when invalid (as the record's identity for holding), never as a user.
+        let mut email_ok = false;
         let email = match get(&fields.email) {
             None => {
                 problems.push(format!("missing email (column `{}`)", fields.email));
@@ -149,12 +186,15 @@ impl<'c> Builder<'c> {
             }
             Some(raw) => {
                 let email = normalise_email(raw);
-                if is_valid_email(&email) {
-                    Some(email)
-                } else {
-                    problems.push(format!("invalid email `{raw}` (column `{}`)", fields.email));
-                    None
+                email_ok = is_valid_email(&email);
+                if !email_ok {
+                    problems.push(format!(
+                        "invalid email {} (column `{}`)",
+                        quoted(raw),
+                        fields.email
+                    ));
                 }
+                Some(email)
             }
         };
 
@@ -200,7 +240,7 @@ impl<'c> Builder<'c> {
         let termination_date = date("termination date", &status.termination_date_field);
 
         match (external_id, email) {
-            (Some(external_id), Some(email)) if problems.is_empty() => {
+            (Some(external_id), Some(email)) if problems.is_empty() && email_ok => {
                 let user = User {
                     external_id,
                     email,
@@ -221,6 +261,38 @@ impl<'c> Builder<'c> {
                 problems,
             }),
         }
+    }
+
+    /// What is wrong with the control characters in `value` of `column`, if anything.
+    ///
+    /// - key and email: none at all (C0 including NUL and tab, DEL, C1);
+    /// - names, phone, status and date columns: none but tab (names collapse it to a
+    ///   space);
+    /// - attributes (free text, such as an address over two lines): none but tab,
+    ///   line feed and carriage return.
+    fn control_problem(&self, column: &str, value: &str) -> Option<String> {
+        let fields = &self.config.fields;
+        let (what, allowed): (&str, &[char]) = if column == fields.external_id {
+            ("external_id", &[])
+        } else if column == fields.email {
+            ("email", &[])
+        } else if column == fields.first_name {
+            ("first_name", &['\t'])
+        } else if column == fields.last_name {
+            ("last_name", &['\t'])
+        } else if self.reserved.contains(&column) {
+            ("value", &['\t'])
+        } else {
+            ("value", &['\t', '\n', '\r'])
+        };
+        let bad = value
+            .chars()
+            .find(|c| c.is_control() && !allowed.contains(c))?;
+        Some(format!(
+            "{what} (column `{column}`) has the control character U+{:04X} in {}",
+            u32::from(bad),
+            quoted(value)
+        ))
     }
 
     /// Every column not used for a canonical field, status or date, trimmed, with
@@ -303,7 +375,11 @@ impl<'c> Builder<'c> {
             }
         }
 
-        let by_email = self.repeated(|user| Some(&user.email), |p| p.email.as_ref());
+        // An invalid address is kept on a rejection only to hold its account.
+        let by_email = self.repeated(
+            |user| Some(&user.email),
+            |p| p.email.as_ref().filter(|e| is_valid_email(e)),
+        );
         for group in by_email.chunk_by(|a, b| a.0 == b.0) {
             // Records that share both key and email are already duplicates by key.
             let first_id = self.external_id(group[0].2);
@@ -400,6 +476,18 @@ impl<'c> Builder<'c> {
         }
         text
     }
+}
+
+/// `value` for a message, in backticks: escaped (a NUL shows as `\0`, never raw), and
+/// cut after 64 characters: a rejection reason must not carry a whole hostile field.
+fn quoted(value: &str) -> String {
+    const SHOWN: usize = 64;
+    let shown: String = value.chars().take(SHOWN).collect();
+    let mut text = shown.escape_debug().to_string();
+    if value.chars().nth(SHOWN).is_some() {
+        text.push('…');
+    }
+    format!("`{text}`")
 }
 
 /// The trimmed value of `column`, or `None` when it is absent or blank. The last

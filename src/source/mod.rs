@@ -7,10 +7,12 @@
 //! normalisation, status and date rules, and duplicate checks for every source.
 //!
 //! A broken *record* never stops a load: it becomes a [`SourceRejection`] with its
-//! location and, when known, its key and email, so that the planner holds that key
-//! (never disables it because it seems to be gone). A broken *file* — unreadable, empty,
-//! not CSV/JSON, missing a mapped column — is a [`SourceError`]: an export that cannot be
-//! trusted must stop the run, never read as "everyone left".
+//! location and whatever key and email it has, so that the planner holds every account
+//! it can be tied to (never disables it because it seems to be gone). A broken *file* —
+//! unreadable, not a regular file, empty, not CSV/JSON, missing or repeating a column,
+//! a quote that swallows rows, a field or record over its limit — is a [`SourceError`]:
+//! an export that cannot be trusted whole must stop the run, never read as "everyone
+//! after line 92 left".
 
 mod build;
 mod csv;
@@ -21,8 +23,9 @@ mod scim;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeSet;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
 use serde::Serialize;
@@ -47,6 +50,32 @@ pub struct SourceLoad {
     pub records: usize,
 }
 
+impl SourceLoad {
+    /// Every identity the rejected records carry — keys as written, emails lower-cased,
+    /// each also with its control characters removed (`E1\0` still ties to `E1`) — for
+    /// the planner: a snapshot account whose key or email is in this set is held, never
+    /// disabled because its row was bad. Holding one account too many is safe;
+    /// disabling one too many is what this prevents.
+    pub fn held_identities(&self) -> BTreeSet<String> {
+        let mut held = BTreeSet::new();
+        for rejection in &self.rejected {
+            let key = rejection.external_id.as_deref().map(str::trim);
+            let email = rejection.email.as_deref().map(crate::user::normalise_email);
+            for identity in key.into_iter().map(str::to_string).chain(email) {
+                let bare: String = identity.chars().filter(|c| !c.is_control()).collect();
+                let bare = bare.trim();
+                if !bare.is_empty() && bare != identity {
+                    held.insert(bare.to_string());
+                }
+                if !identity.is_empty() {
+                    held.insert(identity);
+                }
+            }
+        }
+        held
+    }
+}
+
 /// One record that could not be turned into a user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceRejection {
@@ -54,9 +83,11 @@ pub struct SourceRejection {
     /// JSON (0-based index into the users array), `page 2 record 3` for HTTP (pages
     /// from 1 in the order read, the 0-based index in that page's array).
     pub location: String,
-    /// The record's key, when it could be read: the planner holds this key.
+    /// The record's key, when it has one (as written, trimmed; even when it is what is
+    /// wrong with the record): the planner holds the account with this key.
     pub external_id: Option<String>,
-    /// The record's normalised email, when it is a valid address.
+    /// The record's email, trimmed and lower-cased, when it has one (even when it is
+    /// not a valid address): the planner holds the account with this email.
     pub email: Option<String>,
     /// What is wrong; several problems are separated by `; `.
     pub reason: String,
@@ -79,6 +110,34 @@ pub enum SourceError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error(
+        "source file {path} is not a regular file (a {kind}): refused; a pipe or device \
+         could block the pass or never end"
+    )]
+    NotRegular { path: PathBuf, kind: &'static str },
+    #[error(
+        "source file {path}: the {what} at {location} is over {limit} bytes (`{key}`); \
+         the whole file is refused"
+    )]
+    TooLarge {
+        path: PathBuf,
+        /// `line 7`, `line 7, column \`notes\``, `record 3`, `record 3, key \`bio\``.
+        location: String,
+        /// `field`, `record`, `header row`.
+        what: &'static str,
+        limit: usize,
+        /// The config key that sets the limit.
+        key: &'static str,
+    },
+    #[error(
+        "source file {path} cannot be read row by row from {location}: {message}; the \
+         whole file is refused (nobody is disabled)"
+    )]
+    LostSync {
+        path: PathBuf,
+        location: String,
+        message: String,
     },
     #[error(
         "source file {path} is empty (0 bytes); an empty export is treated as broken, \
@@ -208,10 +267,7 @@ where
     let path = config.path.clone();
     let task = tokio::task::spawn_blocking(move || {
         let path = config.path.clone();
-        let file = std::fs::File::open(&path).map_err(|source| SourceError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let file = open_regular(&path)?;
         let load = parse(file, &path, &config)?;
         tracing::debug!(
             path = %path.display(),
@@ -230,4 +286,49 @@ where
             message: err.to_string(),
         }),
     }
+}
+
+/// Opens the regular file at `path` for reading, refusing anything else: opening a
+/// FIFO blocks until a writer comes (forever, for a pass), and a device such as
+/// `/dev/zero` never ends. Looked at before opening, opened without blocking anyway
+/// (in case the path was swapped in between), and what was opened is looked at again.
+fn open_regular(path: &Path) -> Result<std::fs::File, SourceError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let read_error = |source| SourceError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    check_regular(path, &std::fs::metadata(path).map_err(read_error)?)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(read_error)?;
+    check_regular(path, &file.metadata().map_err(read_error)?)?;
+    Ok(file)
+}
+
+fn check_regular(path: &Path, meta: &std::fs::Metadata) -> Result<(), SourceError> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_file() {
+        return Ok(());
+    }
+    let kind = if t.is_dir() {
+        "folder"
+    } else if t.is_fifo() {
+        "named pipe"
+    } else if t.is_char_device() {
+        "character device"
+    } else if t.is_block_device() {
+        "block device"
+    } else if t.is_socket() {
+        "socket"
+    } else {
+        "special file"
+    };
+    Err(SourceError::NotRegular {
+        path: path.to_path_buf(),
+        kind,
+    })
 }

@@ -123,17 +123,66 @@ fn a_row_with_too_few_fields_is_rejected() {
 }
 
 #[test]
-fn an_unclosed_quote_is_hinted_at_in_the_rejection() {
+fn an_unclosed_quote_fails_the_whole_file_naming_its_line() {
     let text = format!(
         "{HEADER}\n\
          E1,a@example.com,Ada,\"Lovelace,,,\n\
+         E2,b@example.com,Bob,Smith,,,\n\
+         E3,c@example.com,Cy,Young,,,\n"
+    );
+    let err = csv_with(text.as_bytes(), b',', &config()).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("line 2"), "{message}");
+    assert!(message.contains("quote"), "{message}");
+}
+
+#[test]
+fn a_quote_opened_in_the_last_column_swallowing_rows_fails_the_file() {
+    // The record keeps its width: the swallowed rows are inside its last field.
+    let text = format!(
+        "{HEADER}\n\
+         E1,a@example.com,Ada,Lovelace,,,\"note\n\
+         E2,b@example.com,Bob,Smith,,,\n\
+         E3,c@example.com,Cy,Young,,,\n"
+    );
+    let err = csv_with(text.as_bytes(), b',', &config()).unwrap_err();
+    assert!(err.to_string().contains("line 2"), "{err}");
+}
+
+#[test]
+fn a_quoted_line_break_in_a_record_of_the_right_width_still_loads() {
+    let text = format!(
+        "{HEADER}\n\
+         E1,a@example.com,Ada,Lovelace,,\"Research,\nDevelopment\",Eng\n\
          E2,b@example.com,Bob,Smith,,,\n"
     );
     let load = csv(&text);
-    assert!(load.users.is_empty());
-    let r = rejection(&load, "line 2");
-    assert!(r.reason.contains("quote"), "{}", r.reason);
-    assert_eq!(r.external_id.as_deref(), Some("E1"));
+    assert_eq!(ids(&load), ["E1", "E2"]);
+}
+
+#[test]
+fn a_field_or_record_over_its_limit_fails_the_file_naming_the_key() {
+    let limits = crate::config::FileLimits {
+        max_field_bytes: 1024,
+        max_record_bytes: 4096,
+    };
+    let mut cfg = config();
+    cfg.limits = limits;
+    let big = "x".repeat(2000);
+    let text = format!("{HEADER}\nE1,a@example.com,{big},Lovelace,,,\n");
+    let err = csv_with(text.as_bytes(), b',', &cfg)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("source.max_field_bytes") && err.contains("line 2"),
+        "{err}"
+    );
+    let row = format!("E1,a@example.com,{big},{big},{big},,\n");
+    let text = format!("{HEADER}\n{row}");
+    let err = csv_with(text.as_bytes(), b',', &cfg)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("source.max_record_bytes"), "{err}");
 }
 
 #[test]

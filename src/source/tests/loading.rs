@@ -40,7 +40,7 @@ async fn a_csv_file_loads_through_the_source_trait() {
         [SourceRejection {
             location: "line 6".into(),
             external_id: Some("E1011".into()),
-            email: None,
+            email: Some("not-an-email".into()),
             reason: "invalid email `not-an-email` (column `work_email`)".into(),
         }]
     );

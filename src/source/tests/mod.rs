@@ -29,6 +29,7 @@ fn config() -> SourceConfig {
         },
         status: StatusRule::default(),
         provision_days_before_start: 0,
+        limits: Default::default(),
     }
 }
 

@@ -106,7 +106,8 @@ fn invalid_email_is_rejected_with_the_value_and_keeps_the_key() {
     assert!(load.users.is_empty());
     let r = rejection(&load, "record 0");
     assert_eq!(r.external_id.as_deref(), Some("E1"));
-    assert_eq!(r.email, None);
+    // Kept (normalised) to hold the account with that address; never a user.
+    assert_eq!(r.email.as_deref(), Some("ada at example.com"));
     assert_eq!(
         r.reason,
         "invalid email `ada at example.com` (column `work_email`)"
