@@ -360,3 +360,55 @@ fn a_tab_used_for_indentation_is_an_error_with_its_line() {
     assert!(stderr.contains("line 3"), "{stderr}");
     assert!(stderr.contains("tab"), "{stderr}");
 }
+
+/// An unclosed quote on line 92 of a 100-person export: the whole file is refused
+/// (exit 1, the line named), never "everyone after line 92 left".
+#[test]
+fn an_unclosed_quote_mid_file_stops_the_pass_naming_the_line() {
+    let mut csv = HEADER.to_vec();
+    for i in 1..=100 {
+        if i == 91 {
+            csv.extend_from_slice(format!("E{i},\"u{i}@corp.example,F,L,active\n").as_bytes());
+        } else {
+            csv.extend_from_slice(format!("E{i},u{i}@corp.example,F,L,active\n").as_bytes());
+        }
+    }
+    let dir = workspace(&csv, "");
+    let out = rosterd(
+        dir.path(),
+        "rosterd.yaml",
+        &["sync", "--dry-run", "--format", "json"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("line 92") && stderr.contains("quote"),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "a plan was printed for a broken export"
+    );
+}
+
+/// A NUL or DEL hidden in a key or an email rejects that record (with the reason);
+/// it is never a "new person" beside the real one.
+#[test]
+fn control_characters_in_keys_and_emails_reject_the_record() {
+    let mut csv = HEADER.to_vec();
+    csv.extend_from_slice(b"E1\0,a@corp.example,A,L,active\n");
+    csv.extend_from_slice(b"E2,b\x7f@corp.example,B,L,active\n");
+    csv.extend_from_slice(b"E3,c@corp.example,C,L,active\n");
+    let dir = workspace(&csv, "");
+    let (code, doc, stderr) = check(dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    let (valid, rejected) = loaded(&doc);
+    assert_eq!(valid, 1);
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert!(
+        rejected
+            .iter()
+            .all(|(_, reason)| reason.contains("control character")),
+        "{rejected:?}"
+    );
+}

@@ -119,6 +119,11 @@ impl<'c> Builder<'c> {
         self.records += 1;
     }
 
+    /// The column the key (`external_id`) is read from.
+    pub(super) fn key_column(&self) -> &str {
+        &self.config.fields.external_id
+    }
+
     pub(super) fn push_record(&mut self, record: RawRecord) {
         self.push_flawed(record, Vec::new());
     }
@@ -266,8 +271,9 @@ impl<'c> Builder<'c> {
     /// What is wrong with the control characters in `value` of `column`, if anything.
     ///
     /// - key and email: none at all (C0 including NUL and tab, DEL, C1);
-    /// - names, phone, status and date columns: none but tab (names collapse it to a
-    ///   space);
+    /// - names: none but tab and line breaks (a quoted line break in a name is
+    ///   collapsed to a space, as any run of whitespace);
+    /// - phone, status and date columns: none but tab;
     /// - attributes (free text, such as an address over two lines): none but tab,
     ///   line feed and carriage return.
     fn control_problem(&self, column: &str, value: &str) -> Option<String> {
@@ -277,9 +283,9 @@ impl<'c> Builder<'c> {
         } else if column == fields.email {
             ("email", &[])
         } else if column == fields.first_name {
-            ("first_name", &['\t'])
+            ("first_name", &['\t', '\n', '\r'])
         } else if column == fields.last_name {
-            ("last_name", &['\t'])
+            ("last_name", &['\t', '\n', '\r'])
         } else if self.reserved.contains(&column) {
             ("value", &['\t'])
         } else {

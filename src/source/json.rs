@@ -16,6 +16,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_json::Value;
 
 use super::build::Builder;
+use super::element::{self, Element};
 use super::{parse_file, RawRecord, Source, SourceError, SourceLoad, SourceRejection};
 use crate::config::SourceConfig;
 
@@ -143,48 +144,29 @@ enum Shape {
 }
 
 impl WalkState<'_> {
-    fn push(&mut self, value: Value) {
+    fn push(&mut self, value: Element) {
         let location = format!("record {}", self.index);
         self.index += 1;
-        push_value(&mut self.builder, location, value);
+        push_element(&mut self.builder, location, value);
     }
 }
 
 /// Feeds one element of a users array to the builder: an object as a record
-/// (flattened to column → text), anything else as a rejection. Shared with the HTTP
-/// source, whose pages hold the same kind of array.
-pub(super) fn push_value(builder: &mut Builder<'_>, location: String, value: Value) {
+/// (flattened to column → text; a repeated key or an inexact numeric key rejects it,
+/// with the key and email it has so that their account is held), anything else as a
+/// rejection. Shared with the HTTP source, whose pages hold the same kind of array.
+pub(super) fn push_element(builder: &mut Builder<'_>, location: String, value: Element) {
     match value {
-        Value::Object(object) => {
-            let mut fields = Vec::with_capacity(object.len());
-            for (key, value) in object {
-                flatten(key, value, &mut fields);
-            }
-            builder.push_record(RawRecord { location, fields });
+        Element::Object(object) => {
+            let (fields, problems) = element::flatten(object, builder.key_column());
+            builder.push_flawed(RawRecord { location, fields }, problems);
         }
         other => builder.push_rejected(SourceRejection {
             location,
             external_id: None,
             email: None,
-            reason: format!("is {}, not an object", kind(&other)),
+            reason: format!("is {}, not an object", other.kind()),
         }),
-    }
-}
-
-/// Adds `value` under `name`: text as-is, numbers and booleans as written, null as
-/// absent, objects as `name.key`, arrays as their JSON text.
-fn flatten(name: String, value: Value, out: &mut Vec<(String, String)>) {
-    match value {
-        Value::Null => {}
-        Value::String(text) => out.push((name, text)),
-        Value::Number(number) => out.push((name, number.to_string())),
-        Value::Bool(flag) => out.push((name, flag.to_string())),
-        array @ Value::Array(_) => out.push((name, array.to_string())),
-        Value::Object(object) => {
-            for (key, value) in object {
-                flatten(format!("{name}.{key}"), value, out);
-            }
-        }
     }
 }
 
@@ -256,7 +238,7 @@ impl<'de> Visitor<'de> for Walk<'_, '_, '_> {
         if !self.at_array() {
             return Err(self.wrong("an array"));
         }
-        while let Some(value) = seq.next_element::<Value>()? {
+        while let Some(value) = seq.next_element::<Element>()? {
             self.state.push(value);
         }
         Ok(())

@@ -16,6 +16,7 @@
 
 mod build;
 mod csv;
+mod element;
 mod http;
 mod json;
 mod scim;

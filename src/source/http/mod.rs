@@ -2,7 +2,7 @@
 //!
 //! Each page is one GET (auth, timeout, retries: `fetch.rs`); its records array is
 //! found by a JSON pointer (`source.records`), each element flattened and validated
-//! exactly as a JSON file's (`json::push_value`, then the shared builder), and the
+//! exactly as a JSON file's (`json::push_element`, then the shared builder), and the
 //! next page is chosen by `pager.rs` (none, page number, offset, cursor, `Link`).
 //!
 //! All or nothing: a page that cannot be fetched or read, a broken `Link` header, or
@@ -103,7 +103,11 @@ impl HttpSource {
                 });
             }
             for (i, value) in records.into_iter().enumerate() {
-                json::push_value(&mut builder, format!("page {page} record {i}"), value);
+                json::push_element(
+                    &mut builder,
+                    format!("page {page} record {i}"),
+                    value.into(),
+                );
             }
             let page_url = fetched.url.unwrap_or(url);
             let next = pager

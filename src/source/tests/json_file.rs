@@ -186,3 +186,55 @@ fn json_records_go_through_the_same_validation_and_duplicate_checks() {
         "invalid email `nope` (column `work_email`)"
     );
 }
+
+#[test]
+fn a_repeated_key_rejects_the_record_and_keeps_its_identity_to_hold() {
+    let load = json(
+        r#"[
+            {"employee_id": "E1", "work_email": "a@example.com", "work_email": "attacker@evil.example",
+             "first_name": "Ada", "last_name": "Lovelace"},
+            {"employee_id": "E2", "work_email": "b@example.com", "first_name": "Bob", "last_name": "Smith"}
+        ]"#,
+    );
+    assert_eq!(ids(&load), ["E2"]);
+    let r = rejection(&load, "record 0");
+    assert!(
+        r.reason.contains("`work_email` is given more than once"),
+        "{}",
+        r.reason
+    );
+    assert_eq!(r.external_id.as_deref(), Some("E1"));
+}
+
+#[test]
+fn a_numeric_id_is_taken_only_as_an_exact_integer() {
+    let load = json(
+        r#"[
+            {"employee_id": 1001, "work_email": "a@example.com", "first_name": "Ada", "last_name": "Lovelace"},
+            {"employee_id": 1e20, "work_email": "b@example.com", "first_name": "Bob", "last_name": "Smith"},
+            {"employee_id": 12345678901234567890123, "work_email": "c@example.com", "first_name": "Cy", "last_name": "Young"}
+        ]"#,
+    );
+    assert_eq!(ids(&load), ["1001"]);
+    for at in ["record 1", "record 2"] {
+        let r = rejection(&load, at);
+        assert!(
+            r.reason.contains("not an exact integer"),
+            "{at}: {}",
+            r.reason
+        );
+        // Its email still ties it to an account, which is held.
+        assert!(r.email.is_some(), "{at}");
+    }
+}
+
+#[test]
+fn a_nul_in_a_json_id_rejects_the_record() {
+    let load = json(
+        r#"[{"employee_id": "E1\u0000", "work_email": "a@example.com", "first_name": "Ada", "last_name": "Lovelace"}]"#,
+    );
+    assert!(load.users.is_empty());
+    assert!(rejection(&load, "record 0")
+        .reason
+        .contains("control character"));
+}
