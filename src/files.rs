@@ -58,19 +58,25 @@ pub enum ReadError {
     TooLarge { limit: usize },
 }
 
-/// The whole of the regular file at `path`, at most `limit` bytes.
-pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+/// Opens the regular file at `path` for reading, refusing anything else without
+/// blocking.
+pub fn open_regular(path: &Path) -> Result<std::fs::File, ReadError> {
     // Look before opening: opening a FIFO for reading blocks until a writer comes.
-    let meta = std::fs::metadata(path)?;
-    check_regular(&meta)?;
+    check_regular(&std::fs::metadata(path)?)?;
     // And open without blocking anyway, in case the file was swapped between the look
     // and the open; then check what was actually opened.
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
         .open(path)?;
+    check_regular(&file.metadata()?)?;
+    Ok(file)
+}
+
+/// The whole of the regular file at `path`, at most `limit` bytes.
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let file = open_regular(path)?;
     let meta = file.metadata()?;
-    check_regular(&meta)?;
     if meta.len() > limit {
         return Err(ReadError::TooLarge {
             limit: usize::try_from(limit).unwrap_or(usize::MAX),

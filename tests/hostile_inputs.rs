@@ -412,3 +412,15 @@ fn control_characters_in_keys_and_emails_reject_the_record() {
         "{rejected:?}"
     );
 }
+
+/// A source path that is a FIFO (or a device) is refused at once, never read forever.
+#[test]
+fn a_fifo_as_the_source_is_refused_without_blocking() {
+    let dir = workspace(HEADER, "");
+    let csv = dir.path().join("users.csv");
+    std::fs::remove_file(&csv).unwrap();
+    assert!(Command::new("mkfifo").arg(&csv).status().unwrap().success());
+    let (code, _, stderr) = check(dir.path());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("named pipe"), "{stderr}");
+}

@@ -294,42 +294,18 @@ where
 /// `/dev/zero` never ends. Looked at before opening, opened without blocking anyway
 /// (in case the path was swapped in between), and what was opened is looked at again.
 fn open_regular(path: &Path) -> Result<std::fs::File, SourceError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let read_error = |source| SourceError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    check_regular(path, &std::fs::metadata(path).map_err(read_error)?)?;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)
-        .map_err(read_error)?;
-    check_regular(path, &file.metadata().map_err(read_error)?)?;
-    Ok(file)
-}
-
-fn check_regular(path: &Path, meta: &std::fs::Metadata) -> Result<(), SourceError> {
-    use std::os::unix::fs::FileTypeExt;
-    let t = meta.file_type();
-    if t.is_file() {
-        return Ok(());
-    }
-    let kind = if t.is_dir() {
-        "folder"
-    } else if t.is_fifo() {
-        "named pipe"
-    } else if t.is_char_device() {
-        "character device"
-    } else if t.is_block_device() {
-        "block device"
-    } else if t.is_socket() {
-        "socket"
-    } else {
-        "special file"
-    };
-    Err(SourceError::NotRegular {
-        path: path.to_path_buf(),
-        kind,
+    crate::files::open_regular(path).map_err(|e| match e {
+        crate::files::ReadError::NotRegular(kind) => SourceError::NotRegular {
+            path: path.to_path_buf(),
+            kind,
+        },
+        crate::files::ReadError::Io(source) => SourceError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => SourceError::Read {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(other.to_string()),
+        },
     })
 }
