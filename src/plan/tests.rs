@@ -375,6 +375,29 @@ fn rejected_source_row_holds_its_account() {
 }
 
 #[test]
+fn a_rejected_row_without_a_key_holds_the_account_with_its_email() {
+    // A row whose id was empty (or null) but whose email is the account's: the
+    // account is held, not disabled as "no longer in the source".
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let held = user("E1", "Ada");
+    let other = user("E2", "Bob");
+    let rows = [
+        row_for(p.as_ref(), &held, AccountState::Active),
+        row_for(p.as_ref(), &other, AccountState::Active),
+    ];
+    let c = PlanContext {
+        held: [held.email.clone()].into(),
+        ..ctx()
+    };
+    let plan = plan_provider(p.as_ref(), &cfg, &[], &rows, &c).unwrap();
+    assert_eq!(plan.held.len(), 1);
+    assert_eq!(plan.held[0].external_id, "E1");
+    // Only the account no record is tied to is disabled.
+    assert_eq!(ops(&plan), [(OpKind::Disable, "E2")]);
+}
+
+#[test]
 fn manual_row_is_reported_again_with_its_error() {
     let cfg = hesh_config();
     let p = providers::build(&cfg);
