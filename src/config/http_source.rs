@@ -108,11 +108,11 @@ fn default_cursor_param() -> String {
 /// The HTTP keys of `source:` as written; `None` when absent.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RawHttp {
-    pub url: Option<String>,
+    /// `url` and the bounds of one read, shared with the SCIM source.
+    pub network: super::source::NetworkKeys,
     pub auth: Option<Map<String, Value>>,
     pub records: Option<String>,
     pub pagination: Option<Pagination>,
-    pub max_pages: Option<u32>,
     pub timeout_seconds: Option<u64>,
     pub max_attempts: Option<u32>,
 }
@@ -120,16 +120,6 @@ pub(crate) struct RawHttp {
 impl RawHttp {
     pub fn validate(self, base_dir: &Path, issues: &mut Vec<Issue>) -> Option<HttpSourceConfig> {
         let before = issues.len();
-        let url = match self.url.as_deref().map(str::trim) {
-            None => {
-                issues.push(Issue::new(
-                    "source.url".into(),
-                    "missing: the URL of the first page is needed for type: http".into(),
-                ));
-                None
-            }
-            Some(text) => parse_url(text, issues),
-        };
         let auth = match self.auth {
             None => Some(HttpAuth::None),
             Some(map) => parse_auth(map, base_dir, issues),
@@ -138,13 +128,6 @@ impl RawHttp {
         check_pointer("source.records", &records, issues);
         let pagination = self.pagination.unwrap_or(Pagination::None {});
         check_pagination(&pagination, issues);
-        let max_pages = self.max_pages.unwrap_or(DEFAULT_MAX_PAGES);
-        if max_pages == 0 {
-            issues.push(Issue::new(
-                "source.max_pages".into(),
-                "must be at least 1".into(),
-            ));
-        }
         let timeout_seconds = self.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
         if timeout_seconds == 0 || timeout_seconds > 3600 {
             issues.push(Issue::new(
@@ -162,29 +145,18 @@ impl RawHttp {
         if issues.len() > before {
             return None;
         }
+        let network = self.network;
         Some(HttpSourceConfig {
-            url: url?,
+            url: network.url?,
             auth: auth?,
             records,
             pagination,
-            max_pages,
-            max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
-            max_users: DEFAULT_MAX_USERS,
+            max_pages: network.max_pages,
+            max_page_bytes: network.max_page_bytes,
+            max_users: network.max_users,
             timeout_seconds,
             max_attempts,
         })
-    }
-}
-
-/// Checked by the outbound policy; the https rule is applied once
-/// `source.allow_insecure_http` is known (`config::apply_source_net`).
-fn parse_url(text: &str, issues: &mut Vec<Issue>) -> Option<crate::net::EndpointUrl> {
-    match crate::net::EndpointUrl::parse(text, true) {
-        Ok(u) => Some(u),
-        Err(message) => {
-            issues.push(Issue::new("source.url".into(), message));
-            None
-        }
     }
 }
 

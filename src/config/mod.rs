@@ -325,7 +325,6 @@ impl Config {
         secret::check_no_literal_secrets(&tree, "", &mut issues);
         http_auth::check_no_literal_header_value(&tree, &mut issues);
         secret::expand_env(&mut tree, "", env, &mut issues, &mut expanded.borrow_mut());
-        let net = take_source_net(&mut tree, &mut issues);
         if !issues.is_empty() {
             return Err(invalid(issues));
         }
@@ -340,10 +339,7 @@ impl Config {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        let mut config = validate(raw, path, &base_dir, &mut issues);
-        if let Some(c) = config.as_mut() {
-            apply_source_net(&mut c.source, &net, &mut issues);
-        }
+        let config = validate(raw, path, &base_dir, &mut issues);
         match config {
             Some(c) if issues.is_empty() => Ok(c),
             _ => Err(invalid(issues)),
@@ -492,94 +488,6 @@ fn validate(
         daemon: raw.daemon,
         providers,
     })
-}
-
-/// The outbound keys of a network source (`source.allow_insecure_http`,
-/// `source.max_page_bytes`, `source.max_users`, and for scim `source.max_pages`),
-/// taken out of the tree before `source:` is parsed and applied after it.
-#[derive(Debug, Default)]
-struct SourceNet {
-    allow_insecure_http: bool,
-    max_page_bytes: Option<usize>,
-    max_users: Option<usize>,
-    max_pages: Option<u32>,
-}
-
-/// Most `source.max_page_bytes` may be: 1 GiB.
-pub const MAX_PAGE_BYTES_LIMIT: u64 = 1024 * 1024 * 1024;
-
-fn take_source_net(tree: &mut Value, issues: &mut Vec<Issue>) -> SourceNet {
-    let mut net = SourceNet::default();
-    let Some(src) = tree.get_mut("source").and_then(Value::as_object_mut) else {
-        return net;
-    };
-    let kind = src
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let network = matches!(kind.as_str(), "http" | "scim");
-    let mut keys = vec!["allow_insecure_http", "max_page_bytes", "max_users"];
-    // http's max_pages is parsed with the rest of `source:`.
-    if kind == "scim" {
-        keys.push("max_pages");
-    }
-    for key in keys {
-        let Some(value) = src.remove(key) else {
-            continue;
-        };
-        let at = format!("source.{key}");
-        if !network {
-            issues.push(Issue::new(at, "only for type: http or scim".into()));
-            continue;
-        }
-        let positive = |max: u64| value.as_u64().filter(|n| (1..=max).contains(n));
-        let bad = |what: String| Issue::new(format!("source.{key}"), what);
-        match key {
-            "allow_insecure_http" => match value.as_bool() {
-                Some(b) => net.allow_insecure_http = b,
-                None => issues.push(bad("expected true or false".into())),
-            },
-            "max_page_bytes" => match positive(MAX_PAGE_BYTES_LIMIT) {
-                Some(n) => net.max_page_bytes = usize::try_from(n).ok(),
-                None => issues.push(bad(format!(
-                    "{value} is out of range (1 to {MAX_PAGE_BYTES_LIMIT} bytes)"
-                ))),
-            },
-            "max_users" => match positive(u32::MAX.into()) {
-                Some(n) => net.max_users = usize::try_from(n).ok(),
-                None => issues.push(bad(format!("{value} must be a whole number, at least 1"))),
-            },
-            _ => match positive(u32::MAX.into()) {
-                Some(n) => net.max_pages = u32::try_from(n).ok(),
-                None => issues.push(bad(format!("{value} must be a whole number, at least 1"))),
-            },
-        }
-    }
-    net
-}
-
-/// Puts the outbound keys into the validated source, and applies the https rule to
-/// `source.url` now that `allow_insecure_http` is known.
-fn apply_source_net(source: &mut SourceConfig, net: &SourceNet, issues: &mut Vec<Issue>) {
-    let url = match &mut source.format {
-        SourceFormat::Http(h) => {
-            h.max_page_bytes = net.max_page_bytes.unwrap_or(h.max_page_bytes);
-            h.max_users = net.max_users.unwrap_or(h.max_users);
-            &mut h.url
-        }
-        SourceFormat::Scim(s) => {
-            s.max_page_bytes = net.max_page_bytes.unwrap_or(s.max_page_bytes);
-            s.max_users = net.max_users.unwrap_or(s.max_users);
-            s.max_pages = net.max_pages.unwrap_or(s.max_pages);
-            &mut s.url
-        }
-        SourceFormat::Csv { .. } | SourceFormat::Json { .. } => return,
-    };
-    match crate::net::EndpointUrl::new(url.url().clone(), net.allow_insecure_http) {
-        Ok(checked) => *url = checked,
-        Err(problem) => issues.push(Issue::new("source.url".into(), problem.to_string())),
-    }
 }
 
 /// Largest config file read: a config is a few kilobytes.

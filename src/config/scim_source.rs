@@ -83,23 +83,10 @@ pub(super) fn validate(
     issues: &mut Vec<Issue>,
 ) -> Option<ScimSource> {
     let before = issues.len();
-    let url = match raw.url.as_deref().map(str::trim) {
-        None | Some("") => {
-            issues.push(Issue::new(
-                "source.url".into(),
-                "missing: the SCIM service's base URL (its /Users is read)".into(),
-            ));
-            None
-        }
-        // The https rule is applied once source.allow_insecure_http is known.
-        Some(u) => match crate::net::EndpointUrl::parse(u, true) {
-            Ok(url) => Some(url),
-            Err(message) => {
-                issues.push(Issue::new("source.url".into(), message));
-                None
-            }
-        },
-    };
+    let network = raw.network(
+        "missing: the SCIM service's base URL (its /Users is read)",
+        issues,
+    );
     let bearer_token = token(raw, base_dir, issues);
     let page_size = raw.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
     if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
@@ -126,14 +113,14 @@ pub(super) fn validate(
         return None;
     }
     Some(ScimSource {
-        url: url?,
+        url: network.url?,
         bearer_token,
         filter,
         page_size,
         timeout_seconds,
-        max_pages: super::http_source::DEFAULT_MAX_PAGES,
-        max_users: super::http_source::DEFAULT_MAX_USERS,
-        max_page_bytes: super::http_source::DEFAULT_MAX_PAGE_BYTES,
+        max_pages: network.max_pages,
+        max_users: network.max_users,
+        max_page_bytes: network.max_page_bytes,
     })
 }
 

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::http_source::{HttpSourceConfig, Pagination, RawHttp};
+use super::http_source::{
+    HttpSourceConfig, Pagination, RawHttp, DEFAULT_MAX_PAGES, DEFAULT_MAX_PAGE_BYTES,
+    DEFAULT_MAX_USERS,
+};
 use super::Issue;
 
 /// `source:` as written in the YAML.
@@ -48,9 +51,16 @@ pub(crate) struct RawSource {
     #[serde(default)]
     pub pagination: Option<Pagination>,
     #[serde(default)]
+    pub max_attempts: Option<u32>,
+    // http and scim: the outbound keys (see [`RawSource::network`]).
+    #[serde(default)]
+    pub allow_insecure_http: Option<bool>,
+    #[serde(default)]
     pub max_pages: Option<u32>,
     #[serde(default)]
-    pub max_attempts: Option<u32>,
+    pub max_users: Option<u64>,
+    #[serde(default)]
+    pub max_page_bytes: Option<u64>,
     // scim only (see `scim_source.rs`).
     /// The bearer token, as `${ENV}` (or `bearer_token_file`).
     #[serde(default)]
@@ -69,6 +79,19 @@ pub(crate) struct RawSource {
     #[serde(default)]
     pub max_record_bytes: Option<usize>,
 }
+
+/// The validated keys both network sources share (see [`RawSource::network`]); `url`
+/// is `None` when it was missing or refused (an issue says why).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NetworkKeys {
+    pub url: Option<crate::net::EndpointUrl>,
+    pub max_pages: u32,
+    pub max_users: usize,
+    pub max_page_bytes: usize,
+}
+
+/// Most `source.max_page_bytes` may be: 1 GiB.
+pub const MAX_PAGE_BYTES_LIMIT: u64 = 1024 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -207,7 +230,7 @@ impl RawSource {
     /// Each type's own keys, refused (with their key path) on the others.
     fn refuse_keys_of_other_types(&self, issues: &mut Vec<Issue>) {
         use SourceType::{Csv, Http, Json, Scim};
-        let keys: [(&str, bool, &[SourceType], &str); 16] = [
+        let keys: [(&str, bool, &[SourceType], &str); 19] = [
             ("path", self.path.is_some(), &[Csv, Json], "only for file sources (type: csv or json)"),
             ("delimiter", self.delimiter.is_some(), &[Csv], "only for type: csv"),
             ("array_field", self.array_field.is_some(), &[Json], "only for type: json (for type: http, use `records:`, a JSON pointer such as /data/users)"),
@@ -216,7 +239,10 @@ impl RawSource {
             ("auth", self.auth.is_some(), &[Http], "only for type: http"),
             ("records", self.records.is_some(), &[Http], "only for type: http"),
             ("pagination", self.pagination.is_some(), &[Http], "only for type: http"),
-            ("max_pages", self.max_pages.is_some(), &[Http], "only for type: http"),
+            ("max_pages", self.max_pages.is_some(), &[Http, Scim], "only for type: http or scim"),
+            ("max_users", self.max_users.is_some(), &[Http, Scim], "only for type: http or scim"),
+            ("max_page_bytes", self.max_page_bytes.is_some(), &[Http, Scim], "only for type: http or scim"),
+            ("allow_insecure_http", self.allow_insecure_http.is_some(), &[Http, Scim], "only for type: http or scim"),
             ("max_attempts", self.max_attempts.is_some(), &[Http], "only for type: http"),
             ("bearer_token", self.bearer_token.is_some(), &[Scim], "only for type: scim (type: http takes `auth: { bearer_token: … }`)"),
             ("bearer_token_file", self.bearer_token_file.is_some(), &[Scim], "only for type: scim (type: http takes `auth: { bearer_token_file: … }`)"),
@@ -229,6 +255,65 @@ impl RawSource {
             if given && !owners.contains(&self.kind) {
                 issues.push(Issue::new(format!("source.{key}"), message.into()));
             }
+        }
+    }
+
+    /// The keys both network sources share: `url`, checked by the outbound policy
+    /// under `allow_insecure_http` (`missing_url` says why it is needed), and the
+    /// bounds of one read (`max_pages`, `max_users`, `max_page_bytes`).
+    pub(crate) fn network(&self, missing_url: &str, issues: &mut Vec<Issue>) -> NetworkKeys {
+        let allow_insecure_http = self.allow_insecure_http.unwrap_or(false);
+        let url = match self.url.as_deref().map(str::trim) {
+            None | Some("") => {
+                issues.push(Issue::new("source.url".into(), missing_url.into()));
+                None
+            }
+            Some(text) => match crate::net::EndpointUrl::parse(text, allow_insecure_http) {
+                Ok(url) => Some(url),
+                Err(message) => {
+                    issues.push(Issue::new("source.url".into(), message));
+                    None
+                }
+            },
+        };
+        let max_pages = self.max_pages.unwrap_or(DEFAULT_MAX_PAGES);
+        if max_pages == 0 {
+            issues.push(Issue::new(
+                "source.max_pages".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        let max_users = match self.max_users {
+            None => DEFAULT_MAX_USERS,
+            Some(n) if (1..=u64::from(u32::MAX)).contains(&n) => {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            }
+            Some(n) => {
+                issues.push(Issue::new(
+                    "source.max_users".into(),
+                    format!("{n} must be a whole number, at least 1"),
+                ));
+                DEFAULT_MAX_USERS
+            }
+        };
+        let max_page_bytes = match self.max_page_bytes {
+            None => DEFAULT_MAX_PAGE_BYTES,
+            Some(n) if (1..=MAX_PAGE_BYTES_LIMIT).contains(&n) => {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            }
+            Some(n) => {
+                issues.push(Issue::new(
+                    "source.max_page_bytes".into(),
+                    format!("{n} is out of range (1 to {MAX_PAGE_BYTES_LIMIT} bytes)"),
+                ));
+                DEFAULT_MAX_PAGE_BYTES
+            }
+        };
+        NetworkKeys {
+            url,
+            max_pages,
+            max_users,
+            max_page_bytes,
         }
     }
 
@@ -260,11 +345,13 @@ impl RawSource {
             }),
             SourceType::Http => {
                 let http = RawHttp {
-                    url: self.url.clone(),
+                    network: self.network(
+                        "missing: the URL of the first page is needed for type: http",
+                        issues,
+                    ),
                     auth: self.auth.clone(),
                     records: self.records.clone(),
                     pagination: self.pagination.clone(),
-                    max_pages: self.max_pages,
                     timeout_seconds: self.timeout_seconds,
                     max_attempts: self.max_attempts,
                 };
