@@ -252,11 +252,11 @@ fn print_report(report: &crate::report::PlanReport, format: Format) {
 }
 
 async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
-    let source_insecure = match &config.source.format {
-        crate::config::SourceFormat::Http(h) => h.url.is_insecure(),
-        crate::config::SourceFormat::Scim(s) => s.url.is_insecure(),
-        _ => false,
-    };
+    let source_insecure = config
+        .source
+        .format
+        .endpoint()
+        .is_some_and(|u| u.is_insecure());
     let source = source::from_config(&config.source);
     let loaded = match source.load().await {
         Ok(l) => l,

@@ -277,6 +277,12 @@ pub async fn read_capped(
     Ok(Some(body))
 }
 
+/// Why an answer [`read_capped`] refused was not read: its status and the limit it
+/// passed (e.g. `64 MiB`, or `source.max_page_bytes (64 MiB)`).
+pub fn too_large(status: u16, limit: &str) -> String {
+    format!("the answer (HTTP {status}) is larger than {limit}: not read")
+}
+
 /// `bytes` as "64 MiB" when a whole number of MiB, else as bytes.
 pub fn show_bytes(bytes: usize) -> String {
     const MIB: usize = 1024 * 1024;

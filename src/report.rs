@@ -39,14 +39,8 @@ pub struct InsecureEndpoint {
 
 /// The endpoints of `config` that are plain http to a non-loopback host.
 pub fn insecure_endpoints(config: &crate::config::Config) -> Vec<InsecureEndpoint> {
-    use crate::config::SourceFormat;
     let mut out = Vec::new();
-    let source = match &config.source.format {
-        SourceFormat::Http(h) => Some(&h.url),
-        SourceFormat::Scim(s) => Some(&s.url),
-        _ => None,
-    };
-    if let Some(url) = source.filter(|u| u.is_insecure()) {
+    if let Some(url) = config.source.format.endpoint().filter(|u| u.is_insecure()) {
         out.push(InsecureEndpoint {
             key: "source.url".into(),
             origin: crate::net::origin(url),

@@ -226,6 +226,17 @@ pub enum SourceFormat {
     Scim(super::scim_source::ScimSource),
 }
 
+impl SourceFormat {
+    /// The URL a network source reads (`source.url`); none for files.
+    pub fn endpoint(&self) -> Option<&crate::net::EndpointUrl> {
+        match self {
+            SourceFormat::Http(h) => Some(&h.url),
+            SourceFormat::Scim(s) => Some(&s.url),
+            SourceFormat::Csv { .. } | SourceFormat::Json { .. } => None,
+        }
+    }
+}
+
 impl RawSource {
     /// Each type's own keys, refused (with their key path) on the others.
     fn refuse_keys_of_other_types(&self, issues: &mut Vec<Issue>) {

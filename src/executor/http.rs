@@ -157,10 +157,7 @@ impl AttemptError {
             // retried next pass, where adoption finds anything the vendor did do).
             AttemptError::TooLarge(status) => Outcome::DontRetry {
                 status: Some(*status),
-                message: format!(
-                    "the answer (HTTP {status}) is larger than {} MiB: not read",
-                    MAX_BODY_BYTES / (1024 * 1024)
-                ),
+                message: crate::net::too_large(*status, &crate::net::show_bytes(MAX_BODY_BYTES)),
             },
         }
     }

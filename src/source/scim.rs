@@ -141,9 +141,9 @@ impl ScimSource {
             .await
             .map_err(|e| fail(describe(&e)))?
             .ok_or_else(|| {
-                fail(format!(
-                    "the answer (HTTP {status}) is larger than source.max_page_bytes ({}): not read",
-                    crate::net::show_bytes(max)
+                fail(crate::net::too_large(
+                    status.as_u16(),
+                    &format!("source.max_page_bytes ({})", crate::net::show_bytes(max)),
                 ))
             })?;
         let text = String::from_utf8_lossy(&bytes);

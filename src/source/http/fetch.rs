@@ -88,10 +88,12 @@ impl Fetcher {
                 Err(FetchError::TooLarge(status)) => {
                     Attempt::no_answer(crate::executor::Outcome::DontRetry {
                         status: Some(status),
-                        message: format!(
-                            "the answer (HTTP {status}) is larger than source.max_page_bytes \
-                             ({}): not read",
-                            crate::net::show_bytes(self.max_page_bytes)
+                        message: crate::net::too_large(
+                            status,
+                            &format!(
+                                "source.max_page_bytes ({})",
+                                crate::net::show_bytes(self.max_page_bytes)
+                            ),
                         ),
                     })
                 }
