@@ -486,7 +486,7 @@ impl<'c> Builder<'c> {
 
 /// `value` for a message, in backticks: escaped (a NUL shows as `\0`, never raw), and
 /// cut after 64 characters: a rejection reason must not carry a whole hostile field.
-fn quoted(value: &str) -> String {
+pub(super) fn quoted(value: &str) -> String {
     const SHOWN: usize = 64;
     let shown: String = value.chars().take(SHOWN).collect();
     let mut text = shown.escape_debug().to_string();

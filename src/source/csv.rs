@@ -151,8 +151,7 @@ pub(super) fn parse_csv(
 /// line break in a record of the right width (an address over two lines) is fine.
 fn swallows_rows(record: &ByteRecord, columns: usize, delimiter: u8) -> Option<String> {
     let multi_line = |field: &[u8]| field.contains(&b'\n') || field.contains(&b'\r');
-    let spanned = record.iter().filter(|f| multi_line(f)).count();
-    if spanned == 0 {
+    if !record.iter().any(multi_line) {
         return None;
     }
     let row_like = columns > 1

@@ -80,12 +80,7 @@ pub(super) fn flatten(
         let values: Vec<String> = fields
             .iter()
             .filter(|(n, _)| *n == name)
-            .map(|(_, v)| {
-                format!(
-                    "`{}`",
-                    v.chars().take(64).collect::<String>().escape_debug()
-                )
-            })
+            .map(|(_, v)| super::build::quoted(v))
             .collect();
         problems.push(format!(
             "the key `{name}` is given more than once ({}): which one is meant is unknown",
