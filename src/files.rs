@@ -94,7 +94,7 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
 }
 
 /// Refuses anything but a regular file, naming what it is.
-pub fn check_regular(meta: &std::fs::Metadata) -> Result<(), ReadError> {
+fn check_regular(meta: &std::fs::Metadata) -> Result<(), ReadError> {
     use std::os::unix::fs::FileTypeExt;
     let t = meta.file_type();
     if t.is_file() {

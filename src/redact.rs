@@ -27,7 +27,6 @@ pub const MASK: &str = "***";
 /// would garble ordinary words in the output.
 pub const MIN_SECRET_CHARS: usize = 4;
 
-#[derive(Default)]
 struct Registry {
     /// Every form of every secret, without repeats.
     needles: Vec<String>,
