@@ -424,3 +424,55 @@ fn a_fifo_as_the_source_is_refused_without_blocking() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("named pipe"), "{stderr}");
 }
+
+/// One record that never ends — a quote opened on line 2 of a 1 GiB export (sparse:
+/// NUL bytes, so nothing is written to disk), or a 300 MB JSON string — is refused once
+/// it passes `source.max_record_bytes`, naming the limit, under an address-space limit
+/// of 256 MiB that buffering it would break (an abort, not exit 1).
+#[test]
+fn a_record_that_never_ends_is_refused_within_bounded_memory() {
+    let cases: [(&str, &[u8], &str); 2] = [
+        (
+            "csv",
+            b"id,email,first,last,status\nE1,\"a@corp.example",
+            "line 2",
+        ),
+        ("json", b"[{\"id\": \"E1\", \"email\": \"", "record 0"),
+    ];
+    for (kind, head, at) in cases {
+        let dir = workspace(HEADER, "");
+        let file = dir.path().join(format!("users.{kind}"));
+        std::fs::write(&file, head).unwrap();
+        let mut out = std::fs::File::options().append(true).open(&file).unwrap();
+        if kind == "csv" {
+            out.set_len(1024 * 1024 * 1024).unwrap();
+        } else {
+            let chunk = vec![b'x'; 1024 * 1024];
+            for _ in 0..300 {
+                std::io::Write::write_all(&mut out, &chunk).unwrap();
+            }
+        }
+        drop(out);
+        let yaml = std::fs::read_to_string(dir.path().join("rosterd.yaml"))
+            .unwrap()
+            .replace(
+                "type: csv\n  path: users.csv",
+                &format!("type: {kind}\n  path: users.{kind}"),
+            );
+        std::fs::write(dir.path().join("rosterd.yaml"), yaml).unwrap();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 262144 && exec \"$0\" -c \"$1\" check")
+            .arg(env!("CARGO_BIN_EXE_rosterd"))
+            .arg(dir.path().join("rosterd.yaml"))
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{kind}: {stderr}");
+        assert!(
+            stderr.contains(at) && stderr.contains("source.max_record_bytes (1048576 bytes)"),
+            "{kind}: {stderr}"
+        );
+    }
+}

@@ -624,3 +624,50 @@ fn a_redirect_to_another_origin_is_not_followed_with_the_credentials() {
     );
     assert!(elsewhere.seen().is_empty(), "the key never left its origin");
 }
+
+/// A record that gives a key twice (`"email": real, "email": attacker`) is rejected
+/// naming both values, as in a JSON file — the page is parsed as written, not into a
+/// map that keeps the last; a `users` key given twice on the way to the array fails
+/// the load.
+#[test]
+fn a_repeated_key_in_a_page_rejects_the_record_and_a_repeated_array_fails_the_load() {
+    let fake = hr(Paging::None, 10, Auth::None);
+    fake.set_users(users(1));
+    fake.fault(
+        0,
+        Fault::Body(
+            r#"{"data": {"users": [
+                {"id": "E00001", "work": {"email": "ada@corp.example"}, "work.email": "attacker@evil.example", "first": "Ada", "last": "L", "status": "active"},
+                {"id": "E00002", "work": {"email": "bob@corp.example"}, "first": "Bob", "last": "M", "status": "active"}
+            ]}}"#
+                .into(),
+        ),
+        5,
+    );
+    let ws = Ws::offline(&fake, "  records: /data/users\n");
+    let (code, doc, stderr) = ws.check_json();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(doc["source"]["users"], 1, "{doc}");
+    let rejected = &doc["source"]["rejected"][0];
+    assert_eq!(rejected["location"], "page 1 record 0");
+    assert_eq!(rejected["external_id"], "E00001");
+    let reason = rejected["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("`work.email` is given more than once")
+            && reason.contains("ada@corp.example")
+            && reason.contains("attacker@evil.example"),
+        "{reason}"
+    );
+
+    fake.fault(
+        0,
+        Fault::Body(r#"{"data": {"users": []}, "data": {"users": []}}"#.into()),
+        5,
+    );
+    let (code, _, stderr) = ws.check_json();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("`data`") && stderr.contains("more than once"),
+        "{stderr}"
+    );
+}

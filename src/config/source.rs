@@ -73,7 +73,7 @@ pub(crate) struct RawSource {
     /// Users per page (`count`).
     #[serde(default)]
     pub page_size: Option<usize>,
-    // CSV only: see [`FileLimits`].
+    // File sources only: see [`FileLimits`].
     #[serde(default)]
     pub max_field_bytes: Option<usize>,
     #[serde(default)]
@@ -175,10 +175,12 @@ impl Default for StatusRule {
 /// process grow without end. Over a limit, the whole pass fails, naming the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileLimits {
-    /// `source.max_field_bytes`: one CSV field. 64 KiB is a hundred times any real
-    /// name, address or note.
+    /// `source.max_field_bytes`: one CSV field or JSON value (an array as its JSON
+    /// text). 64 KiB is a hundred times any real name, address or note.
     pub max_field_bytes: usize,
-    /// `source.max_record_bytes`: one CSV record. 1 MiB holds hundreds of attributes.
+    /// `source.max_record_bytes`: one CSV record or one element of a JSON users array,
+    /// as written in the file. 1 MiB holds hundreds of attributes. Enforced while
+    /// reading (`source/budget.rs`), so an endless record is never buffered.
     pub max_record_bytes: usize,
 }
 
@@ -209,7 +211,7 @@ pub struct SourceConfig {
     pub fields: FieldMap,
     pub status: StatusRule,
     pub provision_days_before_start: u32,
-    /// CSV only; the defaults elsewhere.
+    /// File sources only; the defaults elsewhere.
     pub limits: FileLimits,
 }
 
@@ -259,8 +261,8 @@ impl RawSource {
             ("bearer_token_file", self.bearer_token_file.is_some(), &[Scim], "only for type: scim (type: http takes `auth: { bearer_token_file: … }`)"),
             ("filter", self.filter.is_some(), &[Scim], "only for type: scim"),
             ("page_size", self.page_size.is_some(), &[Scim], "only for type: scim"),
-            ("max_field_bytes", self.max_field_bytes.is_some(), &[Csv], "only for type: csv"),
-            ("max_record_bytes", self.max_record_bytes.is_some(), &[Csv], "only for type: csv"),
+            ("max_field_bytes", self.max_field_bytes.is_some(), &[Csv, Json], "only for file sources (type: csv or json); a network source's pages are bounded by max_page_bytes"),
+            ("max_record_bytes", self.max_record_bytes.is_some(), &[Csv, Json], "only for file sources (type: csv or json); a network source's pages are bounded by max_page_bytes"),
         ];
         for (key, given, owners, message) in keys {
             if given && !owners.contains(&self.kind) {

@@ -13,12 +13,20 @@ use std::pin::Pin;
 
 use ::csv::{ByteRecord, ReaderBuilder};
 
+use super::budget::{self, Capped, RecordMark, BUFFER};
 use super::build::Builder;
 use super::{parse_file, RawRecord, Source, SourceError, SourceLoad, SourceRejection};
 use crate::config::SourceConfig;
 use crate::user::normalise_email;
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// `source.max_record_bytes` counts a record's field content; as written, with its
+/// delimiters and quotes, a record within it can take twice that (a million one-byte
+/// fields) and more. Reading stops once a record's written form passes this many times
+/// the limit: memory stays bounded, and every record the content check would let
+/// through with ordinary punctuation is still read (and judged) whole.
+const WRITTEN_PER_CONTENT: usize = 4;
 
 /// A CSV file with a header row.
 #[derive(Debug, Clone)]
@@ -59,7 +67,20 @@ pub(super) fn parse_csv(
         path: path.to_path_buf(),
         source,
     };
-    let mut input = BufReader::with_capacity(64 * 1024, input);
+    // The header is a record too: 300,000 columns of nonsense are refused as it is read.
+    let mark = RecordMark::default();
+    mark.start();
+    let mut input = BufReader::with_capacity(
+        BUFFER,
+        Capped::new(
+            input,
+            config
+                .limits
+                .max_record_bytes
+                .saturating_mul(WRITTEN_PER_CONTENT),
+            &mark,
+        ),
+    );
     let start = input.fill_buf().map_err(read_error)?;
     let (empty, bom) = (start.is_empty(), start.starts_with(UTF8_BOM));
     if empty {
@@ -81,7 +102,7 @@ pub(super) fn parse_csv(
         .from_reader(LineTracker::new(input));
     let header = reader
         .byte_headers()
-        .map_err(|err| csv_error(path, err))?
+        .map_err(|err| over_cap_or(path, &mark, err, "the header".into(), config))?
         .clone();
     let header_line = reader.get_mut().line_at(start_byte(&header));
     let columns = header_names(&header, header_line, path)?;
@@ -93,10 +114,16 @@ pub(super) fn parse_csv(
     };
     let mut builder = Builder::new(config);
     let mut record = ByteRecord::new();
-    while reader
-        .read_byte_record(&mut record)
-        .map_err(|err| csv_error(path, err))?
-    {
+    loop {
+        let next_start = reader.position().byte();
+        mark.start();
+        let more = reader.read_byte_record(&mut record).map_err(|err| {
+            let line = reader.get_mut().line_at(next_start);
+            over_cap_or(path, &mark, err, format!("line {line}"), config)
+        })?;
+        if !more {
+            break;
+        }
         let line = reader.get_mut().line_at(start_byte(&record));
         let location = format!("line {line}");
         let whole_file_error = |message: String| SourceError::Csv {
@@ -377,6 +404,25 @@ impl<R: Read> Read for LineTracker<R> {
         self.offset += n as u64;
         Ok(n)
     }
+}
+
+/// The error for a failed read: the record cap's, naming the limit and where the
+/// record began, when that is what stopped it.
+fn over_cap_or(
+    path: &Path,
+    mark: &RecordMark,
+    err: ::csv::Error,
+    at: String,
+    config: &SourceConfig,
+) -> SourceError {
+    if mark.tripped() {
+        return SourceError::Csv {
+            path: path.to_path_buf(),
+            location: at,
+            message: budget::over_limit(config.limits.max_record_bytes),
+        };
+    }
+    csv_error(path, err)
 }
 
 fn csv_error(path: &Path, err: ::csv::Error) -> SourceError {

@@ -122,6 +122,20 @@ fn flatten_into(
     }
 }
 
+/// The (dotted) key of the first value in `element` whose text is longer than `max`
+/// bytes: a string, or an array as its JSON text.
+pub(super) fn oversize_field(element: &Element, max: usize) -> Option<String> {
+    let Element::Object(object) = element else {
+        return None;
+    };
+    object.iter().find_map(|(key, value)| match value {
+        Element::String(text) if text.len() > max => Some(key.clone()),
+        Element::Array(array) if array.to_string().len() > max => Some(key.clone()),
+        Element::Object(_) => oversize_field(value, max).map(|inner| format!("{key}.{inner}")),
+        _ => None,
+    })
+}
+
 impl<'de> Deserialize<'de> for Element {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(ElementVisitor)

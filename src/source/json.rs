@@ -6,17 +6,17 @@
 //! Each element is flattened to column → text (nested objects as dotted names, arrays
 //! as their JSON text) and validated like any other source's records.
 
-use std::fmt;
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::pin::Pin;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use super::budget::{self, Capped, RecordMark, BUFFER};
 use super::build::Builder;
 use super::element::{self, Element};
+use super::walk::{Shape, Walker};
 use super::{parse_file, RawRecord, Source, SourceError, SourceLoad, SourceRejection};
 use crate::config::SourceConfig;
 
@@ -66,7 +66,11 @@ pub(super) fn parse_json(
     array_field: Option<&str>,
     config: &SourceConfig,
 ) -> Result<SourceLoad, SourceError> {
-    let mut input = BufReader::with_capacity(64 * 1024, input);
+    let limits = config.limits;
+    let mark = RecordMark::default();
+    // Under the buffer, so that serde's byte-at-a-time reads cost nothing extra.
+    let mut input =
+        BufReader::with_capacity(BUFFER, Capped::new(input, limits.max_record_bytes, &mark));
     let start = input.fill_buf().map_err(|source| SourceError::Read {
         path: path.to_path_buf(),
         source,
@@ -81,74 +85,78 @@ pub(super) fn parse_json(
         input.consume(UTF8_BOM.len());
     }
 
-    let segments: Vec<&str> = array_field
-        .map(|f| f.split('.').collect())
+    let segments: Vec<String> = array_field
+        .map(|f| f.split('.').map(str::to_string).collect())
         .unwrap_or_default();
-    let mut state = WalkState {
-        builder: Builder::new(config),
-        index: 0,
+    let mut builder = Builder::new(config);
+    let mut index = 0usize;
+    let mut walker = Walker {
+        segments: &segments,
+        keep_rest: false,
+        mark: Some(&mark),
+        sink: |element: Element| {
+            let location = format!("record {index}");
+            index += 1;
+            if let Some(key) = element::oversize_field(&element, limits.max_field_bytes) {
+                return Err(format!(
+                    "{location}: the value of `{key}` is larger than source.max_field_bytes \
+                     ({} bytes); the whole file is refused (nobody is disabled)",
+                    limits.max_field_bytes
+                ));
+            }
+            push_element(&mut builder, location, element);
+            Ok(())
+        },
         shape: None,
     };
     let mut deserializer = serde_json::Deserializer::from_reader(input);
-    let walked = Walk {
-        segments: &segments,
-        depth: 0,
-        state: &mut state,
-    }
-    .deserialize(&mut deserializer)
-    .and_then(|()| deserializer.end());
+    let walked = walker
+        .walk(&mut deserializer)
+        .and_then(|_| deserializer.end());
+    let shape = walker.shape.take();
+    drop(walker);
 
     if let Err(err) = walked {
-        return Err(match state.shape {
-            Some(Shape::Missing { missing }) => SourceError::ArrayFieldNotFound {
-                path: path.to_path_buf(),
+        let path = path.to_path_buf();
+        return Err(match shape {
+            Some(Shape::Missing { depth }) => SourceError::ArrayFieldNotFound {
+                path,
                 array_field: array_field.unwrap_or_default().to_string(),
-                missing,
+                missing: segments[..=depth].join("."),
             },
             Some(Shape::NotArray { found }) => SourceError::NotAnArray {
-                path: path.to_path_buf(),
+                path,
                 at: array_field.map(str::to_string),
                 found,
             },
+            Some(Shape::Refused { message }) => SourceError::Json {
+                path,
+                line: err.line(),
+                column: err.column(),
+                message,
+            },
+            None if mark.tripped() => SourceError::Json {
+                path,
+                line: err.line(),
+                column: err.column(),
+                message: format!(
+                    "record {index}: {}",
+                    budget::over_limit(limits.max_record_bytes)
+                ),
+            },
             None if err.is_io() => SourceError::Read {
-                path: path.to_path_buf(),
+                path,
                 source: err.into(),
             },
             None => SourceError::Json {
-                path: path.to_path_buf(),
+                path,
                 line: err.line(),
                 column: err.column(),
                 message: err.to_string(),
             },
         });
     }
-    Ok(state.builder.finish())
-}
-
-struct WalkState<'c> {
-    builder: Builder<'c>,
-    /// Index of the next element of the users array.
-    index: usize,
-    /// Set when the document's shape, not its syntax, is wrong.
-    shape: Option<Shape>,
-}
-
-enum Shape {
-    /// `missing` is the dotted prefix of `array_field` that does not exist.
-    Missing {
-        missing: String,
-    },
-    NotArray {
-        found: &'static str,
-    },
-}
-
-impl WalkState<'_> {
-    fn push(&mut self, value: Element) {
-        let location = format!("record {}", self.index);
-        self.index += 1;
-        push_element(&mut self.builder, location, value);
-    }
+    Ok(builder.finish())
 }
 
 /// Feeds one element of a users array to the builder: an object as a record
@@ -179,116 +187,5 @@ pub(super) fn kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
-    }
-}
-
-/// Walks down `segments` (the dotted `array_field`) to the users array, then feeds its
-/// elements to the builder one by one; everything else is skipped unparsed.
-struct Walk<'a, 'b, 'c> {
-    segments: &'a [&'a str],
-    /// How many segments are already walked.
-    depth: usize,
-    state: &'b mut WalkState<'c>,
-}
-
-impl Walk<'_, '_, '_> {
-    fn at_array(&self) -> bool {
-        self.depth >= self.segments.len()
-    }
-
-    /// Records that the value here is `found` where an array (or, above it, an object)
-    /// was expected, and returns the error that stops the walk.
-    fn wrong<E: de::Error>(self, found: &'static str) -> E {
-        if self.at_array() {
-            self.state.shape = Some(Shape::NotArray { found });
-            E::custom(format!("expected an array of users, found {found}"))
-        } else {
-            self.missing()
-        }
-    }
-
-    fn missing<E: de::Error>(self) -> E {
-        let missing = self.segments[..=self.depth].join(".");
-        let message = format!("no `{missing}`");
-        self.state.shape = Some(Shape::Missing { missing });
-        E::custom(message)
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Walk<'_, '_, '_> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Walk<'_, '_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.at_array() {
-            f.write_str("an array of user objects")
-        } else {
-            write!(f, "an object with the key `{}`", self.segments[self.depth])
-        }
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        if !self.at_array() {
-            return Err(self.wrong("an array"));
-        }
-        while let Some(value) = seq.next_element::<Element>()? {
-            self.state.push(value);
-        }
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let Some(&wanted) = self.segments.get(self.depth) else {
-            return Err(self.wrong("an object"));
-        };
-        let mut found = false;
-        while let Some(key) = map.next_key::<String>()? {
-            if !found && key == wanted {
-                found = true;
-                map.next_value_seed(Walk {
-                    segments: self.segments,
-                    depth: self.depth + 1,
-                    state: &mut *self.state,
-                })?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        if found {
-            Ok(())
-        } else {
-            Err(self.missing())
-        }
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Err(self.wrong("a string"))
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Err(self.wrong("a boolean"))
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Err(self.wrong("a number"))
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Err(self.wrong("a number"))
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Err(self.wrong("a number"))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Err(self.wrong("null"))
     }
 }

@@ -14,12 +14,14 @@
 //! an export that cannot be trusted whole must stop the run, never read as "everyone
 //! after line 92 left".
 
+mod budget;
 mod build;
 mod csv;
 mod element;
 mod http;
 mod json;
 mod scim;
+mod walk;
 
 #[cfg(test)]
 mod tests;

@@ -60,6 +60,8 @@ pub enum Auth {
 pub enum Fault {
     Status(u16),
     BadJson,
+    /// 200 with exactly this body (JSON a `Value` cannot hold, such as a repeated key).
+    Body(String),
     Drop,
     Delay(Duration),
 }
@@ -321,6 +323,12 @@ async fn users(
             "{\"data\": {\"users\": [ {\"id\": \"E1\",, } ] }",
         )
             .into_response(),
+        Some(Fault::Body(ref text)) => (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            text.clone(),
+        )
+            .into_response(),
         Some(Fault::Drop) => {
             // Half a body, then an error: hyper aborts the connection.
             let text = body.to_string();
@@ -346,7 +354,7 @@ async fn users(
         }
         None => Json(body).into_response(),
     };
-    if opts.paging == Paging::Link && !matches!(fault, Some(Fault::BadJson)) {
+    if opts.paging == Paging::Link && !matches!(fault, Some(Fault::BadJson | Fault::Body(_))) {
         let n = page + 1;
         let last = total.div_ceil(size.max(1)).max(1);
         let mut link = format!(r#"</users?page=1>; rel="first", </users?page={last}>; rel="last""#);

@@ -21,9 +21,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::build::Builder;
+use super::walk::{pointer_segments, Shape, Walker};
 use super::{json, Source, SourceError, SourceLoad};
 use crate::config::{HttpSourceConfig, Pagination, SourceConfig};
 
@@ -62,6 +62,7 @@ impl HttpSource {
         let mut builder = Builder::new(&self.config);
         let mut pager = Pager::new(&http.pagination, &http.url);
         let mut url = pager.first();
+        let records_path = pointer_segments(&http.records);
         let mut page: u32 = 0;
         let mut read = 0usize;
         loop {
@@ -77,23 +78,42 @@ impl HttpSource {
                     message: failure.message,
                 })?;
             let body = fetched.body.strip_prefix(UTF8_BOM).unwrap_or(&fetched.body);
-            let mut doc: Value =
-                serde_json::from_slice(body).map_err(|e| HttpSourceError::Json {
+            let mut count = 0usize;
+            let mut walker = Walker {
+                segments: &records_path,
+                keep_rest: true,
+                mark: None,
+                sink: |element| {
+                    let location = format!("page {page} record {count}");
+                    count += 1;
+                    json::push_element(&mut builder, location, element);
+                    Ok(())
+                },
+                shape: None,
+            };
+            let walked = walker.walk(&mut serde_json::Deserializer::from_slice(body));
+            let shape = walker.shape.take();
+            drop(walker);
+            let doc = walked.map_err(|e| match shape {
+                Some(Shape::Missing { .. }) | Some(Shape::NotArray { .. }) => {
+                    HttpSourceError::Records {
+                        page,
+                        url: shown.clone(),
+                        pointer: http.records.clone(),
+                        found: match shape {
+                            Some(Shape::NotArray { found }) => Some(found),
+                            _ => None,
+                        },
+                    }
+                }
+                _ => HttpSourceError::Json {
                     page,
                     url: shown.clone(),
                     line: e.line(),
                     column: e.column(),
                     message: e.to_string(),
-                })?;
-            let records = take_records(&mut doc, &http.records).map_err(|found| {
-                HttpSourceError::Records {
-                    page,
-                    url: shown.clone(),
-                    pointer: http.records.clone(),
-                    found,
-                }
+                },
             })?;
-            let count = records.len();
             read += count;
             if read > http.max_users {
                 return Err(HttpSourceError::TooManyUsers {
@@ -101,13 +121,6 @@ impl HttpSource {
                     page,
                     url: shown,
                 });
-            }
-            for (i, value) in records.into_iter().enumerate() {
-                json::push_element(
-                    &mut builder,
-                    format!("page {page} record {i}"),
-                    value.into(),
-                );
             }
             let page_url = fetched.url.unwrap_or(url);
             let next = pager
@@ -141,16 +154,6 @@ impl HttpSource {
             "HTTP source read."
         );
         Ok(load)
-    }
-}
-
-/// Moves the records array out of `doc` (the rest stays for the pager); `Err` says
-/// what is there instead (`None`: nothing).
-fn take_records(doc: &mut Value, pointer: &str) -> Result<Vec<Value>, Option<&'static str>> {
-    match doc.pointer_mut(pointer) {
-        Some(Value::Array(items)) => Ok(std::mem::take(items)),
-        Some(other) => Err(Some(json::kind(other))),
-        None => Err(None),
     }
 }
 

@@ -376,3 +376,44 @@ fn a_header_after_blank_lines_is_reported_at_its_own_line() {
     let err = csv_with(b"\r\n\r\nemployee_id,w\xfcrk\n", b',', &config()).unwrap_err();
     assert!(err.to_string().contains("line 3"), "{err}");
 }
+
+#[test]
+fn a_record_that_never_ends_is_refused_after_its_limit_not_buffered_whole() {
+    // A 200 MB quoted field on line 2: reading stops a few times the record limit in.
+    let (input, read) = Endless::new(
+        &format!("{HEADER}\nE1,a@example.com,\"Ada"),
+        b'x',
+        200 * 1024 * 1024,
+    );
+    let err = super::super::csv::parse_csv(input, Path::new("users.csv"), b',', &small_limits())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 2") && err.contains("source.max_record_bytes (4096 bytes)"),
+        "{err}"
+    );
+    assert!(read.get() < 1024 * 1024, "read {} bytes", read.get());
+}
+
+#[test]
+fn a_header_that_never_ends_is_refused_too() {
+    let (input, read) = Endless::new("employee_id,", b'x', 200 * 1024 * 1024);
+    let err = super::super::csv::parse_csv(input, Path::new("users.csv"), b',', &small_limits())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("source.max_record_bytes"), "{err}");
+    assert!(read.get() < 1024 * 1024, "read {} bytes", read.get());
+}
+
+#[test]
+fn records_under_the_limit_are_read_however_many_there_are() {
+    // 3 MB of ordinary rows: the cap is per record, not per file.
+    let mut text = format!("{HEADER}\n");
+    for i in 0..40_000 {
+        text.push_str(&format!(
+            "E{i},u{i}@example.com,First,Last,,Engineering,Engineer\n"
+        ));
+    }
+    let load = csv_with(text.as_bytes(), b',', &small_limits()).unwrap();
+    assert_eq!(load.users.len(), 40_000);
+}

@@ -238,3 +238,64 @@ fn a_nul_in_a_json_id_rejects_the_record() {
         .reason
         .contains("control character"));
 }
+
+fn json_limited(
+    input: impl std::io::Read,
+    array_field: Option<&str>,
+) -> Result<SourceLoad, SourceError> {
+    super::super::json::parse_json(input, Path::new("users.json"), array_field, &small_limits())
+}
+
+#[test]
+fn an_element_that_never_ends_is_refused_after_its_limit_not_buffered_whole() {
+    let (input, read) = Endless::new(
+        r#"[{"employee_id": "E1", "work_email": "a@example.com", "first_name": "Ada", "last_name": "L"},
+            {"employee_id": "E2", "notes": ""#,
+        b'x',
+        200 * 1024 * 1024,
+    );
+    let err = json_limited(input, None).unwrap_err().to_string();
+    assert!(
+        err.contains("record 1") && err.contains("source.max_record_bytes (4096 bytes)"),
+        "{err}"
+    );
+    assert!(read.get() < 1024 * 1024, "read {} bytes", read.get());
+}
+
+#[test]
+fn the_limit_counts_only_the_users_array_not_what_surrounds_it() {
+    let big = "m".repeat(200_000);
+    let text = format!(
+        r#"{{"meta": "{big}", "data": {{"users": [{{"employee_id": "E1", "work_email": "a@example.com", "first_name": "Ada", "last_name": "L"}}]}}, "after": "{big}"}}"#
+    );
+    let load = json_limited(text.as_bytes(), Some("data.users")).unwrap();
+    assert_eq!(ids(&load), ["E1"]);
+}
+
+#[test]
+fn a_value_over_the_field_limit_fails_the_file_naming_the_key() {
+    let big = "x".repeat(2000);
+    for (record, key) in [
+        (
+            format!(r#"{{"employee_id": "E1", "notes": "{big}"}}"#),
+            "`notes`",
+        ),
+        (
+            format!(r#"{{"employee_id": "E1", "address": {{"street": "{big}"}}}}"#),
+            "`address.street`",
+        ),
+        (
+            format!(r#"{{"employee_id": "E1", "roles": ["{big}"]}}"#),
+            "`roles`",
+        ),
+    ] {
+        let text = format!(
+            r#"[{{"employee_id": "E0", "work_email": "z@example.com", "first_name": "Z", "last_name": "Z"}}, {record}]"#
+        );
+        let err = json_limited(text.as_bytes(), None).unwrap_err().to_string();
+        assert!(
+            err.contains("record 1") && err.contains(key) && err.contains("source.max_field_bytes"),
+            "{err}"
+        );
+    }
+}

@@ -104,3 +104,48 @@ fn rejection<'a>(load: &'a SourceLoad, location: &str) -> &'a SourceRejection {
         .find(|r| r.location == location)
         .unwrap_or_else(|| panic!("no rejection at {location}: {:#?}", load.rejected))
 }
+
+/// `config()` with small limits: fields of 1 KiB, records of 4 KiB.
+fn small_limits() -> SourceConfig {
+    let mut config = config();
+    config.limits = crate::config::FileLimits {
+        max_field_bytes: 1024,
+        max_record_bytes: 4096,
+    };
+    config
+}
+
+/// `head`, then `tail_bytes` of `fill` — a file far too large to hold — with the
+/// number of bytes the parser read from it.
+struct Endless {
+    head: std::io::Cursor<Vec<u8>>,
+    fill: u8,
+    tail_bytes: u64,
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl Endless {
+    fn new(head: &str, fill: u8, tail_bytes: u64) -> (Endless, std::rc::Rc<std::cell::Cell<u64>>) {
+        let read = std::rc::Rc::new(std::cell::Cell::new(0));
+        let endless = Endless {
+            head: std::io::Cursor::new(head.as_bytes().to_vec()),
+            fill,
+            tail_bytes,
+            read: read.clone(),
+        };
+        (endless, read)
+    }
+}
+
+impl std::io::Read for Endless {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = self.head.read(buf)?;
+        if n == 0 {
+            let left = self.tail_bytes - (self.read.get() - self.head.get_ref().len() as u64);
+            n = buf.len().min(left as usize);
+            buf[..n].fill(self.fill);
+        }
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
