@@ -11,6 +11,9 @@
 //!   origins and is never followed, so neither the credentials (headers reqwest does
 //!   not know are secret, such as `x-api-key`) nor the body go there. A 307/308 within
 //!   the origin keeps its method and body, as RFC 9110 says.
+//! - **Loopback never through a proxy**: plain http to loopback is allowed only
+//!   because it stays on the machine, so `HTTP_PROXY` and friends are ignored for it;
+//!   other hosts use the environment's proxy settings, as reqwest reads them.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -245,7 +248,15 @@ pub fn client(endpoint: &Endpoint<'_>) -> Result<reqwest::Client, ClientError> {
             Err(refused) => attempt.error(refused),
         }
     });
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    if is_loopback(&endpoint.url.url) {
+        // Plain http is allowed to loopback only because it never leaves the machine;
+        // an `HTTP_PROXY` from the environment would carry it (and its credentials)
+        // to the proxy in clear. Other hosts use the environment's proxy, as every
+        // tool on the machine does: https goes through it as an opaque tunnel.
+        builder = builder.no_proxy();
+    }
+    builder
         .timeout(endpoint.timeout)
         .connect_timeout(endpoint.timeout.min(Duration::from_secs(10)))
         .user_agent(concat!("rosterd/", env!("CARGO_PKG_VERSION")))

@@ -364,3 +364,39 @@ fn a_second_run_on_the_same_state_file_is_refused_while_one_runs() {
     fake.delay(Duration::ZERO);
     assert_holds(&fake, &people);
 }
+
+/// A row that loses its key in a later export (an empty id, or one with a NUL in it)
+/// is rejected, and its account — found by the email the row still has — is held:
+/// not disabled as "gone", not created again. Everyone else syncs as usual.
+#[tokio::test]
+async fn a_row_that_lost_its_key_holds_the_account_with_its_email() {
+    let fake = FakeHesh::start(FakeHeshOptions::default()).await;
+    let ws = workspace(&fake, "");
+    let mut people: Vec<Person> = (0..6).map(Person::new).collect();
+    ws.write_people(&people);
+    let (code, doc) = ws.sync();
+    assert_eq!(code, 0, "{doc}");
+    assert_holds(&fake, &people);
+
+    people[1].id = String::new();
+    people[2].id = format!("{}\u{0}", people[2].id);
+    people[5].last = "Renamed".into();
+    ws.write_people(&people);
+    fake.clear_requests();
+    let (code, doc) = ws.sync();
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(
+        doc["source"]["rejected"].as_array().unwrap().len(),
+        2,
+        "{doc}"
+    );
+    assert_eq!(op_kinds(&doc, "hesh"), ["update"], "{doc}");
+    assert_eq!(fake.count("PATCH", DISABLE_PATH), 0);
+    assert!(fake.users().iter().all(|u| u.status == HeshStatus::Active));
+    assert_eq!(fake.users().len(), 6, "nobody was created again");
+    let states = snapshot_states(&ws.state(), "hesh").await;
+    assert!(
+        states.iter().all(|(_, s)| *s == AccountState::Active),
+        "{states:?}"
+    );
+}

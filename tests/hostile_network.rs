@@ -16,11 +16,16 @@ use std::time::{Duration, Instant};
 
 const TENANT: &str = "0b6f1c4e-2a43-4d8e-9d55-0e1f4c7a9b21";
 
+/// A request as the server saw it: its number, first line and body.
+type Seen = (usize, String, Vec<u8>);
+
 /// A one-answer HTTP server on 127.0.0.1: `answer(n)` gives the raw response to the
 /// n-th request (0-based); every request is counted.
 struct Server {
     port: u16,
     hits: Arc<AtomicUsize>,
+    /// Each request's number (as `answer` was given it), first line and body.
+    seen: Arc<std::sync::Mutex<Vec<Seen>>>,
 }
 
 impl Server {
@@ -29,15 +34,19 @@ impl Server {
         let port = listener.local_addr().unwrap().port();
         let hits = Arc::new(AtomicUsize::new(0));
         let counted = hits.clone();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorded = seen.clone();
         let answer = Arc::new(answer);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 let answer = answer.clone();
+                let recorded = recorded.clone();
                 let n = counted.fetch_add(1, Ordering::SeqCst);
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
                     let mut length = 0usize;
+                    let mut first = String::new();
                     loop {
                         let mut line = String::new();
                         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -50,15 +59,23 @@ impl Server {
                         if line == "\r\n" {
                             break;
                         }
+                        if first.is_empty() {
+                            first = line.trim_end().to_string();
+                        }
                     }
                     let mut body = vec![0; length];
                     let _ = reader.read_exact(&mut body);
+                    recorded.lock().unwrap().push((n, first, body));
                     let _ = stream.write_all(&answer(n));
                     let _ = stream.flush();
                 });
             }
         });
-        Server { port, hits }
+        Server { port, hits, seen }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
     }
 
     fn url(&self, path: &str) -> String {
@@ -184,6 +201,106 @@ fn a_vendor_redirect_to_another_origin_is_never_followed() {
             );
         }
     }
+}
+
+/// The snapshot rows rosterd holds for the provider `target`.
+fn snapshot(dir: &tempfile::TempDir) -> Vec<rosterd::store::SnapshotRow> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let Some(store) = rosterd::store::Store::open_read_only(&dir.path().join("state.db"))
+            .await
+            .unwrap()
+        else {
+            return Vec::new();
+        };
+        let rows = store.snapshot("target").await.unwrap();
+        store.close().await;
+        rows
+    })
+}
+
+/// What a refused redirect leaves behind: nothing recorded as applied (no account in
+/// the snapshot as active), and the same operations sent again — to the vendor's own
+/// origin only — on the next pass.
+#[test]
+fn a_refused_redirect_records_nothing_as_applied_and_is_retried_next_pass() {
+    for kind in ["hesh", "saleschat", "vyte", "zaia", "scim"] {
+        let other = Server::start(|_| json_answer("{}".into()));
+        let redirector = Server::start(redirect_to("307 Temporary Redirect", other.url("/steal")));
+        let dir = workspace(CSV_SOURCE, &provider(kind, &redirector.url("/"), ""));
+        let (code, text) = run(&dir, &["sync"]);
+        assert!(code == 1 || code == 2, "{kind}: exit {code}: {text}");
+        let active: Vec<_> = snapshot(&dir)
+            .into_iter()
+            .filter(|r| r.state == rosterd::store::AccountState::Active)
+            .map(|r| r.external_id)
+            .collect();
+        assert!(active.is_empty(), "{kind}: recorded as applied: {active:?}");
+        let first = redirector.hits();
+        let (code, text) = run(&dir, &["sync"]);
+        assert!(code == 1 || code == 2, "{kind}: exit {code}: {text}");
+        assert!(
+            redirector.hits() > first,
+            "{kind}: the failed operations were not sent again: {text}"
+        );
+        assert_eq!(other.hits(), 0, "{kind}: the other origin was reached");
+    }
+}
+
+/// A 307 within the vendor's own origin is followed with its method and body, as
+/// RFC 9110 says: the second request carries exactly the bytes of the first.
+#[test]
+fn a_same_origin_307_is_followed_with_its_body() {
+    // The vendors whose first request carries a body (the others look up first).
+    for kind in ["hesh", "saleschat"] {
+        let moved: Arc<std::sync::Mutex<String>> = Arc::default();
+        let target = moved.clone();
+        let server = Server::start(move |n| {
+            if n == 0 {
+                let location = target.lock().unwrap().clone();
+                redirect_to("307 Temporary Redirect", location)(n)
+            } else {
+                b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_vec()
+            }
+        });
+        *moved.lock().unwrap() = server.url("/moved/here");
+        let dir = workspace(CSV_SOURCE, &provider(kind, &server.url("/"), ""));
+        let _ = run(&dir, &["sync"]);
+        let seen = server.seen();
+        let (_, first_line, first_body) = seen.iter().find(|(n, _, _)| *n == 0).unwrap();
+        let (_, second_line, second_body) = seen
+            .iter()
+            .find(|(_, line, _)| line.contains("/moved/here"))
+            .unwrap_or_else(|| panic!("{kind}: the redirect was not followed: {seen:?}"));
+        assert!(!first_body.is_empty(), "{kind}: {first_line}");
+        let method = |line: &str| line.split(' ').next().unwrap_or("").to_string();
+        assert_eq!(method(first_line), method(second_line), "{kind}");
+        assert_eq!(first_body, second_body, "{kind}: the body changed");
+    }
+}
+
+/// Plain http is allowed to loopback because it never leaves the machine: a proxy
+/// from the environment must not carry it (and its credentials) elsewhere.
+#[test]
+fn loopback_endpoints_never_go_through_an_environment_proxy() {
+    let proxy = Server::start(|_| json_answer("{}".into()));
+    let vendor = Server::start(|_| json_answer("{}".into()));
+    let dir = workspace(CSV_SOURCE, &provider("hesh", &vendor.url("/"), ""));
+    let out = Command::new(env!("CARGO_BIN_EXE_rosterd"))
+        .current_dir(dir.path())
+        .args(["-c", "rosterd.yaml", "sync"])
+        .env_remove("RUST_LOG")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .env("HTTP_PROXY", proxy.url(""))
+        .env("http_proxy", proxy.url(""))
+        .env("ALL_PROXY", proxy.url(""))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(proxy.hits(), 0, "the proxy was used: {text}");
+    assert!(vendor.hits() > 0, "nothing reached the vendor: {text}");
 }
 
 #[test]
