@@ -23,7 +23,7 @@ use rosterd::config::{
     OnEmailChange, OnRemove, ProviderConfig, RateLimitConfig, SafetyConfig, Scope,
 };
 use rosterd::plan::{apply_guards, plan_provider, PlanContext};
-use rosterd::providers::{self, hesh, ProviderType, VendorSettings};
+use rosterd::providers::{self, hesh, VendorSettings};
 use rosterd::store::Store;
 use rosterd::user::{Attributes, Interner, User};
 
@@ -86,7 +86,6 @@ fn main() {
 async fn run(n: usize) {
     let config = ProviderConfig {
         name: "hesh".into(),
-        kind: ProviderType::Hesh,
         base_url: "https://hesh.example.invalid".parse().unwrap(),
         scope: Scope::default(),
         on_remove: OnRemove::Disable,

@@ -267,7 +267,7 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
         .iter()
         .map(|p| {
             let in_scope = loaded.users.iter().filter(|u| p.scope.matches(u)).count();
-            serde_json::json!({"name": p.name, "type": p.kind, "base_url": p.base_url.as_str(), "users_in_scope": in_scope, "insecure_http": p.base_url.is_insecure()})
+            serde_json::json!({"name": p.name, "type": p.kind(), "base_url": p.base_url.as_str(), "users_in_scope": in_scope, "insecure_http": p.base_url.is_insecure()})
         })
         .collect();
     match args.format {

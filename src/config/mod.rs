@@ -237,7 +237,6 @@ impl RateLimitConfig {
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
     pub name: String,
-    pub kind: ProviderType,
     /// Checked by the outbound policy; says whether insecure http was allowed.
     pub base_url: crate::net::EndpointUrl,
     pub scope: Scope,
@@ -245,6 +244,13 @@ pub struct ProviderConfig {
     pub on_email_change: OnEmailChange,
     pub rate_limit: RateLimitConfig,
     pub settings: VendorSettings,
+}
+
+impl ProviderConfig {
+    /// The vendor, from its settings (one source of truth).
+    pub fn kind(&self) -> ProviderType {
+        self.settings.provider_type()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -448,7 +454,6 @@ fn validate(
         if let (Some(base_url), Some(settings)) = (base_url, settings) {
             let config = ProviderConfig {
                 name,
-                kind: p.kind,
                 base_url,
                 scope: p.scope,
                 on_remove: p.on_remove,
@@ -465,7 +470,7 @@ fn validate(
                     format!("{at}.on_remove"),
                     format!(
                         "{} has no call to delete an account: use `disable`",
-                        config.kind
+                        config.kind()
                     ),
                 ));
             }

@@ -372,7 +372,7 @@ fn scim_source_and_provider_load_with_scim_defaults_for_fields_and_status() {
     );
     assert_eq!(c.source.status.field.as_deref(), Some("active"));
     let p = &c.providers[0];
-    assert_eq!(p.kind, ProviderType::Scim);
+    assert_eq!(p.kind(), ProviderType::Scim);
     let VendorSettings::Scim(ps) = &p.settings else {
         panic!("not scim settings")
     };
@@ -539,4 +539,46 @@ fn only_a_regular_config_file_of_at_most_1_mib_is_read() {
     std::fs::write(&big, vec![b'#'; (MAX_CONFIG_BYTES + 1) as usize]).unwrap();
     let err = Config::load(&big).unwrap_err().to_string();
     assert!(err.contains("larger than the limit of 1 MiB"), "{err}");
+}
+
+/// The registry is the one list of vendors: every entry parses from its config name,
+/// builds an adapter of its own type, and names the record field that holds the
+/// email (the planner's `on_email_change` rests on it) — checked on a real mapping.
+#[test]
+fn every_registered_vendor_loads_builds_and_names_its_email_field() {
+    let yaml = GOOD.replace(
+        "providers:\n",
+        "providers:\n  - name: scim\n    type: scim\n    base_url: https://app.example/scim/v2\n    bearer_token_file: chat.token\n",
+    );
+    let (_dir, config) = load(&yaml);
+    let config = config.unwrap();
+    let kinds: Vec<ProviderType> = config.providers.iter().map(|p| p.kind()).collect();
+    for kind in crate::providers::ProviderType::ALL {
+        assert!(kinds.contains(kind), "{kind} is not in the test config");
+        let parsed: ProviderType = serde_json::from_value(serde_json::json!(kind.as_str())).unwrap();
+        assert_eq!(parsed, *kind);
+    }
+    let user = crate::user::User {
+        external_id: "E1001".into(),
+        email: "ada@corp.example".into(),
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
+        phone: None,
+        status_active: true,
+        start_date: None,
+        termination_date: None,
+        attributes: Default::default(),
+    };
+    for p in &config.providers {
+        let adapter = crate::providers::build(p);
+        assert_eq!(adapter.provider_type(), p.kind());
+        let field = adapter.capabilities().email_field;
+        let record = adapter.map_user(&user).unwrap();
+        assert_eq!(
+            record.get(field),
+            Some("ada@corp.example"),
+            "{}: `{field}` does not hold the email",
+            p.kind()
+        );
+    }
 }

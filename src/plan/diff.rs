@@ -25,7 +25,7 @@ use super::{
     Rejected, Summary,
 };
 use crate::config::{OnEmailChange, OnRemove, ProviderConfig};
-use crate::providers::{changed_fields, Provider, Record, StoredRecord};
+use crate::providers::{changed_fields, Mapping, Record, StoredRecord};
 use crate::store::{AccountState, RowDetails, SnapshotRow};
 use crate::user::{normalise_email, Lifecycle, User};
 
@@ -36,7 +36,7 @@ pub struct NeedDetails(pub Vec<usize>);
 /// Plans one provider. `users` and `snapshot` must be sorted by `external_id`
 /// (sources and the store return them so); the result is in the same order.
 pub fn plan_provider(
-    provider: &dyn Provider,
+    provider: &dyn Mapping,
     config: &ProviderConfig,
     users: &[User],
     snapshot: &[SnapshotRow],
@@ -96,7 +96,7 @@ pub fn plan_provider(
 }
 
 struct Planner<'a> {
-    provider: &'a dyn Provider,
+    provider: &'a dyn Mapping,
     config: &'a ProviderConfig,
     ctx: &'a PlanContext,
     /// Touched rows whose details were not loaded.
@@ -309,10 +309,8 @@ impl Planner<'_> {
             return self.push(kind, user, vendor_id, why.into(), changes, Some(record));
         }
         if let Err(cannot) = self.provider.check_update(&old, &record) {
-            let email_changed = changes
-                .iter()
-                .any(|c| c.field == "email" || c.field == "identifier");
             let caps = self.provider.capabilities();
+            let email_changed = changes.iter().any(|c| c.field == caps.email_field);
             if email_changed
                 && self.config.on_email_change == OnEmailChange::Recreate
                 && caps.create

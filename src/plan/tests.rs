@@ -40,7 +40,6 @@ fn ctx() -> PlanContext {
 fn hesh_config() -> ProviderConfig {
     ProviderConfig {
         name: "hesh-prod".into(),
-        kind: ProviderType::Hesh,
         base_url: "https://hesh.example".parse().unwrap(),
         scope: Scope::default(),
         on_remove: OnRemove::Disable,
@@ -57,7 +56,6 @@ fn hesh_config() -> ProviderConfig {
 fn vyte_config() -> ProviderConfig {
     ProviderConfig {
         name: "vyte".into(),
-        kind: ProviderType::Vyte,
         settings: VendorSettings::Vyte(providers::vyte::Settings {
             api_key: SecretString::from("k".to_string()),
             organization: None,
@@ -70,7 +68,6 @@ fn vyte_config() -> ProviderConfig {
 fn saleschat_config() -> ProviderConfig {
     ProviderConfig {
         name: "sc".into(),
-        kind: ProviderType::Saleschat,
         settings: VendorSettings::Saleschat(providers::saleschat::Settings {
             token: SecretString::from("k".to_string()),
             org_id: "org".into(),

@@ -1,21 +1,17 @@
 //! The provider trait every vendor adapter implements, its capabilities, and the
 //! registry that builds an adapter from its config.
 //!
-//! Only this file and the vendors' own folders know vendor names. The planner and the
+//! Only this file (its registry line per vendor) and the vendors' own folders know
+//! vendor names. The planner and the
 //! executor work from [`Capabilities`] and the trait.
 
 pub mod call;
-pub mod hesh;
 mod record;
 pub mod request;
 #[cfg(test)]
 mod response_fuzz;
-pub mod saleschat;
-pub mod scim;
 #[cfg(test)]
 pub(crate) mod scripted;
-pub mod vyte;
-pub mod zaia;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,28 +22,83 @@ use crate::user::User;
 pub use record::{Fingerprint, Record, StoredRecord};
 pub use request::Request;
 
-/// The vendors rosterd knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderType {
-    Hesh,
-    Saleschat,
-    Vyte,
-    Zaia,
-    /// Any SCIM 2.0 service (RFC 7643 / 7644).
-    Scim,
+/// The vendor registry: each line is `Variant => folder::Adapter`, and from this one
+/// list come the vendor modules, [`ProviderType`] (its config name is the folder's),
+/// [`VendorSettings`], [`parse_settings`] and [`build`]. Adding a vendor is its folder
+/// (a `Settings` with `parse`, an adapter with `new(&ProviderConfig, Settings)`
+/// implementing [`Provider`]) plus one line here.
+macro_rules! vendors {
+    ($( $(#[$doc:meta])* $variant:ident => $module:ident :: $adapter:ident ),+ $(,)?) => {
+        $( pub mod $module; )+
+
+        /// The vendors rosterd knows.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum ProviderType {
+            $( $(#[$doc])* $variant, )+
+        }
+
+        impl ProviderType {
+            /// Every vendor, in registry order.
+            pub const ALL: &'static [ProviderType] = &[$( ProviderType::$variant ),+];
+
+            /// The name used in the config (`type: hesh`), the plan and metrics.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( ProviderType::$variant => stringify!($module), )+
+                }
+            }
+        }
+
+        /// The vendor settings of one provider, parsed and validated by the vendor's
+        /// module.
+        #[derive(Debug, Clone)]
+        pub enum VendorSettings {
+            $( $variant($module::Settings), )+
+        }
+
+        impl VendorSettings {
+            pub fn provider_type(&self) -> ProviderType {
+                match self {
+                    $( VendorSettings::$variant(_) => ProviderType::$variant, )+
+                }
+            }
+        }
+
+        /// Parses the vendor-specific keys of a provider entry. `path` is the entry's
+        /// key path (`providers[2]`) and errors are pushed as `(key path, message)`.
+        pub(crate) fn parse_settings(
+            kind: ProviderType,
+            raw: serde_json::Map<String, serde_json::Value>,
+            ctx: &crate::config::ParseContext<'_>,
+            path: &str,
+            issues: &mut Vec<crate::config::Issue>,
+        ) -> Option<VendorSettings> {
+            match kind {
+                $( ProviderType::$variant => {
+                    $module::Settings::parse(raw, ctx, path, issues).map(VendorSettings::$variant)
+                } )+
+            }
+        }
+
+        /// Builds the adapter for a provider entry of the config.
+        pub fn build(config: &ProviderConfig) -> Box<dyn Provider> {
+            match &config.settings {
+                $( VendorSettings::$variant(s) => {
+                    Box::new($module::$adapter::new(config, s.clone()))
+                } )+
+            }
+        }
+    };
 }
 
-impl ProviderType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderType::Hesh => "hesh",
-            ProviderType::Saleschat => "saleschat",
-            ProviderType::Vyte => "vyte",
-            ProviderType::Zaia => "zaia",
-            ProviderType::Scim => "scim",
-        }
-    }
+vendors! {
+    Hesh => hesh::Hesh,
+    Saleschat => saleschat::Saleschat,
+    Vyte => vyte::Vyte,
+    Zaia => zaia::Zaia,
+    /// Any SCIM 2.0 service (RFC 7643 / 7644).
+    Scim => scim::Scim,
 }
 
 impl std::fmt::Display for ProviderType {
@@ -67,58 +118,9 @@ pub struct Capabilities {
     pub disable: bool,
     pub enable: bool,
     pub delete: bool,
-    pub find_by_email: bool,
-    pub list: bool,
-}
-
-/// The vendor settings of one provider, parsed and validated by the vendor's module.
-#[derive(Debug, Clone)]
-pub enum VendorSettings {
-    Hesh(hesh::Settings),
-    Saleschat(saleschat::Settings),
-    Vyte(vyte::Settings),
-    Zaia(zaia::Settings),
-    Scim(scim::Settings),
-}
-
-impl VendorSettings {
-    pub fn provider_type(&self) -> ProviderType {
-        match self {
-            VendorSettings::Hesh(_) => ProviderType::Hesh,
-            VendorSettings::Saleschat(_) => ProviderType::Saleschat,
-            VendorSettings::Vyte(_) => ProviderType::Vyte,
-            VendorSettings::Zaia(_) => ProviderType::Zaia,
-            VendorSettings::Scim(_) => ProviderType::Scim,
-        }
-    }
-}
-
-/// Parses the vendor-specific keys of a provider entry. `path` is the entry's key path
-/// (`providers[2]`) and errors are pushed as `(key path, message)`.
-pub(crate) fn parse_settings(
-    kind: ProviderType,
-    raw: serde_json::Map<String, serde_json::Value>,
-    ctx: &crate::config::ParseContext<'_>,
-    path: &str,
-    issues: &mut Vec<crate::config::Issue>,
-) -> Option<VendorSettings> {
-    match kind {
-        ProviderType::Hesh => {
-            hesh::Settings::parse(raw, ctx, path, issues).map(VendorSettings::Hesh)
-        }
-        ProviderType::Saleschat => {
-            saleschat::Settings::parse(raw, ctx, path, issues).map(VendorSettings::Saleschat)
-        }
-        ProviderType::Vyte => {
-            vyte::Settings::parse(raw, ctx, path, issues).map(VendorSettings::Vyte)
-        }
-        ProviderType::Zaia => {
-            zaia::Settings::parse(raw, ctx, path, issues).map(VendorSettings::Zaia)
-        }
-        ProviderType::Scim => {
-            scim::Settings::parse(raw, ctx, path, issues).map(VendorSettings::Scim)
-        }
-    }
+    /// The record field that holds the account's email (`email`; zaia's is
+    /// `identifier`): a change to it is an email change (`on_email_change`).
+    pub email_field: &'static str,
 }
 
 /// What every adapter knows of itself: its configured name, its vendor, its abilities.
@@ -129,8 +131,10 @@ pub struct ProviderInfo {
     pub capabilities: Capabilities,
 }
 
-/// One vendor adapter. Planning needs only the mapping side; the executor adds the calls.
-pub trait Provider: Send + Sync {
+/// The pure side of a vendor: what the planner sees. Mapping a source user to the
+/// vendor's record, what the vendor can do, and whether a change can be pushed — no
+/// I/O, no transport, so that `plan` stays a function of its inputs.
+pub trait Mapping: Send + Sync {
     fn info(&self) -> &ProviderInfo;
     /// The configured name of this provider instance.
     fn name(&self) -> &str {
@@ -144,38 +148,6 @@ pub trait Provider: Send + Sync {
     }
     /// Maps a source user to the vendor record, or says why the vendor would refuse it.
     fn map_user(&self, user: &User) -> Result<Record, String>;
-    /// The requests that carry out `ops` (one provider's planned operations), in order.
-    fn requests(&self, ops: &[Operation]) -> Vec<Request>;
-    /// The headers sent with every request, secrets shown as [`request::REDACTED`].
-    fn headers(&self) -> Vec<(&'static str, String)>;
-    /// The headers sent with every request, with the real secrets: only for the
-    /// transport, never for display.
-    fn auth_headers(&self) -> Vec<(&'static str, secrecy::SecretString)>;
-    /// The operator-facing message in one of the vendor's error bodies.
-    fn error_message(&self, body: &serde_json::Value) -> Option<String>;
-    /// How operations are grouped into units of work (indices into `ops`): a batch
-    /// create is one unit. Default: each operation alone.
-    fn units(&self, ops: &[Operation]) -> Vec<Vec<usize>> {
-        (0..ops.len()).map(|i| vec![i]).collect()
-    }
-    /// Carries out one unit; one result per operation, in order. Adapters that cannot
-    /// apply yet say so for every operation, and nothing is sent.
-    fn apply<'a>(
-        &'a self,
-        transport: &'a dyn call::Transport,
-        ops: &'a [&'a Operation],
-    ) -> call::BoxFuture<'a, Vec<call::OpResult>> {
-        let _ = transport;
-        let message = format!(
-            "applying operations to {} is not available in this build yet (plan only)",
-            self.provider_type()
-        );
-        Box::pin(async move {
-            ops.iter()
-                .map(|_| Err(call::CallError::new(None, message.clone())))
-                .collect()
-        })
-    }
     /// Whether the change from `old` to `new` can be pushed to an existing account.
     /// `Err` carries the reason it cannot (the plan reports it as manual action, or
     /// recreates the account when the change is an email change and policy says so).
@@ -197,23 +169,37 @@ pub trait Provider: Send + Sync {
     }
 }
 
+/// The effects side of a vendor: the requests that carry out a plan, how its answers
+/// read, and the sending itself (through a [`call::Transport`]).
+pub trait Provider: Mapping {
+    /// The requests that carry out `ops` (one provider's planned operations), in order.
+    fn requests(&self, ops: &[Operation]) -> Vec<Request>;
+    /// The headers sent with every request, secrets shown as [`request::REDACTED`].
+    fn headers(&self) -> Vec<(&'static str, String)>;
+    /// The headers sent with every request, with the real secrets: only for the
+    /// transport, never for display.
+    fn auth_headers(&self) -> Vec<(&'static str, secrecy::SecretString)>;
+    /// The operator-facing message in one of the vendor's error bodies.
+    fn error_message(&self, body: &serde_json::Value) -> Option<String>;
+    /// How operations are grouped into units of work (indices into `ops`): a batch
+    /// create is one unit. Default: each operation alone.
+    fn units(&self, ops: &[Operation]) -> Vec<Vec<usize>> {
+        (0..ops.len()).map(|i| vec![i]).collect()
+    }
+    /// Carries out one unit; one result per operation, in order.
+    fn apply<'a>(
+        &'a self,
+        transport: &'a dyn call::Transport,
+        ops: &'a [&'a Operation],
+    ) -> call::BoxFuture<'a, Vec<call::OpResult>>;
+}
+
 /// The field names whose values differ between the stored and the new record.
 pub fn changed_fields<'r>(old: &StoredRecord, new: &'r Record) -> Vec<&'r str> {
     new.fields()
         .filter(|(name, value)| old.get(name) != *value)
         .map(|(name, _)| name)
         .collect()
-}
-
-/// Builds the adapter for a provider entry of the config.
-pub fn build(config: &ProviderConfig) -> Box<dyn Provider> {
-    match &config.settings {
-        VendorSettings::Hesh(s) => Box::new(hesh::Hesh::new(config, s.clone())),
-        VendorSettings::Saleschat(s) => Box::new(saleschat::Saleschat::new(config, s.clone())),
-        VendorSettings::Vyte(s) => Box::new(vyte::Vyte::new(config, s.clone())),
-        VendorSettings::Zaia(s) => Box::new(zaia::Zaia::new(config, s.clone())),
-        VendorSettings::Scim(s) => Box::new(scim::Scim::new(config, s.clone())),
-    }
 }
 
 /// Whether two addresses are the same email, case-insensitively in full Unicode (a

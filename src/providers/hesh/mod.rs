@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
+use crate::providers::Mapping;
 use crate::providers::call::{BoxFuture, JsonAnswers, OpResult, Transport};
 use crate::providers::request::{Request, REDACTED};
 use crate::providers::{
@@ -112,8 +113,7 @@ pub(crate) fn capabilities(batch_size: usize) -> Capabilities {
         disable: true,
         enable: true,
         delete: false,
-        find_by_email: false,
-        list: false,
+        email_field: "email",
     }
 }
 
@@ -133,11 +133,33 @@ pub fn map_user(user: &User) -> Result<Record, String> {
         .with("phone", user.phone.clone()))
 }
 
-impl Provider for Hesh {
+impl Mapping for Hesh {
     fn info(&self) -> &ProviderInfo {
         &self.info
     }
 
+    fn map_user(&self, user: &User) -> Result<Record, String> {
+        map_user(user)
+    }
+
+    /// hesh matches an update by email or phone: a new email can only be matched
+    /// through an unchanged phone number.
+    fn check_update(&self, old: &StoredRecord, new: &Record) -> Result<(), String> {
+        let changed = changed_fields(old, new);
+        if changed.contains(&"email") {
+            let phone_kept = old.get("phone").is_some() && old.get("phone") == new.get("phone");
+            if !phone_kept {
+                return Err(
+                    "hesh matches updates by email or phone: an email change needs an unchanged phone number"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Provider for Hesh {
     fn requests(&self, ops: &[Operation]) -> Vec<Request> {
         requests::build(ops, self.batch_size)
     }
@@ -173,26 +195,6 @@ impl Provider for Hesh {
         ops: &'a [&'a Operation],
     ) -> BoxFuture<'a, Vec<OpResult>> {
         Box::pin(async move { client::apply(&JsonAnswers(transport), ops).await })
-    }
-
-    fn map_user(&self, user: &User) -> Result<Record, String> {
-        map_user(user)
-    }
-
-    /// hesh matches an update by email or phone: a new email can only be matched
-    /// through an unchanged phone number.
-    fn check_update(&self, old: &StoredRecord, new: &Record) -> Result<(), String> {
-        let changed = changed_fields(old, new);
-        if changed.contains(&"email") {
-            let phone_kept = old.get("phone").is_some() && old.get("phone") == new.get("phone");
-            if !phone_kept {
-                return Err(
-                    "hesh matches updates by email or phone: an email change needs an unchanged phone number"
-                        .into(),
-                );
-            }
-        }
-        Ok(())
     }
 }
 

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
+use crate::providers::Mapping;
 use crate::providers::call::{BoxFuture, JsonAnswers, OpResult, Transport};
 use crate::providers::request::{Request, REDACTED};
 use crate::providers::{check_len, Capabilities, Provider, ProviderInfo, ProviderType, Record};
@@ -82,8 +83,7 @@ fn capabilities() -> Capabilities {
         disable: true,
         enable: true,
         delete: true,
-        find_by_email: true,
-        list: false,
+        email_field: "email",
     }
 }
 
@@ -100,11 +100,17 @@ pub fn map_user(user: &User) -> Result<Record, String> {
         .with("last_name", Some(user.last_name.clone())))
 }
 
-impl Provider for Saleschat {
+impl Mapping for Saleschat {
     fn info(&self) -> &ProviderInfo {
         &self.info
     }
 
+    fn map_user(&self, user: &User) -> Result<Record, String> {
+        map_user(user)
+    }
+}
+
+impl Provider for Saleschat {
     fn requests(&self, ops: &[Operation]) -> Vec<Request> {
         requests::build(ops, &self.org_id)
     }
@@ -140,10 +146,6 @@ impl Provider for Saleschat {
         ops: &'a [&'a Operation],
     ) -> BoxFuture<'a, Vec<OpResult>> {
         Box::pin(async move { client::apply(&JsonAnswers(transport), ops, &self.org_id).await })
-    }
-
-    fn map_user(&self, user: &User) -> Result<Record, String> {
-        map_user(user)
     }
 }
 

@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
+use crate::providers::Mapping;
 use crate::providers::call::{BoxFuture, JsonAnswers, OpResult, Transport};
 use crate::providers::request::{Request, REDACTED};
 use crate::providers::{Capabilities, Provider, ProviderInfo, ProviderType, Record};
@@ -138,8 +139,7 @@ impl Scim {
                     disable: true,
                     enable: true,
                     delete: true,
-                    find_by_email: true,
-                    list: true,
+                    email_field: "email",
                 },
             },
             settings,
@@ -182,7 +182,7 @@ pub fn map_user(user: &User) -> Result<Record, String> {
         .with("phone", user.phone.clone()))
 }
 
-impl Provider for Scim {
+impl Mapping for Scim {
     fn info(&self) -> &ProviderInfo {
         &self.info
     }
@@ -190,7 +190,9 @@ impl Provider for Scim {
     fn map_user(&self, user: &User) -> Result<Record, String> {
         map_user(user)
     }
+}
 
+impl Provider for Scim {
     fn requests(&self, ops: &[Operation]) -> Vec<Request> {
         let bulk = (self.settings.bulk != Mode::Off).then_some(self.settings.bulk_size);
         requests::build(ops, bulk)

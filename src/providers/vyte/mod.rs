@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
+use crate::providers::Mapping;
 use crate::providers::call::{BoxFuture, JsonAnswers, OpResult, Transport};
 use crate::providers::request::{Request, REDACTED};
 use crate::providers::{Capabilities, Provider, ProviderInfo, ProviderType, Record};
@@ -86,8 +87,7 @@ impl Vyte {
                     disable: false,
                     enable: false,
                     delete: false,
-                    find_by_email: true,
-                    list: true,
+                    email_field: "email",
                 },
             },
             organization: settings.organization,
@@ -126,11 +126,17 @@ pub fn map_user(user: &User) -> Result<Record, String> {
         .with("picture_url", attr("picture_url")))
 }
 
-impl Provider for Vyte {
+impl Mapping for Vyte {
     fn info(&self) -> &ProviderInfo {
         &self.info
     }
 
+    fn map_user(&self, user: &User) -> Result<Record, String> {
+        map_user(user)
+    }
+}
+
+impl Provider for Vyte {
     fn requests(&self, ops: &[Operation]) -> Vec<Request> {
         requests::build(
             ops,
@@ -169,10 +175,6 @@ impl Provider for Vyte {
             )
             .await
         })
-    }
-
-    fn map_user(&self, user: &User) -> Result<Record, String> {
-        map_user(user)
     }
 }
 

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
+use crate::providers::Mapping;
 use crate::providers::call::{BoxFuture, JsonAnswers, OpResult, Transport};
 use crate::providers::request::{Request, REDACTED};
 use crate::providers::{check_len, Capabilities, Provider, ProviderInfo, ProviderType, Record};
@@ -103,8 +104,7 @@ impl Zaia {
                     disable: true,
                     enable: true,
                     delete: false,
-                    find_by_email: true,
-                    list: true,
+                    email_field: "identifier",
                 },
             },
             settings,
@@ -129,11 +129,17 @@ pub fn map_user(user: &User, settings: &Settings) -> Result<Record, String> {
         .with("tierId", settings.tier_id.map(|u| u.to_string())))
 }
 
-impl Provider for Zaia {
+impl Mapping for Zaia {
     fn info(&self) -> &ProviderInfo {
         &self.info
     }
 
+    fn map_user(&self, user: &User) -> Result<Record, String> {
+        map_user(user, &self.settings)
+    }
+}
+
+impl Provider for Zaia {
     fn requests(&self, ops: &[Operation]) -> Vec<Request> {
         requests::build(ops, &self.settings.channel_id.to_string())
     }
@@ -160,10 +166,6 @@ impl Provider for Zaia {
             let channel_id = self.settings.channel_id.to_string();
             client::apply(&JsonAnswers(transport), ops, &channel_id).await
         })
-    }
-
-    fn map_user(&self, user: &User) -> Result<Record, String> {
-        map_user(user, &self.settings)
     }
 }
 
