@@ -1,7 +1,8 @@
 //! Command line: clap definitions, the commands, and the exit codes.
 //!
 //! Exit codes (DESIGN.md): 0 done or nothing to do, 1 could not run (config, source,
-//! state), 2 ran but some operations failed, 3 stopped by a safety guard.
+//! state), 2 ran but some operations failed (or it was stopped, by a signal or its
+//! deadline, before everything was done), 3 stopped by a safety guard.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
 use crate::source;
-use crate::store::Store;
+use crate::store::{PassOutcome, Store};
 use crate::sync;
 
 /// Writes a line (or text) to stdout. When the reader has gone (`rosterd … | head`)
@@ -191,13 +192,7 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
             Err(e) => return fail(e),
         };
         print_report(&report, args.format);
-        return if report.any_blocked() && !args.force {
-            ExitCode::from(EXIT_BLOCKED)
-        } else if report.any_failed() {
-            ExitCode::from(EXIT_SOME_FAILED)
-        } else {
-            ExitCode::from(EXIT_OK)
-        };
+        return ExitCode::from(exit_code(report.outcome(args.force)));
     }
     // A dry run writes nothing: no state file is created, none is migrated.
     let store = match Store::open_read_only(&config.state).await {
@@ -213,10 +208,18 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
         Err(e) => return fail(e),
     };
     print_report(&report, args.format);
-    if report.any_blocked() && !args.force {
-        ExitCode::from(EXIT_BLOCKED)
-    } else {
-        ExitCode::from(EXIT_OK)
+    ExitCode::from(exit_code(report.outcome(args.force)))
+}
+
+/// The exit code of a pass that ran to a report. `stopped` and `timeout` are 2 like
+/// `failed`: the pass ran but not everything planned was done, and the rest is
+/// planned again next pass.
+fn exit_code(outcome: PassOutcome) -> u8 {
+    match outcome {
+        PassOutcome::Ok => EXIT_OK,
+        PassOutcome::Failed | PassOutcome::Stopped | PassOutcome::Timeout => EXIT_SOME_FAILED,
+        PassOutcome::Blocked => EXIT_BLOCKED,
+        PassOutcome::Error => EXIT_CANNOT_RUN,
     }
 }
 

@@ -13,7 +13,7 @@ use prometheus_client::registry::Registry;
 use tracing::{info, warn};
 
 use crate::report::PlanReport;
-use crate::store::AccountState;
+use crate::store::{AccountState, PassOutcome};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
@@ -128,14 +128,20 @@ impl Metrics {
     }
 
     /// A pass ended with a report: counts it and its operations, and logs it.
-    pub fn pass_finished(&self, report: &PlanReport, outcome: &str, seconds: f64, now_unix: f64) {
+    pub fn pass_finished(
+        &self,
+        report: &PlanReport,
+        outcome: PassOutcome,
+        seconds: f64,
+        now_unix: f64,
+    ) {
         self.passes
             .get_or_create(&OutcomeLabels {
-                outcome: outcome.into(),
+                outcome: outcome.as_str().into(),
             })
             .inc();
         self.pass_duration.observe(seconds);
-        if outcome == "ok" {
+        if outcome == PassOutcome::Ok {
             self.last_success.set(now_unix);
         }
         for p in &report.providers {
@@ -174,16 +180,15 @@ impl Metrics {
                 .inc_by(r.retries);
             self.waited(&p.name, r.rate_limit_wait_ms as f64 / 1000.0);
         }
-        info!(outcome, seconds, "Pass finished.");
+        info!(outcome = outcome.as_str(), seconds, "Pass finished.");
     }
 
-    /// A pass could not run at all.
     /// A pass ended without a report: `outcome` is `error`, or `timeout` when it was
     /// abandoned past its deadline.
-    pub fn pass_error(&self, outcome: &str, error: &str, seconds: f64) {
+    pub fn pass_error(&self, outcome: PassOutcome, error: &str, seconds: f64) {
         self.passes
             .get_or_create(&OutcomeLabels {
-                outcome: outcome.into(),
+                outcome: outcome.as_str().into(),
             })
             .inc();
         self.pass_duration.observe(seconds);
@@ -239,7 +244,7 @@ mod tests {
             })
             .inc();
         m.waited("hesh", 1.5);
-        m.pass_error("error", "cannot read the source", 0.5);
+        m.pass_error(PassOutcome::Error, "cannot read the source", 0.5);
         m.op("hesh", "create", "applied", 2);
         m.snapshot_counts(&[("hesh".into(), AccountState::Active, 3)]);
         let text = m.encode();

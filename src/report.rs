@@ -1,6 +1,7 @@
 //! The plan (and later the run's result) for people and for programs: a summary table
 //! with each operation's changed fields, or one JSON document with a stable shape.
 
+use crate::store::PassOutcome;
 use std::fmt::Write as _;
 
 use chrono::NaiveDate;
@@ -82,6 +83,30 @@ impl PlanReport {
     /// Whether any provider's plan was stopped by a safety guard.
     pub fn any_blocked(&self) -> bool {
         self.providers.iter().any(|p| p.blocked.is_some())
+    }
+
+    /// Whether a stop request left operations of the plan not started.
+    pub fn any_not_started(&self) -> bool {
+        self.providers
+            .iter()
+            .any(|p| p.result.as_ref().is_some_and(|r| r.not_started > 0))
+    }
+
+    /// How the pass that made this report ended — the one decision, for the run
+    /// history, the daemon, metrics and exit codes. `force`: guards were overridden,
+    /// so a blocked plan was applied. A dry run ends `ok` or `blocked`.
+    pub fn outcome(&self, force: bool) -> PassOutcome {
+        if self.timed_out {
+            PassOutcome::Timeout
+        } else if self.any_blocked() && !force {
+            PassOutcome::Blocked
+        } else if self.any_failed() {
+            PassOutcome::Failed
+        } else if self.any_not_started() {
+            PassOutcome::Stopped
+        } else {
+            PassOutcome::Ok
+        }
     }
 
     /// The readable form: a summary table, then each provider's operations.

@@ -27,8 +27,14 @@ pub struct RunStatus {
     pub finished_at: Option<String>,
     pub duration_seconds: Option<f64>,
     pub mode: String,
-    /// `ok`, `failed`, `blocked`, `error`, or `null` for a run that never finished.
-    pub outcome: Option<String>,
+    /// How the run ended (`ok`, `blocked`, `failed`, `stopped`, `timeout`, `error`);
+    /// for one that has not: `running` (the newest, while a process holds the run
+    /// lock: see `pid`) or `interrupted` (it never finished: killed, or the machine
+    /// stopped).
+    pub outcome: String,
+    /// The process running it, for a `running` run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
     /// Why a run ended in `error` (could not read the source, the state, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -75,6 +81,14 @@ pub async fn read(
         .iter()
         .map(run_status)
         .collect();
+    // One run at a time: while a process holds the run lock, the newest run, if it
+    // has not finished, is that process's; older unfinished runs were interrupted.
+    if let Some(pid) = crate::store::RunLock::holder(std::path::Path::new(state)) {
+        if let Some(newest) = status.runs.first_mut().filter(|r| r.finished_at.is_none()) {
+            newest.outcome = "running".into();
+            newest.pid = Some(pid);
+        }
+    }
     for (provider, state, n) in store.snapshot_counts().await? {
         if status.accounts.last().map(|a| &a.provider) != Some(&provider) {
             status.accounts.push(AccountCounts {
@@ -184,7 +198,10 @@ fn run_status(r: &RunRecord) -> RunStatus {
             .finished_at
             .map(|f| (f - r.started_at).num_milliseconds() as f64 / 1000.0),
         mode: r.mode.as_str().to_string(),
-        outcome: r.outcome.clone(),
+        outcome: r
+            .outcome
+            .map_or_else(|| "interrupted".to_string(), |o| o.as_str().to_string()),
+        pid: None,
         error: summary["error"].as_str().map(str::to_string),
         providers,
     }
@@ -238,7 +255,10 @@ impl Status {
                 r.duration_seconds
                     .map_or("-".into(), |d| format!("{d:.1} s")),
                 r.mode.clone(),
-                r.outcome.clone().unwrap_or_else(|| "interrupted".into()),
+                match r.pid {
+                    Some(pid) => format!("running (pid {pid})"),
+                    None => r.outcome.clone(),
+                },
                 per.join(", "),
             ]);
         }

@@ -20,7 +20,7 @@ use crate::providers;
 use crate::providers::request::RequestsPreview;
 use crate::report::{PlanReport, SourceSummary};
 use crate::source::{self, SourceError, SourceLoad};
-use crate::store::{RunLock, RunMode, Store, StoreError};
+use crate::store::{PassOutcome, RunLock, RunMode, Store, StoreError};
 
 /// Plans one provider against its snapshot in `store`: the snapshot is read lean, and
 /// the details of the rows the plan touches are loaded before planning again.
@@ -82,6 +82,16 @@ pub enum SyncError {
 }
 
 impl SyncError {
+    /// How a pass that ended in this error is recorded: `timeout` when it was
+    /// abandoned past its deadline, else `error`.
+    pub fn outcome(&self) -> PassOutcome {
+        if matches!(self, SyncError::PassAbandoned { .. }) {
+            PassOutcome::Timeout
+        } else {
+            PassOutcome::Error
+        }
+    }
+
     /// Names the state file in a state-file error, so the operator knows which file.
     fn in_state_file(self, path: &std::path::Path) -> SyncError {
         match self {
@@ -232,19 +242,11 @@ async fn apply_pass_inner(
             });
         }
         report.timed_out = flags.timed_out.load(Ordering::SeqCst);
-        let outcome = if report.timed_out {
-            "timeout"
-        } else if report.any_blocked() && !force {
-            "blocked"
-        } else if report.any_failed() {
-            "failed"
-        } else {
-            "ok"
-        };
+        let outcome = report.outcome(force);
         store
             .run_finish(&run_id, clock(), outcome, &report.to_json())
             .await?;
-        info!(outcome, "Run finished.");
+        info!(outcome = outcome.as_str(), "Run finished.");
         Ok(report)
     }
     .instrument(span.clone());
@@ -259,12 +261,10 @@ async fn apply_pass_inner(
     if let Err(e) = &result {
         // The run history says why this pass did nothing (or stopped part way).
         let summary = serde_json::json!({ "error": e.to_string() }).to_string();
-        let outcome = if matches!(e, SyncError::PassAbandoned { .. }) {
-            "timeout"
-        } else {
-            "error"
-        };
-        if let Err(store_err) = store.run_finish(&run_id, clock(), outcome, &summary).await {
+        if let Err(store_err) = store
+            .run_finish(&run_id, clock(), e.outcome(), &summary)
+            .await
+        {
             warn!(error = %store_err, "Cannot record the failed run in the run history.");
         }
     }

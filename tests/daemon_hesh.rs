@@ -10,7 +10,7 @@ use std::fs::File;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rosterd::store::Store;
+use rosterd::store::{PassOutcome, Store};
 use support::fake_hesh::{FakeHesh, FakeHeshOptions};
 use support::fake_server::FakeVendor;
 use support::process::{free_port, http_get as get, wait_for};
@@ -254,7 +254,7 @@ fn a_pass_past_its_timeout_stops_like_sigterm_is_recorded_as_timeout_and_later_p
     assert_eq!(in_flight, 0, "the operations in flight were journaled");
     let timed_out: Vec<_> = runs
         .iter()
-        .filter(|r| r.outcome.as_deref() == Some("timeout"))
+        .filter(|r| r.outcome == Some(PassOutcome::Timeout))
         .collect();
     assert_eq!(timed_out.len() as f64, timeouts, "{runs:?}");
     for r in &timed_out {

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use rosterd::config::Config;
 use rosterd::plan::OpKind;
-use rosterd::store::{AccountState, SnapshotUpsert, Store};
+use rosterd::store::{AccountState, PassOutcome, SnapshotUpsert, Store};
 use support::process::fixture_copy;
 use support::workspace::provider;
 
@@ -422,7 +422,7 @@ async fn real_run_against_an_unreachable_vendor_fails_those_operations_and_recor
     );
     let runs = store.recent_runs(5).await.unwrap();
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0].outcome.as_deref(), Some("failed"));
+    assert_eq!(runs[0].outcome, Some(PassOutcome::Failed));
 }
 
 #[test]

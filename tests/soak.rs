@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rosterd::store::Store;
+use rosterd::store::{PassOutcome, Store};
 use support::fake_hesh::{FakeHesh, FakeHeshOptions, HeshStatus};
 use support::fake_saleschat::{FakeSaleschat, FakeSaleschatOptions};
 use support::fake_server::FakeVendor;
@@ -513,7 +513,7 @@ fn daemon_under_faults_and_a_changing_source_keeps_memory_flat_never_hangs_and_c
             "run {} took {took} s",
             r.run_id
         );
-        assert_ne!(r.outcome.as_deref(), Some("timeout"));
+        assert_ne!(r.outcome, Some(PassOutcome::Timeout));
     }
     println!("soak: {} runs, longest {longest:.2} s", runs.len());
 }

@@ -12,7 +12,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 
 use rosterd::providers::Fingerprint;
-use rosterd::store::{AccountState, RunMode, SnapshotUpsert, Store};
+use rosterd::store::{AccountState, PassOutcome, RunMode, SnapshotUpsert, Store};
 use support::process::fixture_copy;
 
 fn status(dir: &Path, format: &str) -> (i32, String) {
@@ -50,12 +50,17 @@ async fn status_shows_passes_accounts_and_who_needs_attention() {
     };
     store.run_start("r1", RunMode::Apply, at(0)).await.unwrap();
     store
-        .run_finish("r1", at(1), "failed", &summary(3, 1, Value::Null))
+        .run_finish(
+            "r1",
+            at(1),
+            PassOutcome::Failed,
+            &summary(3, 1, Value::Null),
+        )
         .await
         .unwrap();
     store.run_start("r2", RunMode::Apply, at(10)).await.unwrap();
     store
-        .run_finish("r2", at(12), "ok", &summary(1, 0, Value::Null))
+        .run_finish("r2", at(12), PassOutcome::Ok, &summary(1, 0, Value::Null))
         .await
         .unwrap();
     store.run_start("r3", RunMode::Apply, at(20)).await.unwrap(); // interrupted
@@ -64,7 +69,7 @@ async fn status_shows_passes_accounts_and_who_needs_attention() {
         .run_finish(
             "r0",
             at(0),
-            "error",
+            PassOutcome::Error,
             &json!({"error": "cannot read the source: users.csv is empty"}).to_string(),
         )
         .await
@@ -124,7 +129,10 @@ async fn status_shows_passes_accounts_and_who_needs_attention() {
         "cannot read the source: users.csv is empty"
     );
     assert_eq!(runs[0]["run_id"], "r3", "newest first");
-    assert_eq!(runs[0]["outcome"], Value::Null);
+    assert_eq!(
+        runs[0]["outcome"], "interrupted",
+        "no process holds the run lock"
+    );
     assert_eq!(runs[1]["outcome"], "ok");
     assert_eq!(runs[1]["duration_seconds"], 120.0);
     let r1 = runs.iter().find(|r| r["run_id"] == "r1").unwrap();

@@ -555,7 +555,8 @@ fn every_registered_vendor_loads_builds_and_names_its_email_field() {
     let kinds: Vec<ProviderType> = config.providers.iter().map(|p| p.kind()).collect();
     for kind in crate::providers::ProviderType::ALL {
         assert!(kinds.contains(kind), "{kind} is not in the test config");
-        let parsed: ProviderType = serde_json::from_value(serde_json::json!(kind.as_str())).unwrap();
+        let parsed: ProviderType =
+            serde_json::from_value(serde_json::json!(kind.as_str())).unwrap();
         assert_eq!(parsed, *kind);
     }
     let user = crate::user::User {

@@ -9,6 +9,7 @@ pub mod deadline;
 pub mod server;
 pub mod signals;
 
+use crate::store::PassOutcome;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -177,27 +178,16 @@ async fn one_pass(
     }
     let ok = match result {
         Ok(report) => {
-            let outcome = if report.timed_out {
-                "timeout"
-            } else if report.any_blocked() {
-                "blocked"
-            } else if report.any_failed() {
-                "failed"
-            } else {
-                "ok"
-            };
+            let outcome = report.outcome(false);
             health
                 .metrics
                 .pass_finished(&report, outcome, seconds, clock().timestamp() as f64);
-            outcome == "ok"
+            outcome == PassOutcome::Ok
         }
         Err(e) => {
-            let outcome = if matches!(e, crate::sync::SyncError::PassAbandoned { .. }) {
-                "timeout"
-            } else {
-                "error"
-            };
-            health.metrics.pass_error(outcome, &e.to_string(), seconds);
+            health
+                .metrics
+                .pass_error(e.outcome(), &e.to_string(), seconds);
             false
         }
     };

@@ -83,10 +83,29 @@ impl RunLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The pid of the run holding the lock for `state`, if one is running: the pid
+    /// the lock file names, when that process is alive. Never takes the lock (a
+    /// `status` must not make a starting pass find it busy). A run that ended cleanly
+    /// empties the file; one that was killed leaves its pid, which is then not alive.
+    pub fn holder(state: &Path) -> Option<u32> {
+        let text = std::fs::read_to_string(Self::path_for(state)).ok()?;
+        let pid: i32 = text.trim().parse().ok()?;
+        let alive = rustix::process::Pid::from_raw(pid).is_some_and(|pid| {
+            match rustix::process::test_kill_process(pid) {
+                Ok(()) => true,
+                // It exists, but belongs to someone else.
+                Err(e) => e == rustix::io::Errno::PERM,
+            }
+        });
+        alive.then_some(pid.unsigned_abs())
+    }
 }
 
 impl Drop for RunLock {
     fn drop(&mut self) {
+        // Emptied first: the file no longer names a holder once the lock is free.
+        let _ = self.file.set_len(0);
         let _ = self.file.unlock();
     }
 }

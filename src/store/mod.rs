@@ -33,7 +33,7 @@ use sqlx::{ConnectOptions, Connection, Row};
 pub use failures::{Attention, FailureRecord};
 pub use journal::{Begun, JournalEntry, JournalStatus, SnapshotChange};
 pub use lock::{LockError, RunLock};
-pub use runs::{RunMode, RunRecord};
+pub use runs::{PassOutcome, RunMode, RunRecord};
 pub use snapshot::SnapshotUpsert;
 pub use types::{AccountState, RowDetails, Snapshot, SnapshotRow};
 

@@ -30,6 +30,58 @@ impl RunMode {
     }
 }
 
+/// How a pass ended: the one list the run history, the daemon's metrics (the
+/// `outcome` label) and health, `rosterd status` and the exit codes all use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PassOutcome {
+    /// Everything planned was done, or there was nothing to do.
+    Ok,
+    /// A safety guard blocked at least one provider's plan (without `--force`).
+    Blocked,
+    /// Some operations failed; they are planned again next pass.
+    Failed,
+    /// Asked to stop (SIGTERM, SIGINT) part way: what was in flight finished, the
+    /// operations not started are planned again next pass.
+    Stopped,
+    /// Ran past `daemon.pass_timeout_seconds`.
+    Timeout,
+    /// Could not run: the source, the state file, a client could not be set up.
+    Error,
+}
+
+impl PassOutcome {
+    pub const ALL: [PassOutcome; 6] = [
+        PassOutcome::Ok,
+        PassOutcome::Blocked,
+        PassOutcome::Failed,
+        PassOutcome::Stopped,
+        PassOutcome::Timeout,
+        PassOutcome::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PassOutcome::Ok => "ok",
+            PassOutcome::Blocked => "blocked",
+            PassOutcome::Failed => "failed",
+            PassOutcome::Stopped => "stopped",
+            PassOutcome::Timeout => "timeout",
+            PassOutcome::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for PassOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One run, every column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunRecord {
@@ -38,7 +90,7 @@ pub struct RunRecord {
     /// `None` while running, or when the run was interrupted.
     pub finished_at: Option<DateTime<Utc>>,
     pub mode: RunMode,
-    pub outcome: Option<String>,
+    pub outcome: Option<PassOutcome>,
     /// The run's summary as JSON.
     pub summary: Option<String>,
 }
@@ -66,14 +118,14 @@ impl Store {
         &self,
         run_id: &str,
         finished_at: DateTime<Utc>,
-        outcome: &str,
+        outcome: PassOutcome,
         summary_json: &str,
     ) -> Result<(), StoreError> {
         let done = sqlx::query(
             "UPDATE runs SET finished_at = ?, outcome = ?, summary = ? WHERE run_id = ?",
         )
         .bind(time_text(finished_at))
-        .bind(outcome)
+        .bind(outcome.as_str())
         // Free text a vendor may have echoed a secret into: scrubbed before it is kept.
         .bind(crate::redact::scrub(summary_json).into_owned())
         .bind(run_id)
@@ -115,11 +167,15 @@ fn run_record(row: &SqliteRow) -> Result<RunRecord, StoreError> {
     let started_at: &str = row.try_get(1).map_err(get_err)?;
     let finished_at: Option<&str> = row.try_get(2).map_err(get_err)?;
     let mode: &str = row.try_get(3).map_err(get_err)?;
+    let outcome: Option<&str> = row.try_get(4).map_err(get_err)?;
+    let outcome = outcome
+        .map(|o| PassOutcome::parse(o).ok_or_else(|| corrupt(format!("unknown outcome {o:?}"))))
+        .transpose()?;
     Ok(RunRecord {
         started_at: parse_time(started_at).map_err(corrupt)?,
         finished_at: finished_at.map(parse_time).transpose().map_err(corrupt)?,
         mode: RunMode::parse(mode).ok_or_else(|| corrupt(format!("unknown mode {mode:?}")))?,
-        outcome: row.try_get(4).map_err(get_err)?,
+        outcome,
         summary: row.try_get(5).map_err(get_err)?,
         run_id,
     })

@@ -545,11 +545,11 @@ async fn run_history_is_newest_first() {
         .await
         .unwrap();
     store
-        .run_finish("r1", at(150), "done", r#"{"created":3}"#)
+        .run_finish("r1", at(150), PassOutcome::Ok, r#"{"created":3}"#)
         .await
         .unwrap();
     assert!(matches!(
-        store.run_finish("nope", at(1), "done", "{}").await,
+        store.run_finish("nope", at(1), PassOutcome::Ok, "{}").await,
         Err(StoreError::UnknownRun { .. })
     ));
     assert!(store
@@ -567,7 +567,7 @@ async fn run_history_is_newest_first() {
             started_at: at(100),
             finished_at: Some(at(150)),
             mode: RunMode::Apply,
-            outcome: Some("done".into()),
+            outcome: Some(PassOutcome::Ok),
             summary: Some(r#"{"created":3}"#.into()),
         }
     );

@@ -1,0 +1,94 @@
+//! How a pass ends, as the run history, `rosterd status` and the exit code say it: a
+//! pass drained by SIGTERM part way is `stopped` with its counts (not `ok`), and a
+//! pass still running shows as `running` with its pid (not `interrupted`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use rosterd::store::{PassOutcome, Store};
+use support::fake_hesh::{FakeHesh, FakeHeshOptions};
+use support::fake_server::FakeVendor;
+use support::process::wait_for;
+use support::workspace::{Person, Workspace};
+
+/// `rosterd status --format json`'s runs, newest first.
+fn status_runs(ws: &Workspace) -> Vec<Value> {
+    let (code, stdout, stderr) = ws.run(&["status", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    doc["runs"].as_array().unwrap().clone()
+}
+
+#[test]
+fn a_pass_stopped_by_sigterm_is_recorded_as_stopped_and_shows_running_while_it_runs() {
+    let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
+    let ws = Workspace::hesh(
+        &fake.base_url(),
+        fake.tenant_id(),
+        fake.api_key(),
+        "    batch_size: 1\n    rate_limit: { max_concurrency: 1 }\n",
+    );
+    let people: Vec<Person> = (0..200).map(Person::new).collect();
+    ws.write_people(&people);
+    fake.delay(Duration::from_millis(20));
+    let mut child = ws.spawn_sync();
+    wait_for("some creates to arrive", Duration::from_secs(30), || {
+        (fake.requests().len() >= 5).then_some(())
+    });
+
+    // While it runs, status names it and its process.
+    let runs = status_runs(&ws);
+    assert_eq!(runs[0]["outcome"], "running", "{runs:?}");
+    assert_eq!(runs[0]["pid"], child.id(), "{runs:?}");
+
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(2), "a stopped pass is not a clean exit");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (runs, in_flight) = rt.block_on(async {
+        let store = Store::open_read_only(&ws.state()).await.unwrap().unwrap();
+        let r = (
+            store.recent_runs(5).await.unwrap(),
+            store.in_flight().await.unwrap().len(),
+        );
+        store.close().await;
+        r
+    });
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].outcome, Some(PassOutcome::Stopped));
+    assert_eq!(in_flight, 0, "what was in flight finished before the exit");
+    let summary: Value = serde_json::from_str(runs[0].summary.as_deref().unwrap()).unwrap();
+    let result = &summary["providers"][0]["result"];
+    let applied = result["applied"]["create"].as_u64().unwrap();
+    let not_started = result["not_started"].as_u64().unwrap();
+    assert!(applied >= 5 && not_started > 0, "{result}");
+    assert_eq!(applied + not_started, 200, "{result}");
+    assert_eq!(
+        fake.users().len() as u64,
+        applied,
+        "the record matches the vendor"
+    );
+
+    // After it: no longer running, and the status says stopped.
+    let runs = status_runs(&ws);
+    assert_eq!(runs[0]["outcome"], "stopped", "{runs:?}");
+    assert!(runs[0].get("pid").is_none(), "{runs:?}");
+
+    // The next pass creates the rest and ends ok.
+    fake.delay(Duration::ZERO);
+    let (code, _) = ws.sync();
+    assert_eq!(code, 0);
+    assert_eq!(fake.users().len(), 200);
+    assert_eq!(status_runs(&ws)[0]["outcome"], "ok");
+}
