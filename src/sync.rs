@@ -317,7 +317,7 @@ pub async fn plan_loaded(
             failures.insert(pc.name.clone(), s.op_failures(&pc.name).await?);
         }
         for entry in s.in_flight().await? {
-            let keys = if matches!(entry.op.as_str(), "create" | "recreate") {
+            let keys = if entry.op.creates() {
                 &mut unsettled
             } else {
                 &mut uncertain

@@ -12,7 +12,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 
 use rosterd::providers::Fingerprint;
-use rosterd::store::{AccountState, PassOutcome, RunMode, SnapshotUpsert, Store};
+use rosterd::store::{AccountState, OpKind, PassOutcome, RunMode, SnapshotUpsert, Store};
 use support::process::fixture_copy;
 
 fn status(dir: &Path, format: &str) -> (i32, String) {
@@ -103,7 +103,7 @@ async fn status_shows_passes_accounts_and_who_needs_attention() {
             .record_op_failure(
                 "hesh",
                 "A9",
-                "create",
+                OpKind::Create,
                 "ff",
                 "hesh answered 400: phone too long",
                 at(i),
@@ -112,7 +112,14 @@ async fn status_shows_passes_accounts_and_who_needs_attention() {
             .unwrap();
     }
     store
-        .record_op_failure("hesh", "A8", "update", "ee", "hesh answered 503", at(5))
+        .record_op_failure(
+            "hesh",
+            "A8",
+            OpKind::Update,
+            "ee",
+            "hesh answered 503",
+            at(5),
+        )
         .await
         .unwrap();
     store.close().await;

@@ -294,7 +294,7 @@ async fn begin(ctx: &ApplyContext<'_>, ops: &[&Operation]) -> Result<Vec<Begun>,
             .journal_begin(
                 ctx.run_id,
                 ctx.provider.name(),
-                op.op.as_str(),
+                op.op,
                 &op.external_id,
                 &payload,
                 (ctx.clock)(),
@@ -405,14 +405,7 @@ async fn finish(
             // keeps failing the same way.
             let fingerprint = op.fingerprint.map(|f| f.to_string()).unwrap_or_default();
             ctx.store
-                .record_op_failure(
-                    name,
-                    &op.external_id,
-                    op.op.as_str(),
-                    &fingerprint,
-                    &e.message,
-                    now,
-                )
+                .record_op_failure(name, &op.external_id, op.op, &fingerprint, &e.message, now)
                 .await?;
             warn!(provider = %name, external_id = %op.external_id, op = op.op.as_str(), error = %e, "Operation failed.");
             result.failed(op, &e);

@@ -26,16 +26,34 @@ pub enum Outcome {
         reason: String,
         /// The server's hint (`Retry-After`, or `X-RateLimit-Reset` on a 429).
         not_before: Option<Duration>,
+        /// The vendor may have carried the request out all the same (see
+        /// [`Outcome::maybe_applied`]).
+        maybe_applied: bool,
     },
     /// Sending it again would fail the same way: fail this operation with `message`.
     DontRetry {
         status: Option<u16>,
         /// The vendor's message (or `HTTP <code>`), as the operator should read it.
         message: String,
+        maybe_applied: bool,
     },
 }
 
 impl Outcome {
+    /// Whether the vendor may have carried out the request all the same: decided here,
+    /// with the rest of the classification, and carried as data. A 5xx (hesh applies
+    /// some requests and still answers 500), a 2xx whose body was refused, or no
+    /// answer after the request may have left: yes. A 4xx, a 429, a 408 or a refused
+    /// connection say it was not.
+    pub fn maybe_applied(&self) -> bool {
+        match self {
+            Outcome::Success => false,
+            Outcome::Retry { maybe_applied, .. } | Outcome::DontRetry { maybe_applied, .. } => {
+                *maybe_applied
+            }
+        }
+    }
+
     /// A 429: the vendor says we are too fast.
     pub fn is_throttled(&self) -> bool {
         matches!(
@@ -152,34 +170,36 @@ pub fn classify_response(
             status: Some(status),
             reason,
             not_before: headers.retry_after.or(headers.reset_after),
+            maybe_applied: false,
         },
         408 | 500..=599 => Outcome::Retry {
             status: Some(status),
             reason,
             not_before: headers.retry_after,
+            maybe_applied: status >= 500,
         },
         _ => Outcome::DontRetry {
             status: Some(status),
             message: message.unwrap_or_else(|| format!("HTTP {status}")),
+            maybe_applied: false,
         },
     }
 }
 
-/// The reason given when no connection could be made: the request never left, so the
-/// vendor cannot have applied it.
-pub const COULD_NOT_CONNECT: &str = "could not connect";
-
 /// Classifies a request that got no answer. The message names the kind of failure and
 /// its causes, never the URL (it could carry a token in a query string).
 pub fn classify_transport(err: &reqwest::Error) -> Outcome {
-    let retry = |what: &str| Outcome::Retry {
+    // `left`: the request may have reached the vendor.
+    let retry = |what: &str, left: bool| Outcome::Retry {
         status: None,
         reason: describe(what, err),
         not_before: None,
+        maybe_applied: left,
     };
     let dont = |what: &str| Outcome::DontRetry {
         status: None,
         message: describe(what, err),
+        maybe_applied: false,
     };
     if err.is_builder() {
         dont("the request could not be built")
@@ -190,14 +210,18 @@ pub fn classify_transport(err: &reqwest::Error) -> Outcome {
     } else if let Some(status) = err.status() {
         classify_response(status.as_u16(), &RateLimitHeaders::default(), None)
     } else if err.is_timeout() {
-        retry("timed out")
+        retry("timed out", true)
     } else if err.is_connect() {
-        retry(COULD_NOT_CONNECT)
+        // No connection was made: the request never left.
+        retry("could not connect", false)
     } else if err.is_body() {
-        retry("the connection dropped while the body was sent or read")
+        retry(
+            "the connection dropped while the body was sent or read",
+            true,
+        )
     } else {
         // Anything else (a reset connection, a closed stream) is most likely transient.
-        retry("the request failed")
+        retry("the request failed", true)
     }
 }
 

@@ -43,6 +43,7 @@ fn too_many_requests_is_retried_after_retry_after() {
             status: Some(429),
             reason: "HTTP 429".into(),
             not_before: Some(Duration::from_secs(7)),
+            maybe_applied: false,
         }
     );
 }
@@ -93,7 +94,8 @@ fn client_errors_are_not_retried_and_keep_the_vendor_message() {
         outcome,
         Outcome::DontRetry {
             status: Some(422),
-            message: "email is invalid".into()
+            message: "email is invalid".into(),
+            maybe_applied: false,
         }
     );
     for status in [400, 401, 403, 404, 409, 410] {
@@ -102,7 +104,8 @@ fn client_errors_are_not_retried_and_keep_the_vendor_message() {
             outcome,
             Outcome::DontRetry {
                 status: Some(status),
-                message: format!("HTTP {status}")
+                message: format!("HTTP {status}"),
+                maybe_applied: false,
             }
         );
     }
@@ -115,7 +118,8 @@ fn blank_or_long_vendor_messages_are_tidied() {
         blank,
         Outcome::DontRetry {
             status: Some(400),
-            message: "HTTP 400".into()
+            message: "HTTP 400".into(),
+            maybe_applied: false,
         }
     );
     let long = "x".repeat(1000);
@@ -218,8 +222,10 @@ async fn refused_connections_are_retried_without_naming_the_url() {
             status: None,
             reason,
             not_before: None,
+            maybe_applied,
         } => {
             assert!(reason.starts_with("could not connect"), "{reason}");
+            assert!(!maybe_applied, "a refused connection sent nothing");
             assert!(!reason.contains("secret"), "{reason}");
         }
         other => panic!("expected a retry, got {other:?}"),
@@ -242,4 +248,24 @@ async fn timeouts_are_retried() {
         other => panic!("expected a retry, got {other:?}"),
     }
     drop(listener);
+}
+
+#[test]
+fn whether_the_request_may_have_been_applied_is_part_of_the_answer() {
+    let h = RateLimitHeaders::default();
+    for (status, maybe) in [
+        (500, true),
+        (503, true),
+        (429, false),
+        (408, false),
+        (400, false),
+        (409, false),
+        (201, false),
+    ] {
+        assert_eq!(
+            classify_response(status, &h, None).maybe_applied(),
+            maybe,
+            "{status}"
+        );
+    }
 }

@@ -155,9 +155,11 @@ impl AttemptError {
             AttemptError::Http(e) => classify_transport(e),
             // Sending it again would bring the same flood: fail the operation (it is
             // retried next pass, where adoption finds anything the vendor did do).
+            // A 2xx too large to read may have been carried out.
             AttemptError::TooLarge(status) => Outcome::DontRetry {
                 status: Some(*status),
                 message: crate::net::too_large(*status, &crate::net::show_bytes(MAX_BODY_BYTES)),
+                maybe_applied: (200..300).contains(status),
             },
         }
     }

@@ -164,7 +164,7 @@ where
             value,
         } = attempt().await;
         permit.complete(&headers);
-        maybe_applied |= may_have_applied(&outcome);
+        maybe_applied |= outcome.maybe_applied();
         match outcome {
             Outcome::Success => {
                 return value.ok_or_else(|| Failure {
@@ -174,7 +174,9 @@ where
                     maybe_applied: true,
                 });
             }
-            Outcome::DontRetry { status, message } => {
+            Outcome::DontRetry {
+                status, message, ..
+            } => {
                 let message = match status {
                     Some(code) => format!("{} answered {code}: {message}", vendor(policy)),
                     None => match &policy.vendor {
@@ -193,6 +195,7 @@ where
                 status: Some(429),
                 reason,
                 not_before,
+                ..
             } => {
                 last_status = Some(429);
                 let backoff = throttle_backoff.next().unwrap_or(policy.max_delay);
@@ -204,6 +207,7 @@ where
                 status,
                 reason,
                 not_before,
+                ..
             } => {
                 attempts += 1;
                 last_status = status;
@@ -242,25 +246,6 @@ where
                 tokio::time::sleep(wait).await;
             }
         }
-    }
-}
-
-/// Whether the vendor may have carried out a request that got this outcome: a 5xx
-/// (hesh applies some requests and still answers 500), a 2xx whose body was refused,
-/// or no answer after the request may have left. A 4xx, a 429 or a refused
-/// connection say it was not.
-fn may_have_applied(outcome: &Outcome) -> bool {
-    match outcome {
-        Outcome::Success => false,
-        Outcome::DontRetry { status, .. } => status.is_some_and(|s| (200..300).contains(&s)),
-        Outcome::Retry {
-            status: Some(s), ..
-        } => *s >= 500,
-        Outcome::Retry {
-            status: None,
-            reason,
-            ..
-        } => !reason.starts_with(super::classify::COULD_NOT_CONNECT),
     }
 }
 

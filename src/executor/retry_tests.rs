@@ -85,6 +85,7 @@ async fn timeouts_are_retried() {
         status: None,
         reason: "timed out".into(),
         not_before: None,
+        maybe_applied: true,
     });
     let script = Script::new(vec![timed_out, ok()]);
     assert_eq!(run(&config(2, 600), &script).await, Ok("body"));
@@ -233,17 +234,18 @@ async fn send_once_is_not_resent_after_it_may_have_been_applied() {
         ..RetryPolicy::from(&cfg).for_vendor("zaia")
     };
     let pacer = Pacer::new(&cfg);
-    let no_answer = |reason: &str| {
+    let no_answer = |reason: &str, maybe_applied: bool| {
         Attempt::no_answer(Outcome::Retry {
             status: None,
             reason: reason.into(),
             not_before: None,
+            maybe_applied,
         })
     };
 
     for maybe in [
         answer(500, RateLimitHeaders::default(), Some("oops")),
-        no_answer("timed out"),
+        no_answer("timed out", true),
     ] {
         let script = Script::new(vec![maybe, ok()]);
         let failure = send_with_retry(&pacer, &policy, || script.send())
@@ -258,10 +260,7 @@ async fn send_once_is_not_resent_after_it_may_have_been_applied() {
         assert_eq!(script.sent_at().len(), 1);
     }
 
-    let refused = no_answer(&format!(
-        "{}: refused",
-        super::super::classify::COULD_NOT_CONNECT
-    ));
+    let refused = no_answer("could not connect: refused", false);
     let script = Script::new(vec![refused, answer(429, retry_after(1), None), ok()]);
     assert_eq!(
         send_with_retry(&pacer, &policy, || script.send()).await,

@@ -391,11 +391,7 @@ impl Planner<'_> {
             .and_then(|f| f.get(&op.external_id));
         if let Some(f) = failed {
             let fingerprint = op.fingerprint.map(|f| f.to_string()).unwrap_or_default();
-            if after > 0
-                && f.count >= after
-                && f.op == op.op.as_str()
-                && f.fingerprint == fingerprint
-            {
+            if after > 0 && f.count >= after && f.op == op.op && f.fingerprint == fingerprint {
                 self.plan.quarantined.push(Quarantined {
                     external_id: op.external_id,
                     email: op.email,

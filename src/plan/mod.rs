@@ -18,32 +18,9 @@ use crate::store::FailureRecord;
 pub use diff::{plan_provider, NeedDetails};
 pub use safety::{apply_guards, check_source_size};
 
-/// What to do to one account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OpKind {
-    Create,
-    Update,
-    Disable,
-    Enable,
-    Delete,
-    /// Create an account for a new email and disable the old one (email changes the
-    /// vendor cannot make in place, with `on_email_change: recreate`).
-    Recreate,
-}
-
-impl OpKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OpKind::Create => "create",
-            OpKind::Update => "update",
-            OpKind::Disable => "disable",
-            OpKind::Enable => "enable",
-            OpKind::Delete => "delete",
-            OpKind::Recreate => "recreate",
-        }
-    }
-}
+/// What to do to one account (kept in the store's journal and failures, so defined
+/// there).
+pub use crate::store::OpKind;
 
 /// One field's old and new value (old is `None` for a create).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

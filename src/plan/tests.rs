@@ -599,7 +599,7 @@ fn an_operation_failing_too_often_with_the_same_record_is_quarantined_until_it_c
     let u = user("E1", "Ada");
     let fp = p.map_user(&u).unwrap().fingerprint().to_string();
     let failure = |count: u32, fingerprint: &str| crate::store::FailureRecord {
-        op: "create".into(),
+        op: OpKind::Create,
         fingerprint: fingerprint.into(),
         count,
         last_error: "hesh answered 400: bad phone".into(),

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{query_err, time_text, Store, StoreError};
+use super::{query_err, time_text, OpKind, Store, StoreError};
 
 /// The last failed operation of one user at one provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailureRecord {
-    pub op: String,
+    pub op: OpKind,
     /// Fingerprint (text) of the record that failed; empty when the operation has none.
     pub fingerprint: String,
     /// Runs in a row this operation failed with this record.
@@ -26,7 +26,7 @@ impl Store {
         &self,
         provider: &str,
         external_id: &str,
-        op: &str,
+        op: OpKind,
         fingerprint: &str,
         error: &str,
         now: DateTime<Utc>,
@@ -42,7 +42,7 @@ impl Store {
         )
         .bind(provider)
         .bind(external_id)
-        .bind(op)
+        .bind(op.as_str())
         .bind(fingerprint)
         // Free text a vendor may have echoed a secret into: scrubbed before it is kept.
         .bind(crate::redact::scrub(error).into_owned())
@@ -84,10 +84,17 @@ impl Store {
         let mut out = BTreeMap::new();
         for row in rows {
             let count: i64 = row.try_get(3).map_err(query_err(ACTION))?;
+            let external_id: String = row.try_get(0).map_err(query_err(ACTION))?;
+            let op: &str = row.try_get(1).map_err(query_err(ACTION))?;
+            let op = OpKind::parse(op).ok_or_else(|| StoreError::Corrupt {
+                provider: provider.to_string(),
+                external_id: external_id.clone(),
+                message: format!("failures: unknown operation {op:?}"),
+            })?;
             out.insert(
-                row.try_get(0).map_err(query_err(ACTION))?,
+                external_id,
                 FailureRecord {
-                    op: row.try_get(1).map_err(query_err(ACTION))?,
+                    op,
                     fingerprint: row.try_get(2).map_err(query_err(ACTION))?,
                     count: u32::try_from(count).unwrap_or(u32::MAX),
                     last_error: row.try_get(4).map_err(query_err(ACTION))?,

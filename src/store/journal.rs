@@ -7,7 +7,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::snapshot::{upsert_query, SnapshotUpsert};
-use super::{parse_time, query_err, time_text, AccountState, Store, StoreError};
+use super::{parse_time, query_err, time_text, AccountState, OpKind, Store, StoreError};
 
 /// What a confirmed operation changes in the snapshot.
 #[derive(Debug, Clone, Copy)]
@@ -68,8 +68,7 @@ pub struct JournalEntry {
     pub id: i64,
     pub run_id: String,
     pub provider: String,
-    /// The operation, as the executor names it (e.g. "create", "disable").
-    pub op: String,
+    pub op: OpKind,
     pub external_id: String,
     /// What was sent, as JSON.
     pub payload: String,
@@ -95,7 +94,7 @@ impl Store {
         &self,
         run_id: &str,
         provider: &str,
-        op: &str,
+        op: OpKind,
         external_id: &str,
         payload_json: &str,
         now: DateTime<Utc>,
@@ -127,7 +126,7 @@ impl Store {
         )
         .bind(run_id)
         .bind(provider)
-        .bind(op)
+        .bind(op.as_str())
         .bind(external_id)
         .bind(crate::redact::scrub(payload_json).into_owned())
         .bind(time_text(now))
@@ -270,12 +269,15 @@ fn journal_entry(row: &SqliteRow) -> Result<JournalEntry, StoreError> {
     let status: &str = row.try_get(6).map_err(get_err)?;
     let status = JournalStatus::parse(status)
         .ok_or_else(|| corrupt(format!("journal entry {id}: unknown status {status:?}")))?;
+    let op: &str = row.try_get(3).map_err(get_err)?;
+    let op = OpKind::parse(op)
+        .ok_or_else(|| corrupt(format!("journal entry {id}: unknown operation {op:?}")))?;
     let created_at: &str = row.try_get(8).map_err(get_err)?;
     let finished_at: Option<&str> = row.try_get(9).map_err(get_err)?;
     Ok(JournalEntry {
         id,
         run_id: row.try_get(1).map_err(get_err)?,
-        op: row.try_get(3).map_err(get_err)?,
+        op,
         payload: row.try_get(5).map_err(get_err)?,
         status,
         error: row.try_get(7).map_err(get_err)?,

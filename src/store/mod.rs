@@ -35,7 +35,7 @@ pub use journal::{Begun, JournalEntry, JournalStatus, SnapshotChange};
 pub use lock::{LockError, RunLock};
 pub use runs::{PassOutcome, RunMode, RunRecord};
 pub use snapshot::SnapshotUpsert;
-pub use types::{AccountState, RowDetails, Snapshot, SnapshotRow};
+pub use types::{AccountState, OpKind, RowDetails, Snapshot, SnapshotRow};
 
 /// The schema, embedded in the binary.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");

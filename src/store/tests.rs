@@ -227,7 +227,7 @@ async fn read_only_store_reads_but_refuses_writes() {
     let err = ro.upsert_snapshot(&row("hesh", "e2", 2)).await.unwrap_err();
     assert!(matches!(err, StoreError::Query { .. }), "{err:?}");
     assert!(ro
-        .journal_begin("r1", "hesh", "create", "e2", "{}", at(0))
+        .journal_begin("r1", "hesh", OpKind::Create, "e2", "{}", at(0))
         .await
         .is_err());
     assert!(ro.run_start("r1", RunMode::DryRun, at(0)).await.is_err());
@@ -430,7 +430,7 @@ async fn journal_finish_applies_the_snapshot_in_the_same_transaction() {
         .journal_begin(
             "run-1",
             "hesh",
-            "create",
+            OpKind::Create,
             "e1",
             r#"{"email":"a@b.co"}"#,
             at(10),
@@ -463,7 +463,7 @@ async fn journal_finish_applies_the_snapshot_in_the_same_transaction() {
 
     // When the snapshot write fails, the journal entry is not marked done either.
     let id2 = store
-        .journal_begin("run-1", "hesh", "create", "e2", "{}", at(13))
+        .journal_begin("run-1", "hesh", OpKind::Create, "e2", "{}", at(13))
         .await
         .unwrap()
         .id;
@@ -483,22 +483,22 @@ async fn in_flight_lists_only_unfinished_entries_oldest_first() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("state.db")).await.unwrap();
     let a = store
-        .journal_begin("run-1", "hesh", "create", "e1", "{}", at(1))
+        .journal_begin("run-1", "hesh", OpKind::Create, "e1", "{}", at(1))
         .await
         .unwrap()
         .id;
     let b = store
-        .journal_begin("run-1", "hesh", "update", "e2", r#"{"x":1}"#, at(2))
+        .journal_begin("run-1", "hesh", OpKind::Update, "e2", r#"{"x":1}"#, at(2))
         .await
         .unwrap()
         .id;
     let c = store
-        .journal_begin("run-1", "vyte", "disable", "e3", "{}", at(3))
+        .journal_begin("run-1", "vyte", OpKind::Disable, "e3", "{}", at(3))
         .await
         .unwrap()
         .id;
     let d = store
-        .journal_begin("run-1", "vyte", "enable", "e4", "{}", at(4))
+        .journal_begin("run-1", "vyte", OpKind::Enable, "e4", "{}", at(4))
         .await
         .unwrap()
         .id;
@@ -517,7 +517,7 @@ async fn in_flight_lists_only_unfinished_entries_oldest_first() {
             id: b,
             run_id: "run-1".into(),
             provider: "hesh".into(),
-            op: "update".into(),
+            op: OpKind::Update,
             external_id: "e2".into(),
             payload: r#"{"x":1}"#.into(),
             status: JournalStatus::InFlight,
@@ -728,7 +728,7 @@ async fn journal_finish_can_change_only_the_state_or_remove_the_row() {
     store.upsert_snapshot(&row("hesh", "e1", 42)).await.unwrap();
     store.record_failure("hesh", "e1", "503").await.unwrap();
     let id = store
-        .journal_begin("r1", "hesh", "disable", "e1", "{}", at(1))
+        .journal_begin("r1", "hesh", OpKind::Disable, "e1", "{}", at(1))
         .await
         .unwrap()
         .id;
@@ -756,7 +756,7 @@ async fn journal_finish_can_change_only_the_state_or_remove_the_row() {
 
     // A state change for a row that is not there fails and leaves the entry in flight.
     let id = store
-        .journal_begin("r1", "hesh", "disable", "ghost", "{}", at(3))
+        .journal_begin("r1", "hesh", OpKind::Disable, "ghost", "{}", at(3))
         .await
         .unwrap()
         .id;
@@ -770,7 +770,7 @@ async fn journal_finish_can_change_only_the_state_or_remove_the_row() {
     assert_eq!(store.in_flight().await.unwrap().len(), 1);
 
     let id2 = store
-        .journal_begin("r1", "hesh", "delete", "e1", "{}", at(4))
+        .journal_begin("r1", "hesh", OpKind::Delete, "e1", "{}", at(4))
         .await
         .unwrap()
         .id;
@@ -791,7 +791,14 @@ async fn failures_count_in_a_row_per_record_and_clear_on_success() {
     let store = Store::open(&dir.path().join("state.db")).await.unwrap();
     for i in 0..3 {
         store
-            .record_op_failure("hesh", "e1", "create", "aa", &format!("boom {i}"), at(i))
+            .record_op_failure(
+                "hesh",
+                "e1",
+                OpKind::Create,
+                "aa",
+                &format!("boom {i}"),
+                at(i),
+            )
             .await
             .unwrap();
     }
@@ -800,7 +807,7 @@ async fn failures_count_in_a_row_per_record_and_clear_on_success() {
     assert_eq!(f["e1"].last_error, "boom 2");
     // A different record (or operation) starts counting again.
     store
-        .record_op_failure("hesh", "e1", "create", "bb", "boom", at(9))
+        .record_op_failure("hesh", "e1", OpKind::Create, "bb", "boom", at(9))
         .await
         .unwrap();
     assert_eq!(store.op_failures("hesh").await.unwrap()["e1"].count, 1);
@@ -814,19 +821,19 @@ async fn a_new_attempt_at_an_account_supersedes_the_one_left_in_flight() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("state.db")).await.unwrap();
     let first = store
-        .journal_begin("run-1", "hesh", "create", "e1", "{}", at(1))
+        .journal_begin("run-1", "hesh", OpKind::Create, "e1", "{}", at(1))
         .await
         .unwrap();
     assert!(!first.carries_unknown);
     let other = store
-        .journal_begin("run-1", "hesh", "create", "e2", "{}", at(2))
+        .journal_begin("run-1", "hesh", OpKind::Create, "e2", "{}", at(2))
         .await
         .unwrap()
         .id;
     // The create of e1 failed with its outcome unknown and stayed in flight; the
     // next pass tries e1 again, and carries that unknown outcome.
     let second = store
-        .journal_begin("run-2", "hesh", "create", "e1", "{}", at(3))
+        .journal_begin("run-2", "hesh", OpKind::Create, "e1", "{}", at(3))
         .await
         .unwrap();
     assert!(second.carries_unknown);

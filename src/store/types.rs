@@ -33,6 +33,53 @@ impl AccountState {
     }
 }
 
+/// What to do to one account: what the planner plans, the executor sends, and the
+/// journal and the failures table record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    Create,
+    Update,
+    Disable,
+    Enable,
+    Delete,
+    /// Create an account for a new email and disable the old one (email changes the
+    /// vendor cannot make in place, with `on_email_change: recreate`).
+    Recreate,
+}
+
+impl OpKind {
+    pub const ALL: [OpKind; 6] = [
+        OpKind::Create,
+        OpKind::Update,
+        OpKind::Disable,
+        OpKind::Enable,
+        OpKind::Delete,
+        OpKind::Recreate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Create => "create",
+            OpKind::Update => "update",
+            OpKind::Disable => "disable",
+            OpKind::Enable => "enable",
+            OpKind::Delete => "delete",
+            OpKind::Recreate => "recreate",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether it makes a new account: one whose outcome, when unknown, may be an
+    /// account the snapshot does not know of yet.
+    pub fn creates(self) -> bool {
+        matches!(self, OpKind::Create | OpKind::Recreate)
+    }
+}
+
 /// One snapshot row as the planner needs it, kept lean: a large tenant has a million
 /// of them in memory at once, and the planner compares only keys and fingerprints.
 /// The rest ([`RowDetails`]) is loaded for the few rows a plan touches.

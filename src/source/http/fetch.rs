@@ -87,6 +87,8 @@ impl Fetcher {
                 // Asking again would bring the same flood.
                 Err(FetchError::TooLarge(status)) => {
                     Attempt::no_answer(crate::executor::Outcome::DontRetry {
+                        // A read: nothing to apply.
+                        maybe_applied: false,
                         status: Some(status),
                         message: crate::net::too_large(
                             status,
