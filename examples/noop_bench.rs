@@ -94,9 +94,9 @@ fn main() {
     let pass = t.elapsed();
     let p = &report.providers[0];
     assert!(
-        p.operations.is_empty(),
+        p.plan.operations.is_empty(),
         "a no-change pass planned {:?}",
-        p.summary
+        p.plan.summary
     );
     let requests = p.result.as_ref().map_or(0, |r| r.requests);
     assert_eq!(requests, 0, "a no-change pass sent requests");

@@ -144,8 +144,9 @@ impl Metrics {
         if outcome == PassOutcome::Ok {
             self.last_success.set(now_unix);
         }
-        for p in &report.providers {
-            let Some(r) = &p.result else { continue };
+        for report in &report.providers {
+            let Some(r) = &report.result else { continue };
+            let p = &report.plan;
             for (op, n) in &r.applied {
                 self.op(&p.name, op, "applied", *n);
             }

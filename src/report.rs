@@ -8,8 +8,27 @@ use chrono::NaiveDate;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde::Serialize;
 
+use crate::executor::apply::ProviderResult;
 use crate::plan::{FieldChange, OpKind, ProviderPlan};
 use crate::source::SourceRejection;
+
+/// One provider's plan and, for a real run, what applying it did: the report joins
+/// the two, so that the plan knows nothing of the executor. In JSON, one object (the
+/// plan's keys, then `result`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderReport {
+    #[serde(flatten)]
+    pub plan: ProviderPlan,
+    /// What happened when the plan was applied (real runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<ProviderResult>,
+}
+
+impl From<ProviderPlan> for ProviderReport {
+    fn from(plan: ProviderPlan) -> Self {
+        ProviderReport { plan, result: None }
+    }
+}
 
 /// The plan of one pass, across providers: what `sync --dry-run` prints.
 #[derive(Debug, Clone, Serialize)]
@@ -17,7 +36,7 @@ pub struct PlanReport {
     pub today: NaiveDate,
     pub dry_run: bool,
     pub source: SourceSummary,
-    pub providers: Vec<ProviderPlan>,
+    pub providers: Vec<ProviderReport>,
     /// The pass ran past `daemon.pass_timeout_seconds` and was stopped: what was not
     /// started is planned again next pass. Absent from the JSON when false.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -82,7 +101,7 @@ impl PlanReport {
 
     /// Whether any provider's plan was stopped by a safety guard.
     pub fn any_blocked(&self) -> bool {
-        self.providers.iter().any(|p| p.blocked.is_some())
+        self.providers.iter().any(|p| p.plan.blocked.is_some())
     }
 
     /// Whether a stop request left operations of the plan not started.
@@ -144,7 +163,7 @@ impl PlanReport {
             "quarantined",
             "status",
         ]);
-        for p in &self.providers {
+        for ProviderReport { plan: p, .. } in &self.providers {
             let s = &p.summary;
             let status = match &p.blocked {
                 Some(_) => "BLOCKED".to_string(),
@@ -190,7 +209,8 @@ impl PlanReport {
     }
 }
 
-fn provider_text(out: &mut String, p: &ProviderPlan, dry_run: bool) {
+fn provider_text(out: &mut String, report: &ProviderReport, dry_run: bool) {
+    let p = &report.plan;
     let _ = writeln!(out, "\n{} ({})", p.name, p.provider_type);
     if let Some(reason) = &p.blocked {
         let _ = writeln!(
@@ -260,7 +280,7 @@ fn provider_text(out: &mut String, p: &ProviderPlan, dry_run: bool) {
             q.last_error
         );
     }
-    if let Some(r) = &p.result {
+    if let Some(r) = &report.result {
         let applied: Vec<String> = r.applied.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(
             out,

@@ -207,6 +207,7 @@ async fn apply_pass_inner(
         let progress: Vec<Box<dyn Progress>> = report
             .providers
             .iter()
+            .map(|r| &r.plan)
             .map(|p| match &bars {
                 Some(b) if !p.operations.is_empty() && (p.blocked.is_none() || force) => {
                     b.provider(&p.name, p.operations.len() as u64)
@@ -222,7 +223,8 @@ async fn apply_pass_inner(
                 ..ctx
             })
             .collect();
-        let runs = report.providers.iter().zip(&contexts).map(|(plan, ctx)| async move {
+        let runs = report.providers.iter().zip(&contexts).map(|(r, ctx)| async move {
+            let plan = &r.plan;
             if plan.blocked.is_some() && !force {
                 return Ok(None);
             }
@@ -233,10 +235,10 @@ async fn apply_pass_inner(
             apply::apply_plan(ctx, plan).instrument(span).await.map(Some)
         });
         let results = futures_util::future::join_all(runs).await;
-        for ((plan, result), earlier) in report.providers.iter_mut().zip(results).zip(resolved) {
+        for ((provider, result), earlier) in report.providers.iter_mut().zip(results).zip(resolved) {
             // What the resends did counts as this pass's work: a create confirmed on
             // resend is an applied create, a resend that failed is a failure.
-            plan.result = result?.map(|mut r| {
+            provider.result = result?.map(|mut r| {
                 r.merge(earlier);
                 r
             });
@@ -379,7 +381,7 @@ pub async fn plan_loaded(
             users: loaded.users.len(),
             rejected: loaded.rejected,
         },
-        providers: plans,
+        providers: plans.into_iter().map(Into::into).collect(),
         timed_out: false,
         insecure_http: crate::report::insecure_endpoints(config),
     })

@@ -90,7 +90,7 @@ async fn fill_snapshot(dir: &Path) {
             .await
             .unwrap();
     let at = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
-    for p in &report.providers {
+    for p in report.providers.iter().map(|r| &r.plan) {
         let mut rows = Vec::new();
         let records: Vec<String> = p
             .operations

@@ -58,7 +58,6 @@ pub fn plan_provider(
             quarantined: Vec::new(),
             blocked: None,
             requests: None,
-            result: None,
             active_before: snapshot
                 .iter()
                 .filter(|r| r.state == AccountState::Active)

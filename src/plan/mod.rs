@@ -129,9 +129,6 @@ pub struct ProviderPlan {
     pub quarantined: Vec<Quarantined>,
     /// Why a safety guard stopped this provider's plan; `None` when it may run.
     pub blocked: Option<String>,
-    /// What happened when the plan was applied (real runs only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<crate::executor::apply::ProviderResult>,
     /// The requests that would be sent (`--show-requests` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requests: Option<crate::providers::request::RequestsPreview>,
