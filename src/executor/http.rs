@@ -11,10 +11,10 @@ use serde_json::Value;
 use url::Url;
 
 use super::apply::Clock;
-use super::{
+use crate::config::ProviderConfig;
+use crate::net::{
     classify_transport, send_with_retry, Attempt, Outcome, Pacer, RateLimitHeaders, RetryPolicy,
 };
-use crate::config::ProviderConfig;
 use crate::providers::call::{BoxFuture, CallError, Response, Transport, TransportStats};
 use crate::providers::{Provider, Request};
 
@@ -126,7 +126,7 @@ impl<'p> HttpTransport<'p> {
             headers,
             // Scrubbed as it comes in: a secret the vendor echoed is gone before any
             // message is cut, escaped or formatted from it.
-            lenient_json(&crate::redact::scrub(&String::from_utf8_lossy(&body))),
+            crate::net::lenient_json(&crate::redact::scrub(&String::from_utf8_lossy(&body))),
         ))
     }
 }
@@ -163,15 +163,6 @@ impl AttemptError {
             },
         }
     }
-}
-
-/// A body as JSON when it is JSON, as a JSON string when it is not (an HTML error
-/// page), and null when empty: a vendor's odd answer must not fail the parse.
-pub fn lenient_json(text: &str) -> Value {
-    if text.trim().is_empty() {
-        return Value::Null;
-    }
-    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.chars().take(500).collect()))
 }
 
 /// HeaderName::from_static needs lower case; our names are static and ASCII.

@@ -34,7 +34,7 @@ pub struct CallError {
     pub status: Option<u16>,
     pub message: String,
     /// The vendor may have carried the request out all the same (see
-    /// `executor::retry::Failure::maybe_applied`): a failed create may have made the
+    /// `net::retry::Failure::maybe_applied`): a failed create may have made the
     /// account.
     pub maybe_applied: bool,
 }
@@ -159,6 +159,18 @@ fn not_json(request: &Request, status: u16, text: &str) -> CallError {
     )
     // A 2xx all the same: whatever answered may have carried the request out.
     .maybe_applied()
+}
+
+/// A request that failed for good (its retries done) as the adapter sees it.
+impl From<crate::net::Failure> for CallError {
+    fn from(f: crate::net::Failure) -> Self {
+        let e = CallError::new(f.status, f.message);
+        if f.maybe_applied {
+            e.maybe_applied()
+        } else {
+            e
+        }
+    }
 }
 
 #[cfg(test)]

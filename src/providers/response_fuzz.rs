@@ -25,7 +25,7 @@ use super::scim::Mode;
 use super::scripted::{scripted, user};
 use super::{build, Provider, ProviderType};
 use crate::config::Config;
-use crate::executor::http::lenient_json;
+use crate::net::lenient_json;
 use crate::plan::{FieldChange, OpKind, Operation};
 
 const CONFIG: &str = r#"

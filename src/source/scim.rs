@@ -148,7 +148,7 @@ impl ScimSource {
             })?;
         let text = String::from_utf8_lossy(&bytes);
         // Scrubbed as it comes in: an echoed token is gone before any message is made.
-        let body = crate::executor::http::lenient_json(&crate::redact::scrub(&text));
+        let body = crate::net::lenient_json(&crate::redact::scrub(&text));
         if !status.is_success() {
             return Err(SourceError::ScimStatus {
                 url: url.to_string(),

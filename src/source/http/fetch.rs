@@ -1,5 +1,5 @@
-//! One GET of one page, with auth, a timeout, and the executor's retry path: every
-//! answer goes through the one classifier (`executor::classify`) and
+//! One GET of one page, with auth, a timeout, and the request path every client
+//! shares (`net`): every answer goes through the one classifier (`net::classify`) and
 //! `send_with_retry`, so 5xx, 408, timeouts and dropped connections back off and are
 //! retried, a 429 waits for the server's hint, and any other 4xx fails at once.
 //!
@@ -15,7 +15,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::config::{HttpAuth, HttpSourceConfig, RateLimitConfig};
-use crate::executor::{
+use crate::net::{
     classify_transport, send_with_retry, Attempt, Failure, Pacer, RateLimitHeaders, RetryPolicy,
 };
 
@@ -86,7 +86,7 @@ impl Fetcher {
                 Err(FetchError::Http(e)) => Attempt::no_answer(classify_transport(&e)),
                 // Asking again would bring the same flood.
                 Err(FetchError::TooLarge(status)) => {
-                    Attempt::no_answer(crate::executor::Outcome::DontRetry {
+                    Attempt::no_answer(crate::net::Outcome::DontRetry {
                         // A read: nothing to apply.
                         maybe_applied: false,
                         status: Some(status),

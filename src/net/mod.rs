@@ -1,6 +1,13 @@
-//! The one outbound HTTP policy. Every reqwest client rosterd has (vendors, the HTTP
-//! and SCIM sources, anything later) is built by [`client`], so that what may leave
-//! the process is decided here and nowhere else:
+//! The one outbound HTTP policy, and the one request path under every client: the
+//! classifier ([`classify`]: each answer is retry / don't retry / success, and whether
+//! it may have been applied), the per-endpoint [`pacer`] (concurrency and the server's
+//! rate limits) and [`retry::send_with_retry`] tying them together for one call. The
+//! vendor transport (`executor::http`) and the HTTP and SCIM sources sit on top, so
+//! sources never import the executor.
+//!
+//! Every reqwest client rosterd has (vendors, the HTTP and SCIM sources, anything
+//! later) is built by [`client`], so that what may leave the process is decided here
+//! and nowhere else:
 //!
 //! - **No userinfo** (`user:pass@`) in any URL: [`check_url`] refuses it, and its
 //!   message never repeats the URL (it holds a password).
@@ -15,10 +22,29 @@
 //!   because it stays on the machine, so `HTTP_PROXY` and friends are ignored for it;
 //!   other hosts use the environment's proxy settings, as reqwest reads them.
 
+pub mod classify;
+pub mod pacer;
+pub mod retry;
+
+pub use classify::{classify_response, classify_transport, Outcome, RateLimitHeaders};
+pub use pacer::{Pacer, PacerError, Permit};
+pub use retry::{send_with_retry, Attempt, Failure, RetryPolicy};
+
 use std::net::IpAddr;
 use std::time::Duration;
 
 use url::{Host, Url};
+
+/// A body as JSON when it is JSON, as a JSON string when it is not (an HTML error
+/// page), and null when empty: a vendor's or a source's odd answer must not fail the
+/// parse.
+pub fn lenient_json(text: &str) -> serde_json::Value {
+    if text.trim().is_empty() {
+        return serde_json::Value::Null;
+    }
+    serde_json::from_str(text)
+        .unwrap_or_else(|_| serde_json::Value::String(text.chars().take(500).collect()))
+}
 
 /// Most redirects followed for one request (all within the origin).
 pub const MAX_REDIRECTS: usize = 10;

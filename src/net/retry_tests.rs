@@ -5,6 +5,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::*;
+use crate::providers::call::CallError;
 
 fn config(max_attempts: u32, max_wait_seconds: u64) -> RateLimitConfig {
     RateLimitConfig {

@@ -22,7 +22,6 @@ use tracing::debug;
 use super::classify::{Outcome, RateLimitHeaders};
 use super::pacer::{Pacer, PacerError};
 use crate::config::RateLimitConfig;
-use crate::providers::call::CallError;
 
 /// How one request is retried.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,17 +121,6 @@ pub struct Failure {
     /// (a 5xx, a timeout or a dropped connection after the request left, an unreadable
     /// 2xx): for a create, the account may exist.
     pub maybe_applied: bool,
-}
-
-impl From<Failure> for CallError {
-    fn from(f: Failure) -> Self {
-        let e = CallError::new(f.status, f.message);
-        if f.maybe_applied {
-            e.maybe_applied()
-        } else {
-            e
-        }
-    }
 }
 
 /// Sends with `attempt` until success, a failure that will not get better, or the
