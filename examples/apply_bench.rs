@@ -68,14 +68,32 @@ fn main() {
     write_users(dir.path(), users, "");
     runtime
         .block_on(rosterd::sync::apply_pass(
-            &config, &selected, today, false, &clock, false, &stop, None,
+            &rosterd::sync::ApplyRequest {
+                config: &config,
+                selected: &selected,
+                today,
+                force: false,
+                show_progress: false,
+                deadline: None,
+            },
+            &clock,
+            &stop,
         ))
         .unwrap();
     write_users(dir.path(), users, "-Renamed");
     fake.clear_requests();
     let report = runtime
         .block_on(rosterd::sync::apply_pass(
-            &config, &selected, today, false, &clock, false, &stop, None,
+            &rosterd::sync::ApplyRequest {
+                config: &config,
+                selected: &selected,
+                today,
+                force: false,
+                show_progress: false,
+                deadline: None,
+            },
+            &clock,
+            &stop,
         ))
         .unwrap();
 

@@ -60,7 +60,16 @@ fn main() {
         let t = Instant::now();
         runtime
             .block_on(rosterd::sync::apply_pass(
-                &config, &selected, today, false, &clock, false, &stop, None,
+                &rosterd::sync::ApplyRequest {
+                    config: &config,
+                    selected: &selected,
+                    today,
+                    force: false,
+                    show_progress: false,
+                    deadline: None,
+                },
+                &clock,
+                &stop,
             ))
             .unwrap();
         let wall = t.elapsed();

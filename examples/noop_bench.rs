@@ -88,7 +88,16 @@ fn main() {
     let t = Instant::now();
     let report = runtime
         .block_on(rosterd::sync::apply_pass(
-            &config, &selected, today, false, &clock, false, &stop, None,
+            &rosterd::sync::ApplyRequest {
+                config: &config,
+                selected: &selected,
+                today,
+                force: false,
+                show_progress: false,
+                deadline: None,
+            },
+            &clock,
+            &stop,
         ))
         .unwrap();
     let pass = t.elapsed();

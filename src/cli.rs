@@ -183,11 +183,15 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
         // SIGTERM / SIGINT: finish what is in flight, start nothing new, exit.
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         crate::daemon::signals::stop_on_signal(std::sync::Arc::clone(&stop));
-        let report = match sync::apply_pass(
-            config, &selected, today, args.force, &clock, bars, &stop, None,
-        )
-        .await
-        {
+        let request = sync::ApplyRequest {
+            config,
+            selected: &selected,
+            today,
+            force: args.force,
+            show_progress: bars,
+            deadline: None,
+        };
+        let report = match sync::apply_pass(&request, &clock, &stop).await {
             Ok(r) => r,
             Err(e) => return fail(e),
         };

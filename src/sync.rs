@@ -114,64 +114,91 @@ fn state_message(path: &std::path::Path, source: &StoreError) -> String {
     }
 }
 
+/// What a real pass is asked to do.
+#[derive(Clone, Copy)]
+pub struct ApplyRequest<'a> {
+    pub config: &'a Config,
+    /// The providers to sync (all, or those named on the command line).
+    pub selected: &'a [&'a ProviderConfig],
+    pub today: NaiveDate,
+    /// Apply plans a safety guard blocked.
+    pub force: bool,
+    /// Progress bars on a terminal.
+    pub show_progress: bool,
+    /// A pass running past it stops like on a stop request and is recorded as
+    /// `timeout` (see [`crate::daemon::deadline`]).
+    pub deadline: Option<PassDeadline>,
+}
+
 /// Applies one pass for real: takes the run lock, opens (or creates) the state file,
 /// resends what an interrupted run left in flight, plans, and applies every selected
 /// provider's plan concurrently — except plans a safety guard blocked, unless `force`.
-/// The run is recorded in the run history. Returns the report with each result.
-/// With a `deadline`, a pass running past it stops like on `stop` and is recorded as
-/// `timeout` (see [`crate::daemon::deadline`]).
-#[allow(clippy::too_many_arguments)]
+/// The run is recorded in the run history with its [`PassOutcome`]. `stop` (a signal)
+/// lets what is in flight finish and starts nothing new. Returns the report with each
+/// result.
 pub async fn apply_pass(
-    config: &Config,
-    selected: &[&ProviderConfig],
-    today: NaiveDate,
-    force: bool,
+    request: &ApplyRequest<'_>,
     clock: &Clock,
-    show_progress: bool,
     stop: &std::sync::atomic::AtomicBool,
-    deadline: Option<PassDeadline>,
 ) -> Result<PlanReport, SyncError> {
-    apply_pass_inner(
-        config,
-        selected,
-        today,
-        force,
-        clock,
-        show_progress,
-        stop,
-        deadline,
-    )
-    .await
-    .map_err(|e| e.in_state_file(&config.state))
+    let config = request.config;
+    let pass = Pass::open(config, clock)
+        .await
+        .map_err(|e| e.in_state_file(&config.state))?;
+    let span = tracing::info_span!("pass", run_id = %pass.run_id);
+    let work = pass.run(request).instrument(span.clone());
+    let result = tokio::select! {
+        r = work => r,
+        () = deadline::watch(stop, &pass.flags, request.deadline).instrument(span) => {
+            Err(SyncError::PassAbandoned {
+                seconds: request.deadline.map_or(0, |d| (d.limit + d.grace).as_secs()),
+            })
+        }
+    };
+    pass.record(&result, request.force).await;
+    result.map_err(|e| e.in_state_file(&config.state))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn apply_pass_inner(
-    config: &Config,
-    selected: &[&ProviderConfig],
-    today: NaiveDate,
-    force: bool,
-    clock: &Clock,
-    show_progress: bool,
-    requested_stop: &std::sync::atomic::AtomicBool,
-    deadline: Option<PassDeadline>,
-) -> Result<PlanReport, SyncError> {
-    // The pass reads its own stop flag, set by the caller's (a signal) or the deadline.
-    let flags = PassFlags::default();
-    let stop = &flags.stop;
-    let _lock = RunLock::acquire(&config.state)?;
-    let store = Store::open(&config.state).await?;
-    let run_id = uuid::Uuid::new_v4().to_string();
-    store.run_start(&run_id, RunMode::Apply, clock()).await?;
-    // Every event of the pass carries its run id (and, below, its provider).
-    let span = tracing::info_span!("pass", run_id = %run_id);
-    let work = async {
+/// One real pass, from the run lock to the run history: [`Pass::open`] →
+/// [`Pass::run`] (resolve what was in flight → plan → guards → apply) →
+/// [`Pass::record`].
+struct Pass<'c> {
+    store: Store,
+    run_id: String,
+    clock: &'c Clock,
+    /// The pass's own stop and deadline flags, set by [`deadline::watch`].
+    flags: PassFlags,
+    /// Held until the pass is recorded.
+    _lock: RunLock,
+}
+
+impl<'c> Pass<'c> {
+    /// Takes the run lock, opens the state file and records the start of the run.
+    async fn open(config: &Config, clock: &'c Clock) -> Result<Pass<'c>, SyncError> {
+        let lock = RunLock::acquire(&config.state)?;
+        let store = Store::open(&config.state).await?;
+        let run_id = uuid::Uuid::new_v4().to_string();
+        store.run_start(&run_id, RunMode::Apply, clock()).await?;
+        Ok(Pass {
+            store,
+            run_id,
+            clock,
+            flags: PassFlags::default(),
+            _lock: lock,
+        })
+    }
+
+    /// Resolves what earlier runs left in flight, plans, and applies each provider's
+    /// plan (blocked ones only with `force`); what the resends did counts as this
+    /// pass's work.
+    async fn run(&self, request: &ApplyRequest<'_>) -> Result<PlanReport, SyncError> {
         info!("Run started.");
+        let selected = request.selected;
         let adapters: Vec<Box<dyn providers::Provider>> =
             selected.iter().map(|pc| providers::build(pc)).collect();
         let mut transports = Vec::with_capacity(selected.len());
         for (pc, adapter) in selected.iter().zip(&adapters) {
-            transports.push(HttpTransport::new(pc, adapter.as_ref(), clock)?);
+            transports.push(HttpTransport::new(pc, adapter.as_ref(), self.clock)?);
         }
         let silent = Silent;
         let contexts: Vec<ApplyContext<'_>> = selected
@@ -179,14 +206,14 @@ async fn apply_pass_inner(
             .zip(&adapters)
             .zip(&transports)
             .map(|((pc, adapter), transport)| ApplyContext {
-                store: &store,
+                store: &self.store,
                 provider: adapter.as_ref(),
                 transport,
-                run_id: &run_id,
-                clock,
+                run_id: &self.run_id,
+                clock: self.clock,
                 concurrency: pc.rate_limit.max_concurrency,
                 progress: &silent,
-                stop,
+                stop: &self.flags.stop,
             })
             .collect();
         let mut resolved = Vec::with_capacity(contexts.len());
@@ -197,24 +224,15 @@ async fn apply_pass_inner(
             dry_run: false,
             show_requests: false,
         };
-        let mut report = plan_pass(config, selected, Some(&store), today, options).await?;
-        // One bar per provider with something to send, on a terminal only.
-        let bars = if show_progress {
-            Bars::on_terminal()
-        } else {
-            None
-        };
-        let progress: Vec<Box<dyn Progress>> = report
-            .providers
-            .iter()
-            .map(|r| &r.plan)
-            .map(|p| match &bars {
-                Some(b) if !p.operations.is_empty() && (p.blocked.is_none() || force) => {
-                    b.provider(&p.name, p.operations.len() as u64)
-                }
-                _ => Box::new(Silent) as Box<dyn Progress>,
-            })
-            .collect();
+        let mut report = plan_pass(
+            request.config,
+            selected,
+            Some(&self.store),
+            request.today,
+            options,
+        )
+        .await?;
+        let progress = progress_bars(&report, request.show_progress, request.force);
         let contexts: Vec<ApplyContext<'_>> = contexts
             .into_iter()
             .zip(&progress)
@@ -223,6 +241,7 @@ async fn apply_pass_inner(
                 ..ctx
             })
             .collect();
+        let force = request.force;
         let runs = report.providers.iter().zip(&contexts).map(|(r, ctx)| async move {
             let plan = &r.plan;
             if plan.blocked.is_some() && !force {
@@ -235,7 +254,8 @@ async fn apply_pass_inner(
             apply::apply_plan(ctx, plan).instrument(span).await.map(Some)
         });
         let results = futures_util::future::join_all(runs).await;
-        for ((provider, result), earlier) in report.providers.iter_mut().zip(results).zip(resolved) {
+        for ((provider, result), earlier) in report.providers.iter_mut().zip(results).zip(resolved)
+        {
             // What the resends did counts as this pass's work: a create confirmed on
             // resend is an applied create, a resend that failed is a failure.
             provider.result = result?.map(|mut r| {
@@ -243,34 +263,46 @@ async fn apply_pass_inner(
                 r
             });
         }
-        report.timed_out = flags.timed_out.load(Ordering::SeqCst);
-        let outcome = report.outcome(force);
-        store
-            .run_finish(&run_id, clock(), outcome, &report.to_json())
-            .await?;
-        info!(outcome = outcome.as_str(), "Run finished.");
+        report.timed_out = self.flags.timed_out.load(Ordering::SeqCst);
         Ok(report)
     }
-    .instrument(span.clone());
-    let result: Result<PlanReport, SyncError> = tokio::select! {
-        r = work => r,
-        () = deadline::watch(requested_stop, &flags, deadline).instrument(span) => {
-            Err(SyncError::PassAbandoned {
-                seconds: deadline.map_or(0, |d| (d.limit + d.grace).as_secs()),
-            })
-        }
-    };
-    if let Err(e) = &result {
-        // The run history says why this pass did nothing (or stopped part way).
-        let summary = serde_json::json!({ "error": e.to_string() }).to_string();
-        if let Err(store_err) = store
-            .run_finish(&run_id, clock(), e.outcome(), &summary)
-            .await
-        {
-            warn!(error = %store_err, "Cannot record the failed run in the run history.");
+
+    /// Records how the pass ended in the run history: its outcome and report, or the
+    /// error that stopped it. A failure to record is logged: the pass's own result
+    /// (and exit code) stands.
+    async fn record(&self, result: &Result<PlanReport, SyncError>, force: bool) {
+        let (outcome, summary) = match result {
+            Ok(report) => (report.outcome(force), report.to_json()),
+            Err(e) => (
+                e.outcome(),
+                serde_json::json!({ "error": e.to_string() }).to_string(),
+            ),
+        };
+        let recorded = self
+            .store
+            .run_finish(&self.run_id, (self.clock)(), outcome, &summary)
+            .await;
+        match recorded {
+            Ok(()) => info!(run_id = %self.run_id, outcome = outcome.as_str(), "Run finished."),
+            Err(e) => warn!(error = %e, "Cannot record the run in the run history."),
         }
     }
-    result
+}
+
+/// One bar per provider with something to send, on a terminal only.
+fn progress_bars(report: &PlanReport, show: bool, force: bool) -> Vec<Box<dyn Progress>> {
+    let bars = if show { Bars::on_terminal() } else { None };
+    report
+        .providers
+        .iter()
+        .map(|r| &r.plan)
+        .map(|p| match &bars {
+            Some(b) if !p.operations.is_empty() && (p.blocked.is_none() || force) => {
+                b.provider(&p.name, p.operations.len() as u64)
+            }
+            _ => Box::new(Silent) as Box<dyn Progress>,
+        })
+        .collect()
 }
 
 /// What a pass is asked to do besides planning.

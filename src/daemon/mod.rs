@@ -153,20 +153,18 @@ async fn one_pass(
 ) {
     let started = clock();
     let selected: Vec<_> = config.providers.iter().collect();
-    let result = crate::sync::apply_pass(
-        &config,
-        &selected,
-        started.date_naive(),
-        false,
-        clock.as_ref(),
-        false,
-        &stop,
-        Some(deadline::PassDeadline {
+    let request = crate::sync::ApplyRequest {
+        config: &config,
+        selected: &selected,
+        today: started.date_naive(),
+        force: false,
+        show_progress: false,
+        deadline: Some(deadline::PassDeadline {
             limit: Duration::from_secs(config.daemon.pass_timeout_seconds),
             grace: Duration::from_secs(config.daemon.stop_timeout_seconds),
         }),
-    )
-    .await;
+    };
+    let result = crate::sync::apply_pass(&request, clock.as_ref(), &stop).await;
     let seconds = (clock() - started).num_milliseconds() as f64 / 1000.0;
     // Metrics first, health last: whoever sees /healthz change sees the metrics of
     // the pass that changed it.
