@@ -55,14 +55,14 @@ fn main() {
     let key = fake.api_key().to_string();
     let config = Config::from_yaml(&yaml, &path, &|n| (n == "KEY").then(|| key.clone())).unwrap();
     let selected: Vec<_> = config.providers.iter().collect();
-    let clock = chrono::Utc::now;
+    let clock = rosterd::clock::now;
     let stop = AtomicBool::new(false);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let today = chrono::Utc::now().date_naive();
+    let today = rosterd::clock::now().date_naive();
 
     // Setup: create everyone (in batches), then rename everyone: N updates to push.
     write_users(dir.path(), users, "");

@@ -54,9 +54,9 @@ fn main() {
         let config =
             Config::from_yaml(&yaml, &path, &|v| (v == "KEY").then(|| key.clone())).unwrap();
         let selected: Vec<_> = config.providers.iter().collect();
-        let clock = chrono::Utc::now;
+        let clock = rosterd::clock::now;
         let stop = AtomicBool::new(false);
-        let today = chrono::Utc::now().date_naive();
+        let today = rosterd::clock::now().date_naive();
         let t = Instant::now();
         runtime
             .block_on(rosterd::sync::apply_pass(

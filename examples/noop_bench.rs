@@ -17,8 +17,6 @@ mod support;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use chrono::Utc;
-
 use rosterd::config::Config;
 use rosterd::providers;
 use rosterd::store::Store;
@@ -82,9 +80,9 @@ fn main() {
     });
     let setup = t.elapsed();
 
-    let clock = Utc::now;
+    let clock = rosterd::clock::now;
     let stop = AtomicBool::new(false);
-    let today = Utc::now().date_naive();
+    let today = rosterd::clock::now().date_naive();
     let t = Instant::now();
     let report = runtime
         .block_on(rosterd::sync::apply_pass(

@@ -151,7 +151,7 @@ pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
                 run_now: args.run_now,
             };
             let clock: std::sync::Arc<crate::executor::apply::Clock> =
-                std::sync::Arc::new(chrono::Utc::now);
+                std::sync::Arc::new(crate::clock::now);
             match crate::daemon::run(std::sync::Arc::new(config), options, clock).await {
                 Ok(()) => ExitCode::from(EXIT_OK),
                 Err(e) => fail(e),
@@ -178,7 +178,7 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
     };
     let today = args.today.unwrap_or(today);
     if !args.dry_run {
-        let clock = chrono::Utc::now;
+        let clock = crate::clock::now;
         let bars = args.format == Format::Text;
         // SIGTERM / SIGINT: finish what is in flight, start nothing new, exit.
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -5,6 +5,7 @@
 //! [`sync`] ties one pass together and [`report`] prints it.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod executor;

@@ -32,6 +32,6 @@ fn main() -> ExitCode {
         }
     };
     // The only place the library's notion of "today" comes from the clock.
-    let today = chrono::Utc::now().date_naive();
+    let today = rosterd::clock::now().date_naive();
     runtime.block_on(rosterd::cli::run(cli, today))
 }

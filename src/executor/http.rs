@@ -55,16 +55,13 @@ impl<'p> HttpTransport<'p> {
     ) -> Result<Self, TransportError> {
         let mut headers = HeaderMap::new();
         for (name, value) in provider.auth_headers() {
-            let header_err = |message: String| TransportError::Header {
-                provider: config.name.clone(),
-                name,
-                message,
-            };
-            let mut v = HeaderValue::from_str(value.expose_secret())
-                // The value is a secret: say what is wrong, never what it is.
-                .map_err(|_| header_err("the value has characters a header cannot carry".into()))?;
-            v.set_sensitive(true);
-            headers.insert(HeaderName::from_static(name_lower(name)), v);
+            let (header, v) =
+                auth_header(name, &value).map_err(|message| TransportError::Header {
+                    provider: config.name.clone(),
+                    name,
+                    message,
+                })?;
+            headers.insert(header, v);
         }
         // The one outbound policy: same-origin redirects, https unless allowed.
         let client = crate::net::client(&crate::net::Endpoint {
@@ -165,12 +162,19 @@ impl AttemptError {
     }
 }
 
-/// HeaderName::from_static needs lower case; our names are static and ASCII.
-fn name_lower(name: &'static str) -> &'static str {
-    match name {
-        "Authorization" => "authorization",
-        other => other,
-    }
+/// One auth header from a vendor's name for it, in any case (`X-Api-Key` is sent as
+/// `x-api-key`): a name or value a header cannot carry is an error, never a panic.
+fn auth_header(
+    name: &str,
+    value: &secrecy::SecretString,
+) -> Result<(HeaderName, HeaderValue), String> {
+    let header = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| "the name is not a valid header name".to_string())?;
+    let mut v = HeaderValue::from_str(value.expose_secret())
+        // The value is a secret: say what is wrong, never what it is.
+        .map_err(|_| "the value has characters a header cannot carry".to_string())?;
+    v.set_sensitive(true);
+    Ok((header, v))
 }
 
 impl Transport for HttpTransport<'_> {
@@ -231,5 +235,30 @@ impl Transport for HttpTransport<'_> {
             throttled,
             waited: self.pacer.waited(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_header_names_in_any_case_are_sent_lower_case() {
+        let secret = secrecy::SecretString::from("k3y".to_string());
+        for name in ["X-Api-Key", "Authorization", "x-tenant-id"] {
+            let (header, value) = auth_header(name, &secret).unwrap();
+            assert_eq!(header.as_str(), name.to_ascii_lowercase());
+            assert!(value.is_sensitive());
+        }
+    }
+
+    #[test]
+    fn a_bad_auth_header_is_an_error_that_never_shows_the_secret() {
+        let secret = secrecy::SecretString::from("k3y".to_string());
+        let err = auth_header("X Api Key", &secret).unwrap_err();
+        assert!(err.contains("not a valid header name"), "{err}");
+        let bad = secrecy::SecretString::from("k3y\nInjected: 1".to_string());
+        let err = auth_header("X-Api-Key", &bad).unwrap_err();
+        assert!(!err.contains("k3y"), "{err}");
     }
 }

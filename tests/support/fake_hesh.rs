@@ -46,6 +46,10 @@
 //! Dropping the [`FakeHesh`] stops that runtime and waits for it: the port is closed
 //! and every connection is gone when `drop` returns ([`FakeServer`]).
 
+// Test code may block and read the real clock: clippy.toml's disallowed-methods
+// are for the library.
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::BTreeMap;
 use std::io;
 use std::pin::Pin;

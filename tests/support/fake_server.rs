@@ -5,6 +5,10 @@
 //! (`fail_next`, `delay`); reading a request body; and the `X-RateLimit-*` headers.
 //! What a vendor answers, and in which order it checks, stays in its own fake.
 
+// Test code may block and read the real clock: clippy.toml's disallowed-methods
+// are for the library.
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;

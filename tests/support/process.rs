@@ -2,6 +2,10 @@
 //! temporary one, free ports, a tiny HTTP GET, waiting for a condition, and killing a
 //! run in the middle.
 
+// Test code may block and read the real clock: clippy.toml's disallowed-methods
+// are for the library.
+#![allow(clippy::disallowed_methods)]
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;

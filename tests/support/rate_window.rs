@@ -4,6 +4,10 @@
 //! requests, and a request over the limit is refused (429) until the window ends. Each
 //! fake turns a [`RateCheck`] into its own headers.
 
+// Test code may block and read the real clock: clippy.toml's disallowed-methods
+// are for the library.
+#![allow(clippy::disallowed_methods)]
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone)]

@@ -48,7 +48,7 @@ impl HttpSource {
         HttpSource {
             config,
             http,
-            clock: Utc::now,
+            clock: crate::clock::now,
         }
     }
 
