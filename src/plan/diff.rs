@@ -58,9 +58,9 @@ pub fn plan_provider(
             quarantined: Vec::new(),
             blocked: None,
             requests: None,
-            active_before: snapshot
+            disableable_before: snapshot
                 .iter()
-                .filter(|r| r.state == AccountState::Active)
+                .filter(|r| r.state != AccountState::Disabled)
                 .count(),
         },
     };

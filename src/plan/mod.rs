@@ -132,9 +132,11 @@ pub struct ProviderPlan {
     /// The requests that would be sent (`--show-requests` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requests: Option<crate::providers::request::RequestsPreview>,
-    /// Accounts the snapshot holds as active before this plan (guards compare to it).
+    /// Accounts rosterd holds before this plan that a disable could reach: active
+    /// ones and those in manual state (created but needing a person, such as a
+    /// saleschat user not yet in the org). The percentage guard divides by it.
     #[serde(skip)]
-    pub active_before: usize,
+    pub disableable_before: usize,
 }
 
 impl ProviderPlan {

@@ -39,12 +39,16 @@ pub fn apply_guards(plan: &mut ProviderPlan, safety: &SafetyConfig, source_block
         }
     }
     if let Some(max_pct) = safety.max_disable_percent {
-        let base = plan.active_before.max(1);
+        // Every account a disable reaches is one rosterd holds (or adopts in this
+        // plan): the base is never smaller than what is disabled, so the share is
+        // never over 100%.
+        let base = plan.disableable_before.max(removals);
         let pct = removals as f64 * 100.0 / base as f64;
         if pct > max_pct {
             plan.blocked = Some(format!(
-                "the plan would disable or delete {removals} of {} active account(s) ({pct:.1}%), more than safety.max_disable_percent ({max_pct}%)",
-                plan.active_before
+                "the plan would disable or delete {removals} of the {base} account(s) rosterd \
+                 holds there as active or in manual state ({pct:.1}%), more than \
+                 safety.max_disable_percent ({max_pct}%)"
             ));
         }
     }

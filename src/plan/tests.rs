@@ -443,7 +443,7 @@ fn disable_is_blocked_when_over_percent_threshold() {
     apply_guards(&mut plan, &safety, None);
     let reason = plan.blocked.unwrap_or_default();
     assert!(
-        reason.contains("3 of 10") && reason.contains("max_disable_percent"),
+        reason.contains("3 of the 10") && reason.contains("max_disable_percent"),
         "{reason}"
     );
 }
@@ -707,5 +707,50 @@ fn an_operation_of_unknown_outcome_makes_the_row_untrusted() {
     assert_eq!(
         ops(&plan),
         [(OpKind::Enable, "E1"), (OpKind::Disable, "E2")]
+    );
+}
+
+/// Accounts in manual state (saleschat: created but not yet in the org) can be
+/// disabled, so the percentage guard counts them: "3 of 0 active (300%)" was the bug.
+#[test]
+fn the_percent_guard_counts_manual_state_accounts_and_never_shows_over_100() {
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let users: Vec<User> = (0..10).map(|i| user(&format!("E{i}"), "Ada")).collect();
+    let snapshot: Vec<SnapshotRow> = users
+        .iter()
+        .map(|u| row_for(p.as_ref(), u, AccountState::Manual))
+        .collect();
+    let safety = SafetyConfig {
+        max_disable_percent: Some(20.0),
+        max_disable_count: None,
+        min_source_users: 1,
+        quarantine_after: 0,
+    };
+    let mut plan = run(&cfg, &users[..8], &snapshot);
+    assert_eq!(
+        plan.summary.count(OpKind::Disable),
+        2,
+        "{:?}",
+        plan.operations
+    );
+    apply_guards(&mut plan, &safety, None);
+    assert_eq!(plan.blocked, None, "2 of 10 is 20%: allowed");
+    let mut plan = run(&cfg, &users[..7], &snapshot);
+    apply_guards(&mut plan, &safety, None);
+    let reason = plan.blocked.unwrap_or_default();
+    assert!(
+        reason.contains("3 of the 10") && reason.contains("(30.0%)"),
+        "{reason}"
+    );
+
+    // Whatever the snapshot says, the share is of at least what is disabled.
+    let mut plan = run(&cfg, &users[..7], &snapshot);
+    plan.disableable_before = 0;
+    apply_guards(&mut plan, &safety, None);
+    let reason = plan.blocked.unwrap_or_default();
+    assert!(
+        reason.contains("3 of the 3") && reason.contains("(100.0%)"),
+        "{reason}"
     );
 }
