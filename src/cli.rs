@@ -274,9 +274,17 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
         .iter()
         .map(|p| {
             let in_scope = loaded.users.iter().filter(|u| p.scope.matches(u)).count();
-            serde_json::json!({"name": p.name, "type": p.kind(), "base_url": p.base_url.as_str(), "users_in_scope": in_scope, "insecure_http": p.base_url.is_insecure()})
+            let rules: Vec<serde_json::Value> = p
+                .scope
+                .rule_matches(&loaded.users)
+                .into_iter()
+                .map(|(section, key, matched)| serde_json::json!({"rule": section, "key": key, "matched": matched}))
+                .collect();
+            serde_json::json!({"name": p.name, "type": p.kind(), "base_url": p.base_url.as_str(), "users_in_scope": in_scope, "scope_rules": rules, "insecure_http": p.base_url.is_insecure()})
         })
         .collect();
+    let all: Vec<&crate::config::ProviderConfig> = config.providers.iter().collect();
+    let unknown = sync::unknown_scope_keys(config, &all, &loaded);
     match args.format {
         Format::Json => {
             let doc = serde_json::json!({
@@ -284,6 +292,7 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
                 "state": config.state.display().to_string(),
                 "source": {"records": loaded.records, "users": loaded.users.len(), "rejected": loaded.rejected, "insecure_http": source_insecure},
                 "providers": providers,
+                "problems": unknown,
             });
             outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
@@ -315,11 +324,22 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
                     p["users_in_scope"],
                     p["base_url"].as_str().unwrap_or_default()
                 );
+                for rule in p["scope_rules"].as_array().map_or(&[][..], Vec::as_slice) {
+                    outln!(
+                        "  scope {} {}: matches {} user(s)",
+                        rule["rule"].as_str().unwrap_or_default(),
+                        rule["key"].as_str().unwrap_or_default(),
+                        rule["matched"]
+                    );
+                }
                 if p["insecure_http"] == true {
                     outln!("  insecure http: base_url is plain http to a non-loopback host (allow_insecure_http: true)");
                 }
             }
         }
+    }
+    if !unknown.is_empty() {
+        return fail(sync::SyncError::UnknownAttributes(unknown));
     }
     ExitCode::from(EXIT_OK)
 }

@@ -66,6 +66,12 @@ pub enum SyncError {
     #[error("cannot read the source: {0}")]
     Source(#[from] SourceError),
     #[error(
+        "the config names attributes the source does not have (nothing was planned or \
+         sent):\n  - {}",
+        .0.join("\n  - ")
+    )]
+    UnknownAttributes(Vec<String>),
+    #[error(
         "the pass ran past daemon.pass_timeout_seconds and its operations in flight were \
          not done {seconds} s after it started: abandoned; the next pass resolves them"
     )]
@@ -305,6 +311,29 @@ fn progress_bars(report: &PlanReport, show: bool, force: bool) -> Vec<Box<dyn Pr
         .collect()
 }
 
+/// The scope keys of `selected` that no record of `loaded` carries, each with its
+/// key path (`providers[2].scope.exclude.departmnt: …`). Nothing to say of an empty
+/// source (the source guard speaks for it).
+pub fn unknown_scope_keys(
+    config: &Config,
+    selected: &[&ProviderConfig],
+    loaded: &SourceLoad,
+) -> Vec<String> {
+    if loaded.records == 0 {
+        return Vec::new();
+    }
+    config
+        .providers
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| selected.iter().any(|s| s.name == p.name))
+        .flat_map(|(i, p)| {
+            p.scope
+                .unknown_keys(&format!("providers[{i}]"), &loaded.attribute_columns)
+        })
+        .collect()
+}
+
 /// What a pass is asked to do besides planning.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PassOptions {
@@ -342,6 +371,11 @@ pub async fn plan_loaded(
     options: PassOptions,
     loaded: SourceLoad,
 ) -> Result<PlanReport, SyncError> {
+    // A misspelt scope key would silently include or exclude nobody.
+    let unknown = unknown_scope_keys(config, selected, &loaded);
+    if !unknown.is_empty() {
+        return Err(SyncError::UnknownAttributes(unknown));
+    }
     let held: BTreeSet<String> = loaded.held_identities();
     let mut failures = std::collections::BTreeMap::new();
     let mut unsettled = std::collections::BTreeMap::<String, BTreeSet<String>>::new();

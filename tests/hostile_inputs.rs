@@ -476,3 +476,37 @@ fn a_record_that_never_ends_is_refused_within_bounded_memory() {
         );
     }
 }
+
+/// A misspelt scope key (`departmnt`) would exclude nobody (or, in `include`, include
+/// nobody) without a word: the pass stops before planning, naming the key path and
+/// the column it probably means; `check` says the same and counts each rule's matches.
+#[test]
+fn a_misspelt_scope_key_stops_the_pass_naming_the_key_and_a_suggestion() {
+    let csv = b"id,email,first,last,status,department\n\
+                E1,a@corp.example,A,L,active,Sales\n\
+                E2,b@corp.example,B,L,active,Contractor\n";
+    let dir = workspace(csv, "");
+    let yaml = std::fs::read_to_string(dir.path().join("rosterd.yaml")).unwrap();
+    let good = format!("{yaml}    scope: {{ exclude: {{ department: [Contractor] }} }}\n");
+    std::fs::write(dir.path().join("rosterd.yaml"), &good).unwrap();
+    let (code, doc, stderr) = check(dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(doc["providers"][0]["users_in_scope"], 1);
+    assert_eq!(doc["providers"][0]["scope_rules"][0]["matched"], 1);
+
+    let typo = good.replace("department: [Contractor]", "departmnt: [Contractor]");
+    std::fs::write(dir.path().join("rosterd.yaml"), typo).unwrap();
+    let expected = "providers[0].scope.exclude.departmnt: no source record has this attribute; did you mean department?";
+    let (code, _, stderr) = check(dir.path());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+    let out = rosterd(
+        dir.path(),
+        "rosterd.yaml",
+        &["sync", "--dry-run", "--format", "json"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(out.stdout.is_empty(), "a plan was printed");
+}

@@ -1,7 +1,7 @@
 //! From raw records to validated users: field mapping, normalisation, status and dates,
 //! and duplicate keys and emails. Shared by every source type.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use chrono::NaiveDate;
 
@@ -53,6 +53,8 @@ pub(super) struct Builder<'c> {
     rejected: Vec<(usize, Pending)>,
     /// Records pushed so far.
     records: usize,
+    /// Every attribute column seen in any record, with a value or empty.
+    attribute_columns: BTreeSet<String>,
 }
 
 /// A rejected record, while more problems (duplicates) may still be found.
@@ -102,6 +104,7 @@ impl<'c> Builder<'c> {
             user_origins: Vec::new(),
             rejected: Vec::new(),
             records: 0,
+            attribute_columns: BTreeSet::new(),
         }
     }
 
@@ -307,7 +310,13 @@ impl<'c> Builder<'c> {
         let mut pairs = Vec::with_capacity(fields.len());
         for (name, value) in fields {
             let value = value.trim();
-            if name.is_empty() || value.is_empty() || self.reserved.contains(&name.as_str()) {
+            if name.is_empty() || self.reserved.contains(&name.as_str()) {
+                continue;
+            }
+            if !self.attribute_columns.contains(name.as_str()) {
+                self.attribute_columns.insert(name.clone());
+            }
+            if value.is_empty() {
                 continue;
             }
             pairs.push((self.interner.intern(&name), self.interner.intern(value)));
@@ -365,6 +374,7 @@ impl<'c> Builder<'c> {
             users: self.users,
             rejected,
             records: self.records,
+            attribute_columns: self.attribute_columns,
         }
     }
 

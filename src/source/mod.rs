@@ -51,6 +51,10 @@ pub struct SourceLoad {
     pub rejected: Vec<SourceRejection>,
     /// Records read (users + rejected); a CSV header row is not a record.
     pub records: usize,
+    /// The attribute columns (every column that is not a canonical field, status or
+    /// date) seen in the records read, with a value or empty: what a scope key may
+    /// name.
+    pub attribute_columns: BTreeSet<String>,
 }
 
 impl SourceLoad {
