@@ -75,6 +75,15 @@ pub enum Command {
     Status(StatusArgs),
     /// Run passes on the config's schedule, with /healthz, /readyz and /metrics.
     Daemon(DaemonArgs),
+    /// Forget a provider removed from the config: its accounts, journal and failures
+    /// leave the state file (the accounts stay at the vendor, no longer managed).
+    ForgetProvider(ForgetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// The provider's name, as it was in the config.
+    pub name: String,
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +154,7 @@ pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
         Command::Sync(args) => sync_command(&config, args, today).await,
         Command::Check(args) => check_command(&config, args).await,
         Command::Status(args) => status_command(&config, args).await,
+        Command::ForgetProvider(args) => forget_command(&config, &args.name).await,
         Command::Daemon(args) => {
             let options = crate::daemon::DaemonOptions {
                 config_path: cli.config.clone(),
@@ -158,6 +168,64 @@ pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
             }
         }
     }
+}
+
+/// `forget-provider NAME`: refused while NAME is in the config; takes the run lock so
+/// no pass runs meanwhile; says what it leaves behind.
+async fn forget_command(config: &Config, name: &str) -> ExitCode {
+    if config.providers.iter().any(|p| p.name == name) {
+        return fail(format!(
+            "provider {name} is in the config ({}): remove it from the config first; \
+             forgetting a provider rosterd still syncs would recreate its accounts",
+            config.path.display()
+        ));
+    }
+    let _lock = match crate::store::RunLock::acquire(&config.state) {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    let store = match Store::open_read_only(&config.state).await {
+        Ok(Some(_)) => match Store::open(&config.state).await {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        },
+        Ok(None) => {
+            return fail(format!(
+                "no state file at {}: nothing to forget",
+                config.state.display()
+            ))
+        }
+        Err(e) => return fail(e),
+    };
+    let forgotten = match store.forget_provider(name).await {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    store.close().await;
+    let total = forgotten.active + forgotten.disabled + forgotten.manual;
+    if total == 0 && forgotten.in_flight == 0 {
+        return fail(format!("the state file holds nothing for provider {name}"));
+    }
+    tracing::warn!(provider = name, accounts = total, "Provider forgotten.");
+    outln!(
+        "forgot provider {name}: {total} account(s) ({} active, {} in manual state, {} disabled){}.",
+        forgotten.active,
+        forgotten.manual,
+        forgotten.disabled,
+        if forgotten.in_flight > 0 {
+            format!(", and {} operation(s) left in flight whose outcome is unknown", forgotten.in_flight)
+        } else {
+            String::new()
+        }
+    );
+    if forgotten.active + forgotten.manual > 0 {
+        outln!(
+            "left behind: those {} account(s) still exist at the vendor and rosterd no longer \
+             manages them: a leaver among them keeps access until removed there by hand.",
+            forgotten.active + forgotten.manual
+        );
+    }
+    ExitCode::from(EXIT_OK)
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {

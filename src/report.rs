@@ -45,6 +45,37 @@ pub struct PlanReport {
     /// says `allow_insecure_http: true` (see [`insecure_endpoints`]). Absent when none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub insecure_http: Vec<InsecureEndpoint>,
+    /// Providers the state file holds accounts for that the config no longer has:
+    /// the pass writes nothing until each is restored to the config or forgotten
+    /// (`rosterd forget-provider NAME`). Absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub removed_providers: Vec<RemovedProvider>,
+}
+
+/// A provider gone from the config whose accounts the state file still holds: they
+/// would never be disabled again, silently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemovedProvider {
+    pub name: String,
+    /// Accounts held as active or in manual state (a leaver among them would keep
+    /// access).
+    pub accounts: u64,
+}
+
+impl RemovedProvider {
+    /// Why every plan of the pass is blocked.
+    pub fn reason(removed: &[RemovedProvider]) -> String {
+        let names: Vec<String> = removed
+            .iter()
+            .map(|r| format!("{} ({} account(s))", r.name, r.accounts))
+            .collect();
+        format!(
+            "the state file holds accounts of provider(s) no longer in the config: {}; \
+             nothing is written until each is put back in the config or forgotten with \
+             `rosterd forget-provider NAME`",
+            names.join(", ")
+        )
+    }
 }
 
 /// One endpoint that `allow_insecure_http` lets talk plain http to a non-loopback
@@ -117,7 +148,7 @@ impl PlanReport {
     pub fn outcome(&self, force: bool) -> PassOutcome {
         if self.timed_out {
             PassOutcome::Timeout
-        } else if self.any_blocked() && !force {
+        } else if !self.removed_providers.is_empty() || (self.any_blocked() && !force) {
             PassOutcome::Blocked
         } else if self.any_failed() {
             PassOutcome::Failed

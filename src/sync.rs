@@ -18,7 +18,7 @@ use crate::plan::{self, PlanContext};
 use crate::progress::{Bars, Progress, Silent};
 use crate::providers;
 use crate::providers::request::RequestsPreview;
-use crate::report::{PlanReport, SourceSummary};
+use crate::report::{PlanReport, RemovedProvider, SourceSummary};
 use crate::source::{self, SourceError, SourceLoad};
 use crate::store::{PassOutcome, RunLock, RunMode, Store, StoreError};
 
@@ -247,7 +247,9 @@ impl<'c> Pass<'c> {
                 ..ctx
             })
             .collect();
-        let force = request.force;
+        // A provider removed from the config blocks the pass even with --force: its
+        // accounts must be dealt with first (restored, or forgotten on purpose).
+        let force = request.force && report.removed_providers.is_empty();
         let runs = report.providers.iter().zip(&contexts).map(|(r, ctx)| async move {
             let plan = &r.plan;
             if plan.blocked.is_some() && !force {
@@ -309,6 +311,28 @@ fn progress_bars(report: &PlanReport, show: bool, force: bool) -> Vec<Box<dyn Pr
             _ => Box::new(Silent) as Box<dyn Progress>,
         })
         .collect()
+}
+
+/// The providers the state file holds active or manual-state accounts for that are
+/// not in the config.
+async fn removed_providers(
+    config: &Config,
+    store: &Store,
+) -> Result<Vec<RemovedProvider>, SyncError> {
+    let mut removed: Vec<RemovedProvider> = Vec::new();
+    for (name, state, n) in store.snapshot_counts().await? {
+        if state == crate::store::AccountState::Disabled
+            || n == 0
+            || config.providers.iter().any(|p| p.name == name)
+        {
+            continue;
+        }
+        match removed.last_mut() {
+            Some(last) if last.name == name => last.accounts += n,
+            _ => removed.push(RemovedProvider { name, accounts: n }),
+        }
+    }
+    Ok(removed)
 }
 
 /// The scope keys of `selected` that no record of `loaded` carries, each with its
@@ -404,10 +428,21 @@ pub async fn plan_loaded(
         unsettled,
         uncertain,
     };
-    let source_block = plan::check_source_size(loaded.users.len(), &config.safety);
-    if let Some(reason) = &source_block {
-        warn!(reason = %reason, "Source guard tripped: no provider will be changed.");
-    }
+    let removed = match store {
+        Some(s) => removed_providers(config, s).await?,
+        None => Vec::new(),
+    };
+    let source_block = if removed.is_empty() {
+        let block = plan::check_source_size(loaded.users.len(), &config.safety);
+        if let Some(reason) = &block {
+            warn!(reason = %reason, "Source guard tripped: no provider will be changed.");
+        }
+        block
+    } else {
+        let reason = RemovedProvider::reason(&removed);
+        warn!(reason = %reason, "Provider removed from the config: no provider will be changed.");
+        Some(reason)
+    };
     let mut plans = Vec::with_capacity(selected.len());
     for pc in selected {
         let provider = providers::build(pc);
@@ -450,5 +485,6 @@ pub async fn plan_loaded(
         providers: plans.into_iter().map(Into::into).collect(),
         timed_out: false,
         insecure_http: crate::report::insecure_endpoints(config),
+        removed_providers: removed,
     })
 }

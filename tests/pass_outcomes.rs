@@ -92,3 +92,49 @@ fn a_pass_stopped_by_sigterm_is_recorded_as_stopped_and_shows_running_while_it_r
     assert_eq!(fake.users().len(), 200);
     assert_eq!(status_runs(&ws)[0]["outcome"], "ok");
 }
+
+/// A provider removed from the config while the state holds its accounts would leave
+/// them unmanaged for ever (a leaver among them keeps access): every pass stops before
+/// any write (exit 3, even with --force) naming it and its account count, until it is
+/// put back or forgotten with `forget-provider`, which says what it leaves behind.
+#[test]
+fn a_provider_removed_from_the_config_blocks_every_pass_until_forgotten() {
+    let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
+    let ws = Workspace::hesh(&fake.base_url(), fake.tenant_id(), fake.api_key(), "");
+    let people: Vec<Person> = (0..5).map(Person::new).collect();
+    ws.write_people(&people);
+    let (code, _) = ws.sync();
+    assert_eq!(code, 0);
+
+    // The entry is renamed: to rosterd, `hesh` is gone and `hesh-eu` is new.
+    let config = ws.path().join("rosterd.yaml");
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, yaml.replace("name: hesh", "name: hesh-eu")).unwrap();
+    fake.clear_requests();
+    for args in [
+        &["sync", "--format", "json"][..],
+        &["sync", "--format", "json", "--force"][..],
+        &["sync", "--dry-run", "--format", "json"][..],
+    ] {
+        let (code, stdout, stderr) = ws.run(args);
+        assert_eq!(code, 3, "{args:?}: {stderr}");
+        let doc: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(doc["removed_providers"][0]["name"], "hesh", "{doc}");
+        assert_eq!(doc["removed_providers"][0]["accounts"], 5, "{doc}");
+        let reason = doc["providers"][0]["blocked"].as_str().unwrap_or_default();
+        assert!(reason.contains("forget-provider"), "{reason}");
+    }
+    assert!(fake.requests().is_empty(), "nothing may be sent");
+
+    let (code, _, stderr) = ws.run(&["forget-provider", "hesh-eu"]);
+    assert_eq!(code, 1, "a configured provider is not forgotten");
+    assert!(stderr.contains("is in the config"), "{stderr}");
+    let (code, stdout, stderr) = ws.run(&["forget-provider", "hesh"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("5 account(s) (5 active") && stdout.contains("left behind"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = ws.run(&["sync", "--dry-run"]);
+    assert_eq!(code, 0, "{stderr}");
+}

@@ -34,7 +34,7 @@ pub use failures::{Attention, FailureRecord};
 pub use journal::{Begun, JournalEntry, JournalStatus, SnapshotChange};
 pub use lock::{LockError, RunLock};
 pub use runs::{PassOutcome, RunMode, RunRecord};
-pub use snapshot::SnapshotUpsert;
+pub use snapshot::{Forgotten, SnapshotUpsert};
 pub use types::{AccountState, OpKind, RowDetails, Snapshot, SnapshotRow};
 
 /// The schema, embedded in the binary.

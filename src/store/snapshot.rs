@@ -190,6 +190,53 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets everything rosterd holds for `provider` — its snapshot rows, its
+    /// journal entries (done, failed or in flight) and its failure counts — in one
+    /// transaction, for a provider removed from the config for good. Says what was
+    /// forgotten: the accounts by state, and the operations left in flight.
+    pub async fn forget_provider(&self, provider: &str) -> Result<Forgotten, StoreError> {
+        const ACTION: &str = "forget a provider";
+        let mut tx = self.pool.begin().await.map_err(query_err(ACTION))?;
+        let rows =
+            sqlx::query("SELECT state, count(*) FROM snapshot WHERE provider = ? GROUP BY state")
+                .bind(provider)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(query_err(ACTION))?;
+        let mut forgotten = Forgotten::default();
+        for row in rows {
+            let state: &str = row.try_get(0).map_err(query_err(ACTION))?;
+            let n: i64 = row.try_get(1).map_err(query_err(ACTION))?;
+            let n = u64::try_from(n).unwrap_or(0);
+            match AccountState::parse(state) {
+                Some(AccountState::Active) => forgotten.active += n,
+                Some(AccountState::Disabled) => forgotten.disabled += n,
+                Some(AccountState::Manual) | None => forgotten.manual += n,
+            }
+        }
+        let in_flight: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM journal WHERE provider = ? AND status = 'in_flight'",
+        )
+        .bind(provider)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(query_err(ACTION))?;
+        forgotten.in_flight = u64::try_from(in_flight).unwrap_or(0);
+        for delete in [
+            "DELETE FROM snapshot WHERE provider = ?",
+            "DELETE FROM journal WHERE provider = ?",
+            "DELETE FROM failures WHERE provider = ?",
+        ] {
+            sqlx::query(delete)
+                .bind(provider)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err(ACTION))?;
+        }
+        tx.commit().await.map_err(query_err(ACTION))?;
+        Ok(forgotten)
+    }
+
     /// Forgets a row (after a confirmed delete at the vendor).
     pub async fn delete_snapshot_row(
         &self,
@@ -204,4 +251,14 @@ impl Store {
             .map_err(query_err("delete a snapshot row"))?;
         Ok(())
     }
+}
+
+/// What [`Store::forget_provider`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Forgotten {
+    pub active: u64,
+    pub disabled: u64,
+    pub manual: u64,
+    /// Operations an interrupted run left in flight (their outcome is now unknown).
+    pub in_flight: u64,
 }
