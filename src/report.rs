@@ -125,9 +125,11 @@ impl PlanReport {
 
     /// Whether any applied operation failed.
     pub fn any_failed(&self) -> bool {
-        self.providers
-            .iter()
-            .any(|p| p.result.as_ref().is_some_and(|r| r.failed > 0))
+        self.providers.iter().any(|p| {
+            p.result
+                .as_ref()
+                .is_some_and(|r| r.failed > 0 || r.provider_error.is_some())
+        })
     }
 
     /// Whether any provider's plan was stopped by a safety guard.
@@ -345,6 +347,13 @@ fn provider_text(out: &mut String, report: &ProviderReport, dry_run: bool) {
                 out,
                 "    {} operation(s) not started: rosterd was asked to stop; planned again next pass",
                 r.not_started
+            );
+        }
+        if let Some(error) = &r.provider_error {
+            let _ = writeln!(
+                out,
+                "    provider stopped: {error} ({} operation(s) left for the next pass)",
+                r.deferred
             );
         }
         for f in &r.failures {

@@ -48,6 +48,10 @@ pub struct RunProvider {
     pub failed: u64,
     pub manual: u64,
     pub blocked: bool,
+    /// Why the provider stopped for the pass (unreachable, credentials rejected),
+    /// once for the provider instead of once per operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -181,6 +185,7 @@ fn run_status(r: &RunRecord) -> RunStatus {
                         failed: result["failed"].as_u64().unwrap_or(0),
                         manual: result["manual"].as_u64().unwrap_or(0),
                         blocked: !p["blocked"].is_null(),
+                        error: result["provider_error"].as_str().map(str::to_string),
                     }
                 })
                 .collect()
@@ -245,6 +250,11 @@ impl Status {
                 .map(|p| {
                     if p.blocked && p.applied == 0 {
                         format!("{}: blocked", p.name)
+                    } else if let Some(error) = &p.error {
+                        format!(
+                            "{}: {} / {} / {}: {error}",
+                            p.name, p.applied, p.failed, p.manual
+                        )
                     } else {
                         format!("{}: {} / {} / {}", p.name, p.applied, p.failed, p.manual)
                     }

@@ -218,6 +218,7 @@ impl<'c> Pass<'c> {
                 run_id: &self.run_id,
                 clock: self.clock,
                 concurrency: pc.rate_limit.max_concurrency,
+                fail_fast_after: pc.rate_limit.fail_fast_after,
                 progress: &silent,
                 stop: &self.flags.stop,
             })

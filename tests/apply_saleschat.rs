@@ -251,14 +251,19 @@ async fn a_vendor_error_body_is_shown_and_the_next_run_recovers() {
     let ws = workspace(&fake, "");
     let people: Vec<Person> = (0..1).map(Person::new).collect();
     ws.write_people(&people);
+    // A 403 is the provider's failure (credentials), said once, with the vendor's words.
     fake.fail_next(1, 403);
     let (code, doc) = sync(&ws, &fake);
     assert_eq!(code, 2, "{doc}");
-    let error = provider(&doc, "saleschat")["result"]["failures"][0]["error"]
+    let error = provider(&doc, "saleschat")["result"]["provider_error"]
         .as_str()
         .unwrap()
         .to_string();
-    assert!(error.starts_with("saleschat answered 403"), "{error}");
+    assert!(
+        error.contains("credentials rejected (HTTP 403)")
+            && error.contains("saleschat answered 403"),
+        "{error}"
+    );
     assert!(
         error.contains("Injected failure: the fake was told to fail this request"),
         "error_message and error_description: {error}"

@@ -138,3 +138,74 @@ fn a_provider_removed_from_the_config_blocks_every_pass_until_forgotten() {
     let (code, _, stderr) = ws.run(&["sync", "--dry-run"]);
     assert_eq!(code, 0, "{stderr}");
 }
+
+/// The provider's result in a `sync --format json` report.
+fn result_of(doc: &Value) -> &Value {
+    &doc["providers"][0]["result"]
+}
+
+/// A wrong key: the first 401 stops the provider for the pass with one error, the
+/// rest are left for the next pass — not 40 identical per-user failures, and nothing
+/// counted towards quarantine.
+#[test]
+fn a_rejected_key_stops_the_provider_at_once_with_one_error() {
+    let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
+    let ws = Workspace::hesh(
+        &fake.base_url(),
+        fake.tenant_id(),
+        "this-is-the-wrong-key",
+        "    batch_size: 1\n    rate_limit: { max_concurrency: 1 }\n",
+    );
+    let people: Vec<Person> = (0..40).map(Person::new).collect();
+    ws.write_people(&people);
+    let (code, doc) = ws.sync();
+    assert_eq!(code, 2, "{doc}");
+    let result = result_of(&doc);
+    let error = result["provider_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("credentials rejected (HTTP 401)"),
+        "{result}"
+    );
+    assert_eq!(result["failed"], 0, "{result}");
+    assert_eq!(result["deferred"], 40, "{result}");
+    assert_eq!(fake.requests().len(), 1, "one request told it all");
+    assert!(fake.users().is_empty());
+
+    let (_, stdout, _) = ws.run(&["status", "--format", "json"]);
+    let status: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(status["attention"].as_array().unwrap().len(), 0, "{status}");
+    assert!(status["runs"][0]["providers"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("credentials rejected"));
+}
+
+/// A dead vendor (nothing listening): after `fail_fast_after` operations in a row
+/// could not connect, the rest are left for the next pass instead of each spending
+/// its retries.
+#[test]
+fn an_unreachable_vendor_stops_the_provider_after_fail_fast_after() {
+    let port = support::process::free_port();
+    let ws = Workspace::hesh(
+        &format!("http://127.0.0.1:{port}"),
+        "0b6f1c4e-2a43-4d8e-9d55-0e1f4c7a9b21",
+        "some-api-key-value",
+        "    batch_size: 1\n    rate_limit: { max_concurrency: 1, max_attempts: 2, fail_fast_after: 3 }\n",
+    );
+    let people: Vec<Person> = (0..52).map(Person::new).collect();
+    ws.write_people(&people);
+    let (code, doc) = ws.sync();
+    assert_eq!(code, 2, "{doc}");
+    let result = result_of(&doc);
+    let error = result["provider_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("unreachable: 3 operation(s) in a row could not connect"),
+        "{result}"
+    );
+    assert_eq!(result["deferred"], 52, "{result}");
+    assert_eq!(result["failed"], 0, "{result}");
+    assert_eq!(
+        result["requests"], 3,
+        "three operations tried, then none: {result}"
+    );
+}

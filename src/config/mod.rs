@@ -188,6 +188,9 @@ pub struct RateLimitConfig {
     pub max_attempts: u32,
     /// Per-request timeout, in seconds.
     pub timeout_seconds: u64,
+    /// Operations in a row that could not connect (refused, DNS, TLS) after which the
+    /// provider stops for the pass; a 401 or 403 stops it at once.
+    pub fail_fast_after: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -198,6 +201,7 @@ impl Default for RateLimitConfig {
             max_wait_seconds: 600,
             max_attempts: 5,
             timeout_seconds: 30,
+            fail_fast_after: 5,
         }
     }
 }
@@ -228,6 +232,12 @@ impl RateLimitConfig {
             issues.push(Issue::new(
                 format!("{path}.timeout_seconds"),
                 "must be at least 1".into(),
+            ));
+        }
+        if self.fail_fast_after == 0 || self.fail_fast_after > 10_000 {
+            issues.push(Issue::new(
+                format!("{path}.fail_fast_after"),
+                format!("{} is out of range (1 to 10000)", self.fail_fast_after),
             ));
         }
     }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
 use crate::plan::{OpKind, Operation, ProviderPlan};
-use crate::providers::call::{Applied, CallError, OpResult, Transport};
+use crate::providers::call::{Applied, CallError, OpResult, ProviderFault, Transport};
 use crate::providers::{Fingerprint, Provider, Record, StoredRecord};
 use crate::store::{AccountState, Begun, SnapshotChange, SnapshotUpsert, Store, StoreError};
 
@@ -82,6 +82,15 @@ pub struct ProviderResult {
     pub resolved: usize,
     /// Operations not started because rosterd was asked to stop; planned again next pass.
     pub not_started: usize,
+    /// Operations left for the next pass because the provider failed as a whole
+    /// ([`provider_error`](Self::provider_error)): not counted as failures of their
+    /// users, and not moving quarantine counters.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub deferred: usize,
+    /// Why the provider stopped for this pass (unreachable, credentials rejected),
+    /// said once instead of once per operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_error: Option<String>,
     /// HTTP requests rosterd meant to send (a batch is one), resends not counted.
     pub requests: u64,
     /// Resends after a 5xx, a timeout or a dropped connection.
@@ -123,6 +132,10 @@ impl ProviderResult {
         self.manual += other.manual;
         self.resolved += other.resolved;
         self.not_started += other.not_started;
+        self.deferred += other.deferred;
+        if self.provider_error.is_none() {
+            self.provider_error = other.provider_error;
+        }
         let room = MAX_FAILURES_KEPT.saturating_sub(self.failures.len());
         self.failures.extend(other.failures.into_iter().take(room));
     }
@@ -153,6 +166,79 @@ pub struct ApplyContext<'a> {
     /// Set on shutdown: units not yet started are left for the next pass; those in
     /// flight finish and are journaled.
     pub stop: &'a std::sync::atomic::AtomicBool,
+    /// `rate_limit.fail_fast_after`: see [`Breaker`].
+    pub fail_fast_after: u32,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Stops a provider for the pass once it has failed as a whole: after
+/// `fail_fast_after` operations in a row that could not connect, or at the first
+/// 401/403. Otherwise a dead vendor or a wrong key would cost every user its
+/// retries (3,000 users × 5 attempts) and list the same error 3,000 times.
+struct Breaker {
+    after: u32,
+    in_a_row: std::sync::atomic::AtomicU32,
+    tripped: std::sync::Mutex<Option<String>>,
+}
+
+impl Breaker {
+    fn new(after: u32) -> Self {
+        Breaker {
+            after: after.max(1),
+            in_a_row: std::sync::atomic::AtomicU32::new(0),
+            tripped: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn tripped(&self) -> Option<String> {
+        self.tripped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn trip(&self, why: String) {
+        let mut tripped = self
+            .tripped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if tripped.is_none() {
+            warn!(error = %why, "Provider stopped for this pass.");
+            *tripped = Some(why);
+        }
+    }
+
+    /// Takes one operation's outcome into account.
+    fn observe(&self, provider: &str, outcome: &OpResult) {
+        use std::sync::atomic::Ordering::SeqCst;
+        match outcome {
+            Err(CallError {
+                fault: Some(ProviderFault::CredentialsRejected(status)),
+                message,
+                ..
+            }) => self.trip(format!(
+                "{provider}: credentials rejected (HTTP {status}): check the provider's key \
+                 or token; its operations are left for the next pass ({message})"
+            )),
+            Err(CallError {
+                fault: Some(ProviderFault::Unreachable),
+                message,
+                ..
+            }) => {
+                let n = self.in_a_row.fetch_add(1, SeqCst) + 1;
+                if n >= self.after {
+                    self.trip(format!(
+                        "{provider}: unreachable: {n} operation(s) in a row could not connect; \
+                         the rest are left for the next pass ({message})"
+                    ));
+                }
+            }
+            _ => self.in_a_row.store(0, SeqCst),
+        }
+    }
 }
 
 /// Carries out `plan`'s operations. Store errors stop the apply (progress could not be
@@ -162,6 +248,7 @@ pub async fn apply_plan(
     plan: &ProviderPlan,
 ) -> Result<ProviderResult, ApplyError> {
     let units = ctx.provider.units(&plan.operations);
+    let breaker = &Breaker::new(ctx.fail_fast_after);
     // Each unit records its operations as soon as the vendor answers, so a crash
     // loses at most the units in flight.
     let parts: Vec<Result<ProviderResult, ApplyError>> = stream::iter(units)
@@ -169,6 +256,10 @@ pub async fn apply_plan(
             let mut part = ProviderResult::default();
             if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
                 part.not_started = unit.len();
+                return Ok(part);
+            }
+            if breaker.tripped().is_some() {
+                part.deferred = unit.len();
                 return Ok(part);
             }
             let ops: Vec<&Operation> = unit
@@ -180,6 +271,7 @@ pub async fn apply_plan(
             let outcomes = ctx.provider.apply(ctx.transport, &ops).await;
             crate::failpoint::reach("applied");
             for ((op, begun), outcome) in ops.iter().zip(ids).zip(outcomes) {
+                breaker.observe(ctx.provider.name(), &outcome);
                 finish(ctx, op, begun, outcome, &mut part).await?;
                 crate::failpoint::reach("recorded");
                 ctx.progress.inc(1);
@@ -194,6 +286,7 @@ pub async fn apply_plan(
     for part in parts {
         result.merge(part?);
     }
+    result.provider_error = breaker.tripped();
     let stats = ctx.transport.stats();
     result.requests = stats.requests;
     result.retries = stats.retries;
@@ -394,6 +487,13 @@ async fn finish(
                 .await?;
             warn!(provider = %name, external_id = %op.external_id, reason = %reason, "Needs manual action.");
             result.manual += 1;
+        }
+        Err(e) if e.fault.is_some() && !outcome_unknown(op, &e, begun.carries_unknown) => {
+            // The provider's failure, not this user's: no failure counted against the
+            // user (nor towards quarantine); the plan sends it again next pass.
+            ctx.store.journal_fail(id, &e.message, now).await?;
+            debug!(provider = %name, external_id = %op.external_id, op = op.op.as_str(), error = %e, "Operation deferred: the provider failed as a whole.");
+            result.deferred += 1;
         }
         Err(e) => {
             if outcome_unknown(op, &e, begun.carries_unknown) {

@@ -45,6 +45,20 @@ impl Outcome {
     /// some requests and still answers 500), a 2xx whose body was refused, or no
     /// answer after the request may have left: yes. A 4xx, a 429, a 408 or a refused
     /// connection say it was not.
+    /// No connection could be made (refused, DNS, TLS): the endpoint as a whole is
+    /// unreachable, not this one request. The one transport outcome that is not
+    /// `maybe_applied` (see [`classify_transport`]).
+    pub fn unreachable(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Retry {
+                status: None,
+                maybe_applied: false,
+                ..
+            }
+        )
+    }
+
     pub fn maybe_applied(&self) -> bool {
         match self {
             Outcome::Success => false,

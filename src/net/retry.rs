@@ -121,6 +121,8 @@ pub struct Failure {
     /// (a 5xx, a timeout or a dropped connection after the request left, an unreadable
     /// 2xx): for a create, the account may exist.
     pub maybe_applied: bool,
+    /// The last attempt could not connect at all (see [`Outcome::unreachable`]).
+    pub unreachable: bool,
 }
 
 /// Sends with `attempt` until success, a failure that will not get better, or the
@@ -153,6 +155,7 @@ where
         } = attempt().await;
         permit.complete(&headers);
         maybe_applied |= outcome.maybe_applied();
+        let unreachable = outcome.unreachable();
         match outcome {
             Outcome::Success => {
                 return value.ok_or_else(|| Failure {
@@ -160,6 +163,7 @@ where
                     status: None,
                     attempts: attempts + 1,
                     maybe_applied: true,
+                    unreachable: false,
                 });
             }
             Outcome::DontRetry {
@@ -177,6 +181,7 @@ where
                     status,
                     attempts: attempts + 1,
                     maybe_applied,
+                    unreachable,
                 });
             }
             Outcome::Retry {
@@ -209,6 +214,7 @@ where
                         status,
                         attempts,
                         maybe_applied,
+                        unreachable,
                     });
                 }
                 if attempts >= policy.max_attempts {
@@ -217,6 +223,7 @@ where
                         status,
                         attempts,
                         maybe_applied,
+                        unreachable,
                     });
                 }
                 let backoff = backoff.next().unwrap_or(policy.max_delay);
@@ -265,6 +272,7 @@ fn waited_too_long(
         status,
         attempts,
         maybe_applied,
+        unreachable: false,
     }
 }
 

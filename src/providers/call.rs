@@ -37,6 +37,20 @@ pub struct CallError {
     /// `net::retry::Failure::maybe_applied`): a failed create may have made the
     /// account.
     pub maybe_applied: bool,
+    /// The failure is the provider's as a whole, not this operation's: see
+    /// [`ProviderFault`].
+    pub fault: Option<ProviderFault>,
+}
+
+/// A failure that says nothing about the operation and everything about the
+/// provider: every other operation would fail the same way, so the provider stops for
+/// the pass (`rate_limit.fail_fast_after`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderFault {
+    /// No connection could be made (refused, DNS, TLS), after the request's retries.
+    Unreachable,
+    /// 401 or 403 to an authenticated call: the credentials are wrong or revoked.
+    CredentialsRejected(u16),
 }
 
 impl CallError {
@@ -45,6 +59,7 @@ impl CallError {
             status,
             message: message.into(),
             maybe_applied: false,
+            fault: None,
         }
     }
 
@@ -164,12 +179,14 @@ fn not_json(request: &Request, status: u16, text: &str) -> CallError {
 /// A request that failed for good (its retries done) as the adapter sees it.
 impl From<crate::net::Failure> for CallError {
     fn from(f: crate::net::Failure) -> Self {
-        let e = CallError::new(f.status, f.message);
-        if f.maybe_applied {
-            e.maybe_applied()
-        } else {
-            e
-        }
+        let mut e = CallError::new(f.status, f.message);
+        e.maybe_applied = f.maybe_applied;
+        e.fault = match f.status {
+            Some(status @ (401 | 403)) => Some(ProviderFault::CredentialsRejected(status)),
+            _ if f.unreachable => Some(ProviderFault::Unreachable),
+            _ => None,
+        };
+        e
     }
 }
 

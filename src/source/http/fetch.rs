@@ -61,6 +61,7 @@ impl Fetcher {
             max_wait_seconds: MAX_THROTTLE_WAIT_SECONDS,
             max_attempts: config.max_attempts,
             timeout_seconds: config.timeout_seconds,
+            ..RateLimitConfig::default()
         };
         Ok(Fetcher {
             client,
