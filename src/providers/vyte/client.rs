@@ -216,6 +216,7 @@ fn list_request() -> Request {
         body: None,
         external_ids: Vec::new(),
         note: None,
+        conditional: Vec::new(),
         headers: Vec::new(),
         send_once: false,
     }
@@ -462,6 +463,7 @@ async fn create_batch(
                 body: Some(Value::Array(bodies)),
                 external_ids: many.iter().map(|&i| ops[i].external_id.clone()).collect(),
                 note: None,
+                conditional: Vec::new(),
                 headers: Vec::new(),
                 send_once: true,
             };

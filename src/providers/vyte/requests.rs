@@ -57,6 +57,7 @@ pub fn build(ops: &[Operation], organization: Option<&str>, batch: Option<usize>
                     note: Some(format!(
                         "batch shape undocumented by vyte: an array of create bodies; {ADOPT_NOTE}"
                     )),
+                    conditional: Vec::new(),
                     headers: Vec::new(),
                     send_once: true,
                 });
