@@ -1,7 +1,9 @@
 //! Every request body rosterd would send, for every kind of operation and every
 //! vendor, validated against that vendor's published request schema (OpenAPI copies
 //! under tests/fixtures/openapi/; vyte, which publishes none, against the shape its
-//! documents show).
+//! documents show) — both as `--show-requests` previews them and as `Provider::apply`
+//! really sends them (through a recording transport answering as the vendor does
+//! when all goes well), and the two must be the same requests.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,12 +11,14 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Mutex;
 
 use chrono::NaiveDate;
 use serde_json::{json, Value};
 
 use rosterd::config::Config;
-use rosterd::plan::{plan_provider, OpKind, PlanContext};
+use rosterd::plan::{plan_provider, OpKind, Operation, PlanContext};
+use rosterd::providers::call::{Applied, BoxFuture, CallError, Response, Transport};
 use rosterd::providers::{self, Provider, Request};
 use rosterd::store::{AccountState, RowDetails, SnapshotRow};
 use rosterd::user::User;
@@ -91,6 +95,14 @@ fn check_against_openapi(vendor: &str, openapi: &Value, requests: &[Request]) {
 /// them disabled), and a source in which one was renamed and one left: every kind of
 /// operation, for every provider.
 fn requests_for(provider_name: &str) -> (Vec<Request>, BTreeSet<OpKind>) {
+    let (provider, ops) = planned(provider_name);
+    let kinds = ops.iter().map(|o| o.op).collect();
+    (provider.requests(&ops), kinds)
+}
+
+/// The provider `provider_name` of the example config and its planned operations
+/// (see [`requests_for`]).
+fn planned(provider_name: &str) -> (Box<dyn Provider>, Vec<Operation>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let config = Config::from_yaml(
         &std::fs::read_to_string(root.join("config/example.yaml")).unwrap(),
@@ -149,8 +161,213 @@ fn requests_for(provider_name: &str) -> (Vec<Request>, BTreeSet<OpKind>) {
     snapshot.sort_by(|a, b| a.external_id.cmp(&b.external_id));
 
     let plan = plan_provider(provider.as_ref(), pc, &loaded.users, &snapshot, &ctx).unwrap();
-    let kinds = plan.operations.iter().map(|o| o.op).collect();
-    (provider.requests(&plan.operations), kinds)
+    (provider, plan.operations)
+}
+
+/// A vendor answering every request through `answer` (a 2xx status and body), and
+/// keeping every request it was sent.
+struct Recorder {
+    answer: fn(&Request) -> (u16, Value),
+    log: Mutex<Vec<Request>>,
+}
+
+impl Transport for Recorder {
+    fn send<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, CallError>> {
+        self.log.lock().unwrap().push(request.clone());
+        let (status, body) = (self.answer)(request);
+        Box::pin(async move { Ok(Response { status, body }) })
+    }
+}
+
+/// What a provider's plan (see [`requests_for`]) previews, and what its `apply` really
+/// sends, unit by unit as the executor groups them, to a vendor answering with
+/// `answer`; every operation must be confirmed.
+struct Sent {
+    preview: Vec<Request>,
+    sent: Vec<Request>,
+    kinds: BTreeSet<OpKind>,
+}
+
+fn sent_for(provider_name: &str, answer: fn(&Request) -> (u16, Value)) -> Sent {
+    let (provider, ops) = planned(provider_name);
+    let recorder = Recorder {
+        answer,
+        log: Mutex::new(Vec::new()),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for unit in provider.units(&ops) {
+        let unit: Vec<&Operation> = unit.iter().map(|&i| &ops[i]).collect();
+        let results = runtime.block_on(provider.apply(&recorder, &unit));
+        assert_eq!(results.len(), unit.len());
+        for (op, result) in unit.iter().zip(results) {
+            assert!(
+                matches!(result, Ok(Applied::Done { .. })),
+                "{provider_name}: {} {} was not confirmed: {result:?}",
+                op.op.as_str(),
+                op.external_id
+            );
+        }
+    }
+    Sent {
+        preview: provider.requests(&ops),
+        sent: recorder.log.into_inner().unwrap(),
+        kinds: ops.iter().map(|o| o.op).collect(),
+    }
+}
+
+/// A request as compared between preview and sending: method, path, body (a generated
+/// password shown as the preview's placeholder) and its own headers.
+fn shown(r: &Request) -> (String, String, Option<Value>, Vec<(&'static str, String)>) {
+    let mut body = r.body.clone();
+    if let Some(Value::Object(b)) = &mut body {
+        if let Some(p) = b.get_mut("password") {
+            *p = json!("<generated at send time, never shown>");
+        }
+    }
+    (
+        r.method.to_string(),
+        r.path.clone(),
+        body,
+        r.headers.clone(),
+    )
+}
+
+/// The preview's requests (not its conditional follow-ups) are exactly those sent, in
+/// order; a difference names the operations it is about.
+fn assert_sent_as_previewed(vendor: &str, preview: &[Request], sent: &[Request]) {
+    for (k, (p, s)) in preview.iter().zip(sent).enumerate() {
+        assert_eq!(
+            shown(p),
+            shown(s),
+            "{vendor}: request {k} (for {:?}) is sent otherwise than previewed",
+            s.external_ids
+        );
+    }
+    let rest = |r: &[Request]| -> Vec<String> {
+        r.iter()
+            .map(|r| format!("{} {} {:?}", r.method, r.path, r.external_ids))
+            .collect()
+    };
+    assert_eq!(
+        preview.len(),
+        sent.len(),
+        "{vendor}: previewed but not sent: {:?}; sent but not previewed: {:?}",
+        rest(preview.get(sent.len()..).unwrap_or_default()),
+        rest(sent.get(preview.len()..).unwrap_or_default())
+    );
+}
+
+/// Every request of a preview with its conditional follow-ups, depth first.
+fn with_conditional(requests: &[Request]) -> Vec<Request> {
+    requests
+        .iter()
+        .flat_map(|r| {
+            let mut v = vec![r.clone()];
+            v.extend(with_conditional(&r.conditional));
+            v
+        })
+        .collect()
+}
+
+/// The vendor's id in a path ending `/<id>` (or `/<id>/<action>`), for answers.
+fn last_segment(path: &str) -> String {
+    path.split('?')
+        .next()
+        .unwrap_or_default()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// hesh as the guide shows it: the user created or updated (with an id), the batch's
+/// created users as an array, a message for a disable.
+fn hesh_answers(r: &Request) -> (u16, Value) {
+    let user = |u: &Value| {
+        let mut u = u.clone();
+        u["id"] = json!(format!(
+            "h-{}",
+            u["external_user_id"].as_str().unwrap_or("")
+        ));
+        u
+    };
+    let body = r.body.clone().unwrap_or(Value::Null);
+    match (r.method, r.path.as_str()) {
+        ("POST", "/api/v1/public/users/batch") => (
+            201,
+            Value::Array(body["users"].as_array().unwrap().iter().map(user).collect()),
+        ),
+        ("POST" | "PUT", _) => (if r.method == "POST" { 201 } else { 200 }, user(&body)),
+        ("PATCH", _) => (200, json!({"message": "User disabled successfully"})),
+        other => panic!("hesh has no {other:?}"),
+    }
+}
+
+/// saleschat: `{user_id}` for a create, the member with the email asked for on a
+/// find, 204 for an action.
+fn saleschat_answers(r: &Request) -> (u16, Value) {
+    match r.method {
+        "GET" => {
+            let q = url::Url::parse(&format!("http://x{}", r.path))
+                .unwrap()
+                .query_pairs()
+                .find(|(k, _)| k == "q")
+                .map(|(_, v)| v.into_owned())
+                .unwrap();
+            (
+                200,
+                json!({"items": [{"id": format!("sc-{q}"), "email": q}], "has_more": false}),
+            )
+        }
+        "POST" if r.path.ends_with("/user") => (200, json!({"user_id": "sc-new"})),
+        "POST" => (204, Value::Null),
+        other => panic!("saleschat has no {other} {}", r.path),
+    }
+}
+
+/// vyte: nobody listed yet, a created user with its `_id`, the batch's as an array.
+fn vyte_answers(r: &Request) -> (u16, Value) {
+    let user = |b: &Value| {
+        let email = b["user"]["email"].clone();
+        json!({"_id": format!("vy-{}", email.as_str().unwrap_or("")), "emails": [email]})
+    };
+    match (r.method, r.path.as_str()) {
+        ("GET", "/v2/users") => (200, json!([])),
+        ("POST", "/v2/users/batch") => (
+            201,
+            Value::Array(
+                r.body
+                    .as_ref()
+                    .unwrap()
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(user)
+                    .collect(),
+            ),
+        ),
+        ("POST", _) => (201, user(r.body.as_ref().unwrap())),
+        ("PUT", _) => (200, json!({})),
+        other => panic!("vyte has no {other:?}"),
+    }
+}
+
+/// zaia: no user found by a search (an empty page), the created or PATCHed user.
+fn zaia_answers(r: &Request) -> (u16, Value) {
+    match r.method {
+        "GET" => (200, json!([])),
+        "POST" => {
+            let mut u = r.body.clone().unwrap();
+            u["id"] = json!("0b7e2c4a-1d3f-4e5a-8b6c-7d8e9f0a1b2c");
+            u["blocked"] = json!(false);
+            (200, u)
+        }
+        "PATCH" => (200, json!({"id": last_segment(&r.path)})),
+        other => panic!("zaia has no {other} {}", r.path),
+    }
 }
 
 fn row(provider: &dyn Provider, user: &User) -> SnapshotRow {
@@ -276,6 +493,34 @@ fn vyte_bodies_match_the_documented_shape() {
             .map(|s| s.starts_with('E')),
         Some(true)
     );
+}
+
+#[test]
+fn hesh_sends_what_it_previews_and_every_body_matches_its_openapi() {
+    let Sent {
+        preview,
+        sent,
+        kinds,
+    } = sent_for("hesh", hesh_answers);
+    assert!(
+        kinds.is_superset(
+            &[
+                OpKind::Create,
+                OpKind::Update,
+                OpKind::Disable,
+                OpKind::Enable
+            ]
+            .into()
+        ),
+        "{kinds:?}"
+    );
+    let openapi = support::fake_hesh::openapi();
+    check_against_openapi("hesh", &openapi, &sent);
+    // The adoptions a batch may lead to are previewed, and valid too.
+    let all = with_conditional(&preview);
+    assert!(all.len() > preview.len(), "no adoption previewed");
+    check_against_openapi("hesh", &openapi, &all);
+    assert_sent_as_previewed("hesh", &preview, &sent);
 }
 
 #[test]
