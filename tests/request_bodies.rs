@@ -524,6 +524,34 @@ fn hesh_sends_what_it_previews_and_every_body_matches_its_openapi() {
 }
 
 #[test]
+fn saleschat_sends_what_it_previews_and_every_body_matches_its_openapi() {
+    let Sent {
+        preview,
+        sent,
+        kinds,
+    } = sent_for("saleschat", saleschat_answers);
+    assert!(
+        kinds.is_superset(&[OpKind::Create, OpKind::Disable, OpKind::Enable].into()),
+        "{kinds:?}"
+    );
+    let openapi = fixture("saleschat.openapi.json");
+    check_against_openapi("saleschat", &openapi, &sent);
+    check_against_openapi("saleschat", &openapi, &with_conditional(&preview));
+    // Each create sends a password of its own, never the preview's placeholder.
+    let passwords: BTreeSet<&str> = sent
+        .iter()
+        .filter_map(|r| r.body.as_ref()?.get("password")?.as_str())
+        .collect();
+    let creates = sent.iter().filter(|r| r.body.is_some()).count();
+    assert_eq!(passwords.len(), creates, "{passwords:?}");
+    assert!(passwords
+        .iter()
+        .all(|p| (8..=64).contains(&p.len()) && !p.starts_with("<generated")));
+    // Every create is followed by the find that confirms membership.
+    assert_sent_as_previewed("saleschat", &preview, &sent);
+}
+
+#[test]
 fn a_body_that_breaks_the_schema_is_caught() {
     // The check itself must be able to fail: a hesh first name over 10 characters.
     let openapi = support::fake_hesh::openapi();
