@@ -560,6 +560,34 @@ fn saleschat_sends_what_it_previews_and_every_body_matches_its_openapi() {
     assert_sent_as_previewed("saleschat", &preview, &sent);
 }
 
+#[test]
+fn zaia_sends_what_it_previews_and_every_body_matches_its_openapi() {
+    let Sent {
+        preview,
+        sent,
+        kinds,
+    } = sent_for("zaia", zaia_answers);
+    assert!(
+        kinds.is_superset(
+            &[
+                OpKind::Create,
+                OpKind::Update,
+                OpKind::Disable,
+                OpKind::Enable
+            ]
+            .into()
+        ),
+        "{kinds:?}"
+    );
+    let openapi = fixture("zaia.openapi.json");
+    check_against_openapi("zaia", &openapi, &sent);
+    check_against_openapi("zaia", &openapi, &with_conditional(&preview));
+    // A create searches by externalId and by identifier before it posts.
+    let post = sent.iter().position(|r| r.method == "POST").unwrap();
+    assert!(post >= 2 && sent[..post].iter().all(|r| r.method == "GET"));
+    assert_sent_as_previewed("zaia", &preview, &sent);
+}
+
 /// Every vyte body against the documented shape (each item of a batch, whose shape
 /// vyte leaves undocumented: an array of them); only the list goes without one.
 fn check_vyte(schema: &Value, requests: &[Request]) {
