@@ -639,6 +639,192 @@ fn vyte_sends_what_it_previews_and_every_body_matches_the_documented_shape() {
     assert_sent_as_previewed("vyte", &batched.preview, &batched.sent);
 }
 
+/// A SCIM provider added to the example config (`settings`: more of its YAML lines).
+fn scim_entry(settings: &str) -> (&'static str, String) {
+    (
+        "providers:\n",
+        format!(
+            "providers:\n  - name: scim\n    type: scim\n    base_url: https://scim.example.invalid/scim/v2\n    bearer_token_file: secrets/saleschat.token.example\n{settings}"
+        ),
+    )
+}
+
+/// A SCIM service announcing PATCH and `/Bulk` but neither filtering nor ETags (the
+/// service the preview shows): the resources created or changed, with their ids, and
+/// each `/Bulk` operation's result.
+fn scim_answers(r: &Request) -> (u16, Value) {
+    let user = |data: &Value, id: String| {
+        let mut u = data.clone();
+        u["id"] = json!(id);
+        u
+    };
+    let new_id = |data: &Value| format!("scim-{}", data["externalId"].as_str().unwrap_or(""));
+    match (r.method, r.path.split('?').next().unwrap_or_default()) {
+        ("GET", "/ServiceProviderConfig") => (
+            200,
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+                "patch": {"supported": true},
+                "bulk": {"supported": true, "maxOperations": 1000, "maxPayloadSize": 1_048_576},
+                "filter": {"supported": false, "maxResults": 0},
+                "etag": {"supported": false},
+            }),
+        ),
+        ("POST", "/Users") => {
+            let body = r.body.clone().unwrap();
+            let id = new_id(&body);
+            (201, user(&body, id))
+        }
+        ("PATCH", path) => (200, json!({"id": last_segment(path)})),
+        ("DELETE", _) => (204, Value::Null),
+        ("POST", "/Bulk") => {
+            let results: Vec<Value> = r.body.as_ref().unwrap()["Operations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| {
+                    let path = o["path"].as_str().unwrap();
+                    let (status, id) = match o["method"].as_str().unwrap() {
+                        "POST" => ("201", new_id(&o["data"])),
+                        "DELETE" => ("204", last_segment(path)),
+                        _ => ("200", last_segment(path)),
+                    };
+                    json!({
+                        "bulkId": o["bulkId"],
+                        "method": o["method"],
+                        "status": status,
+                        "location": format!("https://scim.example.invalid/scim/v2/Users/{id}"),
+                    })
+                })
+                .collect();
+            (
+                200,
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkResponse"], "Operations": results}),
+            )
+        }
+        other => panic!("the SCIM service was not asked for {other:?}"),
+    }
+}
+
+/// RFC 7643 / 7644's shape of what rosterd writes: a User resource, a PatchOp, a
+/// BulkRequest (each of whose operations' data is checked as its method's body).
+fn check_scim(requests: &[Request]) {
+    let schema_of = |urn: &str, required: Value, properties: Value| {
+        json!({
+            "type": "object",
+            "required": required,
+            "properties": {
+                "schemas": {"type": "array", "contains": {"const": urn}},
+            },
+            "allOf": [{"properties": properties}],
+        })
+    };
+    let user = schema_of(
+        "urn:ietf:params:scim:schemas:core:2.0:User",
+        json!(["schemas", "userName"]),
+        json!({
+            "userName": {"type": "string", "minLength": 1},
+            "externalId": {"type": "string"},
+            "active": {"type": "boolean"},
+            "name": {"type": "object", "properties": {
+                "givenName": {"type": "string"}, "familyName": {"type": "string"}}},
+            "emails": {"type": "array", "items": {"type": "object", "required": ["value"]}},
+            "phoneNumbers": {"type": "array", "items": {"type": "object", "required": ["value"]}},
+        }),
+    );
+    let patch = schema_of(
+        "urn:ietf:params:scim:api:messages:2.0:PatchOp",
+        json!(["schemas", "Operations"]),
+        json!({"Operations": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["op"],
+            "properties": {"op": {"enum": ["add", "remove", "replace"]}}}}}),
+    );
+    let bulk = schema_of(
+        "urn:ietf:params:scim:api:messages:2.0:BulkRequest",
+        json!(["schemas", "Operations"]),
+        json!({"Operations": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["method", "path", "bulkId"],
+            "properties": {"method": {"enum": ["POST", "PUT", "PATCH", "DELETE"]}}}}}),
+    );
+    let schema = |method: &str, path: &str| match (method, path) {
+        ("POST", "/Users") | ("PUT", _) => Some(&user),
+        ("PATCH", _) => Some(&patch),
+        ("POST", "/Bulk") => Some(&bulk),
+        _ => None,
+    };
+    for r in requests {
+        match schema(r.method, r.path.split('?').next().unwrap_or_default()) {
+            Some(s) => validate("scim", s, r),
+            None => assert!(r.body.is_none(), "scim: {} {} has a body", r.method, r.path),
+        }
+        if r.path == "/Bulk" {
+            for o in r.body.as_ref().unwrap()["Operations"].as_array().unwrap() {
+                let mut one = r.clone();
+                one.method = if o["method"] == "POST" {
+                    "POST"
+                } else {
+                    "PATCH"
+                };
+                one.path = if o["method"] == "POST" {
+                    "/Users".into()
+                } else {
+                    o["path"].as_str().unwrap().into()
+                };
+                one.body = o.get("data").cloned();
+                match o["method"].as_str().unwrap() {
+                    "DELETE" => assert!(one.body.is_none(), "{o}"),
+                    "PUT" => validate("scim", &user, &one),
+                    _ => check_scim(&[one]),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn scim_sends_what_it_previews_one_by_one_and_through_bulk() {
+    // One by one: every kind, a leaver disabled.
+    let (from, to) = scim_entry("    bulk: off\n");
+    let Sent {
+        preview,
+        sent,
+        kinds,
+    } = sent_with("scim", (from, &to), scim_answers);
+    assert!(
+        kinds.is_superset(
+            &[
+                OpKind::Create,
+                OpKind::Update,
+                OpKind::Disable,
+                OpKind::Enable
+            ]
+            .into()
+        ),
+        "{kinds:?}"
+    );
+    check_scim(&sent);
+    check_scim(&with_conditional(&preview));
+    assert_eq!(sent[0].path, "/ServiceProviderConfig");
+    assert!(sent.iter().all(|r| r.path != "/Bulk"));
+    assert_sent_as_previewed("scim", &preview, &sent);
+
+    // Through /Bulk: the whole plan in one request, a leaver deleted.
+    let (from, to) = scim_entry("    on_remove: delete\n");
+    let Sent {
+        preview,
+        sent,
+        kinds,
+    } = sent_with("scim", (from, &to), scim_answers);
+    assert!(kinds.contains(&OpKind::Delete), "{kinds:?}");
+    check_scim(&sent);
+    check_scim(&with_conditional(&preview));
+    assert_eq!(
+        sent.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(),
+        ["/ServiceProviderConfig", "/Bulk"]
+    );
+    assert_sent_as_previewed("scim", &preview, &sent);
+}
+
 #[test]
 fn a_body_that_breaks_the_schema_is_caught() {
     // The check itself must be able to fail: a hesh first name over 10 characters.
