@@ -166,8 +166,9 @@ fn planned(provider_name: &str, edit: (&str, &str)) -> (Box<dyn Provider>, Vec<O
     (provider, plan.operations)
 }
 
-/// A vendor answering every request through `answer` (a 2xx status and body), and
-/// keeping every request it was sent.
+/// A vendor answering every request through `answer` (a status and body: one of 400
+/// or more is the transport's error, with the body's `message`), and keeping every
+/// request it was sent.
 struct Recorder {
     answer: fn(&Request) -> (u16, Value),
     log: Mutex<Vec<Request>>,
@@ -177,7 +178,13 @@ impl Transport for Recorder {
     fn send<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, CallError>> {
         self.log.lock().unwrap().push(request.clone());
         let (status, body) = (self.answer)(request);
-        Box::pin(async move { Ok(Response { status, body }) })
+        let answer = if status >= 400 {
+            let message = body["message"].as_str().unwrap_or("refused").to_string();
+            Err(CallError::new(Some(status), message))
+        } else {
+            Ok(Response { status, body })
+        };
+        Box::pin(async move { answer })
     }
 }
 
@@ -269,6 +276,28 @@ fn assert_sent_as_previewed(vendor: &str, preview: &[Request], sent: &[Request])
         rest(preview.get(sent.len()..).unwrap_or_default()),
         rest(sent.get(preview.len()..).unwrap_or_default())
     );
+}
+
+/// Each request sent is one the preview shows, unconditionally or as a conditional
+/// follow-up (a `{id}` segment of the preview's path standing for the id found at
+/// send time): for answers that take the other branches.
+fn assert_each_sent_is_previewed(vendor: &str, preview: &[Request], sent: &[Request]) {
+    let all = with_conditional(preview);
+    let same_path = |template: &str, path: &str| {
+        let (t, p): (Vec<&str>, Vec<&str>) =
+            (template.split('/').collect(), path.split('/').collect());
+        t.len() == p.len() && t.iter().zip(&p).all(|(a, b)| *a == "{id}" || a == b)
+    };
+    for s in sent {
+        let (method, path, body, headers) = shown(s);
+        assert!(
+            all.iter().any(|p| {
+                let (pm, pp, pb, ph) = shown(p);
+                pm == method && same_path(&pp, &path) && pb == body && ph == headers
+            }),
+            "{vendor}: {method} {path} {body:?} is sent but not previewed"
+        );
+    }
 }
 
 /// Every request of a preview with its conditional follow-ups, depth first.
@@ -823,6 +852,81 @@ fn scim_sends_what_it_previews_one_by_one_and_through_bulk() {
         ["/ServiceProviderConfig", "/Bulk"]
     );
     assert_sent_as_previewed("scim", &preview, &sent);
+}
+
+/// hesh having everyone already: the batch answered with nobody created, a single
+/// create refused as existing.
+fn hesh_has_them(r: &Request) -> (u16, Value) {
+    match (r.method, r.path.as_str()) {
+        ("POST", "/api/v1/public/users/batch") => (201, json!([])),
+        ("POST", _) => (
+            409,
+            json!({"message": "User with this email already exists"}),
+        ),
+        _ => hesh_answers(r),
+    }
+}
+
+/// zaia having everyone already: each search finds the user by its term.
+fn zaia_has_them(r: &Request) -> (u16, Value) {
+    if r.method != "GET" {
+        return zaia_answers(r);
+    }
+    let term = url::Url::parse(&format!("http://x{}", r.path))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "search")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    (
+        200,
+        json!([{"id": format!("zz-{term}"), "externalId": term, "identifier": term}]),
+    )
+}
+
+/// A SCIM service without `/Bulk` that filters, and has everyone already: each
+/// lookup finds the user.
+fn scim_has_them(r: &Request) -> (u16, Value) {
+    match (r.method, r.path.split('?').next().unwrap_or_default()) {
+        ("GET", "/ServiceProviderConfig") => (
+            200,
+            json!({"patch": {"supported": true}, "filter": {"supported": true}}),
+        ),
+        ("GET", "/Users") => {
+            let filter = url::Url::parse(&format!("http://x{}", r.path))
+                .unwrap()
+                .query_pairs()
+                .find(|(k, _)| k == "filter")
+                .map(|(_, v)| v.into_owned())
+                .unwrap();
+            let value: String = serde_json::from_str(filter.split_once(" eq ").unwrap().1).unwrap();
+            (
+                200,
+                json!({"Resources": [{"id": format!("found-{value}"), "userName": value, "externalId": value}]}),
+            )
+        }
+        _ => scim_answers(r),
+    }
+}
+
+#[test]
+fn requests_that_depend_on_the_answer_are_sent_as_previewed() {
+    // hesh skips users it has: each is adopted with the PUT the preview shows.
+    let hesh = sent_with("hesh", ("", ""), hesh_has_them);
+    assert!(hesh.sent.iter().filter(|r| r.method == "PUT").count() >= 3);
+    check_against_openapi("hesh", &support::fake_hesh::openapi(), &hesh.sent);
+    assert_each_sent_is_previewed("hesh", &hesh.preview, &hesh.sent);
+    // zaia finds the users a create looks for: adopted, never created.
+    let zaia = sent_with("zaia", ("", ""), zaia_has_them);
+    assert!(zaia.sent.iter().all(|r| r.method != "POST"));
+    check_against_openapi("zaia", &fixture("zaia.openapi.json"), &zaia.sent);
+    assert_each_sent_is_previewed("zaia", &zaia.preview, &zaia.sent);
+    // A SCIM service that filters: lookups first, the users found adopted.
+    let (from, to) = scim_entry("    bulk: off\n");
+    let scim = sent_with("scim", (from, &to), scim_has_them);
+    assert!(scim.sent.iter().all(|r| r.method != "POST"));
+    check_scim(&scim.sent);
+    assert_each_sent_is_previewed("scim", &scim.preview, &scim.sent);
 }
 
 #[test]

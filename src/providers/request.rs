@@ -106,7 +106,12 @@ pub const REDACTED: &str = "<redacted>";
 pub const ID_FOUND_AT_SEND_TIME: &str = "{id}";
 
 /// Encodes one path segment (ids come from vendors and sources: never trust them raw).
+/// The placeholder [`ID_FOUND_AT_SEND_TIME`] is kept readable for the preview (were a
+/// vendor's id ever literally `{id}`, the URL parser still encodes the braces).
 pub fn segment(s: &str) -> String {
+    if s == ID_FOUND_AT_SEND_TIME {
+        return s.to_string();
+    }
     url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
