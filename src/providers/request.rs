@@ -1,5 +1,7 @@
-//! The HTTP requests an adapter sends, as values: built once from the plan's
-//! operations, shown by `sync --dry-run --show-requests`, and sent by the executor.
+//! The HTTP requests an adapter sends, as values. Each vendor builds each kind of
+//! request in one function of its `requests.rs`; its preview (`sync --dry-run
+//! --show-requests`) and its sending (`client.rs`) both call those functions, so what
+//! the dry run shows is what a pass sends.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -18,6 +20,12 @@ pub struct Request {
     /// A step that follows from the vendor's answer (e.g. "find by email to confirm").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Preview only: the requests that follow this one only when its answer calls
+    /// for them (the users a batch skipped, adopted; a lookup after a refused
+    /// create), each saying when in its `note`. Kept apart from the list so that the
+    /// list is what a pass sends when every answer is the expected one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditional: Vec<Request>,
     /// Headers of this request only, never secrets (e.g. SCIM's content type and
     /// `If-Match`); names in lower case. Sent after the provider's auth headers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -38,12 +46,24 @@ impl Request {
         body: Option<Value>,
         external_id: &str,
     ) -> Self {
+        Request::carrying(method, path, body, vec![external_id.to_string()])
+    }
+
+    /// A request carrying the operations `external_ids` (none: a request of the
+    /// pass, such as a listing; several: a batch).
+    pub fn carrying(
+        method: &'static str,
+        path: impl Into<String>,
+        body: Option<Value>,
+        external_ids: Vec<String>,
+    ) -> Self {
         Request {
             method,
             path: path.into(),
             body,
-            external_ids: vec![external_id.to_string()],
+            external_ids,
             note: None,
+            conditional: Vec::new(),
             headers: Vec::new(),
             send_once: false,
         }
@@ -57,6 +77,17 @@ impl Request {
 
     pub fn with_note(mut self, note: impl Into<String>) -> Self {
         self.note = Some(note.into());
+        self
+    }
+
+    /// Adds `then` to [`Request::conditional`]: sent after this one only `when` (in
+    /// words: "hesh's answer leaves the user out") its answer calls for it.
+    pub fn then_if(mut self, when: &str, mut then: Request) -> Self {
+        then.note = Some(match then.note.take() {
+            Some(n) => format!("only if {when}; {n}"),
+            None => format!("only if {when}"),
+        });
+        self.conditional.push(then);
         self
     }
 
@@ -75,7 +106,12 @@ pub const REDACTED: &str = "<redacted>";
 pub const ID_FOUND_AT_SEND_TIME: &str = "{id}";
 
 /// Encodes one path segment (ids come from vendors and sources: never trust them raw).
+/// The placeholder [`ID_FOUND_AT_SEND_TIME`] is kept readable for the preview (were a
+/// vendor's id ever literally `{id}`, the URL parser still encodes the braces).
 pub fn segment(s: &str) -> String {
+    if s == ID_FOUND_AT_SEND_TIME {
+        return s.to_string();
+    }
     url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()
         .replace('+', "%20")

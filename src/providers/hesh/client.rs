@@ -3,35 +3,14 @@
 //! external_user_id). Responses are read leniently: hesh's documents disagree on
 //! field names and types, and a missing optional field must not fail a sync.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::requests::{self, user_body};
+use super::requests;
 use crate::plan::{OpKind, Operation};
-use crate::providers::call::{Applied, CallError, OpResult, Response, Transport};
-use crate::providers::request::Request;
+use crate::providers::call::{Applied, CallError, OpResult, Transport};
 use crate::providers::Record;
 
-/// The operation groups sent together: all creates in batches of `batch_size` (when
-/// there is more than one), every other operation alone. Indices into `ops`.
-pub fn units(ops: &[Operation], batch_size: usize) -> Vec<Vec<usize>> {
-    let creates: Vec<usize> = (0..ops.len())
-        .filter(|&i| ops[i].op == OpKind::Create)
-        .collect();
-    let mut out: Vec<Vec<usize>> = if creates.len() > 1 {
-        creates
-            .chunks(batch_size.max(1))
-            .map(<[usize]>::to_vec)
-            .collect()
-    } else {
-        creates.into_iter().map(|i| vec![i]).collect()
-    };
-    out.extend(
-        (0..ops.len())
-            .filter(|&i| ops[i].op != OpKind::Create)
-            .map(|i| vec![i]),
-    );
-    out
-}
+pub use super::requests::units;
 
 /// The operator-facing message in a hesh error body (`message` as a string or a list,
 /// else `error`). Blank ones say nothing: `None`, so the caller's fallback is shown.
@@ -75,7 +54,7 @@ async fn apply_one(transport: &dyn Transport, op: &Operation) -> OpResult {
     match (op.op, record) {
         (OpKind::Create, Some(r)) => create_one(transport, op, r).await,
         (OpKind::Update | OpKind::Enable, Some(r)) => {
-            let resp = put(transport, op, user_body(r, "Active")).await?;
+            let resp = transport.send(&requests::update(op, r)).await?;
             Ok(Applied::done(user_id(&resp.body)))
         }
         (OpKind::Enable, None) => Err(CallError::new(
@@ -83,13 +62,13 @@ async fn apply_one(transport: &dyn Transport, op: &Operation) -> OpResult {
             "cannot re-enable at hesh: its email changed and hesh matches accounts by email or phone; re-enable it by hand",
         )),
         (OpKind::Disable | OpKind::Delete, _) => {
-            disable(transport, op).await?;
+            transport.send(&requests::disable(op)).await?;
             Ok(Applied::done(op.vendor_id.clone()))
         }
         (OpKind::Recreate, Some(r)) => {
             // The old account is disabled first, while it is the only one with this
             // external_user_id (hesh disables by it).
-            disable(transport, op).await?;
+            transport.send(&requests::disable(op)).await?;
             create_one(transport, op, r).await
         }
         (kind, None) => Err(CallError::new(
@@ -99,41 +78,8 @@ async fn apply_one(transport: &dyn Transport, op: &Operation) -> OpResult {
     }
 }
 
-async fn put(
-    transport: &dyn Transport,
-    op: &Operation,
-    body: Value,
-) -> Result<Response, CallError> {
-    transport
-        .send(&Request::new(
-            "PUT",
-            requests::USERS,
-            Some(body),
-            &op.external_id,
-        ))
-        .await
-}
-
-async fn disable(transport: &dyn Transport, op: &Operation) -> Result<Response, CallError> {
-    let body = requests::disable_body(&op.external_id);
-    transport
-        .send(&Request::new(
-            "PATCH",
-            requests::DISABLE,
-            Some(body),
-            &op.external_id,
-        ))
-        .await
-}
-
 async fn create_one(transport: &dyn Transport, op: &Operation, record: &Record) -> OpResult {
-    let request = Request::new(
-        "POST",
-        requests::USERS,
-        Some(user_body(record, "Active")),
-        &op.external_id,
-    );
-    match transport.send(&request).await {
+    match transport.send(&requests::create(op, record)).await {
         Ok(resp) => Ok(Applied::done(user_id(&resp.body))),
         // hesh refuses a create whose email or phone it already has: adopt it.
         Err(e) if matches!(e.status, Some(400 | 409 | 422)) && mentions_existing(&e.message) => {
@@ -144,22 +90,7 @@ async fn create_one(transport: &dyn Transport, op: &Operation, record: &Record) 
 }
 
 async fn create_batch(transport: &dyn Transport, ops: &[&Operation]) -> Vec<OpResult> {
-    let users: Vec<Value> = ops
-        .iter()
-        .filter_map(|o| o.record.as_ref().map(|r| user_body(r, "Active")))
-        .collect();
-    let ids: Vec<String> = ops.iter().map(|o| o.external_id.clone()).collect();
-    let request = Request {
-        method: "POST",
-        path: requests::BATCH.into(),
-        body: Some(json!({ "users": users })),
-        external_ids: ids,
-        note: None,
-        headers: Vec::new(),
-        // hesh's batch skips users it already has: resending it is safe.
-        send_once: false,
-    };
-    let resp = match transport.send(&request).await {
+    let resp = match transport.send(&requests::batch(ops)).await {
         Ok(resp) => resp,
         Err(e) => return ops.iter().map(|_| Err(e.clone())).collect(),
     };
@@ -206,8 +137,8 @@ async fn create_batch(transport: &dyn Transport, ops: &[&Operation]) -> Vec<OpRe
 /// phone held by somebody else's account must never re-key that account. The phone
 /// follows in the next pass's update (the confirmed record says it was not sent).
 async fn adopt(transport: &dyn Transport, op: &Operation, record: &Record) -> OpResult {
-    let without_phone = record.without("phone");
-    match put(transport, op, user_body(&without_phone, "Active")).await {
+    let without_phone = requests::adoption_record(record);
+    match transport.send(&requests::update(op, &without_phone)).await {
         Ok(resp) => {
             // The account may have the right phone already (a create resent after a
             // crash finds the account it made): then the whole record is confirmed,

@@ -1,5 +1,6 @@
-//! hesh request bodies (`PublicUserRequestDto`, `UsersExchangeDto`,
-//! `DisableUserByExternalIdDto`).
+//! hesh requests (`PublicUserRequestDto`, `UsersExchangeDto`,
+//! `DisableUserByExternalIdDto`): each kind built by one function here, which both the
+//! preview ([`build`]) and the sending (`client.rs`) call.
 
 use serde_json::{json, Map, Value};
 
@@ -10,6 +11,11 @@ use crate::providers::Record;
 pub const USERS: &str = "/api/v1/public/users";
 pub const BATCH: &str = "/api/v1/public/users/batch";
 pub const DISABLE: &str = "/api/v1/public/users/disable";
+
+/// When an adoption follows a single create, for the preview.
+const REFUSED: &str = "hesh refuses the create because it has the email or phone: the account is adopted (updated without its phone, so that only the email can match)";
+/// When an adoption follows a batch, for the preview.
+const SKIPPED: &str = "hesh's answer leaves this user out (it has the email or phone): the account is adopted (updated without its phone, so that only the email can match)";
 
 /// A `PublicUserRequestDto`: the record's fields (an absent phone is left out, not
 /// sent as null, as the schema has no nullable phone) and the status.
@@ -28,81 +34,126 @@ pub fn disable_body(external_id: &str) -> Value {
     json!({ "external_user_id": external_id })
 }
 
-/// The requests for a provider's operations: creates go through the batch endpoint
-/// in groups of `batch_size` when there is more than one, the rest one by one.
-pub fn build(ops: &[Operation], batch_size: usize) -> Vec<Request> {
-    let creates: Vec<&Operation> = ops.iter().filter(|o| o.op == OpKind::Create).collect();
-    let mut out = Vec::new();
-    if creates.len() == 1 {
-        if let Some(r) = &creates[0].record {
-            out.push(Request::new(
-                "POST",
-                USERS,
-                Some(user_body(r, "Active")),
-                &creates[0].external_id,
-            ));
-        }
+/// `POST /users`: one new, active user.
+pub fn create(op: &Operation, record: &Record) -> Request {
+    Request::new(
+        "POST",
+        USERS,
+        Some(user_body(record, "Active")),
+        &op.external_id,
+    )
+}
+
+/// `POST /users/batch`: the unit's creates (those with a record) in one request.
+/// hesh's batch skips users it already has, so resending it is safe.
+pub fn batch(ops: &[&Operation]) -> Request {
+    let users: Vec<Value> = ops
+        .iter()
+        .filter_map(|o| o.record.as_ref().map(|r| user_body(r, "Active")))
+        .collect();
+    Request::carrying(
+        "POST",
+        BATCH,
+        Some(json!({ "users": users })),
+        ops.iter().map(|o| o.external_id.clone()).collect(),
+    )
+}
+
+/// `PUT /users`: the account hesh matches by the record's email or phone, set to
+/// `record` and active (an update, a re-enable, an adoption).
+pub fn update(op: &Operation, record: &Record) -> Request {
+    Request::new(
+        "PUT",
+        USERS,
+        Some(user_body(record, "Active")),
+        &op.external_id,
+    )
+}
+
+/// `PATCH /users/disable`, by external_user_id.
+pub fn disable(op: &Operation) -> Request {
+    Request::new(
+        "PATCH",
+        DISABLE,
+        Some(disable_body(&op.external_id)),
+        &op.external_id,
+    )
+}
+
+/// The record an adoption sends: without the phone, so that hesh can only match the
+/// account by email (a phone held by somebody else's account must never re-key it).
+pub fn adoption_record(record: &Record) -> Record {
+    record.without("phone")
+}
+
+/// The operation groups sent together: all creates in batches of `batch_size` (when
+/// there is more than one), every other operation alone. Indices into `ops`.
+pub fn units(ops: &[Operation], batch_size: usize) -> Vec<Vec<usize>> {
+    let creates: Vec<usize> = (0..ops.len())
+        .filter(|&i| ops[i].op == OpKind::Create)
+        .collect();
+    let mut out: Vec<Vec<usize>> = if creates.len() > 1 {
+        creates
+            .chunks(batch_size.max(1))
+            .map(<[usize]>::to_vec)
+            .collect()
     } else {
-        for chunk in creates.chunks(batch_size.max(1)) {
-            let users: Vec<Value> = chunk
-                .iter()
-                .filter_map(|o| o.record.as_ref().map(|r| user_body(r, "Active")))
-                .collect();
-            out.push(Request {
-                method: "POST",
-                path: BATCH.into(),
-                body: Some(json!({ "users": users })),
-                external_ids: chunk.iter().map(|o| o.external_id.clone()).collect(),
-                note: Some(
-                    "users hesh skips (email or phone already there) are adopted, then updated"
-                        .into(),
-                ),
-                headers: Vec::new(),
-                send_once: false,
-            });
-        }
-    }
-    for op in ops {
-        match op.op {
-            OpKind::Create => {}
-            OpKind::Update | OpKind::Enable => {
-                let body = op.record.as_ref().map(|r| user_body(r, "Active"));
-                let note = body
-                    .is_none()
-                    .then_some("body: the last confirmed record, with status Active");
-                let req = Request::new("PUT", USERS, body, &op.external_id);
-                out.push(match note {
-                    Some(n) => req.with_note(n),
-                    None => req,
-                });
-            }
-            OpKind::Disable | OpKind::Delete => {
-                out.push(Request::new(
-                    "PATCH",
-                    DISABLE,
-                    Some(disable_body(&op.external_id)),
-                    &op.external_id,
-                ));
-            }
-            OpKind::Recreate => {
-                // hesh disables by external_user_id, which the new account shares: the
-                // old account is disabled first, while it is the only one with that id.
-                out.push(Request::new(
-                    "PATCH",
-                    DISABLE,
-                    Some(disable_body(&op.external_id)),
-                    &op.external_id,
-                ));
+        creates.into_iter().map(|i| vec![i]).collect()
+    };
+    out.extend(
+        (0..ops.len())
+            .filter(|&i| ops[i].op != OpKind::Create)
+            .map(|i| vec![i]),
+    );
+    out
+}
+
+/// The preview: the requests of each unit (see [`units`]) in order, as `client::apply`
+/// sends them when hesh answers as expected; adoptions as conditional follow-ups.
+pub fn build(ops: &[Operation], batch_size: usize) -> Vec<Request> {
+    units(ops, batch_size)
+        .iter()
+        .flat_map(|unit| {
+            let unit: Vec<&Operation> = unit.iter().filter_map(|&i| ops.get(i)).collect();
+            preview_unit(&unit)
+        })
+        .collect()
+}
+
+/// One unit's requests, following `client::apply` branch by branch.
+fn preview_unit(ops: &[&Operation]) -> Vec<Request> {
+    match ops {
+        [] => Vec::new(),
+        [op] => preview_one(op),
+        many => {
+            let mut request = batch(many).with_note(
+                "users hesh skips (email or phone already there) are adopted, then updated",
+            );
+            for op in many {
                 if let Some(r) = &op.record {
-                    out.push(Request::new(
-                        "POST",
-                        USERS,
-                        Some(user_body(r, "Active")),
-                        &op.external_id,
-                    ));
+                    request = request.then_if(SKIPPED, update(op, &adoption_record(r)));
                 }
             }
+            vec![request]
         }
     }
-    out
+}
+
+fn preview_one(op: &Operation) -> Vec<Request> {
+    let adoptable_create = |r: &Record| {
+        create(op, r)
+            .with_note("refused as existing (email or phone already there), the account is adopted, then updated")
+            .then_if(REFUSED, update(op, &adoption_record(r)))
+    };
+    match (op.op, op.record.as_ref()) {
+        (OpKind::Create, Some(r)) => vec![adoptable_create(r)],
+        (OpKind::Update | OpKind::Enable, Some(r)) => vec![update(op, r)],
+        (OpKind::Disable | OpKind::Delete, _) => vec![disable(op)],
+        // hesh disables by external_user_id, which the new account shares: the old
+        // account is disabled first, while it is the only one with that id.
+        (OpKind::Recreate, Some(r)) => vec![disable(op), adoptable_create(r)],
+        // Nothing is sent: an enable without a record (its email changed) and
+        // anything else without one fail before sending, and the plan says why.
+        (_, None) => Vec::new(),
+    }
 }

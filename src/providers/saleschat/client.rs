@@ -8,14 +8,12 @@
 
 use serde_json::Value;
 
-use super::requests::{self, create_body};
+use super::requests::{self, old_email};
 use crate::plan::{OpKind, Operation};
 use crate::providers::call::{Applied, CallError, OpResult, Transport};
-use crate::providers::request::Request;
 use crate::providers::{same_email, Record};
 
-/// Users asked for per page of a find.
-pub const PAGE_SIZE: usize = 100;
+pub use super::requests::PAGE_SIZE;
 /// Pages read at most per find (a vendor that always says `has_more` cannot loop us).
 const MAX_PAGES: usize = 100;
 /// Length of a generated password (saleschat accepts 8 to 64).
@@ -115,12 +113,7 @@ async fn create(
     org_id: &str,
 ) -> OpResult {
     let password = generate_password()?;
-    let request = Request::new(
-        "POST",
-        requests::users_path(org_id),
-        Some(create_body(record, &password)),
-        &op.external_id,
-    );
+    let request = requests::create(op, org_id, record, &password);
     let sent = transport.send(&request).await;
     drop(request);
     drop(password);
@@ -218,14 +211,6 @@ async fn recreate(
     })
 }
 
-/// The email before the change, from the plan (not kept when resent from the journal).
-fn old_email(op: &Operation) -> Option<String> {
-    op.changes
-        .iter()
-        .find(|c| c.field == "email")
-        .and_then(|c| c.old.clone())
-}
-
 /// `POST .../user/{id}/disable|enable|delete`. A delete of a user saleschat no longer
 /// has is done already.
 async fn action(
@@ -235,18 +220,7 @@ async fn action(
     kind: OpKind,
     org_id: &str,
 ) -> Result<(), CallError> {
-    let verb = match kind {
-        OpKind::Enable => "enable",
-        OpKind::Delete => "delete",
-        _ => "disable",
-    };
-    let request = Request::new(
-        "POST",
-        requests::user_action_path(org_id, id, verb),
-        None,
-        &op.external_id,
-    );
-    match transport.send(&request).await {
+    match transport.send(&requests::action(op, org_id, id, kind)).await {
         Ok(_) => Ok(()),
         Err(e) if kind == OpKind::Delete && e.status == Some(404) => Ok(()),
         Err(e) => Err(e),
@@ -283,13 +257,9 @@ pub async fn find_by_email(
 ) -> Result<Option<String>, CallError> {
     let mut offset = 0;
     for _ in 0..MAX_PAGES {
-        let request = Request::new(
-            "GET",
-            requests::find_path(org_id, email, offset, PAGE_SIZE),
-            None,
-            &op.external_id,
-        );
-        let resp = transport.send(&request).await?;
+        let resp = transport
+            .send(&requests::find(op, org_id, email, offset))
+            .await?;
         let items: &[Value] = resp
             .body
             .get("items")

@@ -12,22 +12,19 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::client::{self, matches_attr, needs_read, resource_id, resources, version};
+use super::client::{self, matches_attr, needs_read, resource_id, resources};
 use super::discovery::{BulkLimits, Effective};
-use super::requests::{
-    self, bulk_operation, create_body, eq, patch_body, put_body, scim_request, BULK_SCHEMA,
-    LOOKUPS_PER_FILTER,
-};
+use super::requests::{self, user_name, BULK_SCHEMA, LOOKUPS_PER_FILTER};
 use crate::plan::{OpKind, Operation};
 use crate::providers::call::{Applied, CallError, OpResult, Transport};
 
 /// One write in a BulkRequest, for operation `op` of the unit.
-struct Entry {
-    op: usize,
-    method: &'static str,
+pub struct Entry {
+    pub op: usize,
+    pub method: &'static str,
     /// The user's id, when known (every method but POST).
-    id: Option<String>,
-    json: Value,
+    pub id: Option<String>,
+    pub json: Value,
 }
 
 /// Carries out `ops` (two or more) through `/Bulk`; one result per operation, in order.
@@ -77,7 +74,7 @@ pub async fn apply(
 }
 
 /// Bytes of a BulkRequest with no operations: `{"schemas":[…],"Operations":[]}`.
-fn envelope_size() -> usize {
+pub fn envelope_size() -> usize {
     json!({ "schemas": [BULK_SCHEMA], "Operations": [] })
         .to_string()
         .len()
@@ -127,6 +124,26 @@ fn lookup_kind(op: &Operation, eff: &Effective) -> Option<bool> {
     }
 }
 
+/// The lookups a unit needs: operations (index, by id) in groups of
+/// [`LOOKUPS_PER_FILTER`], one filter request each.
+pub fn lookup_groups(ops: &[&Operation], eff: &Effective) -> Vec<Vec<(usize, bool)>> {
+    let wanted: Vec<(usize, bool)> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| lookup_kind(op, eff).map(|by_id| (i, by_id)))
+        .collect();
+    wanted
+        .chunks(LOOKUPS_PER_FILTER)
+        .map(<[(usize, bool)]>::to_vec)
+        .collect()
+}
+
+/// The filter request of one lookup group (see [`lookup_groups`]).
+pub fn lookup_request(ops: &[&Operation], group: &[(usize, bool)]) -> crate::providers::Request {
+    let group: Vec<(&Operation, bool)> = group.iter().map(|&(i, by_id)| (ops[i], by_id)).collect();
+    requests::lookup(&group)
+}
+
 /// Looks up the users the unit needs, a few per filter request; a failed lookup
 /// fails its operations (retried next pass).
 async fn lookup(
@@ -139,29 +156,9 @@ async fn lookup(
     if !eff.filter {
         return found;
     }
-    let wanted: Vec<(usize, bool)> = ops
-        .iter()
-        .enumerate()
-        .filter_map(|(i, op)| lookup_kind(op, eff).map(|by_id| (i, by_id)))
-        .collect();
-    for group in wanted.chunks(LOOKUPS_PER_FILTER) {
-        let mut clauses = Vec::new();
-        for &(i, by_id) in group {
-            let op = ops[i];
-            if by_id {
-                clauses.push(eq("id", op.vendor_id.as_deref().unwrap_or_default()));
-            } else {
-                clauses.push(eq("userName", &user_name(op)));
-                clauses.push(eq("externalId", &op.external_id));
-            }
-        }
-        let filter = clauses.join(" or ");
-        let path = requests::filter_path(&filter, clauses.len().max(1) * 2);
-        let mut request = scim_request("GET", path, None, "");
-        request.external_ids = group
-            .iter()
-            .map(|&(i, _)| ops[i].external_id.clone())
-            .collect();
+    for group in lookup_groups(ops, eff) {
+        let group = group.as_slice();
+        let request = lookup_request(ops, group);
         match transport.send(&request).await {
             Ok(resp) => {
                 let listed = resources(&resp);
@@ -196,29 +193,22 @@ async fn lookup(
     found
 }
 
-fn user_name(op: &Operation) -> String {
-    op.record
-        .as_ref()
-        .and_then(|r| r.get("userName"))
-        .unwrap_or(&op.email)
-        .to_string()
-}
-
-enum Planned {
+/// What becomes of one operation of a `/Bulk` unit.
+pub enum Planned {
     Entry(Entry),
     Done(OpResult),
     OneByOne,
 }
 
 /// The `/Bulk` write for operation `i`, given the user the lookup found.
-fn plan_entry(i: usize, op: &Operation, eff: &Effective, found: Option<&Value>) -> Planned {
+pub fn plan_entry(i: usize, op: &Operation, eff: &Effective, found: Option<&Value>) -> Planned {
     let bulk_id = format!("op{i}");
     let record = op.record.as_ref();
     let (record, active) = match op.op {
         OpKind::Recreate => return Planned::OneByOne,
         OpKind::Create => match (record, found) {
             (Some(r), None) => {
-                let json = bulk_operation("POST", requests::USERS, Some(create_body(r)), &bulk_id);
+                let json = requests::bulk_create(&bulk_id, r);
                 return Planned::Entry(Entry {
                     op: i,
                     method: "POST",
@@ -244,7 +234,7 @@ fn plan_entry(i: usize, op: &Operation, eff: &Effective, found: Option<&Value>) 
                 // The service has no such user (any more): nothing to delete.
                 return Planned::Done(Ok(Applied::done(None)));
             };
-            let json = bulk_operation("DELETE", &requests::user_path(&id), None, &bulk_id);
+            let json = requests::bulk_delete(&bulk_id, &id);
             return Planned::Entry(Entry {
                 op: i,
                 method: "DELETE",
@@ -261,23 +251,24 @@ fn plan_entry(i: usize, op: &Operation, eff: &Effective, found: Option<&Value>) 
         // The lookup did not return it (or could not filter): read it on its own.
         return Planned::OneByOne;
     }
-    let path = requests::user_path(&id);
-    let (method, data) = if eff.patch {
-        ("PATCH", patch_body(record, active))
-    } else {
-        let empty = Value::Null;
-        ("PUT", put_body(found.unwrap_or(&empty), record, active))
-    };
-    let mut json = bulk_operation(method, &path, Some(data), &bulk_id);
-    if let (true, Some(v), Some(obj)) = (eff.etag, found.and_then(version), json.as_object_mut()) {
-        obj.insert("version".into(), Value::String(v));
-    }
+    let (method, json) = requests::bulk_write(&bulk_id, eff, &id, found, record, active);
     Planned::Entry(Entry {
         op: i,
         method,
         id: Some(id),
         json,
     })
+}
+
+/// The BulkRequest of one chunk of entries.
+pub fn bulk_request(ops: &[&Operation], chunk: &[&Entry]) -> crate::providers::Request {
+    requests::bulk(
+        chunk.iter().map(|e| e.json.clone()).collect(),
+        chunk
+            .iter()
+            .map(|e| ops[e.op].external_id.clone())
+            .collect(),
+    )
 }
 
 /// Sends one BulkRequest and records each operation's result; 409 / 412 answers, a
@@ -290,15 +281,7 @@ async fn send_chunk(
     results: &mut [Option<OpResult>],
     one_by_one: &mut Vec<usize>,
 ) {
-    let body = json!({
-        "schemas": [BULK_SCHEMA],
-        "Operations": chunk.iter().map(|e| e.json.clone()).collect::<Vec<_>>(),
-    });
-    let mut request = scim_request("POST", requests::BULK.into(), Some(body), "");
-    request.external_ids = chunk
-        .iter()
-        .map(|e| ops[e.op].external_id.clone())
-        .collect();
+    let request = bulk_request(ops, chunk);
     let resp = match transport.send(&request).await {
         Ok(resp) => resp,
         // Too large for the service after all, or /Bulk not there despite its

@@ -12,13 +12,12 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
 
 use super::discovery::{Effective, Features};
-use super::requests::{self, create_body, patch_body, put_body, scim_request};
+use super::requests::{self, external_id, user_name};
 use crate::plan::{OpKind, Operation};
 use crate::providers::call::{Applied, CallError, OpResult, Response, Transport};
 use crate::providers::Record;
 
-/// Users asked for per filter request: a lookup expects one or two.
-const LOOKUP_COUNT: usize = 10;
+pub use super::requests::version;
 
 /// Operations of one unit sent at once when `/Bulk` is not used (the pacer still
 /// bounds what is in flight).
@@ -27,8 +26,7 @@ const IN_FLIGHT: usize = 4;
 /// Reads `/ServiceProviderConfig`. A service without one (404 / 501) is taken to
 /// support only what RFC 7644 makes mandatory; other failures fail the pass's writes.
 pub async fn read_features(transport: &dyn Transport) -> Result<Features, CallError> {
-    let request = scim_request("GET", requests::SERVICE_PROVIDER_CONFIG.into(), None, "");
-    match transport.send(&request).await {
+    match transport.send(&requests::discovery()).await {
         Ok(resp) => Ok(Features::parse(&resp.body)),
         Err(e) if matches!(e.status, Some(404 | 501)) => Ok(Features::minimal()),
         Err(e) => Err(e),
@@ -90,13 +88,7 @@ pub async fn create(
     if let Some(found) = find(transport, op, eff, exclude).await? {
         return adopt(transport, op, eff, record, found).await;
     }
-    let request = scim_request(
-        "POST",
-        requests::USERS.into(),
-        Some(create_body(record)),
-        &op.external_id,
-    );
-    match transport.send(&request).await {
+    match transport.send(&requests::create(op, record)).await {
         Ok(resp) => match resource_id(&resp.body) {
             Some(id) => Ok(Applied::done(Some(id))),
             None => created_without_id(transport, op, eff, exclude, resp.status).await,
@@ -199,8 +191,7 @@ async fn delete(transport: &dyn Transport, op: &Operation, eff: &Effective) -> O
         // Nothing to delete: the service has no such user (any more).
         return Ok(Applied::done(None));
     };
-    let request = scim_request("DELETE", requests::user_path(&id), None, &op.external_id);
-    match transport.send(&request).await {
+    match transport.send(&requests::delete(op, &id)).await {
         Ok(_) => Ok(Applied::done(Some(id))),
         Err(e) if e.status == Some(404) => Ok(Applied::done(Some(id))),
         Err(e) => Err(e),
@@ -241,7 +232,7 @@ pub async fn modify(
         if needs_read(eff) && (current.is_none() || attempt > 0) {
             current = Some(read(transport, op, id).await?);
         }
-        let request = write_request(op, eff, id, current.as_ref(), record, active);
+        let request = requests::write(op, eff, id, current.as_ref(), record, active);
         match transport.send(&request).await {
             Ok(resp) => {
                 return Ok(Applied::done(
@@ -261,53 +252,8 @@ pub async fn modify(
     ))
 }
 
-/// The PATCH or PUT for one change, with `If-Match` when ETags are used.
-pub fn write_request(
-    op: &Operation,
-    eff: &Effective,
-    id: &str,
-    current: Option<&Value>,
-    record: Option<&Record>,
-    active: Option<bool>,
-) -> crate::providers::Request {
-    let path = requests::user_path(id);
-    let request = if eff.patch {
-        scim_request(
-            "PATCH",
-            path,
-            Some(patch_body(record, active)),
-            &op.external_id,
-        )
-    } else {
-        let empty = Value::Null;
-        let body = put_body(current.unwrap_or(&empty), record, active);
-        scim_request("PUT", path, Some(body), &op.external_id)
-    };
-    match current.and_then(version).filter(|_| eff.etag) {
-        Some(v) => request.with_header("if-match", v),
-        None => request,
-    }
-}
-
 async fn read(transport: &dyn Transport, op: &Operation, id: &str) -> Result<Value, CallError> {
-    let request = scim_request("GET", requests::user_path(id), None, &op.external_id);
-    Ok(transport.send(&request).await?.body)
-}
-
-fn user_name(op: &Operation) -> String {
-    op.record
-        .as_ref()
-        .and_then(|r| r.get("userName"))
-        .unwrap_or(&op.email)
-        .to_string()
-}
-
-fn external_id(op: &Operation) -> String {
-    op.record
-        .as_ref()
-        .and_then(|r| r.get("externalId"))
-        .unwrap_or(&op.external_id)
-        .to_string()
+    Ok(transport.send(&requests::read(op, id)).await?.body)
 }
 
 /// The service's user for this operation: by userName (case-insensitively, as RFC
@@ -328,10 +274,7 @@ pub async fn find(
         if value.trim().is_empty() {
             continue;
         }
-        let path = requests::filter_path(&requests::eq(attr, value), LOOKUP_COUNT);
-        let resp = transport
-            .send(&scim_request("GET", path, None, &op.external_id))
-            .await?;
+        let resp = transport.send(&requests::find(op, attr, value)).await?;
         let hit = resources(&resp).into_iter().find(|u| {
             matches_attr(u, attr, value)
                 && resource_id(u).is_some_and(|id| Some(id.as_str()) != exclude)
@@ -368,13 +311,4 @@ pub fn resource_id(body: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
-}
-
-/// A resource's version (`meta.version`, the ETag).
-pub fn version(body: &Value) -> Option<String> {
-    body.get("meta")
-        .and_then(|m| m.get("version"))
-        .and_then(Value::as_str)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
 }

@@ -10,6 +10,7 @@
 mod bulk;
 pub mod client;
 pub mod discovery;
+mod preview;
 pub mod requests;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -192,10 +193,22 @@ impl Mapping for Scim {
     }
 }
 
+/// Groups of `bulk_size` when bulk may be used (each becomes `/Bulk` requests if the
+/// service supports it), else one operation per unit.
+fn units(ops: &[Operation], settings: &Settings) -> Vec<Vec<usize>> {
+    if settings.bulk == Mode::Off {
+        return (0..ops.len()).map(|i| vec![i]).collect();
+    }
+    (0..ops.len())
+        .collect::<Vec<_>>()
+        .chunks(settings.bulk_size.max(1))
+        .map(<[usize]>::to_vec)
+        .collect()
+}
+
 impl Provider for Scim {
     fn requests(&self, ops: &[Operation]) -> Vec<Request> {
-        let bulk = (self.settings.bulk != Mode::Off).then_some(self.settings.bulk_size);
-        requests::build(ops, bulk)
+        preview::build(ops, &self.settings)
     }
 
     fn headers(&self) -> Vec<(&'static str, String)> {
@@ -215,14 +228,7 @@ impl Provider for Scim {
     /// Groups of `bulk_size` when bulk may be used (each becomes `/Bulk` requests if
     /// the service supports it), else one operation per unit.
     fn units(&self, ops: &[Operation]) -> Vec<Vec<usize>> {
-        if self.settings.bulk == Mode::Off {
-            return (0..ops.len()).map(|i| vec![i]).collect();
-        }
-        (0..ops.len())
-            .collect::<Vec<_>>()
-            .chunks(self.settings.bulk_size.max(1))
-            .map(<[usize]>::to_vec)
-            .collect()
+        units(ops, &self.settings)
     }
 
     fn apply<'a>(

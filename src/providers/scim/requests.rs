@@ -1,11 +1,13 @@
-//! SCIM request bodies and paths (RFC 7643 / 7644): the User resource rosterd writes,
-//! PATCH operations, filters, `/Bulk` operations, and the preview `sync --dry-run
-//! --show-requests` prints.
+//! SCIM requests (RFC 7643 / 7644): discovery, lookups, create, read, PATCH / PUT,
+//! delete and `/Bulk` (and its entries), each built by one function here, which both
+//! the preview (`preview.rs`) and the sending (`client.rs`, `bulk.rs`) call; and the
+//! bodies: the User resource rosterd writes, PATCH operations, filters.
 
 use serde_json::{json, Map, Value};
 
-use crate::plan::{OpKind, Operation};
-use crate::providers::request::{segment, Request, ID_FOUND_AT_SEND_TIME};
+use super::discovery::Effective;
+use crate::plan::Operation;
+use crate::providers::request::{segment, Request};
 use crate::providers::Record;
 
 pub const USERS: &str = "/Users";
@@ -18,6 +20,9 @@ pub const BULK_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest
 
 /// Users looked up per filter request in a bulk pass: keeps the URL short.
 pub const LOOKUPS_PER_FILTER: usize = 20;
+
+/// Users asked for per filter request: a lookup expects one or two.
+pub const LOOKUP_COUNT: usize = 10;
 
 pub fn user_path(id: &str) -> String {
     format!("{USERS}/{}", segment(id))
@@ -141,85 +146,149 @@ pub fn put_body(current: &Value, record: Option<&Record>, active: Option<bool>) 
     Value::Object(body)
 }
 
-/// The preview: what a pass would send, before the service is asked what it supports.
-/// Bulk chunks are shown when bulk is not `off` (with `auto`, they are sent so only if
-/// the service supports `/Bulk`).
-pub fn build(ops: &[Operation], bulk_size: Option<usize>) -> Vec<Request> {
-    let mut out = vec![scim_request(
-        "GET",
-        SERVICE_PROVIDER_CONFIG.into(),
-        None,
-        "",
-    )
-    .with_note("read once per pass: PATCH, /Bulk (maxOperations, maxPayloadSize), filter and ETag support decide the requests below")];
-    match bulk_size {
-        Some(size) if ops.len() > 1 => {
-            for chunk in ops.chunks(size.max(1)) {
-                let operations: Vec<Value> = chunk
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(i, op)| bulk_preview(op, i))
-                    .collect();
-                let mut r = scim_request(
-                    "POST",
-                    BULK.into(),
-                    Some(json!({ "schemas": [BULK_SCHEMA], "Operations": operations })),
-                    "",
-                )
-                .with_note("when the service supports /Bulk (else one by one); split further by its maxOperations and maxPayloadSize; creates first look their users up with one filter GET (userName / externalId) and adopt those found");
-                r.external_ids = chunk.iter().map(|o| o.external_id.clone()).collect();
-                out.push(r);
-            }
-        }
-        _ => {
-            for op in ops {
-                out.extend(single_preview(op));
-            }
-        }
-    }
-    out
+/// `GET /ServiceProviderConfig`: what the service supports (read once per pass).
+pub fn discovery() -> Request {
+    scim_request("GET", SERVICE_PROVIDER_CONFIG.into(), None, "")
 }
 
-fn id_path(op: &Operation) -> String {
-    match op.vendor_id.as_deref() {
-        Some(id) => user_path(id),
-        // Found at send time by filter (userName, then externalId).
-        None => format!("{USERS}/{ID_FOUND_AT_SEND_TIME}"),
-    }
+/// The userName the operation's user is looked up by (the record's, else its email).
+pub fn user_name(op: &Operation) -> String {
+    op.record
+        .as_ref()
+        .and_then(|r| r.get("userName"))
+        .unwrap_or(&op.email)
+        .to_string()
 }
 
-const WRITE_NOTE: &str = "PUT of the whole resource (read first) when the service lacks PATCH; with If-Match when it supports ETags";
+/// The externalId the operation's user is looked up by (the record's, else its key).
+pub fn external_id(op: &Operation) -> String {
+    op.record
+        .as_ref()
+        .and_then(|r| r.get("externalId"))
+        .unwrap_or(&op.external_id)
+        .to_string()
+}
 
-fn single_preview(op: &Operation) -> Vec<Request> {
-    let id = &op.external_id;
-    let record = op.record.as_ref();
-    let patch =
-        |body: Value| scim_request("PATCH", id_path(op), Some(body), id).with_note(WRITE_NOTE);
-    match (op.op, record) {
-        (OpKind::Create, Some(r)) => vec![scim_request("POST", USERS.into(), Some(create_body(r)), id)
-            .with_note("first GET /Users?filter=userName eq \"…\" (then externalId eq \"…\"): an existing user is adopted (updated, active) instead")],
-        (OpKind::Update, r) => vec![patch(patch_body(r, None))],
-        (OpKind::Enable, r) => vec![patch(patch_body(r, Some(true)))],
-        (OpKind::Disable, _) => vec![patch(patch_body(None, Some(false)))],
-        (OpKind::Delete, _) => vec![scim_request("DELETE", id_path(op), None, id)],
-        (OpKind::Recreate, r) => {
-            let mut v = Vec::new();
-            if let Some(r) = r {
-                v.push(scim_request("POST", USERS.into(), Some(create_body(r)), id));
-            }
-            v.push(patch(patch_body(None, Some(false))));
-            v
+/// `GET /Users?filter=<attr> eq "<value>"`: one user's lookup.
+pub fn find(op: &Operation, attr: &str, value: &str) -> Request {
+    let path = filter_path(&eq(attr, value), LOOKUP_COUNT);
+    scim_request("GET", path, None, &op.external_id)
+}
+
+/// `GET /Users?filter=… or …`: the lookup of several users of a `/Bulk` unit, each
+/// by id (`true`: its current resource) or by userName / externalId (`false`).
+pub fn lookup(group: &[(&Operation, bool)]) -> Request {
+    let mut clauses = Vec::new();
+    for &(op, by_id) in group {
+        if by_id {
+            clauses.push(eq("id", op.vendor_id.as_deref().unwrap_or_default()));
+        } else {
+            clauses.push(eq("userName", &user_name(op)));
+            clauses.push(eq("externalId", &op.external_id));
         }
-        (OpKind::Create, None) => Vec::new(),
+    }
+    let path = filter_path(&clauses.join(" or "), clauses.len().max(1) * 2);
+    let mut request = scim_request("GET", path, None, "");
+    request.external_ids = group.iter().map(|(op, _)| op.external_id.clone()).collect();
+    request
+}
+
+/// `POST /Users`: a new, active user.
+pub fn create(op: &Operation, record: &Record) -> Request {
+    scim_request("POST", USERS.into(), Some(create_body(record)), &op.external_id)
+}
+
+/// `GET /Users/{id}`: the resource as the service has it (for a PUT, or its version).
+pub fn read(op: &Operation, id: &str) -> Request {
+    scim_request("GET", user_path(id), None, &op.external_id)
+}
+
+/// The write of `record` / `active` to user `id`: a PATCH, or (without PATCH) a PUT
+/// of `current` with them merged in; `If-Match` with `current`'s version when ETags
+/// are used.
+pub fn write(
+    op: &Operation,
+    eff: &Effective,
+    id: &str,
+    current: Option<&Value>,
+    record: Option<&Record>,
+    active: Option<bool>,
+) -> Request {
+    let path = user_path(id);
+    let request = if eff.patch {
+        scim_request(
+            "PATCH",
+            path,
+            Some(patch_body(record, active)),
+            &op.external_id,
+        )
+    } else {
+        let empty = Value::Null;
+        let body = put_body(current.unwrap_or(&empty), record, active);
+        scim_request("PUT", path, Some(body), &op.external_id)
+    };
+    match current.and_then(version).filter(|_| eff.etag) {
+        Some(v) => request.with_header("if-match", v),
+        None => request,
     }
 }
 
-/// One operation's entries in a previewed `/Bulk` request.
-fn bulk_preview(op: &Operation, i: usize) -> Vec<Value> {
-    single_preview(op)
-        .into_iter()
-        .map(|r| bulk_operation(r.method, &r.path, r.body, &format!("op{i}")))
-        .collect()
+/// `DELETE /Users/{id}`.
+pub fn delete(op: &Operation, id: &str) -> Request {
+    scim_request("DELETE", user_path(id), None, &op.external_id)
+}
+
+/// `POST /Bulk` with `entries` (see the `bulk_*` entry builders), carrying the
+/// operations `external_ids`.
+pub fn bulk(entries: Vec<Value>, external_ids: Vec<String>) -> Request {
+    let body = json!({ "schemas": [BULK_SCHEMA], "Operations": entries });
+    let mut request = scim_request("POST", BULK.into(), Some(body), "");
+    request.external_ids = external_ids;
+    request
+}
+
+/// A `/Bulk` entry creating the user.
+pub fn bulk_create(bulk_id: &str, record: &Record) -> Value {
+    bulk_operation("POST", USERS, Some(create_body(record)), bulk_id)
+}
+
+/// A `/Bulk` entry deleting user `id`.
+pub fn bulk_delete(bulk_id: &str, id: &str) -> Value {
+    bulk_operation("DELETE", &user_path(id), None, bulk_id)
+}
+
+/// A `/Bulk` entry writing `record` / `active` to user `id`, as [`write`] does (PATCH,
+/// or PUT of `current` merged; its version when ETags are used). Returns the method.
+pub fn bulk_write(
+    bulk_id: &str,
+    eff: &Effective,
+    id: &str,
+    current: Option<&Value>,
+    record: Option<&Record>,
+    active: Option<bool>,
+) -> (&'static str, Value) {
+    let path = user_path(id);
+    let (method, data) = if eff.patch {
+        ("PATCH", patch_body(record, active))
+    } else {
+        let empty = Value::Null;
+        ("PUT", put_body(current.unwrap_or(&empty), record, active))
+    };
+    let mut json = bulk_operation(method, &path, Some(data), bulk_id);
+    if let (true, Some(v), Some(obj)) = (eff.etag, current.and_then(version), json.as_object_mut())
+    {
+        obj.insert("version".into(), Value::String(v));
+    }
+    (method, json)
+}
+
+/// A resource's version (`meta.version`, the ETag).
+pub fn version(body: &Value) -> Option<String> {
+    body.get("meta")
+        .and_then(|m| m.get("version"))
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
 }
 
 /// One entry of a BulkRequest's `Operations`.

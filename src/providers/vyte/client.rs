@@ -17,10 +17,9 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
-use super::requests::{self, user_body};
+use super::requests;
 use crate::plan::{OpKind, Operation};
-use crate::providers::call::{Applied, CallError, OpResult, Response, Transport};
-use crate::providers::request::{segment, Request};
+use crate::providers::call::{Applied, CallError, OpResult, Transport};
 use crate::providers::{same_email, Record};
 
 /// Largest batch sent to the batch endpoint (vyte documents none; this is ours).
@@ -29,25 +28,7 @@ pub const BATCH_SIZE: usize = 100;
 /// `GET /v2/users` at most this often per pass: the first listing, and one refresh.
 pub const MAX_LISTS_PER_PASS: usize = 2;
 
-/// The operation groups sent together: with `batch`, the creates in chunks of
-/// `batch` (when there is more than one create); every other operation alone.
-pub fn units(ops: &[Operation], batch: Option<usize>) -> Vec<Vec<usize>> {
-    let creates: Vec<usize> = (0..ops.len())
-        .filter(|&i| ops[i].op == OpKind::Create)
-        .collect();
-    let mut out: Vec<Vec<usize>> = match batch {
-        Some(size) if creates.len() > 1 => {
-            creates.chunks(size.max(1)).map(<[usize]>::to_vec).collect()
-        }
-        _ => creates.into_iter().map(|i| vec![i]).collect(),
-    };
-    out.extend(
-        (0..ops.len())
-            .filter(|&i| ops[i].op != OpKind::Create)
-            .map(|i| vec![i]),
-    );
-    out
-}
+pub use super::requests::units;
 
 /// The operator-facing message in a vyte error body (`message` or `error`, a string
 /// or a list of them).
@@ -171,7 +152,7 @@ impl Directory {
             return Err(e.clone());
         }
         st.lists += 1;
-        let resp = match transport.send(&list_request()).await {
+        let resp = match transport.send(&requests::list()).await {
             Ok(resp) => resp,
             Err(e) => {
                 let e =
@@ -207,18 +188,6 @@ impl Directory {
 struct Found {
     id: Option<String>,
     refreshed: bool,
-}
-
-fn list_request() -> Request {
-    Request {
-        method: "GET",
-        path: requests::USERS.into(),
-        body: None,
-        external_ids: Vec::new(),
-        note: None,
-        headers: Vec::new(),
-        send_once: false,
-    }
 }
 
 /// Carries out one unit (see [`units`]); one result per operation, in order.
@@ -260,23 +229,6 @@ async fn apply_one(
     }
 }
 
-async fn put(
-    transport: &dyn Transport,
-    organization: Option<&str>,
-    op: &Operation,
-    id: &str,
-    record: &Record,
-) -> Result<Response, CallError> {
-    transport
-        .send(&Request::new(
-            "PUT",
-            format!("{}/{}", requests::USERS, segment(id)),
-            Some(user_body(record, organization)),
-            &op.external_id,
-        ))
-        .await
-}
-
 /// Takes over the account vyte already has (id `id`), bringing it up to date.
 async fn adopt(
     transport: &dyn Transport,
@@ -286,7 +238,9 @@ async fn adopt(
     record: &Record,
 ) -> OpResult {
     debug!(external_id = %op.external_id, vendor_id = %id, "Adopting the account vyte has for this email.");
-    put(transport, organization, op, &id, record).await?;
+    transport
+        .send(&requests::update(op, &id, record, organization))
+        .await?;
     Ok(Applied::done(Some(id)))
 }
 
@@ -305,14 +259,10 @@ async fn create_one(
     {
         return adopt(transport, organization, op, id, record).await;
     }
-    let request = Request::new(
-        "POST",
-        requests::USERS,
-        Some(user_body(record, organization)),
-        &op.external_id,
-    )
-    .send_once();
-    match transport.send(&request).await {
+    match transport
+        .send(&requests::create(op, record, organization))
+        .await
+    {
         Ok(resp) => {
             if let Some(id) = created_id(&resp.body) {
                 directory.remember(&op.email, &id).await;
@@ -393,7 +343,10 @@ async fn update(
                 )
             })?,
     };
-    match put(transport, organization, op, &id, record).await {
+    match transport
+        .send(&requests::update(op, &id, record, organization))
+        .await
+    {
         Ok(_) => Ok(Applied::done(Some(id))),
         Err(e) if e.status == Some(404) => Err(CallError::new(
             Some(404),
@@ -452,19 +405,8 @@ async fn create_batch(
             }
         }
         many => {
-            let bodies: Vec<Value> = many
-                .iter()
-                .filter_map(|&i| ops[i].record.as_ref().map(|r| user_body(r, organization)))
-                .collect();
-            let request = Request {
-                method: "POST",
-                path: requests::BATCH.into(),
-                body: Some(Value::Array(bodies)),
-                external_ids: many.iter().map(|&i| ops[i].external_id.clone()).collect(),
-                note: None,
-                headers: Vec::new(),
-                send_once: true,
-            };
+            let unit: Vec<&Operation> = many.iter().map(|&i| ops[i]).collect();
+            let request = requests::batch(&unit, organization);
             match transport.send(&request).await {
                 Ok(resp) => {
                     let created: Vec<&Value> = users_in(&resp.body);

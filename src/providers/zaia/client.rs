@@ -7,14 +7,12 @@
 
 use serde_json::Value;
 
-use super::requests::{self, create_body, patch_body};
+use super::requests;
 use crate::plan::{OpKind, Operation};
-use crate::providers::call::{Applied, CallError, OpResult, Response, Transport};
-use crate::providers::request::Request;
+use crate::providers::call::{Applied, CallError, OpResult, Transport};
 use crate::providers::{same_email, Record};
 
-/// Largest page zaia's list accepts; a shorter page is the last one.
-pub const PAGE_SIZE: usize = 100;
+pub use super::requests::PAGE_SIZE;
 
 /// Pages read at most per search (100 000 users): a guard against a list that never
 /// ends, not a limit anyone should meet.
@@ -62,15 +60,11 @@ async fn apply_one(transport: &dyn Transport, op: &Operation, channel_id: &str) 
     let record = op.record.as_ref();
     match (op.op, record) {
         (OpKind::Create, Some(r)) => create(transport, op, r, channel_id, None).await,
-        (OpKind::Update, Some(r)) => {
-            patch_user(transport, op, channel_id, patch_body(Some(r), None)).await
-        }
+        (OpKind::Update, Some(r)) => patch_user(transport, op, channel_id, Some(r), None).await,
         // Without a record (its changes need a person): only unblocked.
-        (OpKind::Enable, r) => {
-            patch_user(transport, op, channel_id, patch_body(r, Some(false))).await
-        }
+        (OpKind::Enable, r) => patch_user(transport, op, channel_id, r, Some(false)).await,
         (OpKind::Disable | OpKind::Delete, _) => {
-            patch_user(transport, op, channel_id, patch_body(None, Some(true))).await
+            patch_user(transport, op, channel_id, None, Some(true)).await
         }
         (OpKind::Recreate, Some(r)) => {
             // The new account first (never the old one adopted), then the old one
@@ -79,7 +73,9 @@ async fn apply_one(transport: &dyn Transport, op: &Operation, channel_id: &str) 
             let created = create(transport, op, r, channel_id, old).await?;
             match old {
                 Some(old) => {
-                    patch(transport, op, old, patch_body(None, Some(true))).await?;
+                    transport
+                        .send(&requests::change(op, old, None, Some(true)))
+                        .await?;
                     Ok(created)
                 }
                 None => Ok(Applied::Manual {
@@ -106,17 +102,14 @@ async fn create(
     exclude: Option<&str>,
 ) -> OpResult {
     if let Some(id) = find(transport, op, channel_id, exclude).await? {
-        let resp = patch(transport, op, &id, patch_body(Some(record), Some(false))).await?;
+        let resp = transport
+            .send(&requests::change(op, &id, Some(record), Some(false)))
+            .await?;
         return Ok(Applied::done(user_id(&resp.body).or(Some(id))));
     }
-    let request = Request::new(
-        "POST",
-        requests::USERS,
-        Some(create_body(record, channel_id)),
-        &op.external_id,
-    )
-    .send_once();
-    let resp = transport.send(&request).await?;
+    let resp = transport
+        .send(&requests::create(op, record, channel_id))
+        .await?;
     let id = match user_id(&resp.body) {
         Some(id) => id,
         // An answer without the id: look the new user up, so later PATCHes know it.
@@ -144,10 +137,12 @@ async fn patch_user(
     transport: &dyn Transport,
     op: &Operation,
     channel_id: &str,
-    body: Value,
+    record: Option<&Record>,
+    blocked: Option<bool>,
 ) -> OpResult {
+    let patch = |id: &str| requests::change(op, id, record, blocked);
     let id = match op.vendor_id.as_deref() {
-        Some(id) => match patch(transport, op, id, body.clone()).await {
+        Some(id) => match transport.send(&patch(id)).await {
             Ok(resp) => return Ok(Applied::done(user_id(&resp.body).or(Some(id.into())))),
             Err(e) if e.status == Some(404) => {
                 match find(transport, op, channel_id, Some(id)).await? {
@@ -161,7 +156,7 @@ async fn patch_user(
             .await?
             .ok_or_else(|| not_found(op))?,
     };
-    let resp = patch(transport, op, &id, body).await?;
+    let resp = transport.send(&patch(&id)).await?;
     Ok(Applied::done(user_id(&resp.body).or(Some(id))))
 }
 
@@ -180,22 +175,6 @@ fn not_found(op: &Operation) -> CallError {
     )
 }
 
-async fn patch(
-    transport: &dyn Transport,
-    op: &Operation,
-    id: &str,
-    body: Value,
-) -> Result<Response, CallError> {
-    transport
-        .send(&Request::new(
-            "PATCH",
-            requests::user_path(id),
-            Some(body),
-            &op.external_id,
-        ))
-        .await
-}
-
 /// zaia's id of the user with the operation's externalId (exactly), else with its
 /// identifier (case-insensitively), in the channel; never `exclude`.
 pub async fn find(
@@ -204,18 +183,7 @@ pub async fn find(
     channel_id: &str,
     exclude: Option<&str>,
 ) -> Result<Option<String>, CallError> {
-    let external_id = op
-        .record
-        .as_ref()
-        .and_then(|r| r.get("externalId"))
-        .unwrap_or(&op.external_id)
-        .to_string();
-    let identifier = op
-        .record
-        .as_ref()
-        .and_then(|r| r.get("identifier"))
-        .unwrap_or(&op.email)
-        .to_string();
+    let (external_id, identifier) = requests::search_terms(op);
     // (search term, whether a user is the one: exact externalId / identifier)
     let searches = [(external_id.as_str(), true), (identifier.as_str(), false)];
     let matches = |u: &Value, by_external_id: bool| {
@@ -230,13 +198,9 @@ pub async fn find(
             continue;
         }
         for page in 1..=MAX_PAGES {
-            let request = Request::new(
-                "GET",
-                requests::search_path(term, channel_id, page, PAGE_SIZE),
-                None,
-                &op.external_id,
-            );
-            let resp = transport.send(&request).await?;
+            let resp = transport
+                .send(&requests::search(op, term, channel_id, page))
+                .await?;
             let users = page_items(&resp.body);
             let hit = users.iter().find(|u| {
                 matches(u, by_external_id)
