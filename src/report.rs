@@ -389,6 +389,15 @@ fn provider_text(out: &mut String, report: &ProviderReport, dry_run: bool) {
             if let Some(note) = &r.note {
                 let _ = writeln!(out, "      ({note})");
             }
+            // Follow-ups sent only when an answer calls for them.
+            for then in &r.conditional {
+                let when = then.note.as_deref().unwrap_or("depending on the answer");
+                let _ = writeln!(
+                    out,
+                    "      then {} {}{} ({when})",
+                    then.method, preview.base_url, then.path
+                );
+            }
         }
     }
 }
