@@ -129,6 +129,11 @@ pub struct SyncArgs {
 pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Also contact every provider: an authenticated, harmless read each (where the
+    /// vendor has one), to see it is reachable and takes the credentials. Exit 1 when
+    /// any fails.
+    #[arg(long)]
+    pub connect: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -353,6 +358,15 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
         .collect();
     let all: Vec<&crate::config::ProviderConfig> = config.providers.iter().collect();
     let unknown = sync::unknown_scope_keys(config, &all, &loaded);
+    let connections = if args.connect {
+        let mut out = Vec::with_capacity(config.providers.len());
+        for p in &config.providers {
+            out.push(connect_check(p).await);
+        }
+        Some(out)
+    } else {
+        None
+    };
     match args.format {
         Format::Json => {
             let doc = serde_json::json!({
@@ -361,6 +375,7 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
                 "source": {"records": loaded.records, "users": loaded.users.len(), "rejected": loaded.rejected, "insecure_http": source_insecure},
                 "providers": providers,
                 "problems": unknown,
+                "connect": connections,
             });
             outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
@@ -406,8 +421,106 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
             }
         }
     }
+    if args.format == Format::Text {
+        for c in connections.iter().flatten() {
+            outln!("{}", c.text());
+        }
+    }
     if !unknown.is_empty() {
         return fail(sync::SyncError::UnknownAttributes(unknown));
     }
+    let failed: Vec<&str> = connections
+        .iter()
+        .flatten()
+        .filter(|c| c.error.is_some())
+        .map(|c| c.provider.as_str())
+        .collect();
+    if !failed.is_empty() {
+        return fail(format!("cannot reach or sign in to: {}", failed.join(", ")));
+    }
     ExitCode::from(EXIT_OK)
+}
+
+/// What `check --connect` found at one provider.
+#[derive(Debug, serde::Serialize)]
+struct Connection {
+    provider: String,
+    /// Each read sent: `GET /path: HTTP 200 in 12 ms`.
+    reads: Vec<String>,
+    /// Why the vendor cannot be checked without a write (hesh).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_checked: Option<String>,
+    /// Unreachable, TLS, credentials rejected, or any other failure, as the vendor
+    /// said it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl Connection {
+    fn text(&self) -> String {
+        match (&self.error, &self.not_checked) {
+            (Some(e), _) => format!("connect {}: FAILED: {e}", self.provider),
+            (None, Some(why)) => format!("connect {}: not checked: {why}", self.provider),
+            (None, None) => format!(
+                "connect {}: reachable, credentials accepted ({})",
+                self.provider,
+                self.reads.join("; ")
+            ),
+        }
+    }
+}
+
+/// Sends the adapter's healthcheck reads through the same transport a pass uses
+/// (the outbound policy, auth headers, retries, the classifier).
+async fn connect_check(config: &crate::config::ProviderConfig) -> Connection {
+    let mut connection = Connection {
+        provider: config.name.clone(),
+        reads: Vec::new(),
+        not_checked: None,
+        error: None,
+    };
+    let adapter = crate::providers::build(config);
+    let requests = match adapter.healthcheck() {
+        Ok(r) => r,
+        Err(why) => {
+            connection.not_checked = Some(why.to_string());
+            return connection;
+        }
+    };
+    let clock = crate::clock::now;
+    let transport =
+        match crate::executor::http::HttpTransport::new(config, adapter.as_ref(), &clock) {
+            Ok(t) => t,
+            Err(e) => {
+                connection.error = Some(e.to_string());
+                return connection;
+            }
+        };
+    for request in &requests {
+        let started = std::time::Instant::now();
+        let sent = crate::providers::call::Transport::send(&transport, request).await;
+        let ms = started.elapsed().as_millis();
+        match sent {
+            Ok(response) => connection.reads.push(format!(
+                "{} {}: HTTP {} in {ms} ms",
+                request.method, request.path, response.status
+            )),
+            Err(e) => {
+                use crate::providers::call::ProviderFault;
+                connection.error = Some(match e.fault {
+                    Some(ProviderFault::CredentialsRejected(status)) => format!(
+                        "credentials rejected (HTTP {status}) on {} {}: check the key or token ({e})",
+                        request.method, request.path
+                    ),
+                    Some(ProviderFault::Unreachable) => format!(
+                        "unreachable on {} {}: {e}",
+                        request.method, request.path
+                    ),
+                    None => format!("{} {}: {e}", request.method, request.path),
+                });
+                break;
+            }
+        }
+    }
+    connection
 }

@@ -209,3 +209,62 @@ fn an_unreachable_vendor_stops_the_provider_after_fail_fast_after() {
         "three operations tried, then none: {result}"
     );
 }
+
+/// `check --connect` contacts each provider with a harmless authenticated read:
+/// reachable with a good key passes; a wrong key or nothing listening fails (exit 1)
+/// naming the provider and why; hesh, which has no read, says it cannot be checked.
+#[test]
+fn check_connect_reads_from_each_provider_and_fails_on_a_bad_key_or_a_dead_port() {
+    let vyte = support::fake_vyte::FakeVyte::start_blocking("the-vyte-key-value");
+    let hesh = FakeHesh::start_blocking(FakeHeshOptions::default());
+    let ok = |key: &str, base: &str| {
+        let mut ws = Workspace::vyte(base, key, "");
+        ws.add(
+            support::workspace::Provider::hesh(&hesh.base_url(), hesh.tenant_id(), hesh.api_key()),
+            "",
+        );
+        ws.write_people(&[Person::new(1)]);
+        ws
+    };
+    let ws = ok("the-vyte-key-value", &vyte.base_url());
+    let (code, stdout, stderr) = ws.run(&["check", "--connect"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("connect vyte: reachable, credentials accepted (GET /v2/users: HTTP 200"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("connect hesh: not checked: hesh's public API has no read"),
+        "{stdout}"
+    );
+    assert!(
+        hesh.requests().is_empty(),
+        "nothing is written to check hesh"
+    );
+
+    let ws = ok("a-wrong-vyte-key", &vyte.base_url());
+    let (code, stdout, stderr) = ws.run(&["check", "--connect"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("connect vyte: FAILED: credentials rejected (HTTP 401)"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("cannot reach or sign in to: vyte"),
+        "{stderr}"
+    );
+
+    let dead = format!("http://127.0.0.1:{}", support::process::free_port());
+    let ws = ok("the-vyte-key-value", &dead);
+    let (code, stdout, _) = ws.run(&["check", "--connect", "--format", "json"]);
+    assert_eq!(code, 1);
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    let vyte_result = &doc["connect"][0];
+    assert!(
+        vyte_result["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unreachable"),
+        "{doc}"
+    );
+}

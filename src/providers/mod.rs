@@ -186,6 +186,10 @@ pub trait Provider: Mapping {
     fn units(&self, ops: &[Operation]) -> Vec<Vec<usize>> {
         (0..ops.len()).map(|i| vec![i]).collect()
     }
+    /// The authenticated, harmless reads `check --connect` sends to see that the
+    /// vendor is reachable and takes the credentials; `Err` says why the vendor
+    /// cannot be checked without a write.
+    fn healthcheck(&self) -> Result<Vec<Request>, &'static str>;
     /// Carries out one unit; one result per operation, in order.
     fn apply<'a>(
         &'a self,

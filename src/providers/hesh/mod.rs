@@ -189,6 +189,10 @@ impl Provider for Hesh {
         client::units(ops, self.batch_size)
     }
 
+    fn healthcheck(&self) -> Result<Vec<Request>, &'static str> {
+        Err("hesh's public API has no read: it cannot be checked without a write")
+    }
+
     fn apply<'a>(
         &'a self,
         transport: &'a dyn Transport,

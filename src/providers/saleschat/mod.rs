@@ -140,6 +140,10 @@ impl Provider for Saleschat {
         }
     }
 
+    fn healthcheck(&self) -> Result<Vec<Request>, &'static str> {
+        Ok(vec![requests::healthcheck(&self.org_id)])
+    }
+
     fn apply<'a>(
         &'a self,
         transport: &'a dyn Transport,

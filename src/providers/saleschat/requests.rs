@@ -66,6 +66,12 @@ pub fn find(op: &Operation, org_id: &str, email: &str, offset: usize) -> Request
     )
 }
 
+/// `GET /user?q=&offset=0&size=1`: one member of the organisation, for `check
+/// --connect` (a read with the token, nothing changed).
+pub fn healthcheck(org_id: &str) -> Request {
+    Request::carrying("GET", find_path(org_id, "", 0, 1), None, Vec::new())
+}
+
 /// `POST /user/{id}/disable|enable|delete` (any other kind disables).
 pub fn action(op: &Operation, org_id: &str, id: &str, kind: OpKind) -> Request {
     let verb = match kind {

@@ -231,6 +231,10 @@ impl Provider for Scim {
         units(ops, &self.settings)
     }
 
+    fn healthcheck(&self) -> Result<Vec<Request>, &'static str> {
+        Ok(requests::healthcheck())
+    }
+
     fn apply<'a>(
         &'a self,
         transport: &'a dyn Transport,

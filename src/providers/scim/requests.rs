@@ -151,6 +151,19 @@ pub fn discovery() -> Request {
     scim_request("GET", SERVICE_PROVIDER_CONFIG.into(), None, "")
 }
 
+/// `GET /ServiceProviderConfig`, then `GET /Users?startIndex=1&count=1`: what the
+/// service supports, and one user with the token, for `check --connect`.
+pub fn healthcheck() -> Vec<Request> {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("startIndex", "1")
+        .append_pair("count", "1")
+        .finish();
+    vec![
+        discovery(),
+        scim_request("GET", format!("{USERS}?{query}"), None, ""),
+    ]
+}
+
 /// The userName the operation's user is looked up by (the record's, else its email).
 pub fn user_name(op: &Operation) -> String {
     op.record

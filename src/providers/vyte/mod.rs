@@ -161,6 +161,10 @@ impl Provider for Vyte {
         client::units(ops, self.info.capabilities.batch_create)
     }
 
+    fn healthcheck(&self) -> Result<Vec<Request>, &'static str> {
+        Ok(vec![requests::list()])
+    }
+
     fn apply<'a>(
         &'a self,
         transport: &'a dyn Transport,

@@ -157,6 +157,12 @@ impl Provider for Zaia {
         client::error_message(body)
     }
 
+    fn healthcheck(&self) -> Result<Vec<Request>, &'static str> {
+        Ok(vec![requests::healthcheck(
+            &self.settings.channel_id.to_string(),
+        )])
+    }
+
     fn apply<'a>(
         &'a self,
         transport: &'a dyn Transport,

@@ -78,6 +78,12 @@ pub fn search(op: &Operation, term: &str, channel_id: &str, page: usize) -> Requ
     )
 }
 
+/// `GET /external-users?…&pageNumber=1&pageSize=1`: one user of the channel, for
+/// `check --connect` (a read with the key, nothing changed).
+pub fn healthcheck(channel_id: &str) -> Request {
+    Request::carrying("GET", search_path("", channel_id, 1, 1), None, Vec::new())
+}
+
 /// What a user is searched by: the operation's externalId (matched exactly), then its
 /// identifier (matched case-insensitively). Both fall back on the operation's own.
 pub fn search_terms(op: &Operation) -> (String, String) {
