@@ -68,14 +68,7 @@ fn main() {
     write_users(dir.path(), users, "");
     runtime
         .block_on(rosterd::sync::apply_pass(
-            &rosterd::sync::ApplyRequest {
-                config: &config,
-                selected: &selected,
-                today,
-                force: false,
-                show_progress: false,
-                deadline: None,
-            },
+            &rosterd::sync::ApplyRequest::new(&config, &selected, today),
             &clock,
             &stop,
         ))
@@ -84,14 +77,7 @@ fn main() {
     fake.clear_requests();
     let report = runtime
         .block_on(rosterd::sync::apply_pass(
-            &rosterd::sync::ApplyRequest {
-                config: &config,
-                selected: &selected,
-                today,
-                force: false,
-                show_progress: false,
-                deadline: None,
-            },
+            &rosterd::sync::ApplyRequest::new(&config, &selected, today),
             &clock,
             &stop,
         ))

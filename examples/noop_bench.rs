@@ -86,14 +86,7 @@ fn main() {
     let t = Instant::now();
     let report = runtime
         .block_on(rosterd::sync::apply_pass(
-            &rosterd::sync::ApplyRequest {
-                config: &config,
-                selected: &selected,
-                today,
-                force: false,
-                show_progress: false,
-                deadline: None,
-            },
+            &rosterd::sync::ApplyRequest::new(&config, &selected, today),
             &clock,
             &stop,
         ))

@@ -257,12 +257,9 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         crate::daemon::signals::stop_on_signal(std::sync::Arc::clone(&stop));
         let request = sync::ApplyRequest {
-            config,
-            selected: &selected,
-            today,
             force: args.force,
             show_progress: bars,
-            deadline: None,
+            ..sync::ApplyRequest::new(config, &selected, today)
         };
         let report = match sync::apply_pass(&request, &clock, &stop).await {
             Ok(r) => r,

@@ -169,6 +169,8 @@ impl Metrics {
                 r.failed.saturating_sub(listed),
             );
             self.op(&p.name, "any", "manual", r.manual);
+            // Left for the next pass because the provider failed as a whole.
+            self.op(&p.name, "any", "deferred", r.deferred);
             self.rate_limited
                 .get_or_create(&ProviderLabels {
                     provider: p.name.clone(),

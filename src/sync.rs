@@ -136,6 +136,21 @@ pub struct ApplyRequest<'a> {
     pub deadline: Option<PassDeadline>,
 }
 
+impl<'a> ApplyRequest<'a> {
+    /// A pass over `selected` for `today`: guards honoured, no progress bars, no
+    /// deadline.
+    pub fn new(config: &'a Config, selected: &'a [&'a ProviderConfig], today: NaiveDate) -> Self {
+        ApplyRequest {
+            config,
+            selected,
+            today,
+            force: false,
+            show_progress: false,
+            deadline: None,
+        }
+    }
+}
+
 /// Applies one pass for real: takes the run lock, opens (or creates) the state file,
 /// resends what an interrupted run left in flight, plans, and applies every selected
 /// provider's plan concurrently — except plans a safety guard blocked, unless `force`.

@@ -559,17 +559,7 @@ fn every_registered_vendor_loads_builds_and_names_its_email_field() {
             serde_json::from_value(serde_json::json!(kind.as_str())).unwrap();
         assert_eq!(parsed, *kind);
     }
-    let user = crate::user::User {
-        external_id: "E1001".into(),
-        email: "ada@corp.example".into(),
-        first_name: "Ada".into(),
-        last_name: "Lovelace".into(),
-        phone: None,
-        status_active: true,
-        start_date: None,
-        termination_date: None,
-        attributes: Default::default(),
-    };
+    let user = crate::providers::scripted::user("E1001");
     for p in &config.providers {
         let adapter = crate::providers::build(p);
         assert_eq!(adapter.provider_type(), p.kind());
@@ -577,7 +567,7 @@ fn every_registered_vendor_loads_builds_and_names_its_email_field() {
         let record = adapter.map_user(&user).unwrap();
         assert_eq!(
             record.get(field),
-            Some("ada@corp.example"),
+            Some("e1001@example.com"),
             "{}: `{field}` does not hold the email",
             p.kind()
         );

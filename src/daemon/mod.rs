@@ -154,15 +154,11 @@ async fn one_pass(
     let started = clock();
     let selected: Vec<_> = config.providers.iter().collect();
     let request = crate::sync::ApplyRequest {
-        config: &config,
-        selected: &selected,
-        today: started.date_naive(),
-        force: false,
-        show_progress: false,
         deadline: Some(deadline::PassDeadline {
             limit: Duration::from_secs(config.daemon.pass_timeout_seconds),
             grace: Duration::from_secs(config.daemon.stop_timeout_seconds),
         }),
+        ..crate::sync::ApplyRequest::new(&config, &selected, started.date_naive())
     };
     let result = crate::sync::apply_pass(&request, clock.as_ref(), &stop).await;
     let seconds = (clock() - started).num_milliseconds() as f64 / 1000.0;

@@ -182,6 +182,9 @@ struct Breaker {
     after: u32,
     in_a_row: std::sync::atomic::AtomicU32,
     tripped: std::sync::Mutex<Option<String>>,
+    /// The last connection failure, for a pass whose unreachable operations were
+    /// too few to trip the breaker: they are the provider's failure all the same.
+    unreachable: std::sync::Mutex<Option<(u32, String)>>,
 }
 
 impl Breaker {
@@ -190,7 +193,25 @@ impl Breaker {
             after: after.max(1),
             in_a_row: std::sync::atomic::AtomicU32::new(0),
             tripped: std::sync::Mutex::new(None),
+            unreachable: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The provider-level error of the pass: why it stopped, or, when it did not,
+    /// the connection failures it saw (never a user's own failure).
+    fn provider_error(&self, provider: &str) -> Option<String> {
+        self.tripped().or_else(|| {
+            self.unreachable
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref()
+                .map(|(n, message)| {
+                    format!(
+                        "{provider}: unreachable: {n} operation(s) could not connect; they \
+                         are left for the next pass ({message})"
+                    )
+                })
+        })
     }
 
     fn tripped(&self) -> Option<String> {
@@ -229,6 +250,14 @@ impl Breaker {
                 ..
             }) => {
                 let n = self.in_a_row.fetch_add(1, SeqCst) + 1;
+                {
+                    let mut seen = self
+                        .unreachable
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let total = seen.as_ref().map_or(0, |(t, _)| *t) + 1;
+                    *seen = Some((total, message.clone()));
+                }
                 if n >= self.after {
                     self.trip(format!(
                         "{provider}: unreachable: {n} operation(s) in a row could not connect; \
@@ -286,7 +315,7 @@ pub async fn apply_plan(
     for part in parts {
         result.merge(part?);
     }
-    result.provider_error = breaker.tripped();
+    result.provider_error = breaker.provider_error(ctx.provider.name());
     let stats = ctx.transport.stats();
     result.requests = stats.requests;
     result.retries = stats.retries;
