@@ -429,6 +429,53 @@ fn an_endless_scim_list_stops_at_a_cap() {
     assert!(endless.hits() <= 51, "{} pages read", endless.hits());
 }
 
+/// A SCIM source server that ignores `startIndex` (the same page for ever) or
+/// `count` (49 resources for count=3) fails the pass naming what it does, before a
+/// duplicate-id rejection or a guard would have to catch it — and nobody is written.
+#[test]
+fn a_scim_source_that_pages_dishonestly_fails_the_pass_naming_the_cause() {
+    let same_page = Server::start(|_| {
+        let resources: Vec<String> = (0..3)
+            .map(|i| {
+                format!(r#"{{"id": "u{i}", "userName": "u{i}@b.example", "externalId": "E{i}"}}"#)
+            })
+            .collect();
+        json_answer(format!(
+            r#"{{"totalResults": 250, "Resources": [{}]}}"#,
+            resources.join(",")
+        ))
+    });
+    let flood = Server::start(|_| {
+        let resources: Vec<String> = (0..49)
+            .map(|i| {
+                format!(r#"{{"id": "u{i}", "userName": "u{i}@b.example", "externalId": "E{i}"}}"#)
+            })
+            .collect();
+        json_answer(format!(
+            r#"{{"totalResults": 49, "Resources": [{}]}}"#,
+            resources.join(",")
+        ))
+    });
+    for (server, cause) in [
+        (&same_page, "ignores `startIndex`"),
+        (&flood, "49 resources for count=3"),
+    ] {
+        let vendor = Server::start(|_| json_answer("{}".into()));
+        let source = format!(
+            "source:\n  type: scim\n  url: {}\n  page_size: 3\n",
+            server.url("/scim")
+        );
+        let dir = workspace(&source, &provider("vyte", &vendor.url("/"), ""));
+        let (code, text) = run(&dir, &["sync"]);
+        assert_eq!(code, 1, "{text}");
+        assert!(
+            text.contains(cause) && text.contains("nobody is disabled"),
+            "{text}"
+        );
+        assert_eq!(vendor.hits(), 0, "the vendor was written to: {text}");
+    }
+}
+
 #[test]
 fn a_huge_source_page_is_refused_naming_the_limit() {
     // Announced by Content-Length.

@@ -61,6 +61,7 @@ impl ScimSource {
         let mut pages: u32 = 0;
         let mut users: Vec<Value> = Vec::new();
         let mut start = 1usize;
+        let mut previous: Option<(usize, Vec<Value>)> = None;
         loop {
             if pages >= self.settings.max_pages {
                 return Err(SourceError::ScimResponse {
@@ -79,8 +80,24 @@ impl ScimSource {
             if total > max_users {
                 return Err(too_many(start, format!("totalResults is {total}")));
             }
+            check_paging(
+                &page,
+                start,
+                self.settings.page_size,
+                previous.as_ref(),
+                users.len(),
+            )
+            .map_err(|message| SourceError::ScimResponse {
+                url: url.clone(),
+                start,
+                message: format!(
+                    "{message}; the list cannot be trusted to be whole, so nobody is \
+                         disabled"
+                ),
+            })?;
             let got = page.resources.len();
-            users.extend(page.resources);
+            users.extend(page.resources.iter().cloned());
+            previous = Some((total, page.resources));
             if users.len() >= total {
                 break;
             }
@@ -193,6 +210,68 @@ fn describe(e: &reqwest::Error) -> String {
 pub struct Page {
     pub total: usize,
     pub resources: Vec<Value>,
+    /// `startIndex` as the server gave it, when it did.
+    pub start_index: Option<usize>,
+    /// `itemsPerPage` as the server gave it, when it did.
+    pub items_per_page: Option<usize>,
+}
+
+/// Whether a page is what a server that pages honestly sends for `startIndex =
+/// start`, `count = count` (RFC 7644 §3.4.2.4), after `read` resources: a server that
+/// ignores `startIndex` sends the same page for ever, one that ignores `count` more
+/// than was asked, and either can make the list look longer or shorter than it is.
+/// `previous` is the page before (its `totalResults` and resources).
+pub fn check_paging(
+    page: &Page,
+    start: usize,
+    count: usize,
+    previous: Option<&(usize, Vec<Value>)>,
+    read: usize,
+) -> Result<(), String> {
+    let got = page.resources.len();
+    if got > count {
+        return Err(format!(
+            "the page holds {got} resources for count={count}: the server ignores `count` \
+             (RFC 7644 says at most that many)"
+        ));
+    }
+    if let Some((total, resources)) = previous {
+        if *total != page.total {
+            return Err(format!(
+                "totalResults changed from {total} to {} while the list was read",
+                page.total
+            ));
+        }
+        if got > 0 && *resources == page.resources {
+            return Err(format!(
+                "the page at startIndex {start} is the same as the one before: the server \
+                 ignores `startIndex`"
+            ));
+        }
+    }
+    if read + got > page.total {
+        return Err(format!(
+            "{} resources read so far, more than totalResults ({})",
+            read + got,
+            page.total
+        ));
+    }
+    if let Some(given) = page.start_index {
+        if given != start {
+            return Err(format!(
+                "the answer says startIndex {given} for a request of startIndex {start}: the \
+                 server does not page as asked"
+            ));
+        }
+    }
+    if page.items_per_page == Some(0) && read + got < page.total {
+        return Err(format!(
+            "itemsPerPage is 0 with {} of totalResults {} read",
+            read + got,
+            page.total
+        ));
+    }
+    Ok(())
 }
 
 /// Reads a ListResponse: `totalResults` is required; `Resources` may be absent when
@@ -212,7 +291,17 @@ pub fn parse_page(body: &Value) -> Result<Page, String> {
         Some(Value::Array(a)) => a.clone(),
         Some(_) => return Err("`Resources` is not an array".into()),
     };
-    Ok(Page { total, resources })
+    let number = |key: &str| match body.get(key) {
+        Some(Value::Number(n)) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    Ok(Page {
+        total,
+        resources,
+        start_index: number("startIndex"),
+        items_per_page: number("itemsPerPage"),
+    })
 }
 
 /// A SCIM User as a raw record (see the module doc for its keys). `index` is its
@@ -342,5 +431,61 @@ mod tests {
             .contains("totalResults"));
         assert!(parse_page(&json!({"totalResults": 1, "Resources": {}})).is_err());
         assert!(parse_page(&json!("<html>")).is_err());
+    }
+
+    /// A page of `n` users `u<from>`…, as a server answers for `startIndex`.
+    fn page(body: Value) -> Page {
+        parse_page(&body).unwrap()
+    }
+
+    fn users(from: usize, n: usize) -> Vec<Value> {
+        (from..from + n)
+            .map(|i| json!({"id": format!("u{i}")}))
+            .collect()
+    }
+
+    #[test]
+    fn a_server_that_pages_dishonestly_is_named_for_what_it_does() {
+        let ok = page(
+            json!({"totalResults": 5, "startIndex": 1, "itemsPerPage": 3, "Resources": users(1, 3)}),
+        );
+        assert_eq!(check_paging(&ok, 1, 3, None, 0), Ok(()));
+        let second = page(json!({"totalResults": 5, "startIndex": 4, "Resources": users(4, 2)}));
+        let previous = (5, ok.resources.clone());
+        assert_eq!(check_paging(&second, 4, 3, Some(&previous), 3), Ok(()));
+
+        // 49 resources for count=3.
+        let flood = page(json!({"totalResults": 49, "Resources": users(1, 49)}));
+        let err = check_paging(&flood, 1, 3, None, 0).unwrap_err();
+        assert!(err.contains("49 resources for count=3"), "{err}");
+        // The same page again (startIndex ignored).
+        let again = page(json!({"totalResults": 5, "Resources": users(1, 3)}));
+        let err = check_paging(&again, 4, 3, Some(&previous), 3).unwrap_err();
+        assert!(err.contains("ignores `startIndex`"), "{err}");
+        // More than totalResults.
+        let over = page(json!({"totalResults": 5, "Resources": users(4, 3)}));
+        let err = check_paging(&over, 4, 3, Some(&previous), 3).unwrap_err();
+        assert!(
+            err.contains("6 resources read so far, more than totalResults (5)"),
+            "{err}"
+        );
+        // A startIndex that does not advance.
+        let stuck = page(json!({"totalResults": 5, "startIndex": 1, "Resources": users(4, 2)}));
+        let err = check_paging(&stuck, 4, 3, Some(&previous), 3).unwrap_err();
+        assert!(
+            err.contains("startIndex 1 for a request of startIndex 4"),
+            "{err}"
+        );
+        // itemsPerPage 0 before the total.
+        let zero = page(json!({"totalResults": 5, "itemsPerPage": 0, "Resources": []}));
+        let err = check_paging(&zero, 4, 3, Some(&previous), 3).unwrap_err();
+        assert!(
+            err.contains("itemsPerPage is 0 with 3 of totalResults 5"),
+            "{err}"
+        );
+        // A total that moves while reading.
+        let moved = page(json!({"totalResults": 6, "Resources": users(4, 2)}));
+        let err = check_paging(&moved, 4, 3, Some(&previous), 3).unwrap_err();
+        assert!(err.contains("totalResults changed from 5 to 6"), "{err}");
     }
 }
