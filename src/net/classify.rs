@@ -186,6 +186,12 @@ pub fn classify_response(
             not_before: headers.retry_after.or(headers.reset_after),
             maybe_applied: false,
         },
+        // Not implemented: the server will never do this, and did not do it now.
+        501 => Outcome::DontRetry {
+            status: Some(status),
+            message: message.unwrap_or_else(|| format!("HTTP {status}")),
+            maybe_applied: false,
+        },
         408 | 500..=599 => Outcome::Retry {
             status: Some(status),
             reason,

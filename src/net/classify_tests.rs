@@ -256,6 +256,8 @@ fn whether_the_request_may_have_been_applied_is_part_of_the_answer() {
     for (status, maybe) in [
         (500, true),
         (503, true),
+        (501, false),
+        (405, false),
         (429, false),
         (408, false),
         (400, false),
@@ -268,4 +270,21 @@ fn whether_the_request_may_have_been_applied_is_part_of_the_answer() {
             "{status}"
         );
     }
+}
+
+#[test]
+fn not_implemented_is_final_not_temporary() {
+    let outcome = classify_response(
+        501,
+        &RateLimitHeaders::default(),
+        Some("PATCH not supported".into()),
+    );
+    assert_eq!(
+        outcome,
+        Outcome::DontRetry {
+            status: Some(501),
+            message: "PATCH not supported".into(),
+            maybe_applied: false,
+        }
+    );
 }
