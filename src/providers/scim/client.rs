@@ -243,6 +243,16 @@ pub async fn modify(
                 // Changed since it was read: read again (below) and retry once.
                 current = None;
             }
+            // A service that announces PATCH but does not implement it (or not for
+            // these attributes) answers 501 or 405: the same change goes as a PUT of
+            // the merged resource, at once, instead of failing every update.
+            Err(e) if eff.patch && matches!(e.status, Some(501 | 405)) => {
+                let put = Effective {
+                    patch: false,
+                    ..eff.clone()
+                };
+                return Box::pin(modify(transport, op, &put, id, None, record, active)).await;
+            }
             Err(e) => return Err(e),
         }
     }

@@ -323,3 +323,31 @@ async fn a_bulk_create_confirmed_without_an_id_is_looked_up_one_by_one() {
         t.calls()
     );
 }
+
+#[tokio::test]
+async fn a_patch_answered_501_or_405_goes_as_a_put_of_the_merged_resource_at_once() {
+    for status in [501, 405] {
+        let t = numbered(move |r, _| match r.method {
+            "PATCH" => fail(status, "PATCH not implemented"),
+            "GET" => ok(user("u1", 1)),
+            "PUT" => ok(json!({"id": "u1"})),
+            _ => fail(500, "unexpected"),
+        });
+        let o = op(OpKind::Update, "E1", Some("u1"));
+        let r = client::apply_one(&t, &o, &eff(true, false)).await;
+        assert_eq!(r, Ok(Applied::done(Some("u1".into()))), "{status}");
+        assert_eq!(
+            t.calls(),
+            [
+                ("PATCH", "/Users/u1".to_string()),
+                ("GET", "/Users/u1".into()),
+                ("PUT", "/Users/u1".into())
+            ],
+            "{status}"
+        );
+        // The PUT keeps what the service holds and rosterd does not manage.
+        let sent = t.sent();
+        let body = sent[2].body.as_ref().unwrap();
+        assert_eq!(body["title"], "Keep", "{body}");
+    }
+}
