@@ -127,6 +127,13 @@ impl Metrics {
         out
     }
 
+    /// The end of the last successful pass, from the run history: set once at start,
+    /// so that a restart does not read as "never succeeded" (and fire staleness
+    /// alerts) until the next pass.
+    pub fn restore_last_success(&self, unix_seconds: f64) {
+        self.last_success.set(unix_seconds);
+    }
+
     /// A pass ended with a report: counts it and its operations, and logs it.
     pub fn pass_finished(
         &self,

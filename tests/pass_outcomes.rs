@@ -268,3 +268,51 @@ fn check_connect_reads_from_each_provider_and_fails_on_a_bad_key_or_a_dead_port(
         "{doc}"
     );
 }
+
+/// A daemon that restarts reads its last successful pass from the run history:
+/// `rosterd_last_success_timestamp_seconds` is that pass's end, not 0 (which would
+/// fire every staleness alert after each restart).
+#[test]
+fn a_restarted_daemon_reports_the_last_success_from_the_history() {
+    let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
+    let ws = Workspace::hesh(&fake.base_url(), fake.tenant_id(), fake.api_key(), "");
+    ws.write_people(&[Person::new(1)]);
+    let (code, _) = ws.sync();
+    assert_eq!(code, 0);
+    let finished = {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let store = Store::open_read_only(&ws.state()).await.unwrap().unwrap();
+            let runs = store.recent_runs(1).await.unwrap();
+            store.close().await;
+            runs[0].finished_at.unwrap()
+        })
+    };
+    let port = support::process::free_port();
+    let config = ws.path().join("rosterd.yaml");
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    // A schedule that does not come round during the test: no pass runs.
+    std::fs::write(
+        &config,
+        format!("schedule: \"0 0 1 1 *\"\ndaemon: {{ listen: \"127.0.0.1:{port}\" }}\n{yaml}"),
+    )
+    .unwrap();
+    let mut daemon = ws
+        .command(&["daemon"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let metrics = wait_for("/metrics", Duration::from_secs(20), || {
+        support::process::http_get(port, "/metrics").map(|(_, body)| body)
+    });
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("rosterd_last_success_timestamp_seconds "))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    let value: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let expected = finished.timestamp_millis() as f64 / 1000.0;
+    assert!((value - expected).abs() < 0.01, "{line} vs {expected}");
+}

@@ -66,6 +66,23 @@ fn until(t: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
     (t - now).to_std().unwrap_or(Duration::ZERO)
 }
 
+/// When the last `ok` pass in the run history finished (Unix seconds), if any.
+async fn last_success(config: &Config) -> Option<f64> {
+    let store = crate::store::Store::open_read_only(&config.state)
+        .await
+        .ok()??;
+    let runs = store.recent_runs(LAST_SUCCESS_LOOK_BACK).await;
+    store.close().await;
+    runs.ok()?
+        .into_iter()
+        .find(|r| r.outcome == Some(PassOutcome::Ok))
+        .and_then(|r| r.finished_at)
+        .map(|t| t.timestamp_millis() as f64 / 1000.0)
+}
+
+/// Runs looked at for the last `ok` pass when the daemon starts.
+const LAST_SUCCESS_LOOK_BACK: u32 = 1000;
+
 /// Runs until SIGTERM or SIGINT. `clock` is the wall clock (injected for tests).
 pub async fn run(
     mut config: Arc<Config>,
@@ -78,6 +95,9 @@ pub async fn run(
         next_tick(&config, clock())?
     };
     let health = Arc::new(Health::new(config.daemon.unhealthy_after));
+    if let Some(at) = last_success(&config).await {
+        health.metrics.restore_last_success(at);
+    }
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let (addr, server) = server::serve(config.daemon.listen, Arc::clone(&health), async {
         let _ = server_stopped.await;

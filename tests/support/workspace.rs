@@ -191,7 +191,7 @@ impl Workspace {
         std::fs::write(self.path().join("users.csv"), csv).unwrap();
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_rosterd"));
         c.arg("-c")
             .arg(self.path().join("rosterd.yaml"))
