@@ -62,13 +62,13 @@ impl Metrics {
         let passes = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "passes",
-            "Sync passes by outcome (ok, failed, blocked, timeout, error)",
+            "Sync passes by outcome (ok, blocked, failed, stopped, timeout, error)",
             passes.clone(),
         );
         let operations = Family::<OperationLabels, Counter>::default();
         registry.register(
             "operations",
-            "Operations sent to vendors by provider, operation and outcome (applied, failed, manual)",
+            "Operations sent to vendors by provider, operation and outcome (applied, failed, manual, deferred)",
             operations.clone(),
         );
         let rate_limited = Family::<ProviderLabels, Counter>::default();
