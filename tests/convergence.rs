@@ -820,7 +820,7 @@ proptest! {
     #![proptest_config(ProptestConfig {
         cases: cases(),
         rng_seed: rng_seed(),
-        failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel("proptest-regressions"))),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
         max_shrink_iters: 200,
         ..ProptestConfig::default()
     })]
