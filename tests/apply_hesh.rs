@@ -7,16 +7,16 @@
 // are for the library.
 #![allow(clippy::disallowed_methods)]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
-use rosterd::store::AccountState;
+use rosterd::store::{AccountState, RunLock};
 use support::fake_hesh::{
     FakeHesh, FakeHeshOptions, HeshStatus, HeshUser, DISABLE_PATH, USERS_PATH,
 };
 use support::fake_server::{assert_no_violations, first_429_then_waited, FakeVendor};
-use support::process::kill_when;
+use support::process::{kill_when, wait_for};
 use support::state::snapshot_states;
 use support::workspace::{op_kinds, provider, Person, Workspace};
 
@@ -359,7 +359,16 @@ fn a_second_run_on_the_same_state_file_is_refused_while_one_runs() {
     ws.write_people(&people);
     fake.delay(Duration::from_millis(50));
     let mut first = ws.spawn_sync();
-    std::thread::sleep(Duration::from_millis(300));
+    let lock = RunLock::path_for(&ws.state());
+    let pid = first.id().to_string();
+    wait_for(
+        "the first run to hold the lock",
+        Duration::from_secs(30),
+        || {
+            let holder = std::fs::read_to_string(&lock).ok()?;
+            (holder.trim() == pid).then_some(())
+        },
+    );
     let (code, _, stderr) = ws.run(&["sync"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("another rosterd run holds"), "{stderr}");

@@ -1,6 +1,6 @@
-//! Shared helpers for integration tests: include with `mod support;` from a file in
-//! `tests/`. Every test binary compiles all of it, so items one binary does not use
-//! are not warnings.
+//! Shared helpers for integration tests, compiled once as the module `support` of the
+//! one test binary (`tests/it/main.rs`): a file in `tests/` takes it with
+//! `use crate::support;`. Items no test uses are not warnings.
 //!
 //! - [`fake_hesh`]: a stateful fake of hesh's public users API (real HTTP on
 //!   127.0.0.1, rate limits, schema validation of request bodies, fault injection).
