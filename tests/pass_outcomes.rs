@@ -1,10 +1,11 @@
 //! How a pass ends, as the run history, `rosterd status` and the exit code say it: a
 //! pass drained by SIGTERM part way is `stopped` with its counts (not `ok`), and a
-//! pass still running shows as `running` with its pid (not `interrupted`).
+//! pass still running shows as `running` with its pid (not `interrupted`); a removed
+//! provider, a wrong key, a dead vendor, `check --connect` and a restarted daemon.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::time::Duration;
