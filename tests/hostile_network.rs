@@ -434,28 +434,21 @@ fn an_endless_scim_list_stops_at_a_cap() {
 /// duplicate-id rejection or a guard would have to catch it — and nobody is written.
 #[test]
 fn a_scim_source_that_pages_dishonestly_fails_the_pass_naming_the_cause() {
-    let same_page = Server::start(|_| {
-        let resources: Vec<String> = (0..3)
+    // The same answer to every request: `users` users, and `total` as the total.
+    let list = |users: usize, total: usize| {
+        let resources: Vec<String> = (0..users)
             .map(|i| {
                 format!(r#"{{"id": "u{i}", "userName": "u{i}@b.example", "externalId": "E{i}"}}"#)
             })
             .collect();
-        json_answer(format!(
-            r#"{{"totalResults": 250, "Resources": [{}]}}"#,
+        let body = format!(
+            r#"{{"totalResults": {total}, "Resources": [{}]}}"#,
             resources.join(",")
-        ))
-    });
-    let flood = Server::start(|_| {
-        let resources: Vec<String> = (0..49)
-            .map(|i| {
-                format!(r#"{{"id": "u{i}", "userName": "u{i}@b.example", "externalId": "E{i}"}}"#)
-            })
-            .collect();
-        json_answer(format!(
-            r#"{{"totalResults": 49, "Resources": [{}]}}"#,
-            resources.join(",")
-        ))
-    });
+        );
+        Server::start(move |_| json_answer(body.clone()))
+    };
+    let same_page = list(3, 250);
+    let flood = list(49, 49);
     for (server, cause) in [
         (&same_page, "ignores `startIndex`"),
         (&flood, "49 resources for count=3"),

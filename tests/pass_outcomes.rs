@@ -140,9 +140,20 @@ fn a_provider_removed_from_the_config_blocks_every_pass_until_forgotten() {
     assert_eq!(code, 0, "{stderr}");
 }
 
-/// The provider's result in a `sync --format json` report.
-fn result_of(doc: &Value) -> &Value {
-    &doc["providers"][0]["result"]
+/// Syncs `people` new users through `ws`, whose provider fails as a whole: exit 2,
+/// one `provider_error` containing `error`, every operation deferred and none failed.
+/// The provider's result.
+fn stopped_provider(ws: &Workspace, people: usize, error: &str) -> Value {
+    let people: Vec<Person> = (0..people).map(Person::new).collect();
+    ws.write_people(&people);
+    let (code, doc) = ws.sync();
+    assert_eq!(code, 2, "{doc}");
+    let result = doc["providers"][0]["result"].clone();
+    let said = result["provider_error"].as_str().unwrap_or_default();
+    assert!(said.contains(error), "{result}");
+    assert_eq!(result["failed"], 0, "{result}");
+    assert_eq!(result["deferred"], people.len(), "{result}");
+    result
 }
 
 /// A wrong key: the first 401 stops the provider for the pass with one error, the
@@ -157,18 +168,7 @@ fn a_rejected_key_stops_the_provider_at_once_with_one_error() {
         "this-is-the-wrong-key",
         "    batch_size: 1\n    rate_limit: { max_concurrency: 1 }\n",
     );
-    let people: Vec<Person> = (0..40).map(Person::new).collect();
-    ws.write_people(&people);
-    let (code, doc) = ws.sync();
-    assert_eq!(code, 2, "{doc}");
-    let result = result_of(&doc);
-    let error = result["provider_error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("credentials rejected (HTTP 401)"),
-        "{result}"
-    );
-    assert_eq!(result["failed"], 0, "{result}");
-    assert_eq!(result["deferred"], 40, "{result}");
+    stopped_provider(&ws, 40, "credentials rejected (HTTP 401)");
     assert_eq!(fake.requests().len(), 1, "one request told it all");
     assert!(fake.users().is_empty());
 
@@ -193,18 +193,11 @@ fn an_unreachable_vendor_stops_the_provider_after_fail_fast_after() {
         "some-api-key-value",
         "    batch_size: 1\n    rate_limit: { max_concurrency: 1, max_attempts: 2, fail_fast_after: 3 }\n",
     );
-    let people: Vec<Person> = (0..52).map(Person::new).collect();
-    ws.write_people(&people);
-    let (code, doc) = ws.sync();
-    assert_eq!(code, 2, "{doc}");
-    let result = result_of(&doc);
-    let error = result["provider_error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("unreachable: 3 operation(s) in a row could not connect"),
-        "{result}"
+    let result = stopped_provider(
+        &ws,
+        52,
+        "unreachable: 3 operation(s) in a row could not connect",
     );
-    assert_eq!(result["deferred"], 52, "{result}");
-    assert_eq!(result["failed"], 0, "{result}");
     assert_eq!(
         result["requests"], 3,
         "three operations tried, then none: {result}"

@@ -421,14 +421,16 @@ fn operations_come_out_in_key_order() {
     );
 }
 
-#[test]
-fn disable_is_blocked_when_over_percent_threshold() {
+/// Ten hesh users whose snapshot rows are all in `state`, and a 20% disable guard.
+fn percent_guard_case(
+    state: AccountState,
+) -> (ProviderConfig, Vec<User>, Vec<SnapshotRow>, SafetyConfig) {
     let cfg = hesh_config();
     let p = providers::build(&cfg);
     let users: Vec<User> = (0..10).map(|i| user(&format!("E{i}"), "Ada")).collect();
     let snapshot: Vec<SnapshotRow> = users
         .iter()
-        .map(|u| row_for(p.as_ref(), u, AccountState::Active))
+        .map(|u| row_for(p.as_ref(), u, state))
         .collect();
     let safety = SafetyConfig {
         max_disable_percent: Some(20.0),
@@ -436,6 +438,12 @@ fn disable_is_blocked_when_over_percent_threshold() {
         min_source_users: 1,
         quarantine_after: 0,
     };
+    (cfg, users, snapshot, safety)
+}
+
+#[test]
+fn disable_is_blocked_when_over_percent_threshold() {
+    let (cfg, users, snapshot, safety) = percent_guard_case(AccountState::Active);
     let mut plan = run(&cfg, &users[..8], &snapshot);
     apply_guards(&mut plan, &safety, None);
     assert_eq!(plan.blocked, None, "2 of 10 is 20%: allowed");
@@ -714,19 +722,7 @@ fn an_operation_of_unknown_outcome_makes_the_row_untrusted() {
 /// disabled, so the percentage guard counts them: "3 of 0 active (300%)" was the bug.
 #[test]
 fn the_percent_guard_counts_manual_state_accounts_and_never_shows_over_100() {
-    let cfg = hesh_config();
-    let p = providers::build(&cfg);
-    let users: Vec<User> = (0..10).map(|i| user(&format!("E{i}"), "Ada")).collect();
-    let snapshot: Vec<SnapshotRow> = users
-        .iter()
-        .map(|u| row_for(p.as_ref(), u, AccountState::Manual))
-        .collect();
-    let safety = SafetyConfig {
-        max_disable_percent: Some(20.0),
-        max_disable_count: None,
-        min_source_users: 1,
-        quarantine_after: 0,
-    };
+    let (cfg, users, snapshot, safety) = percent_guard_case(AccountState::Manual);
     let mut plan = run(&cfg, &users[..8], &snapshot);
     assert_eq!(
         plan.summary.count(OpKind::Disable),

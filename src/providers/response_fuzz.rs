@@ -308,14 +308,7 @@ fn any_answer() -> impl Strategy<Value = Answer> {
 // ----- operations ---------------------------------------------------------------
 
 fn any_kind() -> impl Strategy<Value = OpKind> {
-    prop::sample::select(vec![
-        OpKind::Create,
-        OpKind::Update,
-        OpKind::Disable,
-        OpKind::Enable,
-        OpKind::Delete,
-        OpKind::Recreate,
-    ])
+    prop::sample::select(OpKind::ALL.to_vec())
 }
 
 /// (kind, which user, vendor id known, record given to an enable)
