@@ -196,9 +196,11 @@ impl PlanReport {
             "quarantined",
             "status",
         ]);
-        for ProviderReport { plan: p, .. } in &self.providers {
+        for ProviderReport { plan: p, result } in &self.providers {
             let s = &p.summary;
             let status = match &p.blocked {
+                // Applied all the same: the guard was overridden with --force.
+                Some(_) if result.is_some() => "FORCED".to_string(),
                 Some(_) => "BLOCKED".to_string(),
                 None if p.is_empty() => "in sync".to_string(),
                 None => "ready".to_string(),
@@ -245,15 +247,24 @@ impl PlanReport {
 fn provider_text(out: &mut String, report: &ProviderReport, dry_run: bool) {
     let p = &report.plan;
     let _ = writeln!(out, "\n{} ({})", p.name, p.provider_type);
-    if let Some(reason) = &p.blocked {
-        let _ = writeln!(
-            out,
-            "  BLOCKED by a safety guard, nothing will be sent: {reason}"
-        );
-        let _ = writeln!(
-            out,
-            "  (rerun with --force to override, after checking the list below)"
-        );
+    match (&p.blocked, &report.result) {
+        (Some(reason), Some(_)) => {
+            let _ = writeln!(
+                out,
+                "  a safety guard would have blocked this plan, and --force overrode it: {reason}"
+            );
+        }
+        (Some(reason), None) => {
+            let _ = writeln!(
+                out,
+                "  BLOCKED by a safety guard, nothing will be sent: {reason}"
+            );
+            let _ = writeln!(
+                out,
+                "  (rerun with --force to override, after checking the list below)"
+            );
+        }
+        (None, _) => {}
     }
     if p.is_empty() && p.held.is_empty() {
         let _ = writeln!(out, "  nothing to do");

@@ -310,3 +310,36 @@ fn a_restarted_daemon_reports_the_last_success_from_the_history() {
     let expected = finished.timestamp_millis() as f64 / 1000.0;
     assert!((value - expected).abs() < 0.01, "{line} vs {expected}");
 }
+
+/// A guard overridden with `--force` is said to be overridden, above what was applied,
+/// never "BLOCKED … nothing will be sent" next to "applied 3".
+#[test]
+fn a_forced_plan_says_the_guard_was_overridden() {
+    let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
+    let ws = Workspace::hesh(&fake.base_url(), fake.tenant_id(), fake.api_key(), "");
+    let config = ws.path().join("rosterd.yaml");
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        yaml.replace("max_disable_percent: 100", "max_disable_percent: 20"),
+    )
+    .unwrap();
+    let people: Vec<Person> = (0..10).map(Person::new).collect();
+    ws.write_people(&people);
+    assert_eq!(ws.sync().0, 0);
+    ws.write_people(&people[..7]);
+    let (code, stdout, _) = ws.run(&["sync"]);
+    assert_eq!(code, 3, "{stdout}");
+    assert!(
+        stdout.contains("BLOCKED by a safety guard, nothing will be sent"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = ws.run(&["sync", "--force"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("FORCED") && stdout.contains("--force overrode it"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("nothing will be sent"), "{stdout}");
+    assert_eq!(fake.count("PATCH", support::fake_hesh::DISABLE_PATH), 3);
+}
