@@ -675,3 +675,23 @@ fn a_conflict_that_cannot_be_adopted_fails_that_user_with_the_scim_error_and_the
     // The failed create is planned again next pass.
     assert_eq!(ops(&ws.sync().1), ["create"]);
 }
+
+/// `filter: off` overrides what the service announces: no lookup is sent (for a
+/// service that announces filtering but answers it wrongly), so a user who already
+/// exists meets the POST's 409 — the same as at a service that cannot filter.
+#[test]
+fn filter_off_sends_no_lookup_whatever_the_service_announces() {
+    let server = ScimServer::start_with(Some(service_provider_config_with_filter(
+        true, None, false, true,
+    )));
+    let people = people(2);
+    server.create_user(user_body(&people[1].email, None, "Made", "ByHand", true));
+    let ws = Ws::new(&server, "    filter: off\n");
+    ws.write_people(&people);
+    let (code, report) = ws.sync();
+    assert_eq!(code, 2, "{report}");
+    assert_eq!(report["result"]["applied"]["create"], 1, "{report}");
+    let error = report["result"]["failures"][0]["error"].as_str().unwrap();
+    assert!(error.contains("status 409"), "{error}");
+    assert_eq!(server.users().len(), 2, "no duplicate was made");
+}

@@ -104,6 +104,16 @@ pub struct Effective {
 }
 
 impl Effective {
+    /// Filtering as `mode` says over what the service announced.
+    pub fn with_filter(self, mode: Mode, features: &Features) -> Self {
+        let filter = match mode {
+            Mode::Auto => features.filter,
+            Mode::On => true,
+            Mode::Off => false,
+        };
+        Effective { filter, ..self }
+    }
+
     pub fn new(features: &Features, patch: Mode, bulk: Mode, etag: Mode, bulk_size: usize) -> Self {
         let pick = |mode: Mode, announced: bool| match mode {
             Mode::Auto => announced,

@@ -69,6 +69,10 @@ pub struct Settings {
     pub patch: Mode,
     pub bulk: Mode,
     pub etag: Mode,
+    /// Lookups with `filter=userName eq …` (adoption): `auto` as announced; `on` for a
+    /// service that filters without announcing it; `off` for one that announces it
+    /// but answers wrongly.
+    pub filter: Mode,
     /// Operations per unit of work (and at most per `/Bulk` request).
     pub bulk_size: usize,
 }
@@ -82,6 +86,8 @@ struct Raw {
     bulk: Mode,
     #[serde(default)]
     etag: Mode,
+    #[serde(default)]
+    filter: Mode,
     #[serde(default)]
     bulk_size: Option<usize>,
 }
@@ -108,6 +114,7 @@ impl Settings {
             patch: r.patch,
             bulk: r.bulk,
             etag: r.etag,
+            filter: r.filter,
             bulk_size,
         })
     }
@@ -164,7 +171,8 @@ impl Scim {
             s.bulk,
             s.etag,
             s.bulk_size,
-        ))
+        )
+        .with_filter(s.filter, features))
     }
 }
 

@@ -44,7 +44,8 @@ pub fn build(ops: &[Operation], settings: &Settings) -> Vec<Request> {
         settings.bulk,
         settings.etag,
         settings.bulk_size,
-    );
+    )
+    .with_filter(settings.filter, &ASSUMED);
     let mut out = Vec::new();
     let mut orphans = Orphans::new();
     for unit in units(ops, settings) {

@@ -72,6 +72,12 @@ fn settings_override_what_the_service_announces() {
     let on = Effective::new(&none, Mode::On, Mode::On, Mode::On, 5000);
     assert!(on.patch && on.etag);
     assert_eq!(on.bulk, Some(DEFAULT_BULK_LIMITS));
+    // Filtering: as announced, or as the `filter:` setting says.
+    assert!(auto.clone().with_filter(Mode::Auto, &all).filter);
+    assert!(!auto.with_filter(Mode::Off, &all).filter);
+    let unfiltered = features(json!({"filter": {"supported": false}}));
+    assert!(!on.clone().with_filter(Mode::Auto, &unfiltered).filter);
+    assert!(on.with_filter(Mode::On, &unfiltered).filter);
 }
 
 #[test]
