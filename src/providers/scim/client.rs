@@ -275,11 +275,32 @@ pub async fn find(
     eff: &Effective,
     exclude: Option<&str>,
 ) -> Result<Option<Value>, CallError> {
-    if !eff.filter {
-        return Ok(None);
-    }
     let user_name = user_name(op);
     let external_id = external_id(op);
+    if !eff.filter {
+        let Some(listing) = &eff.listing else {
+            return Ok(None);
+        };
+        let users = listing.0.get_or_try_init(|| list_all(transport)).await?;
+        let usable = |u: &&Value| resource_id(u).is_some_and(|id| Some(id.as_str()) != exclude);
+        // By userName, then the primary email (both case-insensitively), then externalId.
+        let hit = users
+            .iter()
+            .filter(usable)
+            .find(|u| matches_attr(u, "userName", &user_name))
+            .or_else(|| {
+                users.iter().filter(usable).find(|u| {
+                    primary_email(u).is_some_and(|e| e.trim().eq_ignore_ascii_case(op.email.trim()))
+                })
+            })
+            .or_else(|| {
+                users
+                    .iter()
+                    .filter(usable)
+                    .find(|u| matches_attr(u, "externalId", &external_id))
+            });
+        return Ok(hit.cloned());
+    }
     for (attr, value) in [("userName", &user_name), ("externalId", &external_id)] {
         if value.trim().is_empty() {
             continue;
@@ -294,6 +315,55 @@ pub async fn find(
         }
     }
     Ok(None)
+}
+
+/// Every user of the service, page by page (`startIndex`, `count`) until
+/// `totalResults`, for a service that cannot filter. Bounded: a page that adds nobody
+/// or more than [`MAX_LISTED`] users end it with an error, never with a partial list
+/// taken for the whole.
+async fn list_all(transport: &dyn Transport) -> Result<Vec<Value>, CallError> {
+    let mut users: Vec<Value> = Vec::new();
+    loop {
+        let resp = transport
+            .send(&requests::list_page(users.len() + 1))
+            .await?;
+        let page = resources(&resp);
+        let total = resp
+            .body
+            .get("totalResults")
+            .and_then(Value::as_u64)
+            .and_then(|t| usize::try_from(t).ok())
+            .unwrap_or(0);
+        let got = page.len();
+        users.extend(page);
+        if users.len() >= total {
+            return Ok(users);
+        }
+        if got == 0 || users.len() > MAX_LISTED {
+            return Err(CallError::new(
+                None,
+                format!(
+                    "listing the SCIM service's /Users (it cannot filter) stopped at {} of \
+                     totalResults {total}: users cannot be looked up to adopt",
+                    users.len()
+                ),
+            ));
+        }
+    }
+}
+
+/// Most users listed from a service that cannot filter.
+const MAX_LISTED: usize = 1_000_000;
+
+/// The value of a resource's primary email (or its first one).
+fn primary_email(u: &Value) -> Option<&str> {
+    let emails = u.get("emails")?.as_array()?;
+    emails
+        .iter()
+        .find(|e| e.get("primary").and_then(Value::as_bool) == Some(true))
+        .or_else(|| emails.first())?
+        .get("value")?
+        .as_str()
 }
 
 /// Whether resource `u` has `attr` equal to `value` (userName case-insensitively).

@@ -30,6 +30,7 @@ fn eff(patch: bool, etag: bool) -> Effective {
         bulk: None,
         filter: true,
         etag,
+        listing: None,
     }
 }
 
@@ -350,4 +351,42 @@ async fn a_patch_answered_501_or_405_goes_as_a_put_of_the_merged_resource_at_onc
         let body = sent[2].body.as_ref().unwrap();
         assert_eq!(body["title"], "Keep", "{body}");
     }
+}
+
+#[tokio::test]
+async fn without_filtering_users_are_found_in_the_listing_read_once_and_paged() {
+    let listing = super::discovery::Listing::default();
+    let eff = Effective {
+        filter: false,
+        listing: Some(listing),
+        ..eff(true, false)
+    };
+    let page = |from: usize, n: usize| {
+        let users: Vec<Value> = (from..from + n)
+            .map(|i| json!({"id": format!("u{i}"), "userName": format!("other{i}@example.com")}))
+            .collect();
+        users
+    };
+    let t = numbered(move |r, _| match (r.method, r.path.as_str()) {
+        ("GET", "/Users?startIndex=1&count=100") => {
+            ok(json!({"totalResults": 101, "Resources": page(0, 100)}))
+        }
+        ("GET", "/Users?startIndex=101&count=100") => ok(json!({"totalResults": 101, "Resources": [
+            {"id": "found", "userName": "x@example.com", "emails": [{"value": "E1@Example.com", "primary": true}]}
+        ]})),
+        ("PATCH", "/Users/found") => ok(json!({"id": "found"})),
+        ("POST", _) => fail(409, "exists"),
+        _ => fail(500, "unexpected"),
+    });
+    // Found by its primary email, whatever the case; adopted, not created.
+    let o = op(OpKind::Create, "E1", None);
+    let r = client::apply_one(&t, &o, &eff).await;
+    assert_eq!(r, Ok(Applied::done(Some("found".into()))));
+    // A second user of the pass does not list again.
+    let o = op(OpKind::Create, "E2", None);
+    let _ = client::apply_one(&t, &o, &eff).await;
+    let calls = t.calls();
+    let lists = calls.iter().filter(|(_, p)| p.starts_with("/Users?startIndex")).count();
+    assert_eq!(lists, 2, "{calls:?}");
+    assert!(calls.iter().all(|(_, p)| !p.contains("filter")), "{calls:?}");
 }

@@ -101,9 +101,32 @@ pub struct Effective {
     pub bulk: Option<BulkLimits>,
     pub filter: bool,
     pub etag: bool,
+    /// Without filtering, the service's `/Users` listed once for the pass, to find
+    /// users to adopt (`None`: not listed, as in the preview).
+    pub listing: Option<Listing>,
 }
 
+/// `/Users` read whole once per pass (adapters are built per pass), shared by the
+/// pass's units.
+#[derive(Debug, Clone, Default)]
+pub struct Listing(pub std::sync::Arc<tokio::sync::OnceCell<Vec<serde_json::Value>>>);
+
+impl PartialEq for Listing {
+    /// Two listings are alike when they are the same one.
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Listing {}
+
 impl Effective {
+    /// Without filtering, adoption looks users up in `listing` (read on first use).
+    pub fn with_listing(self, listing: &Listing) -> Self {
+        let listing = (!self.filter).then(|| listing.clone());
+        Effective { listing, ..self }
+    }
+
     /// Filtering as `mode` says over what the service announced.
     pub fn with_filter(self, mode: Mode, features: &Features) -> Self {
         let filter = match mode {
@@ -134,6 +157,7 @@ impl Effective {
             bulk: limits,
             filter: features.filter,
             etag: pick(etag, features.etag),
+            listing: None,
         }
     }
 }

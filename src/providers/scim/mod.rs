@@ -125,6 +125,8 @@ pub struct Scim {
     settings: Settings,
     /// The service's features, read at most once per pass (adapters are built per pass).
     features: tokio::sync::OnceCell<discovery::Features>,
+    /// `/Users`, listed at most once per pass when the service cannot filter.
+    listing: discovery::Listing,
 }
 
 impl Scim {
@@ -152,6 +154,7 @@ impl Scim {
             },
             settings,
             features: tokio::sync::OnceCell::new(),
+            listing: discovery::Listing::default(),
         }
     }
 
@@ -172,7 +175,8 @@ impl Scim {
             s.etag,
             s.bulk_size,
         )
-        .with_filter(s.filter, features))
+        .with_filter(s.filter, features)
+        .with_listing(&self.listing))
     }
 }
 

@@ -182,6 +182,19 @@ pub fn external_id(op: &Operation) -> String {
         .to_string()
 }
 
+/// Users per page when `/Users` is listed whole (a service that cannot filter).
+pub const LIST_COUNT: usize = 100;
+
+/// `GET /Users?startIndex=<start>&count=LIST_COUNT`: one page of every user, for a
+/// service that cannot filter (adoption looks users up in the whole list).
+pub fn list_page(start: usize) -> Request {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("startIndex", &start.to_string())
+        .append_pair("count", &LIST_COUNT.to_string())
+        .finish();
+    scim_request("GET", format!("{USERS}?{query}"), None, "")
+}
+
 /// `GET /Users?filter=<attr> eq "<value>"`: one user's lookup.
 pub fn find(op: &Operation, attr: &str, value: &str) -> Request {
     let path = filter_path(&eq(attr, value), LOOKUP_COUNT);
