@@ -154,6 +154,28 @@ async fn lookup(
 ) -> BTreeMap<usize, Value> {
     let mut found = BTreeMap::new();
     if !eff.filter {
+        // No filter: the users the pass listed (read on first use), if any.
+        let Some(listing) = &eff.listing else {
+            return found;
+        };
+        let wanted: Vec<(usize, bool)> = lookup_groups(ops, eff).into_iter().flatten().collect();
+        if wanted.is_empty() {
+            return found;
+        }
+        match listing.0.get_or_try_init(|| client::list_all(transport)).await {
+            Ok(listed) => {
+                for &(i, by_id) in &wanted {
+                    if let Some(u) = match_listed(ops[i], by_id, listed) {
+                        found.insert(i, u.clone());
+                    }
+                }
+            }
+            Err(e) => {
+                for &(i, _) in &wanted {
+                    results[i] = Some(Err(e.clone()));
+                }
+            }
+        }
         return found;
     }
     for group in lookup_groups(ops, eff) {
@@ -163,22 +185,7 @@ async fn lookup(
             Ok(resp) => {
                 let listed = resources(&resp);
                 for &(i, by_id) in group {
-                    let op = ops[i];
-                    let hit = if by_id {
-                        let id = op.vendor_id.as_deref();
-                        listed.iter().find(|u| resource_id(u).as_deref() == id)
-                    } else {
-                        let name = user_name(op);
-                        listed
-                            .iter()
-                            .find(|u| matches_attr(u, "userName", &name))
-                            .or_else(|| {
-                                listed
-                                    .iter()
-                                    .find(|u| matches_attr(u, "externalId", &op.external_id))
-                            })
-                    };
-                    if let Some(u) = hit {
+                    if let Some(u) = match_listed(ops[i], by_id, &listed) {
                         found.insert(i, u.clone());
                     }
                 }
@@ -191,6 +198,24 @@ async fn lookup(
         }
     }
     found
+}
+
+/// The user of `listed` that `op` is about: by its id (`by_id`), else by userName,
+/// then externalId.
+fn match_listed<'l>(op: &Operation, by_id: bool, listed: &'l [Value]) -> Option<&'l Value> {
+    if by_id {
+        let id = op.vendor_id.as_deref();
+        return listed.iter().find(|u| resource_id(u).as_deref() == id);
+    }
+    let name = user_name(op);
+    listed
+        .iter()
+        .find(|u| matches_attr(u, "userName", &name))
+        .or_else(|| {
+            listed
+                .iter()
+                .find(|u| matches_attr(u, "externalId", &op.external_id))
+        })
 }
 
 /// What becomes of one operation of a `/Bulk` unit.

@@ -321,7 +321,7 @@ pub async fn find(
 /// `totalResults`, for a service that cannot filter. Bounded: a page that adds nobody
 /// or more than [`MAX_LISTED`] users end it with an error, never with a partial list
 /// taken for the whole.
-async fn list_all(transport: &dyn Transport) -> Result<Vec<Value>, CallError> {
+pub async fn list_all(transport: &dyn Transport) -> Result<Vec<Value>, CallError> {
     let mut users: Vec<Value> = Vec::new();
     loop {
         let resp = transport

@@ -390,3 +390,36 @@ async fn without_filtering_users_are_found_in_the_listing_read_once_and_paged() 
     assert_eq!(lists, 2, "{calls:?}");
     assert!(calls.iter().all(|(_, p)| !p.contains("filter")), "{calls:?}");
 }
+
+#[tokio::test]
+async fn a_bulk_unit_without_filtering_finds_users_to_adopt_in_the_listing() {
+    let t = numbered(|r, _| match (r.method, r.path.as_str()) {
+        ("GET", "/Users?startIndex=1&count=100") => ok(json!({"totalResults": 1, "Resources": [
+            {"id": "u9", "userName": "E1@EXAMPLE.COM"}
+        ]})),
+        ("POST", "/Bulk") => ok(json!({"Operations": []})),
+        ("PATCH", "/Users/u9") => ok(json!({"id": "u9"})),
+        ("POST", "/Users") => ok(json!({"id": "new"})),
+        _ => fail(500, "unexpected"),
+    });
+    let ops = [op(OpKind::Create, "E1", None), op(OpKind::Create, "E2", None)];
+    let refs: Vec<&Operation> = ops.iter().collect();
+    let limits = BulkLimits {
+        max_operations: 10,
+        max_payload_size: 100_000,
+    };
+    let e = Effective {
+        bulk: Some(limits),
+        filter: false,
+        listing: Some(super::discovery::Listing::default()),
+        ..eff(true, false)
+    };
+    let _ = bulk::apply(&t, &refs, &e, limits).await;
+    let sent = t.sent();
+    assert!(sent.iter().all(|r| !r.path.contains("filter")), "{:?}", t.calls());
+    // The /Bulk request adopts E1 (a PATCH of u9) and creates only E2.
+    let bulk = sent.iter().find(|r| r.path == "/Bulk").expect("a /Bulk request");
+    let body = bulk.body.as_ref().unwrap().to_string();
+    assert!(body.contains("/Users/u9"), "{body}");
+    assert_eq!(body.matches("\"POST\"").count(), 1, "{body}");
+}
