@@ -683,6 +683,11 @@ fn scim_answers(r: &Request) -> (u16, Value) {
                 "etag": {"supported": false},
             }),
         ),
+        // It cannot filter: the pass lists its users (nobody there yet).
+        ("GET", "/Users") => (
+            200,
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 0, "Resources": []}),
+        ),
         ("POST", "/Users") => {
             let body = r.body.clone().unwrap();
             let id = new_id(&body);
@@ -828,9 +833,14 @@ fn scim_sends_what_it_previews_one_by_one_and_through_bulk() {
     assert!(kinds.contains(&OpKind::Delete), "{kinds:?}");
     check_scim(&sent);
     check_scim(&with_conditional(&preview));
+    // It cannot filter: its users are listed once, to find any to adopt.
     assert_eq!(
         sent.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(),
-        ["/ServiceProviderConfig", "/Bulk"]
+        [
+            "/ServiceProviderConfig",
+            "/Users?startIndex=1&count=100",
+            "/Bulk"
+        ]
     );
     assert_sent_as_previewed("scim", &preview, &sent);
 }

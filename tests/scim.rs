@@ -164,9 +164,12 @@ fn first_sync_creates_every_user_and_a_rerun_sends_nothing() {
     assert_eq!(preview["headers"]["authorization"], "Bearer <redacted>");
     let sent = preview["requests"].as_array().unwrap();
     assert_eq!(sent[0]["path"], "/ServiceProviderConfig");
-    assert_eq!(sent[1]["method"], "POST");
-    assert_eq!(sent[1]["path"], "/Users");
-    assert!(sent[1]["headers"]
+    // The preview shows a service that cannot filter: its users listed once first.
+    assert_eq!(sent[1]["method"], "GET");
+    assert_eq!(sent[1]["path"], "/Users?startIndex=1&count=100");
+    assert_eq!(sent[2]["method"], "POST");
+    assert_eq!(sent[2]["path"], "/Users");
+    assert!(sent[2]["headers"]
         .to_string()
         .contains("application/scim+json"));
     assert!(server.users().is_empty(), "a dry run sends nothing");

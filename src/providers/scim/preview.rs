@@ -7,7 +7,9 @@
 //! example limits) but neither filtering nor ETags, with the `patch`, `bulk` and
 //! `etag` settings applied. What filtering adds (the lookups before a create, the
 //! adoption of a user found, a user found when its id is not known) is shown as
-//! conditional follow-ups: each is sent only when the service can filter.
+//! conditional follow-ups: each is sent only when the service can filter. Without
+//! filtering, the users are listed once per pass instead (shown before the first
+//! operation that looks a user up).
 
 use super::bulk::{self, Planned};
 use super::client::needs_read;
@@ -48,15 +50,16 @@ pub fn build(ops: &[Operation], settings: &Settings) -> Vec<Request> {
     .with_filter(settings.filter, &ASSUMED);
     let mut out = Vec::new();
     let mut orphans = Orphans::new();
+    let mut listed = false;
     for unit in units(ops, settings) {
         let unit: Vec<&Operation> = unit.iter().filter_map(|&i| ops.get(i)).collect();
         match eff.bulk {
             Some(limits) if unit.len() > 1 => {
-                bulk_unit(&unit, &eff, limits, &mut out, &mut orphans);
+                bulk_unit(&unit, &eff, limits, &mut out, &mut orphans, &mut listed);
             }
             _ => {
                 for op in unit {
-                    one(op, &eff, &mut out, &mut orphans);
+                    one(op, &eff, &mut out, &mut orphans, &mut listed);
                 }
             }
         }
@@ -68,6 +71,24 @@ pub fn build(ops: &[Operation], settings: &Settings) -> Vec<Request> {
         .into_iter()
         .fold(discovery, |d, (when, r)| d.then_if(&when, r));
     std::iter::once(discovery).chain(out).collect()
+}
+
+/// Without filtering, the first lookup of the pass lists `/Users` (see
+/// `client::find`): shown once, before the requests of the first operation that
+/// looks a user up.
+fn listing(eff: &Effective, listed: &mut bool, out: &mut Vec<Request>) {
+    if eff.filter || *listed {
+        return;
+    }
+    *listed = true;
+    out.push(
+        requests::list_page(1)
+            .with_note("the service cannot filter: its users are listed once per pass to find those to adopt")
+            .then_if(
+                "totalResults is more than one page: the next pages, until it is reached",
+                requests::list_page(requests::LIST_COUNT + 1),
+            ),
+    );
 }
 
 /// The lookups by userName, then externalId, of one user (see `client::find`).
@@ -99,8 +120,21 @@ fn modify(
 }
 
 /// The requests of one operation sent on its own (`client::apply_one`).
-fn one(op: &Operation, eff: &Effective, out: &mut Vec<Request>, orphans: &mut Orphans) {
+fn one(
+    op: &Operation,
+    eff: &Effective,
+    out: &mut Vec<Request>,
+    orphans: &mut Orphans,
+    listed: &mut bool,
+) {
     let record = op.record.as_ref();
+    let looks_up = match op.op {
+        OpKind::Create | OpKind::Recreate => record.is_some(),
+        _ => op.vendor_id.is_none(),
+    };
+    if looks_up {
+        listing(eff, listed, out);
+    }
     match (op.op, record) {
         (OpKind::Create, Some(r)) => out.push(create(op, eff, r)),
         (OpKind::Update, r) => change(op, eff, r, None, out, orphans),
@@ -188,7 +222,11 @@ fn bulk_unit(
     limits: BulkLimits,
     out: &mut Vec<Request>,
     orphans: &mut Orphans,
+    listed: &mut bool,
 ) {
+    if !bulk::lookup_groups(ops, eff).is_empty() {
+        listing(eff, listed, out);
+    }
     let mut entries = Vec::new();
     let mut one_by_one = Vec::new();
     // Nothing is found without filtering: no user is adopted, none written by a
@@ -222,7 +260,7 @@ fn bulk_unit(
     }
     for i in one_by_one {
         if let Some(op) = ops.get(i) {
-            one(op, eff, out, orphans);
+            one(op, eff, out, orphans, listed);
         }
     }
 }
