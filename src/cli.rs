@@ -190,10 +190,14 @@ async fn forget_command(config: &Config, name: &str) -> ExitCode {
         Err(e) => return fail(e),
     };
     let store = match Store::open_read_only(&config.state).await {
-        Ok(Some(_)) => match Store::open(&config.state).await {
-            Ok(s) => s,
-            Err(e) => return fail(e),
-        },
+        // There is state to forget: opened again, for writing.
+        Ok(Some(read_only)) => {
+            read_only.close().await;
+            match Store::open(&config.state).await {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            }
+        }
         Ok(None) => {
             return fail(format!(
                 "no state file at {}: nothing to forget",

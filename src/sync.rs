@@ -176,7 +176,13 @@ pub async fn apply_pass(
             })
         }
     };
-    pass.record(&result, request.force).await;
+    let recorded = pass.record(&result, request.force).await;
+    // A pass that ran but could not be recorded is an error, as before the Pass
+    // value: the history would not show it.
+    let result = match (result, recorded) {
+        (Ok(_), Err(e)) => Err(SyncError::Store(e)),
+        (result, _) => result,
+    };
     result.map_err(|e| e.in_state_file(&config.state))
 }
 
@@ -254,7 +260,10 @@ impl<'c> Pass<'c> {
             options,
         )
         .await?;
-        let progress = progress_bars(&report, request.show_progress, request.force);
+        // A provider removed from the config blocks the pass even with --force: its
+        // accounts must be dealt with first (restored, or forgotten on purpose).
+        let force = request.force && report.removed_providers.is_empty();
+        let progress = progress_bars(&report, request.show_progress, force);
         let contexts: Vec<ApplyContext<'_>> = contexts
             .into_iter()
             .zip(&progress)
@@ -263,9 +272,6 @@ impl<'c> Pass<'c> {
                 ..ctx
             })
             .collect();
-        // A provider removed from the config blocks the pass even with --force: its
-        // accounts must be dealt with first (restored, or forgotten on purpose).
-        let force = request.force && report.removed_providers.is_empty();
         let runs = report.providers.iter().zip(&contexts).map(|(r, ctx)| async move {
             let plan = &r.plan;
             if plan.blocked.is_some() && !force {
@@ -292,9 +298,13 @@ impl<'c> Pass<'c> {
     }
 
     /// Records how the pass ended in the run history: its outcome and report, or the
-    /// error that stopped it. A failure to record is logged: the pass's own result
-    /// (and exit code) stands.
-    async fn record(&self, result: &Result<PlanReport, SyncError>, force: bool) {
+    /// error that stopped it. A failure to record is logged, and returned for the
+    /// caller to decide (a pass that ran but is not in the history fails).
+    async fn record(
+        &self,
+        result: &Result<PlanReport, SyncError>,
+        force: bool,
+    ) -> Result<(), StoreError> {
         let (outcome, summary) = match result {
             Ok(report) => (report.outcome(force), report.to_json()),
             Err(e) => (
@@ -306,10 +316,11 @@ impl<'c> Pass<'c> {
             .store
             .run_finish(&self.run_id, (self.clock)(), outcome, &summary)
             .await;
-        match recorded {
+        match &recorded {
             Ok(()) => info!(run_id = %self.run_id, outcome = outcome.as_str(), "Run finished."),
             Err(e) => warn!(error = %e, "Cannot record the run in the run history."),
         }
+        recorded
     }
 }
 

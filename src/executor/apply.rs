@@ -351,7 +351,7 @@ pub async fn resolve_in_flight(ctx: &ApplyContext<'_>) -> Result<ProviderResult,
                 message: e.to_string(),
             })?;
         let op = payload.operation();
-        if !matches!(op.op, OpKind::Create | OpKind::Recreate) {
+        if !op.op.creates() {
             // Not resent: by now it may be stale (a disable of someone rehired since).
             // The plan sets the account as the source says instead, and that
             // operation takes this one's place (`PlanContext::uncertain`).
@@ -442,7 +442,7 @@ async fn begin(ctx: &ApplyContext<'_>, ops: &[&Operation]) -> Result<Vec<Begun>,
 /// are settled by any answer that says they were not carried out (a 4xx): the plan
 /// derives them again from the snapshot.
 fn outcome_unknown(op: &Operation, e: &CallError, carries_unknown: bool) -> bool {
-    e.maybe_applied || (matches!(op.op, OpKind::Create | OpKind::Recreate) && carries_unknown)
+    e.maybe_applied || (op.op.creates() && carries_unknown)
 }
 
 async fn finish(

@@ -12,6 +12,7 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
 
 use super::discovery::{Effective, Features};
+use super::list::{check_paging, parse_page};
 use super::requests::{self, external_id, user_name};
 use crate::plan::{OpKind, Operation};
 use crate::providers::call::{Applied, CallError, OpResult, Response, Transport};
@@ -322,33 +323,36 @@ pub async fn find(
 /// or more than [`MAX_LISTED`] users end it with an error, never with a partial list
 /// taken for the whole.
 pub async fn list_all(transport: &dyn Transport) -> Result<Vec<Value>, CallError> {
+    let failed = |read: usize, why: String| {
+        CallError::new(
+            None,
+            format!(
+                "listing the SCIM service's /Users (it cannot filter) stopped after {read} \
+                 user(s): {why}; users cannot be looked up to adopt"
+            ),
+        )
+    };
     let mut users: Vec<Value> = Vec::new();
+    let mut previous: Option<(usize, Vec<Value>)> = None;
     loop {
-        let resp = transport
-            .send(&requests::list_page(users.len() + 1))
-            .await?;
-        let page = resources(&resp);
-        let total = resp
-            .body
-            .get("totalResults")
-            .and_then(Value::as_u64)
-            .and_then(|t| usize::try_from(t).ok())
-            .unwrap_or(0);
-        let got = page.len();
-        users.extend(page);
-        if users.len() >= total {
+        let start = users.len() + 1;
+        let resp = transport.send(&requests::list_page(start)).await?;
+        // The same checks as the SCIM source's: a dishonest page ends the listing.
+        let page = parse_page(&resp.body).map_err(|why| failed(users.len(), why))?;
+        check_paging(&page, start, requests::LIST_COUNT, previous.as_ref(), users.len())
+            .map_err(|why| failed(users.len(), why))?;
+        let got = page.resources.len();
+        users.extend(page.resources.iter().cloned());
+        if users.len() >= page.total {
             return Ok(users);
         }
         if got == 0 || users.len() > MAX_LISTED {
-            return Err(CallError::new(
-                None,
-                format!(
-                    "listing the SCIM service's /Users (it cannot filter) stopped at {} of \
-                     totalResults {total}: users cannot be looked up to adopt",
-                    users.len()
-                ),
+            return Err(failed(
+                users.len(),
+                format!("totalResults is {} and the pages end", page.total),
             ));
         }
+        previous = Some((page.total, page.resources));
     }
 }
 
@@ -357,13 +361,7 @@ const MAX_LISTED: usize = 1_000_000;
 
 /// The value of a resource's primary email (or its first one).
 fn primary_email(u: &Value) -> Option<&str> {
-    let emails = u.get("emails")?.as_array()?;
-    emails
-        .iter()
-        .find(|e| e.get("primary").and_then(Value::as_bool) == Some(true))
-        .or_else(|| emails.first())?
-        .get("value")?
-        .as_str()
+    super::list::primary(u.get("emails"))?.as_str()
 }
 
 /// Whether resource `u` has `attr` equal to `value` (userName case-insensitively).

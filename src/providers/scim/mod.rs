@@ -10,6 +10,7 @@
 mod bulk;
 pub mod client;
 pub mod discovery;
+pub mod list;
 mod preview;
 pub mod requests;
 
