@@ -266,7 +266,7 @@ fn provider_text(out: &mut String, report: &ProviderReport, dry_run: bool) {
         }
         (None, _) => {}
     }
-    if p.is_empty() && p.held.is_empty() {
+    if p.is_empty() && p.held.is_empty() && p.leaver_checks.is_empty() {
         let _ = writeln!(out, "  nothing to do");
         return;
     }
@@ -324,6 +324,20 @@ fn provider_text(out: &mut String, report: &ProviderReport, dry_run: bool) {
             q.last_error
         );
     }
+    for l in &p.leaver_checks {
+        let _ = match &l.error {
+            None => writeln!(
+                out,
+                "  ? leaver   {} <{}>: left; looked up at {} before a real pass plans, and disabled if an active account is found",
+                l.external_id, l.email, p.provider_type
+            ),
+            Some(e) => writeln!(
+                out,
+                "  ? leaver   {} <{}>: left; the lookup of an existing account failed ({e}); tried again next pass",
+                l.external_id, l.email
+            ),
+        };
+    }
     if let Some(r) = &report.result {
         let applied: Vec<String> = r.applied.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(
@@ -351,6 +365,13 @@ fn provider_text(out: &mut String, report: &ProviderReport, dry_run: bool) {
                 r.retries,
                 r.rate_limited,
                 r.rate_limit_wait_ms as f64 / 1000.0
+            );
+        }
+        if r.absent > 0 {
+            let _ = writeln!(
+                out,
+                "    {} leaver(s) without an account there (recorded; not sent again)",
+                r.absent
             );
         }
         if r.not_started > 0 {

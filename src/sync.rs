@@ -14,6 +14,7 @@ use crate::config::{Config, ProviderConfig};
 use crate::daemon::deadline::{self, PassDeadline, PassFlags};
 use crate::executor::apply::{self, ApplyContext, Clock};
 use crate::executor::http::HttpTransport;
+use crate::executor::lookup::{LookupTarget, Lookups};
 use crate::plan::{self, PlanContext};
 use crate::progress::{Bars, Progress, Silent};
 use crate::providers;
@@ -252,12 +253,25 @@ impl<'c> Pass<'c> {
             dry_run: false,
             show_requests: false,
         };
-        let mut report = plan_pass(
+        let lookups = Lookups {
+            store: &self.store,
+            clock: self.clock,
+            targets: contexts
+                .iter()
+                .map(|ctx| LookupTarget {
+                    provider: ctx.provider,
+                    transport: ctx.transport,
+                    concurrency: ctx.concurrency,
+                })
+                .collect(),
+        };
+        let mut report = plan_source(
             request.config,
             selected,
             Some(&self.store),
             request.today,
             options,
+            Some(&lookups),
         )
         .await?;
         // A provider removed from the config blocks the pass even with --force: its
@@ -401,6 +415,19 @@ pub async fn plan_pass(
     today: NaiveDate,
     options: PassOptions,
 ) -> Result<PlanReport, SyncError> {
+    plan_source(config, selected, store, today, options, None).await
+}
+
+/// Reads the source and plans; with `lookups` (a real pass), leavers' existing
+/// accounts are looked up at the vendors first.
+async fn plan_source(
+    config: &Config,
+    selected: &[&ProviderConfig],
+    store: Option<&Store>,
+    today: NaiveDate,
+    options: PassOptions,
+    lookups: Option<&Lookups<'_>>,
+) -> Result<PlanReport, SyncError> {
     let loaded = source::from_config(&config.source).load().await?;
     info!(
         records = loaded.records,
@@ -408,7 +435,7 @@ pub async fn plan_pass(
         rejected = loaded.rejected.len(),
         "Source read."
     );
-    plan_loaded(config, selected, store, today, options, loaded)
+    plan_with(config, selected, store, today, options, loaded, lookups)
         .await
         .map_err(|e| e.in_state_file(&config.state))
 }
@@ -422,6 +449,18 @@ pub async fn plan_loaded(
     options: PassOptions,
     loaded: SourceLoad,
 ) -> Result<PlanReport, SyncError> {
+    plan_with(config, selected, store, today, options, loaded, None).await
+}
+
+async fn plan_with(
+    config: &Config,
+    selected: &[&ProviderConfig],
+    store: Option<&Store>,
+    today: NaiveDate,
+    options: PassOptions,
+    loaded: SourceLoad,
+    lookups: Option<&Lookups<'_>>,
+) -> Result<PlanReport, SyncError> {
     // A misspelt scope key would silently include or exclude nobody.
     let unknown = unknown_scope_keys(config, selected, &loaded);
     if !unknown.is_empty() {
@@ -431,9 +470,15 @@ pub async fn plan_loaded(
     let mut failures = std::collections::BTreeMap::new();
     let mut unsettled = std::collections::BTreeMap::<String, BTreeSet<String>>::new();
     let mut uncertain = std::collections::BTreeMap::<String, BTreeSet<String>>::new();
+    let mut leavers = std::collections::BTreeMap::new();
     if let Some(s) = store {
         for pc in selected {
             failures.insert(pc.name.clone(), s.op_failures(&pc.name).await?);
+            let knowledge = plan::LeaverKnowledge {
+                checked: s.leaver_checks(&pc.name).await?,
+                ..Default::default()
+            };
+            leavers.insert(pc.name.clone(), knowledge);
         }
         for entry in s.in_flight().await? {
             let keys = if entry.op.creates() {
@@ -446,7 +491,7 @@ pub async fn plan_loaded(
                 .insert(entry.external_id);
         }
     }
-    let ctx = PlanContext {
+    let mut ctx = PlanContext {
         today,
         provision_days_before_start: config.source.provision_days_before_start,
         held,
@@ -454,6 +499,7 @@ pub async fn plan_loaded(
         failures,
         unsettled,
         uncertain,
+        leavers,
     };
     let removed = match store {
         Some(s) => removed_providers(config, s).await?,
@@ -474,6 +520,18 @@ pub async fn plan_loaded(
     for pc in selected {
         let provider = providers::build(pc);
         let mut p = plan_provider(provider.as_ref(), pc, &loaded.users, store, &ctx).await?;
+        // Leavers' existing accounts are looked up (reads only) before the guards
+        // see the plan, so that what they find counts like any disable. Not when the
+        // source is suspect: a broken export must not disable anyone.
+        if let (Some(lookups), None) = (lookups, &source_block) {
+            if !p.leaver_checks.is_empty() {
+                let checks = std::mem::take(&mut p.leaver_checks);
+                let knowledge = ctx.leavers.entry(pc.name.clone()).or_default();
+                let failed = lookups.run(&pc.name, checks, knowledge).await?;
+                p = plan_provider(provider.as_ref(), pc, &loaded.users, store, &ctx).await?;
+                p.leaver_checks = failed;
+            }
+        }
         plan::apply_guards(&mut p, &config.safety, source_block.as_deref());
         if options.show_requests {
             p.requests = Some(RequestsPreview {

@@ -127,6 +127,7 @@ fn planned(provider_name: &str, edit: (&str, &str)) -> (Box<dyn Provider>, Vec<O
         failures: Default::default(),
         unsettled: Default::default(),
         uncertain: Default::default(),
+        leavers: Default::default(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -7,6 +7,7 @@
 
 mod http_auth;
 mod http_source;
+mod leavers;
 mod scim_source;
 mod scope;
 pub mod secret;
@@ -22,6 +23,7 @@ use crate::providers::{self, ProviderType, VendorSettings};
 
 pub use http_source::{HttpAuth, HttpSourceConfig, Pagination, DEFAULT_MAX_PAGES};
 pub use scim_source::ScimSource;
+pub use leavers::{LeaverAction, Leavers};
 pub use scope::Scope;
 pub use source::{FieldMap, FileLimits, SourceConfig, SourceFormat, StatusRule};
 
@@ -252,6 +254,8 @@ pub struct ProviderConfig {
     pub scope: Scope,
     pub on_remove: OnRemove,
     pub on_email_change: OnEmailChange,
+    /// Leavers the snapshot has no row for (accounts made before rosterd).
+    pub leavers: Leavers,
     pub rate_limit: RateLimitConfig,
     pub settings: VendorSettings,
 }
@@ -296,6 +300,8 @@ struct RawProvider {
     on_remove: OnRemove,
     #[serde(default)]
     on_email_change: OnEmailChange,
+    #[serde(default)]
+    leavers: Leavers,
     #[serde(default)]
     rate_limit: RateLimitConfig,
     #[serde(flatten)]
@@ -468,9 +474,24 @@ fn validate(
                 scope: p.scope,
                 on_remove: p.on_remove,
                 on_email_change: p.on_email_change,
+                leavers: p.leavers,
                 rate_limit: p.rate_limit,
                 settings,
             };
+            // A vendor that cannot look accounts up has nothing to report: its leavers
+            // are disabled by key, blind, or not at all.
+            if config.leavers.action == LeaverAction::Report
+                && !providers::build(&config).capabilities().lookup
+            {
+                issues.push(Issue::new(
+                    format!("{at}.leavers"),
+                    format!(
+                        "{} cannot look accounts up, so there is nothing to report: use \
+                         `disable` (sent by key once per leaver) or `ignore`",
+                        config.kind()
+                    ),
+                ));
+            }
             // Asked to delete where the vendor cannot: say so now, rather than
             // disable (or do nothing) quietly when someone leaves.
             if config.on_remove == OnRemove::Delete

@@ -12,7 +12,9 @@ use tracing::{debug, info, warn};
 use crate::plan::{OpKind, Operation, ProviderPlan};
 use crate::providers::call::{Applied, CallError, OpResult, ProviderFault, Transport};
 use crate::providers::{Fingerprint, Provider, Record, StoredRecord};
-use crate::store::{AccountState, Begun, SnapshotChange, SnapshotUpsert, Store, StoreError};
+use crate::store::{
+    AccountState, Begun, LeaverOutcome, SnapshotChange, SnapshotUpsert, Store, StoreError,
+};
 
 /// The clock, injected: library code never reads the time itself.
 pub type Clock = dyn Fn() -> DateTime<Utc> + Send + Sync;
@@ -29,6 +31,9 @@ pub struct JournalPayload {
     pub record: Option<StoredRecord>,
     #[serde(default)]
     pub fingerprint: Option<String>,
+    /// A leaver's disable adopting an account rosterd held no row for.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub leaver: bool,
 }
 
 impl JournalPayload {
@@ -40,6 +45,7 @@ impl JournalPayload {
             vendor_id: op.vendor_id.clone(),
             record: op.record.as_ref().map(Record::to_stored),
             fingerprint: op.fingerprint.map(|f| f.to_string()),
+            leaver: op.leaver,
         }
     }
 
@@ -57,6 +63,7 @@ impl JournalPayload {
                 .fingerprint
                 .as_deref()
                 .and_then(|f| f.parse::<Fingerprint>().ok()),
+            leaver: self.leaver,
         }
     }
 }
@@ -87,6 +94,10 @@ pub struct ProviderResult {
     /// users, and not moving quarantine counters.
     #[serde(skip_serializing_if = "is_zero")]
     pub deferred: usize,
+    /// Leavers' blind disables (by key, where the vendor cannot look up) that the
+    /// vendor answered with "no such account": recorded, never sent again.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub absent: usize,
     /// Why the provider stopped for this pass (unreachable, credentials rejected),
     /// said once instead of once per operation.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -133,6 +144,7 @@ impl ProviderResult {
         self.resolved += other.resolved;
         self.not_started += other.not_started;
         self.deferred += other.deferred;
+        self.absent += other.absent;
         if self.provider_error.is_none() {
             self.provider_error = other.provider_error;
         }
@@ -461,6 +473,17 @@ async fn finish(
             let record = record.or_else(|| op.record.clone());
             let json = record.as_ref().map(|r| r.to_stored().to_json());
             let change = match (op.op, &record, &json) {
+                // A leaver's account, adopted as it is disabled: its row is new.
+                (OpKind::Disable, _, _) if op.leaver => SnapshotChange::Upsert(SnapshotUpsert {
+                    provider: name,
+                    external_id: &op.external_id,
+                    vendor_id: vendor_id.as_deref(),
+                    email: &op.email,
+                    fingerprint: record.as_ref().map_or(Fingerprint(0), Record::fingerprint),
+                    state: AccountState::Disabled,
+                    record_json: json.as_deref().unwrap_or("{}"),
+                    confirmed_at: now,
+                }),
                 (OpKind::Disable, _, _) => SnapshotChange::State {
                     provider: name,
                     external_id: &op.external_id,
@@ -493,6 +516,18 @@ async fn finish(
             ctx.store.clear_op_failure(name, &op.external_id).await?;
             debug!(external_id = %op.external_id, op = op.op.as_str(), "Operation confirmed.");
             result.confirmed(op.op);
+        }
+        Ok(Applied::Absent) => {
+            // The vendor has no such account: nothing to disable, nothing to send again.
+            ctx.store.journal_finish(id, None, now).await?;
+            ctx.store.clear_op_failure(name, &op.external_id).await?;
+            if op.leaver {
+                ctx.store
+                    .record_leaver_check(name, &op.external_id, LeaverOutcome::Absent, now)
+                    .await?;
+            }
+            debug!(external_id = %op.external_id, op = op.op.as_str(), "The vendor has no such account.");
+            result.absent += 1;
         }
         Ok(Applied::Manual { vendor_id, reason }) => {
             let json = op

@@ -6,3 +6,4 @@
 
 pub mod apply;
 pub mod http;
+pub mod lookup;

@@ -21,10 +21,10 @@
 use std::cmp::Ordering;
 
 use super::{
-    FieldChange, Held, ManualAction, OpKind, Operation, PlanContext, ProviderPlan, Quarantined,
-    Rejected, Summary,
+    is_recent_leaver, FieldChange, Held, LeaverCheck, ManualAction, OpKind, Operation,
+    PlanContext, ProviderPlan, Quarantined, Rejected, Summary, LEAVER_REASON,
 };
-use crate::config::{OnEmailChange, OnRemove, ProviderConfig};
+use crate::config::{LeaverAction, OnEmailChange, OnRemove, ProviderConfig};
 use crate::providers::{changed_fields, Mapping, Record, StoredRecord};
 use crate::store::{AccountState, RowDetails, SnapshotRow};
 use crate::user::{normalise_email, Lifecycle, User};
@@ -56,6 +56,7 @@ pub fn plan_provider(
             manual: Vec::new(),
             held: Vec::new(),
             quarantined: Vec::new(),
+            leaver_checks: Vec::new(),
             blocked: None,
             requests: None,
             disableable_before: snapshot
@@ -123,7 +124,7 @@ impl Planner<'_> {
 
     fn user_without_row(&mut self, user: &User) {
         if !self.wanted(user) {
-            return;
+            return self.leaver(user);
         }
         let unsettled = self.ctx.unsettled.get(&self.config.name);
         if unsettled.is_some_and(|keys| keys.contains(&*user.external_id)) {
@@ -230,6 +231,81 @@ impl Planner<'_> {
         self.remove(index, row, "no longer in the source");
     }
 
+    /// A leaver without a row: their account, made before rosterd, is looked for and
+    /// disabled (see [`super::leavers`]).
+    fn leaver(&mut self, user: &User) {
+        let leavers = self.config.leavers;
+        let ctx = self.ctx;
+        if leavers.action == LeaverAction::Ignore
+            || !self.config.scope.matches(user)
+            || !is_recent_leaver(
+                user,
+                ctx.today,
+                ctx.provision_days_before_start,
+                leavers.within_days,
+            )
+        {
+            return;
+        }
+        let known = ctx.leavers.get(&self.config.name);
+        if known.is_some_and(|k| k.checked.contains(&*user.external_id)) {
+            return;
+        }
+        let caps = self.provider.capabilities();
+        let vendor = self.provider.provider_type();
+        // The record is what the adopted row keeps; a vendor that would refuse it
+        // still gets the disable (which carries no fields).
+        let record = self.provider.map_user(user).ok();
+        let disable = |vendor_id: Option<String>, reason: String| Operation {
+            op: OpKind::Disable,
+            external_id: user.external_id.to_string(),
+            email: user.email.clone(),
+            vendor_id,
+            reason,
+            changes: Vec::new(),
+            fingerprint: record.as_ref().map(Record::fingerprint),
+            record: record.clone(),
+            leaver: true,
+        };
+        if !caps.lookup {
+            if caps.disable {
+                let why = format!(
+                    "leaver who may have an existing account: {vendor} cannot look accounts \
+                     up, so the disable is sent by key once"
+                );
+                self.add(disable(None, why));
+            }
+            return;
+        }
+        let Some(found) = known.and_then(|k| k.found.get(&*user.external_id)) else {
+            let operation = disable(None, LEAVER_REASON.to_string());
+            self.plan.leaver_checks.push(LeaverCheck {
+                external_id: operation.external_id.clone(),
+                email: operation.email.clone(),
+                operation,
+                error: None,
+            });
+            return;
+        };
+        match leavers.action {
+            LeaverAction::Disable if caps.disable => {
+                self.add(disable(found.vendor_id.clone(), LEAVER_REASON.to_string()));
+            }
+            LeaverAction::Disable => self.manual(
+                user,
+                OpKind::Disable,
+                format!(
+                    "{LEAVER_REASON}; {vendor} has no call to disable a user: remove access by hand"
+                ),
+            ),
+            LeaverAction::Report | LeaverAction::Ignore => self.manual(
+                user,
+                OpKind::Disable,
+                format!("{LEAVER_REASON} (leavers: report): disable it by hand"),
+            ),
+        }
+    }
+
     /// Whether an operation on this key is still in flight with its outcome unknown
     /// (see [`PlanContext::uncertain`]).
     fn uncertain(&self, external_id: &str) -> bool {
@@ -274,6 +350,7 @@ impl Planner<'_> {
             changes: Vec::new(),
             record: None,
             fingerprint: None,
+            leaver: false,
         });
     }
 
@@ -338,6 +415,7 @@ impl Planner<'_> {
                     changes: Vec::new(),
                     record: None,
                     fingerprint: Some(row.fingerprint),
+                    leaver: false,
                 });
             }
             let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
@@ -375,6 +453,7 @@ impl Planner<'_> {
             changes,
             record,
             fingerprint,
+            leaver: false,
         });
     }
 

@@ -5,6 +5,7 @@
 //! its result; a real run executes the same value.
 
 mod diff;
+mod leavers;
 mod safety;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,6 +17,7 @@ use crate::providers::{Fingerprint, ProviderType, Record};
 use crate::store::FailureRecord;
 
 pub use diff::{plan_provider, NeedDetails};
+pub use leavers::{is_recent_leaver, LeaverCheck, LeaverKnowledge, LEAVER_REASON};
 pub use safety::{apply_guards, check_source_size};
 
 /// What to do to one account (kept in the store's journal and failures, so defined
@@ -49,6 +51,11 @@ pub struct Operation {
     /// Fingerprint of `record`, stored once the vendor confirms.
     #[serde(skip)]
     pub fingerprint: Option<Fingerprint>,
+    /// A leaver's account that rosterd holds no row for: a confirmed disable adopts
+    /// it (a snapshot row, disabled); a vendor's "no such account" records it as
+    /// looked for.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub leaver: bool,
 }
 
 /// Something the plan needs that the vendor cannot do: a person must act.
@@ -129,6 +136,11 @@ pub struct ProviderPlan {
     pub quarantined: Vec<Quarantined>,
     /// Why a safety guard stopped this provider's plan; `None` when it may run.
     pub blocked: Option<String>,
+    /// Leavers without a snapshot row whose account is looked up at the vendor before
+    /// the pass plans (a dry run does not contact vendors, so it lists them here);
+    /// after the lookups, those whose lookup failed (tried again next pass).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub leaver_checks: Vec<LeaverCheck>,
     /// The requests that would be sent (`--show-requests` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requests: Option<crate::providers::request::RequestsPreview>,
@@ -142,7 +154,10 @@ pub struct ProviderPlan {
 impl ProviderPlan {
     /// Whether there is nothing to send and nothing to report.
     pub fn is_empty(&self) -> bool {
-        self.operations.is_empty() && self.manual.is_empty() && self.rejected.is_empty()
+        self.operations.is_empty()
+            && self.manual.is_empty()
+            && self.rejected.is_empty()
+            && self.leaver_checks.is_empty()
     }
 
     /// Recounts the summary from the lists.
@@ -195,6 +210,8 @@ pub struct PlanContext {
     /// source says (enable with the record when wanted, disable when not) even where
     /// the row already seems to match; that operation takes the unsettled one's place.
     pub uncertain: BTreeMap<String, BTreeSet<String>>,
+    /// By provider name: leavers already looked for, and accounts found this pass.
+    pub leavers: BTreeMap<String, LeaverKnowledge>,
 }
 
 #[cfg(test)]

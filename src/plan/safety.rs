@@ -39,16 +39,27 @@ pub fn apply_guards(plan: &mut ProviderPlan, safety: &SafetyConfig, source_block
         }
     }
     if let Some(max_pct) = safety.max_disable_percent {
-        // Every account a disable reaches is one rosterd holds (or adopts in this
-        // plan): the base is never smaller than what is disabled, so the share is
-        // never over 100%.
-        let base = plan.disableable_before.max(removals);
+        // The base is every account rosterd holds there as able to be disabled, plus
+        // the leavers' accounts this plan adopts to disable them — and, on a first
+        // run (nothing held yet), its creates, each a new or adopted account: a first
+        // run that adopts 100 accounts and disables 3 leavers is 3 of 103, not 3 of
+        // 3. Creates do not count once rosterd holds accounts: an export whose keys
+        // all changed would otherwise plan 1,000 creates beside its 1,000 disables
+        // and meet half the ratio. Every account a disable reaches is in the base,
+        // so the share is never over 100%.
+        let leavers = plan.operations.iter().filter(|o| o.leaver).count();
+        let first_run_creates = if plan.disableable_before == 0 {
+            plan.summary.count(OpKind::Create)
+        } else {
+            0
+        };
+        let base = (plan.disableable_before + leavers + first_run_creates).max(removals);
         let pct = removals as f64 * 100.0 / base as f64;
         if pct > max_pct {
             plan.blocked = Some(format!(
                 "the plan would disable or delete {removals} of the {base} account(s) rosterd \
-                 holds there as active or in manual state ({pct:.1}%), more than \
-                 safety.max_disable_percent ({max_pct}%)"
+                 holds there as active or in manual state or takes on in this plan \
+                 ({pct:.1}%), more than safety.max_disable_percent ({max_pct}%)"
             ));
         }
     }

@@ -34,6 +34,7 @@ fn ctx() -> PlanContext {
         failures: Default::default(),
         unsettled: Default::default(),
         uncertain: Default::default(),
+        leavers: Default::default(),
     }
 }
 
@@ -44,6 +45,7 @@ fn hesh_config() -> ProviderConfig {
         scope: Scope::default(),
         on_remove: OnRemove::Disable,
         on_email_change: OnEmailChange::Skip,
+        leavers: Default::default(),
         rate_limit: RateLimitConfig::default(),
         settings: VendorSettings::Hesh(providers::hesh::Settings {
             api_key: SecretString::from("k".to_string()),
@@ -319,11 +321,14 @@ fn record_breaking_vendor_limits_is_rejected_and_the_rest_go_on() {
 }
 
 #[test]
-fn account_not_in_snapshot_is_never_touched() {
-    // An inactive user with no row: rosterd never created or adopted it, so nothing.
+fn account_not_in_snapshot_is_never_touched_with_leavers_ignore() {
+    // An inactive user with no row, leavers: ignore: rosterd never created or adopted
+    // it, so nothing.
     let mut u = user("E1", "Ada");
     u.status_active = false;
-    assert!(run(&hesh_config(), &[u], &[]).is_empty());
+    let mut cfg = hesh_config();
+    cfg.leavers.action = crate::config::LeaverAction::Ignore;
+    assert!(run(&cfg, &[u], &[]).is_empty());
 }
 
 #[test]
@@ -510,6 +515,30 @@ fn snapshot_after(
         .collect();
     for op in &plan.operations {
         match op.op {
+            // A leaver's account, adopted as it is disabled (as the executor does).
+            OpKind::Disable if op.leaver => {
+                let u = users
+                    .iter()
+                    .find(|u| u.external_id == op.external_id)
+                    .unwrap();
+                let row = match provider.map_user(u) {
+                    Ok(_) => row_for(provider, u, AccountState::Disabled),
+                    // A record the vendor would refuse: adopted without one.
+                    Err(_) => SnapshotRow {
+                        external_id: u.external_id.clone().into(),
+                        fingerprint: crate::providers::Fingerprint(0),
+                        state: AccountState::Disabled,
+                        failures: 0,
+                        details: Some(Box::new(RowDetails {
+                            email: u.email.clone().into(),
+                            vendor_id: None,
+                            record: "{}".into(),
+                            last_error: None,
+                        })),
+                    },
+                };
+                rows.insert(op.external_id.clone(), row);
+            }
             OpKind::Disable => {
                 if let Some(r) = rows.get_mut(&op.external_id) {
                     r.state = AccountState::Disabled;
@@ -749,4 +778,135 @@ fn the_percent_guard_counts_manual_state_accounts_and_never_shows_over_100() {
         reason.contains("3 of the 3") && reason.contains("(100.0%)"),
         "{reason}"
     );
+}
+
+// ----- leavers with existing accounts (no snapshot row) -------------------------
+
+fn leaver(id: &str, terminated_days_ago: Option<u64>) -> User {
+    let mut u = user(id, "Dana");
+    u.status_active = false;
+    u.termination_date = terminated_days_ago.map(|d| today() - chrono::Days::new(d));
+    u
+}
+
+fn found(vendor_id: &str, active: Option<bool>) -> crate::providers::Found {
+    crate::providers::Found {
+        vendor_id: Some(vendor_id.into()),
+        active,
+    }
+}
+
+fn knowing(provider: &str, k: crate::plan::LeaverKnowledge) -> PlanContext {
+    let mut c = ctx();
+    c.leavers.insert(provider.into(), k);
+    c
+}
+
+#[test]
+fn a_recent_leaver_without_a_row_is_disabled_by_key_once_where_the_vendor_cannot_look_up() {
+    let cfg = hesh_config();
+    let plan = run(&cfg, &[leaver("E4", Some(10))], &[]);
+    assert_eq!(ops(&plan), [(OpKind::Disable, "E4")]);
+    let op = &plan.operations[0];
+    assert!(op.leaver);
+    assert_eq!(op.vendor_id, None);
+    assert!(op.reason.contains("cannot look accounts up"), "{}", op.reason);
+    // The record the adopted row keeps travels with it.
+    assert!(op.record.is_some() && op.fingerprint.is_some());
+    // Marked inactive without a date: included too.
+    assert_eq!(ops(&run(&cfg, &[leaver("E5", None)], &[])), [(OpKind::Disable, "E5")]);
+    // Once sent (recorded as checked), never again.
+    let p = providers::build(&cfg);
+    let checked = knowing(
+        &cfg.name,
+        crate::plan::LeaverKnowledge {
+            checked: ["E4".to_string()].into(),
+            ..Default::default()
+        },
+    );
+    let again = plan_provider(p.as_ref(), &cfg, &[leaver("E4", Some(10))], &[], &checked).unwrap();
+    assert!(again.is_empty(), "{again:?}");
+}
+
+#[test]
+fn leavers_are_looked_for_only_within_the_window_in_scope_and_when_asked() {
+    let cfg = hesh_config();
+    // Left 400 days ago: outside the default 365.
+    assert!(run(&cfg, &[leaver("E1", Some(400))], &[]).is_empty());
+    let mut wide = cfg.clone();
+    wide.leavers.within_days = 500;
+    assert_eq!(ops(&run(&wide, &[leaver("E1", Some(400))], &[])), [(OpKind::Disable, "E1")]);
+    // Out of the provider's scope: not its account to manage.
+    let mut scoped = cfg.clone();
+    scoped.scope = serde_json::from_value(serde_json::json!({"exclude": {"department": ["Sales"]}})).unwrap();
+    let mut sales = leaver("E2", Some(3));
+    sales.attributes = Attributes::from_pairs([("department".to_string(), "Sales".to_string())]);
+    assert!(run(&scoped, &[sales], &[]).is_empty());
+    // Active people and pre-hires are not leavers.
+    assert!(run(&cfg, &[user("E3", "Ann")], &[]).operations.iter().all(|o| !o.leaver));
+}
+
+#[test]
+fn a_leaver_is_looked_up_where_the_vendor_can_and_the_account_found_is_disabled() {
+    let cfg = saleschat_config();
+    let p = providers::build(&cfg);
+    // Not looked up yet: a check, no operation.
+    let plan = run(&cfg, &[leaver("E4", Some(10))], &[]);
+    assert!(plan.operations.is_empty());
+    assert_eq!(plan.leaver_checks.len(), 1);
+    assert_eq!(plan.leaver_checks[0].external_id, "E4");
+    assert_eq!(plan.leaver_checks[0].operation.op, OpKind::Disable);
+    // Found: disabled, with the vendor's id, counted like any disable.
+    let k = crate::plan::LeaverKnowledge {
+        found: [("E4".to_string(), found("sc-9", None))].into(),
+        ..Default::default()
+    };
+    let plan = plan_provider(p.as_ref(), &cfg, &[leaver("E4", Some(10))], &[], &knowing(&cfg.name, k.clone())).unwrap();
+    assert_eq!(ops(&plan), [(OpKind::Disable, "E4")]);
+    assert_eq!(plan.operations[0].vendor_id.as_deref(), Some("sc-9"));
+    assert_eq!(plan.operations[0].reason, crate::plan::LEAVER_REASON);
+    assert!(plan.leaver_checks.is_empty());
+    assert_eq!(plan.summary.disable, 1);
+    // leavers: report lists it as manual action only.
+    let mut report = cfg.clone();
+    report.leavers.action = crate::config::LeaverAction::Report;
+    let plan = plan_provider(p.as_ref(), &report, &[leaver("E4", Some(10))], &[], &knowing(&cfg.name, k)).unwrap();
+    assert!(plan.operations.is_empty());
+    assert_eq!(plan.manual.len(), 1);
+    assert!(plan.manual[0].reason.contains("leavers: report"));
+}
+
+#[test]
+fn a_leaver_found_at_a_vendor_without_a_disable_call_is_manual_action() {
+    let cfg = vyte_config();
+    let p = providers::build(&cfg);
+    let k = crate::plan::LeaverKnowledge {
+        found: [("E4".to_string(), found("vy-1", None))].into(),
+        ..Default::default()
+    };
+    let plan = plan_provider(p.as_ref(), &cfg, &[leaver("E4", Some(1))], &[], &knowing(&cfg.name, k)).unwrap();
+    assert!(plan.operations.is_empty());
+    assert_eq!(plan.manual.len(), 1);
+    assert!(plan.manual[0].reason.contains("remove access by hand"), "{}", plan.manual[0].reason);
+}
+
+#[test]
+fn a_first_run_that_adopts_many_and_disables_a_few_leavers_is_not_blocked() {
+    let cfg = hesh_config();
+    let mut users: Vec<User> = (0..100).map(|i| user(&format!("A{i:03}"), "Ann")).collect();
+    users.extend((0..3).map(|i| leaver(&format!("L{i}"), Some(5))));
+    users.sort_by(|a, b| a.external_id.cmp(&b.external_id));
+    let mut plan = run(&cfg, &users, &[]);
+    assert_eq!((plan.summary.create, plan.summary.disable), (100, 3));
+    let safety = crate::config::SafetyConfig {
+        max_disable_percent: Some(10.0),
+        ..Default::default()
+    };
+    crate::plan::apply_guards(&mut plan, &safety, None);
+    assert_eq!(plan.blocked, None);
+    // 3 of 103 is under 10%; 3 leavers of a 20-account first run is not.
+    let mut small = run(&cfg, &users[..20].iter().chain(&users[100..]).cloned().collect::<Vec<_>>(), &[]);
+    crate::plan::apply_guards(&mut small, &safety, None);
+    let reason = small.blocked.unwrap();
+    assert!(reason.contains("3 of the 23 account(s)"), "{reason}");
 }

@@ -105,6 +105,9 @@ pub enum Applied {
         vendor_id: Option<String>,
         record: Option<super::Record>,
     },
+    /// The vendor has no such account (a leaver's disable sent by key, blind, where
+    /// the vendor cannot look accounts up): nothing was changed, nothing is owed.
+    Absent,
     /// The vendor did something that needs a person (e.g. created but not in the org).
     Manual {
         vendor_id: Option<String>,
@@ -126,6 +129,7 @@ impl Applied {
             Applied::Done { vendor_id, .. } | Applied::Manual { vendor_id, .. } => {
                 vendor_id.as_deref()
             }
+            Applied::Absent => None,
         }
     }
 }

@@ -121,6 +121,9 @@ pub struct Capabilities {
     /// The record field that holds the account's email (`email`; zaia's is
     /// `identifier`): a change to it is an email change (`on_email_change`).
     pub email_field: &'static str,
+    /// Whether an account rosterd holds no row for can be looked up (by key or email):
+    /// how a leaver's existing account is found ([`Provider::lookup`]).
+    pub lookup: bool,
 }
 
 /// What every adapter knows of itself: its configured name, its vendor, its abilities.
@@ -190,12 +193,40 @@ pub trait Provider: Mapping {
     /// vendor is reachable and takes the credentials; `Err` says why the vendor
     /// cannot be checked without a write.
     fn healthcheck(&self) -> Result<Vec<Request>, &'static str>;
+    /// Looks up the account of the person `op` is about (its key, email and record)
+    /// that rosterd holds no row for: how a leaver's existing account is found.
+    /// `Ok(None)` when the vendor has none. Only called where
+    /// [`Capabilities::lookup`] says it can.
+    fn lookup<'a>(
+        &'a self,
+        transport: &'a dyn call::Transport,
+        op: &'a Operation,
+    ) -> call::BoxFuture<'a, Result<Option<Found>, call::CallError>> {
+        let _ = (transport, op);
+        let vendor = self.provider_type();
+        Box::pin(async move {
+            Err(call::CallError::new(
+                None,
+                format!("{vendor} cannot look accounts up"),
+            ))
+        })
+    }
     /// Carries out one unit; one result per operation, in order.
     fn apply<'a>(
         &'a self,
         transport: &'a dyn call::Transport,
         ops: &'a [&'a Operation],
     ) -> call::BoxFuture<'a, Vec<call::OpResult>>;
+}
+
+/// An account [`Provider::lookup`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The vendor's id for it, when its answer carries one.
+    pub vendor_id: Option<String>,
+    /// Whether the vendor holds it active; `None` when its answer does not say (taken
+    /// as active: disabling a disabled account does no harm).
+    pub active: Option<bool>,
 }
 
 /// The field names whose values differ between the stored and the new record.

@@ -360,6 +360,7 @@ fn operations(provider: &dyn Provider, seeds: &[OpSeed]) -> Vec<Operation> {
                 reason: "fuzz".into(),
                 changes,
                 fingerprint: record.as_ref().map(super::Record::fingerprint),
+                leaver: false,
                 record,
             }
         })
@@ -424,6 +425,8 @@ fn check(provider: &dyn Provider, seeds: &[OpSeed], answers: &[Answer]) {
         let text = format!("{result:?}");
         assert!(!text.contains(SECRET_MARK), "a secret in {text}");
         match result {
+            // Only a leaver's blind disable may say so; none is fuzzed here.
+            Ok(Applied::Absent) => panic!("an operation answered as absent: {op:?}"),
             Ok(Applied::Done { vendor_id, .. }) | Ok(Applied::Manual { vendor_id, .. }) => {
                 if let Some(id) = vendor_id {
                     assert!(

@@ -12,6 +12,7 @@
 
 mod failures;
 mod journal;
+mod leavers;
 mod lock;
 mod runs;
 mod snapshot;
@@ -32,6 +33,7 @@ use sqlx::{ConnectOptions, Connection, Row};
 
 pub use failures::{Attention, FailureRecord};
 pub use journal::{Begun, JournalEntry, JournalStatus, SnapshotChange};
+pub use leavers::LeaverOutcome;
 pub use lock::{LockError, RunLock};
 pub use runs::{PassOutcome, RunMode, RunRecord};
 pub use snapshot::{Forgotten, SnapshotUpsert};

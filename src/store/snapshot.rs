@@ -226,6 +226,7 @@ impl Store {
             "DELETE FROM snapshot WHERE provider = ?",
             "DELETE FROM journal WHERE provider = ?",
             "DELETE FROM failures WHERE provider = ?",
+            "DELETE FROM leaver_checks WHERE provider = ?",
         ] {
             sqlx::query(delete)
                 .bind(provider)

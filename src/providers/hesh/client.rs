@@ -49,6 +49,19 @@ pub async fn apply(transport: &dyn Transport, ops: &[&Operation]) -> Vec<OpResul
     }
 }
 
+/// Whether hesh's refusal says it has no user with this external_user_id: a 404, or
+/// a 400/422 whose message says so (hesh documents no answer for it).
+fn says_not_found(e: &CallError) -> bool {
+    let message = e.message.to_ascii_lowercase();
+    match e.status {
+        Some(404) => true,
+        Some(400 | 422) => ["not found", "no user", "does not exist", "doesn't exist", "unknown"]
+            .iter()
+            .any(|m| message.contains(m)),
+        _ => false,
+    }
+}
+
 async fn apply_one(transport: &dyn Transport, op: &Operation) -> OpResult {
     let record = op.record.as_ref();
     match (op.op, record) {
@@ -61,10 +74,13 @@ async fn apply_one(transport: &dyn Transport, op: &Operation) -> OpResult {
             None,
             "cannot re-enable at hesh: its email changed and hesh matches accounts by email or phone; re-enable it by hand",
         )),
-        (OpKind::Disable | OpKind::Delete, _) => {
-            transport.send(&requests::disable(op)).await?;
-            Ok(Applied::done(op.vendor_id.clone()))
-        }
+        (OpKind::Disable | OpKind::Delete, _) => match transport.send(&requests::disable(op)).await {
+            Ok(_) => Ok(Applied::done(op.vendor_id.clone())),
+            // A leaver's disable is sent blind (hesh cannot look up): "no such
+            // user" is an answer, recorded so that it is never sent again.
+            Err(e) if op.leaver && says_not_found(&e) => Ok(Applied::Absent),
+            Err(e) => Err(e),
+        },
         (OpKind::Recreate, Some(r)) => {
             // The old account is disabled first, while it is the only one with this
             // external_user_id (hesh disables by it).

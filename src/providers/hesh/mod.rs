@@ -114,6 +114,7 @@ pub(crate) fn capabilities(batch_size: usize) -> Capabilities {
         enable: true,
         delete: false,
         email_field: "email",
+        lookup: false,
     }
 }
 

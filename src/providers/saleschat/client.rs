@@ -189,6 +189,7 @@ async fn recreate(
     let (new_id, manual) = match &created {
         Applied::Done { vendor_id, .. } => (vendor_id.clone(), None),
         Applied::Manual { vendor_id, reason } => (vendor_id.clone(), Some(reason.clone())),
+        Applied::Absent => (None, None),
     };
     let Some(old_id) = old_id.filter(|old| Some(old) != new_id.as_ref()) else {
         return Ok(Applied::Manual {

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
 use crate::providers::Mapping;
-use crate::providers::call::{BoxFuture, JsonAnswers, OpResult, Transport};
+use crate::providers::call::{BoxFuture, CallError, JsonAnswers, OpResult, Transport};
 use crate::providers::request::{Request, REDACTED};
 use crate::providers::{check_len, Capabilities, Provider, ProviderInfo, ProviderType, Record};
 use crate::user::User;
@@ -84,6 +84,7 @@ fn capabilities() -> Capabilities {
         enable: true,
         delete: true,
         email_field: "email",
+        lookup: true,
     }
 }
 
@@ -150,6 +151,23 @@ impl Provider for Saleschat {
         ops: &'a [&'a Operation],
     ) -> BoxFuture<'a, Vec<OpResult>> {
         Box::pin(async move { client::apply(&JsonAnswers(transport), ops, &self.org_id).await })
+    }
+
+    /// By email, as a create's adoption finds it; the answer does not say whether
+    /// the member is disabled.
+    fn lookup<'a>(
+        &'a self,
+        transport: &'a dyn Transport,
+        op: &'a Operation,
+    ) -> BoxFuture<'a, Result<Option<crate::providers::Found>, CallError>> {
+        Box::pin(async move {
+            let id =
+                client::find_by_email(&JsonAnswers(transport), op, &op.email, &self.org_id).await?;
+            Ok(id.map(|id| crate::providers::Found {
+                vendor_id: Some(id),
+                active: None,
+            }))
+        })
     }
 }
 

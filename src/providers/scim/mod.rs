@@ -20,7 +20,7 @@ use serde::Deserialize;
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
 use crate::providers::Mapping;
-use crate::providers::call::{BoxFuture, JsonAnswers, OpResult, Transport};
+use crate::providers::call::{BoxFuture, CallError, JsonAnswers, OpResult, Transport};
 use crate::providers::request::{Request, REDACTED};
 use crate::providers::{Capabilities, Provider, ProviderInfo, ProviderType, Record};
 use crate::user::User;
@@ -151,6 +151,7 @@ impl Scim {
                     enable: true,
                     delete: true,
                     email_field: "email",
+                    lookup: true,
                 },
             },
             settings,
@@ -269,6 +270,24 @@ impl Provider for Scim {
                 Some(limits) if ops.len() > 1 => bulk::apply(transport, ops, &eff, limits).await,
                 _ => client::apply_each(transport, ops, &eff).await,
             }
+        })
+    }
+
+    /// By filter (userName, then externalId), or in the pass's one listing where
+    /// the service cannot filter; `active` as the service holds it.
+    fn lookup<'a>(
+        &'a self,
+        transport: &'a dyn Transport,
+        op: &'a Operation,
+    ) -> BoxFuture<'a, Result<Option<crate::providers::Found>, CallError>> {
+        Box::pin(async move {
+            let transport = &JsonAnswers(transport);
+            let eff = self.effective(transport).await?;
+            let user = client::find(transport, op, &eff, None).await?;
+            Ok(user.map(|u| crate::providers::Found {
+                vendor_id: client::resource_id(&u),
+                active: u.get("active").and_then(serde_json::Value::as_bool),
+            }))
         })
     }
 }

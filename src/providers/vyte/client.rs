@@ -190,6 +190,24 @@ struct Found {
     refreshed: bool,
 }
 
+/// vyte's `_id` for the account of `op`'s person (by email, else extid) in the
+/// pass's one listing.
+pub async fn lookup(
+    transport: &dyn Transport,
+    directory: &Directory,
+    op: &Operation,
+) -> Result<Option<String>, CallError> {
+    let found = directory
+        .find(
+            transport,
+            &op.email,
+            Some(op.external_id.as_str()),
+            Refresh::IfUnlisted,
+        )
+        .await?;
+    Ok(found.id)
+}
+
 /// Carries out one unit (see [`units`]); one result per operation, in order.
 pub async fn apply(
     transport: &dyn Transport,

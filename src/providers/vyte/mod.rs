@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
 use crate::providers::Mapping;
-use crate::providers::call::{BoxFuture, JsonAnswers, OpResult, Transport};
+use crate::providers::call::{BoxFuture, CallError, JsonAnswers, OpResult, Transport};
 use crate::providers::request::{Request, REDACTED};
 use crate::providers::{Capabilities, Provider, ProviderInfo, ProviderType, Record};
 use crate::user::User;
@@ -88,6 +88,7 @@ impl Vyte {
                     enable: false,
                     delete: false,
                     email_field: "email",
+                    lookup: true,
                 },
             },
             organization: settings.organization,
@@ -178,6 +179,22 @@ impl Provider for Vyte {
                 ops,
             )
             .await
+        })
+    }
+
+    /// In the pass's one listing of `GET /v2/users` (shared with the creates'
+    /// adoption); vyte's users carry no active flag.
+    fn lookup<'a>(
+        &'a self,
+        transport: &'a dyn Transport,
+        op: &'a Operation,
+    ) -> BoxFuture<'a, Result<Option<crate::providers::Found>, CallError>> {
+        Box::pin(async move {
+            let id = client::lookup(&JsonAnswers(transport), &self.directory, op).await?;
+            Ok(id.map(|id| crate::providers::Found {
+                vendor_id: Some(id),
+                active: None,
+            }))
         })
     }
 }

@@ -183,6 +183,19 @@ pub async fn find(
     channel_id: &str,
     exclude: Option<&str>,
 ) -> Result<Option<String>, CallError> {
+    Ok(find_user(transport, op, channel_id, exclude)
+        .await?
+        .as_ref()
+        .and_then(user_id))
+}
+
+/// The user [`find`] finds, as zaia lists it (with `blocked`).
+pub async fn find_user(
+    transport: &dyn Transport,
+    op: &Operation,
+    channel_id: &str,
+    exclude: Option<&str>,
+) -> Result<Option<Value>, CallError> {
     let (external_id, identifier) = requests::search_terms(op);
     // (search term, whether a user is the one: exact externalId / identifier)
     let searches = [(external_id.as_str(), true), (identifier.as_str(), false)];
@@ -208,7 +221,7 @@ pub async fn find(
                     && user_id(u).is_some_and(|id| Some(id.as_str()) != exclude)
             });
             if let Some(u) = hit {
-                return Ok(user_id(u));
+                return Ok(Some(u.clone()));
             }
             if users.len() < PAGE_SIZE {
                 break;
@@ -241,7 +254,7 @@ fn str_of<'v>(user: &'v Value, key: &str) -> Option<&'v str> {
 }
 
 /// zaia's id of a user in a response (`id`, as a string or a number).
-fn user_id(body: &Value) -> Option<String> {
+pub fn user_id(body: &Value) -> Option<String> {
     match body.get("id")? {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Value::Number(n) => Some(n.to_string()),

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
 use crate::providers::Mapping;
-use crate::providers::call::{BoxFuture, JsonAnswers, OpResult, Transport};
+use crate::providers::call::{BoxFuture, CallError, JsonAnswers, OpResult, Transport};
 use crate::providers::request::{Request, REDACTED};
 use crate::providers::{check_len, Capabilities, Provider, ProviderInfo, ProviderType, Record};
 use crate::user::User;
@@ -105,6 +105,7 @@ impl Zaia {
                     enable: true,
                     delete: false,
                     email_field: "identifier",
+                    lookup: true,
                 },
             },
             settings,
@@ -171,6 +172,26 @@ impl Provider for Zaia {
         Box::pin(async move {
             let channel_id = self.settings.channel_id.to_string();
             client::apply(&JsonAnswers(transport), ops, &channel_id).await
+        })
+    }
+
+    /// By externalId, then identifier, in the channel; `blocked` says whether it is
+    /// disabled.
+    fn lookup<'a>(
+        &'a self,
+        transport: &'a dyn Transport,
+        op: &'a Operation,
+    ) -> BoxFuture<'a, Result<Option<crate::providers::Found>, CallError>> {
+        Box::pin(async move {
+            let channel_id = self.settings.channel_id.to_string();
+            let user = client::find_user(&JsonAnswers(transport), op, &channel_id, None).await?;
+            Ok(user.map(|u| crate::providers::Found {
+                vendor_id: client::user_id(&u),
+                active: u
+                    .get("blocked")
+                    .and_then(serde_json::Value::as_bool)
+                    .map(|b| !b),
+            }))
         })
     }
 }
