@@ -90,6 +90,7 @@ async fn run(n: usize) {
         scope: Scope::default(),
         on_remove: OnRemove::Disable,
         on_email_change: OnEmailChange::Skip,
+        leavers: Default::default(),
         rate_limit: RateLimitConfig::default(),
         settings: VendorSettings::Hesh(hesh::Settings {
             api_key: SecretString::from("bench".to_string()),
@@ -136,6 +137,7 @@ async fn run(n: usize) {
         failures: Default::default(),
         unsettled: Default::default(),
         uncertain: Default::default(),
+        leavers: Default::default(),
     };
     let t = Instant::now();
     let mut snapshot = store.snapshot("hesh").await.unwrap();

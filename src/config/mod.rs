@@ -22,8 +22,8 @@ use serde_json::Value;
 use crate::providers::{self, ProviderType, VendorSettings};
 
 pub use http_source::{HttpAuth, HttpSourceConfig, Pagination, DEFAULT_MAX_PAGES};
-pub use scim_source::ScimSource;
 pub use leavers::{LeaverAction, Leavers};
+pub use scim_source::ScimSource;
 pub use scope::Scope;
 pub use source::{FieldMap, FileLimits, SourceConfig, SourceFormat, StatusRule};
 

@@ -21,8 +21,8 @@
 use std::cmp::Ordering;
 
 use super::{
-    is_recent_leaver, FieldChange, Held, LeaverCheck, ManualAction, OpKind, Operation,
-    PlanContext, ProviderPlan, Quarantined, Rejected, Summary, LEAVER_REASON,
+    is_recent_leaver, FieldChange, Held, LeaverCheck, ManualAction, OpKind, Operation, PlanContext,
+    ProviderPlan, Quarantined, Rejected, Summary, LEAVER_REASON,
 };
 use crate::config::{LeaverAction, OnEmailChange, OnRemove, ProviderConfig};
 use crate::providers::{changed_fields, Mapping, Record, StoredRecord};

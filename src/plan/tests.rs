@@ -810,11 +810,18 @@ fn a_recent_leaver_without_a_row_is_disabled_by_key_once_where_the_vendor_cannot
     let op = &plan.operations[0];
     assert!(op.leaver);
     assert_eq!(op.vendor_id, None);
-    assert!(op.reason.contains("cannot look accounts up"), "{}", op.reason);
+    assert!(
+        op.reason.contains("cannot look accounts up"),
+        "{}",
+        op.reason
+    );
     // The record the adopted row keeps travels with it.
     assert!(op.record.is_some() && op.fingerprint.is_some());
     // Marked inactive without a date: included too.
-    assert_eq!(ops(&run(&cfg, &[leaver("E5", None)], &[])), [(OpKind::Disable, "E5")]);
+    assert_eq!(
+        ops(&run(&cfg, &[leaver("E5", None)], &[])),
+        [(OpKind::Disable, "E5")]
+    );
     // Once sent (recorded as checked), never again.
     let p = providers::build(&cfg);
     let checked = knowing(
@@ -835,15 +842,22 @@ fn leavers_are_looked_for_only_within_the_window_in_scope_and_when_asked() {
     assert!(run(&cfg, &[leaver("E1", Some(400))], &[]).is_empty());
     let mut wide = cfg.clone();
     wide.leavers.within_days = 500;
-    assert_eq!(ops(&run(&wide, &[leaver("E1", Some(400))], &[])), [(OpKind::Disable, "E1")]);
+    assert_eq!(
+        ops(&run(&wide, &[leaver("E1", Some(400))], &[])),
+        [(OpKind::Disable, "E1")]
+    );
     // Out of the provider's scope: not its account to manage.
     let mut scoped = cfg.clone();
-    scoped.scope = serde_json::from_value(serde_json::json!({"exclude": {"department": ["Sales"]}})).unwrap();
+    scoped.scope =
+        serde_json::from_value(serde_json::json!({"exclude": {"department": ["Sales"]}})).unwrap();
     let mut sales = leaver("E2", Some(3));
     sales.attributes = Attributes::from_pairs([("department".to_string(), "Sales".to_string())]);
     assert!(run(&scoped, &[sales], &[]).is_empty());
     // Active people and pre-hires are not leavers.
-    assert!(run(&cfg, &[user("E3", "Ann")], &[]).operations.iter().all(|o| !o.leaver));
+    assert!(run(&cfg, &[user("E3", "Ann")], &[])
+        .operations
+        .iter()
+        .all(|o| !o.leaver));
 }
 
 #[test]
@@ -861,7 +875,14 @@ fn a_leaver_is_looked_up_where_the_vendor_can_and_the_account_found_is_disabled(
         found: [("E4".to_string(), found("sc-9", None))].into(),
         ..Default::default()
     };
-    let plan = plan_provider(p.as_ref(), &cfg, &[leaver("E4", Some(10))], &[], &knowing(&cfg.name, k.clone())).unwrap();
+    let plan = plan_provider(
+        p.as_ref(),
+        &cfg,
+        &[leaver("E4", Some(10))],
+        &[],
+        &knowing(&cfg.name, k.clone()),
+    )
+    .unwrap();
     assert_eq!(ops(&plan), [(OpKind::Disable, "E4")]);
     assert_eq!(plan.operations[0].vendor_id.as_deref(), Some("sc-9"));
     assert_eq!(plan.operations[0].reason, crate::plan::LEAVER_REASON);
@@ -870,7 +891,14 @@ fn a_leaver_is_looked_up_where_the_vendor_can_and_the_account_found_is_disabled(
     // leavers: report lists it as manual action only.
     let mut report = cfg.clone();
     report.leavers.action = crate::config::LeaverAction::Report;
-    let plan = plan_provider(p.as_ref(), &report, &[leaver("E4", Some(10))], &[], &knowing(&cfg.name, k)).unwrap();
+    let plan = plan_provider(
+        p.as_ref(),
+        &report,
+        &[leaver("E4", Some(10))],
+        &[],
+        &knowing(&cfg.name, k),
+    )
+    .unwrap();
     assert!(plan.operations.is_empty());
     assert_eq!(plan.manual.len(), 1);
     assert!(plan.manual[0].reason.contains("leavers: report"));
@@ -884,10 +912,21 @@ fn a_leaver_found_at_a_vendor_without_a_disable_call_is_manual_action() {
         found: [("E4".to_string(), found("vy-1", None))].into(),
         ..Default::default()
     };
-    let plan = plan_provider(p.as_ref(), &cfg, &[leaver("E4", Some(1))], &[], &knowing(&cfg.name, k)).unwrap();
+    let plan = plan_provider(
+        p.as_ref(),
+        &cfg,
+        &[leaver("E4", Some(1))],
+        &[],
+        &knowing(&cfg.name, k),
+    )
+    .unwrap();
     assert!(plan.operations.is_empty());
     assert_eq!(plan.manual.len(), 1);
-    assert!(plan.manual[0].reason.contains("remove access by hand"), "{}", plan.manual[0].reason);
+    assert!(
+        plan.manual[0].reason.contains("remove access by hand"),
+        "{}",
+        plan.manual[0].reason
+    );
 }
 
 #[test]
@@ -905,7 +944,15 @@ fn a_first_run_that_adopts_many_and_disables_a_few_leavers_is_not_blocked() {
     crate::plan::apply_guards(&mut plan, &safety, None);
     assert_eq!(plan.blocked, None);
     // 3 of 103 is under 10%; 3 leavers of a 20-account first run is not.
-    let mut small = run(&cfg, &users[..20].iter().chain(&users[100..]).cloned().collect::<Vec<_>>(), &[]);
+    let mut small = run(
+        &cfg,
+        &users[..20]
+            .iter()
+            .chain(&users[100..])
+            .cloned()
+            .collect::<Vec<_>>(),
+        &[],
+    );
     crate::plan::apply_guards(&mut small, &safety, None);
     let reason = small.blocked.unwrap();
     assert!(reason.contains("3 of the 23 account(s)"), "{reason}");
