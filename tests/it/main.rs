@@ -43,6 +43,8 @@ mod fake_hesh;
 mod hostile_inputs;
 #[path = "../hostile_network.rs"]
 mod hostile_network;
+#[path = "../leavers.rs"]
+mod leavers;
 #[path = "../pass_outcomes.rs"]
 mod pass_outcomes;
 #[path = "../private_files.rs"]
