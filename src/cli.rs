@@ -78,6 +78,33 @@ pub enum Command {
     /// Forget a provider removed from the config: its accounts, journal and failures
     /// leave the state file (the accounts stay at the vendor, no longer managed).
     ForgetProvider(ForgetArgs),
+    /// List the active accounts at each vendor that can list them that no source
+    /// person matches (by key, else email) and rosterd does not hold. Read-only;
+    /// with --disable, a guarded, journaled pass that adopts and disables them.
+    Orphans(OrphansArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OrphansArgs {
+    /// Only these providers (by name; repeatable).
+    #[arg(long = "provider", value_name = "NAME")]
+    pub providers: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Disable them (each adopted: a snapshot row, disabled). Run with --dry-run
+    /// first to see the plan; guarded like any pass.
+    #[arg(long)]
+    pub disable: bool,
+    /// With --disable: print the plan and stop (the vendors are listed, nothing is
+    /// changed or written).
+    #[arg(long, requires = "disable")]
+    pub dry_run: bool,
+    /// With --disable: apply even when a safety guard blocks the plan.
+    #[arg(long, requires = "disable")]
+    pub force: bool,
+    /// Plan as if today were this date (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub today: Option<NaiveDate>,
 }
 
 #[derive(Debug, Args)]
@@ -160,6 +187,7 @@ pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
         Command::Check(args) => check_command(&config, args).await,
         Command::Status(args) => status_command(&config, args).await,
         Command::ForgetProvider(args) => forget_command(&config, &args.name).await,
+        Command::Orphans(args) => orphans_command(&config, args, today).await,
         Command::Daemon(args) => {
             let options = crate::daemon::DaemonOptions {
                 config_path: cli.config.clone(),
@@ -173,6 +201,61 @@ pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
             }
         }
     }
+}
+
+/// `orphans`: the report (read-only), or with `--disable` a pass that disables them
+/// (`--dry-run`: its plan).
+async fn orphans_command(config: &Config, args: OrphansArgs, today: NaiveDate) -> ExitCode {
+    let selected = match config.select_providers(&args.providers) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let today = args.today.unwrap_or(today);
+    let clock = crate::clock::now;
+    if args.disable && !args.dry_run {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        crate::daemon::signals::stop_on_signal(std::sync::Arc::clone(&stop));
+        let request = sync::ApplyRequest {
+            force: args.force,
+            orphans: true,
+            ..sync::ApplyRequest::new(config, &selected, today)
+        };
+        let report = match sync::apply_pass(&request, &clock, &stop).await {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        };
+        print_report(&report, args.format);
+        return ExitCode::from(exit_code(report.outcome(args.force)));
+    }
+    let store = match Store::open_read_only(&config.state).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    if args.disable {
+        let report =
+            match crate::orphans::dry_run(config, &selected, store.as_ref(), today, &clock).await {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
+        print_report(&report, args.format);
+        return ExitCode::from(exit_code(report.outcome(args.force)));
+    }
+    let report = match crate::orphans::report(config, &selected, store.as_ref(), &clock).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    match args.format {
+        Format::Json => outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+        Format::Text => out!("{}", report.to_text()),
+    }
+    ExitCode::from(if report.any_error() {
+        EXIT_CANNOT_RUN
+    } else {
+        EXIT_OK
+    })
 }
 
 /// `forget-provider NAME`: refused while NAME is in the config; takes the run lock so
@@ -280,6 +363,7 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
     let options = sync::PassOptions {
         dry_run: true,
         show_requests: args.show_requests,
+        ..Default::default()
     };
     let report = match sync::plan_pass(config, &selected, store.as_ref(), today, options).await {
         Ok(r) => r,

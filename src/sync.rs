@@ -77,6 +77,8 @@ pub enum SyncError {
          not done {seconds} s after it started: abandoned; the next pass resolves them"
     )]
     PassAbandoned { seconds: u64 },
+    #[error("cannot list {provider}'s accounts, so its orphans are unknown (nothing was sent): {message}")]
+    Orphans { provider: String, message: String },
     /// A state-file error before the pass says which file (see [`SyncError::State`]).
     #[error("{0}")]
     Store(#[from] StoreError),
@@ -135,6 +137,8 @@ pub struct ApplyRequest<'a> {
     /// A pass running past it stops like on a stop request and is recorded as
     /// `timeout` (see [`crate::daemon::deadline`]).
     pub deadline: Option<PassDeadline>,
+    /// `rosterd orphans --disable`: the plan is the orphans' disables, nothing else.
+    pub orphans: bool,
 }
 
 impl<'a> ApplyRequest<'a> {
@@ -148,6 +152,7 @@ impl<'a> ApplyRequest<'a> {
             force: false,
             show_progress: false,
             deadline: None,
+            orphans: false,
         }
     }
 }
@@ -252,9 +257,10 @@ impl<'c> Pass<'c> {
         let options = PassOptions {
             dry_run: false,
             show_requests: false,
+            orphans: request.orphans,
         };
         let lookups = Lookups {
-            store: &self.store,
+            store: Some(&self.store),
             clock: self.clock,
             targets: contexts
                 .iter()
@@ -406,6 +412,9 @@ pub struct PassOptions {
     pub dry_run: bool,
     /// Attach the requests each plan would send.
     pub show_requests: bool,
+    /// Plan only the disables of the orphans (see [`crate::orphans`]), listed
+    /// through the pass's vendors.
+    pub orphans: bool,
 }
 
 pub async fn plan_pass(
@@ -418,9 +427,10 @@ pub async fn plan_pass(
     plan_source(config, selected, store, today, options, None).await
 }
 
-/// Reads the source and plans; with `lookups` (a real pass), leavers' existing
-/// accounts are looked up at the vendors first.
-async fn plan_source(
+/// Reads the source and plans; with `lookups` (the vendors: a real pass, or an
+/// orphans dry run), leavers' existing accounts are looked up first (real passes
+/// only), or the orphans listed.
+pub(crate) async fn plan_source(
     config: &Config,
     selected: &[&ProviderConfig],
     store: Option<&Store>,
@@ -523,7 +533,18 @@ async fn plan_with(
         // Leavers' existing accounts are looked up (reads only) before the guards
         // see the plan, so that what they find counts like any disable. Not when the
         // source is suspect: a broken export must not disable anyone.
-        if let (Some(lookups), None) = (lookups, &source_block) {
+        if let (Some(vendors), true) = (lookups, options.orphans) {
+            let found =
+                crate::orphans::find(vendors, provider.as_ref(), &loaded.users, &ctx.held, store)
+                    .await?;
+            if let Some(e) = &found.error {
+                return Err(SyncError::Orphans {
+                    provider: pc.name.clone(),
+                    message: e.clone(),
+                });
+            }
+            p = crate::orphans::disable_plan(p, &found, provider.capabilities().disable);
+        } else if let (Some(lookups), None, false) = (lookups, &source_block, options.dry_run) {
             if !p.leaver_checks.is_empty() {
                 let checks = std::mem::take(&mut p.leaver_checks);
                 let knowledge = ctx.leavers.entry(pc.name.clone()).or_default();

@@ -31,9 +31,9 @@ pub struct JournalPayload {
     pub record: Option<StoredRecord>,
     #[serde(default)]
     pub fingerprint: Option<String>,
-    /// A leaver's disable adopting an account rosterd held no row for.
+    /// A disable adopting an account rosterd held no row for (a leaver's, an orphan's).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub leaver: bool,
+    pub adopt: bool,
 }
 
 impl JournalPayload {
@@ -45,7 +45,7 @@ impl JournalPayload {
             vendor_id: op.vendor_id.clone(),
             record: op.record.as_ref().map(Record::to_stored),
             fingerprint: op.fingerprint.map(|f| f.to_string()),
-            leaver: op.leaver,
+            adopt: op.adopt,
         }
     }
 
@@ -63,7 +63,7 @@ impl JournalPayload {
                 .fingerprint
                 .as_deref()
                 .and_then(|f| f.parse::<Fingerprint>().ok()),
-            leaver: self.leaver,
+            adopt: self.adopt,
         }
     }
 }
@@ -474,7 +474,7 @@ async fn finish(
             let json = record.as_ref().map(|r| r.to_stored().to_json());
             let change = match (op.op, &record, &json) {
                 // A leaver's account, adopted as it is disabled: its row is new.
-                (OpKind::Disable, _, _) if op.leaver => SnapshotChange::Upsert(SnapshotUpsert {
+                (OpKind::Disable, _, _) if op.adopt => SnapshotChange::Upsert(SnapshotUpsert {
                     provider: name,
                     external_id: &op.external_id,
                     vendor_id: vendor_id.as_deref(),
@@ -521,7 +521,7 @@ async fn finish(
             // The vendor has no such account: nothing to disable, nothing to send again.
             ctx.store.journal_finish(id, None, now).await?;
             ctx.store.clear_op_failure(name, &op.external_id).await?;
-            if op.leaver {
+            if op.adopt {
                 ctx.store
                     .record_leaver_check(name, &op.external_id, LeaverOutcome::Absent, now)
                     .await?;

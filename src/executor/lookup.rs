@@ -26,12 +26,18 @@ pub struct LookupTarget<'a> {
 /// Everything the lookups of a pass need: the state (to record what was not found)
 /// and each provider's adapter and transport.
 pub struct Lookups<'a> {
-    pub store: &'a Store,
+    /// Where what was not found is recorded; `None` in a dry run (nothing written).
+    pub store: Option<&'a Store>,
     pub clock: &'a Clock,
     pub targets: Vec<LookupTarget<'a>>,
 }
 
 impl Lookups<'_> {
+    /// The adapter and transport of the provider named `provider`.
+    pub fn target(&self, provider: &str) -> Option<&LookupTarget<'_>> {
+        self.targets.iter().find(|t| t.provider.name() == provider)
+    }
+
     /// Looks up `checks` at the provider named `provider`. Accounts found active (or
     /// of unknown state) go into `knowledge.found`; absent or already inactive ones
     /// are recorded and go into `knowledge.checked`. Returns the checks whose lookup
@@ -43,7 +49,7 @@ impl Lookups<'_> {
         checks: Vec<LeaverCheck>,
         knowledge: &mut LeaverKnowledge,
     ) -> Result<Vec<LeaverCheck>, StoreError> {
-        let Some(target) = self.targets.iter().find(|t| t.provider.name() == provider) else {
+        let Some(target) = self.target(provider) else {
             return Ok(checks);
         };
         let stopped = AtomicBool::new(false);
@@ -94,9 +100,11 @@ impl Lookups<'_> {
                     continue;
                 }
             };
-            self.store
-                .record_leaver_check(provider, &check.external_id, outcome, (self.clock)())
-                .await?;
+            if let Some(store) = self.store {
+                store
+                    .record_leaver_check(provider, &check.external_id, outcome, (self.clock)())
+                    .await?;
+            }
             knowledge.checked.insert(check.external_id);
             absent += 1;
         }

@@ -265,7 +265,7 @@ impl Planner<'_> {
             changes: Vec::new(),
             fingerprint: record.as_ref().map(Record::fingerprint),
             record: record.clone(),
-            leaver: true,
+            adopt: true,
         };
         if !caps.lookup {
             if caps.disable {
@@ -350,7 +350,7 @@ impl Planner<'_> {
             changes: Vec::new(),
             record: None,
             fingerprint: None,
-            leaver: false,
+            adopt: false,
         });
     }
 
@@ -415,7 +415,7 @@ impl Planner<'_> {
                     changes: Vec::new(),
                     record: None,
                     fingerprint: Some(row.fingerprint),
-                    leaver: false,
+                    adopt: false,
                 });
             }
             let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
@@ -453,7 +453,7 @@ impl Planner<'_> {
             changes,
             record,
             fingerprint,
-            leaver: false,
+            adopt: false,
         });
     }
 

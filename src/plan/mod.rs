@@ -51,11 +51,11 @@ pub struct Operation {
     /// Fingerprint of `record`, stored once the vendor confirms.
     #[serde(skip)]
     pub fingerprint: Option<Fingerprint>,
-    /// A leaver's account that rosterd holds no row for: a confirmed disable adopts
-    /// it (a snapshot row, disabled); a vendor's "no such account" records it as
-    /// looked for.
+    /// An account rosterd holds no row for (a leaver's, an orphan's): a confirmed
+    /// disable adopts it (a snapshot row, disabled); a vendor's "no such account"
+    /// records a leaver as looked for.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub leaver: bool,
+    pub adopt: bool,
 }
 
 /// Something the plan needs that the vendor cannot do: a person must act.

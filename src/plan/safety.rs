@@ -47,7 +47,7 @@ pub fn apply_guards(plan: &mut ProviderPlan, safety: &SafetyConfig, source_block
         // all changed would otherwise plan 1,000 creates beside its 1,000 disables
         // and meet half the ratio. Every account a disable reaches is in the base,
         // so the share is never over 100%.
-        let leavers = plan.operations.iter().filter(|o| o.leaver).count();
+        let leavers = plan.operations.iter().filter(|o| o.adopt).count();
         let first_run_creates = if plan.disableable_before == 0 {
             plan.summary.count(OpKind::Create)
         } else {

@@ -516,7 +516,7 @@ fn snapshot_after(
     for op in &plan.operations {
         match op.op {
             // A leaver's account, adopted as it is disabled (as the executor does).
-            OpKind::Disable if op.leaver => {
+            OpKind::Disable if op.adopt => {
                 let u = users
                     .iter()
                     .find(|u| u.external_id == op.external_id)
@@ -808,7 +808,7 @@ fn a_recent_leaver_without_a_row_is_disabled_by_key_once_where_the_vendor_cannot
     let plan = run(&cfg, &[leaver("E4", Some(10))], &[]);
     assert_eq!(ops(&plan), [(OpKind::Disable, "E4")]);
     let op = &plan.operations[0];
-    assert!(op.leaver);
+    assert!(op.adopt);
     assert_eq!(op.vendor_id, None);
     assert!(
         op.reason.contains("cannot look accounts up"),
@@ -857,7 +857,7 @@ fn leavers_are_looked_for_only_within_the_window_in_scope_and_when_asked() {
     assert!(run(&cfg, &[user("E3", "Ann")], &[])
         .operations
         .iter()
-        .all(|o| !o.leaver));
+        .all(|o| !o.adopt));
 }
 
 #[test]

@@ -124,6 +124,9 @@ pub struct Capabilities {
     /// Whether an account rosterd holds no row for can be looked up (by key or email):
     /// how a leaver's existing account is found ([`Provider::lookup`]).
     pub lookup: bool,
+    /// Whether every account can be listed ([`Provider::list_accounts`]): how
+    /// `rosterd orphans` finds the accounts no source person matches.
+    pub list: bool,
 }
 
 /// What every adapter knows of itself: its configured name, its vendor, its abilities.
@@ -211,6 +214,21 @@ pub trait Provider: Mapping {
             ))
         })
     }
+    /// Every account the vendor holds (in rosterd's organisation, channel, tenant),
+    /// for `rosterd orphans`. Only called where [`Capabilities::list`] says it can.
+    fn list_accounts<'a>(
+        &'a self,
+        transport: &'a dyn call::Transport,
+    ) -> call::BoxFuture<'a, Result<Vec<VendorAccount>, call::CallError>> {
+        let _ = transport;
+        let vendor = self.provider_type();
+        Box::pin(async move {
+            Err(call::CallError::new(
+                None,
+                format!("{vendor} cannot list its accounts"),
+            ))
+        })
+    }
     /// Carries out one unit; one result per operation, in order.
     fn apply<'a>(
         &'a self,
@@ -227,6 +245,34 @@ pub struct Found {
     /// Whether the vendor holds it active; `None` when its answer does not say (taken
     /// as active: disabling a disabled account does no harm).
     pub active: Option<bool>,
+}
+
+/// One account as a vendor lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VendorAccount {
+    pub vendor_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The key rosterd (or another tool) gave the account, when the vendor keeps one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// `None` when the vendor's listing does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+}
+
+/// Most accounts a listing reads before it stops with an error (never a partial list
+/// taken for the whole).
+pub const MAX_LISTED: usize = 1_000_000;
+
+/// The error of a listing that did not end within [`MAX_LISTED`] accounts or pages.
+pub(crate) fn listing_too_long(vendor: ProviderType, read: usize) -> call::CallError {
+    call::CallError::new(
+        None,
+        format!(
+            "listing {vendor}'s accounts stopped after {read}: more than {MAX_LISTED}, or pages that do not advance"
+        ),
+    )
 }
 
 /// The field names whose values differ between the stored and the new record.

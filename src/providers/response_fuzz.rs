@@ -360,7 +360,7 @@ fn operations(provider: &dyn Provider, seeds: &[OpSeed]) -> Vec<Operation> {
                 reason: "fuzz".into(),
                 changes,
                 fingerprint: record.as_ref().map(super::Record::fingerprint),
-                leaver: false,
+                adopt: false,
                 record,
             }
         })

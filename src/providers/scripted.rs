@@ -81,7 +81,7 @@ pub fn operation(kind: OpKind, user: &User, record: Record, vendor_id: Option<&s
         reason: String::new(),
         changes: Vec::new(),
         fingerprint: Some(record.fingerprint()),
-        leaver: false,
+        adopt: false,
         record: Some(record),
     }
 }

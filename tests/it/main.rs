@@ -45,6 +45,8 @@ mod hostile_inputs;
 mod hostile_network;
 #[path = "../leavers.rs"]
 mod leavers;
+#[path = "../orphans.rs"]
+mod orphans;
 #[path = "../pass_outcomes.rs"]
 mod pass_outcomes;
 #[path = "../private_files.rs"]

@@ -78,7 +78,7 @@ async fn apply_one(transport: &dyn Transport, op: &Operation) -> OpResult {
             Ok(_) => Ok(Applied::done(op.vendor_id.clone())),
             // A leaver's disable is sent blind (hesh cannot look up): "no such
             // user" is an answer, recorded so that it is never sent again.
-            Err(e) if op.leaver && says_not_found(&e) => Ok(Applied::Absent),
+            Err(e) if op.adopt && says_not_found(&e) => Ok(Applied::Absent),
             Err(e) => Err(e),
         },
         (OpKind::Recreate, Some(r)) => {

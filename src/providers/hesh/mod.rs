@@ -115,6 +115,7 @@ pub(crate) fn capabilities(batch_size: usize) -> Capabilities {
         delete: false,
         email_field: "email",
         lookup: false,
+        list: false,
     }
 }
 

@@ -292,6 +292,48 @@ pub async fn find_by_email(
     ))
 }
 
+/// Every member of the organisation (an empty `q` matches everyone), page by page
+/// until `has_more` is false, for `rosterd orphans`. saleschat's members carry no
+/// disabled flag.
+pub async fn list_all(
+    transport: &dyn Transport,
+    org_id: &str,
+) -> Result<Vec<crate::providers::VendorAccount>, CallError> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    while out.len() <= crate::providers::MAX_LISTED {
+        let request = crate::providers::Request::carrying(
+            "GET",
+            requests::find_path(org_id, "", offset, requests::PAGE_SIZE),
+            None,
+            Vec::new(),
+        );
+        let resp = transport.send(&request).await?;
+        let items: &[Value] = resp
+            .body
+            .get("items")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice);
+        out.extend(items.iter().filter_map(|u| {
+            Some(crate::providers::VendorAccount {
+                vendor_id: user_id(u, "id")?,
+                email: u.get("email").and_then(Value::as_str).map(str::to_string),
+                external_id: None,
+                active: None,
+            })
+        }));
+        let more = resp.body.get("has_more").and_then(Value::as_bool) == Some(true);
+        if !more || items.is_empty() {
+            return Ok(out);
+        }
+        offset += items.len();
+    }
+    Err(crate::providers::listing_too_long(
+        crate::providers::ProviderType::Saleschat,
+        out.len(),
+    ))
+}
+
 /// A user id in a response (a string or a number).
 fn user_id(body: &Value, key: &str) -> Option<String> {
     match body.get(key)? {

@@ -85,6 +85,7 @@ fn capabilities() -> Capabilities {
         delete: true,
         email_field: "email",
         lookup: true,
+        list: true,
     }
 }
 
@@ -151,6 +152,13 @@ impl Provider for Saleschat {
         ops: &'a [&'a Operation],
     ) -> BoxFuture<'a, Vec<OpResult>> {
         Box::pin(async move { client::apply(&JsonAnswers(transport), ops, &self.org_id).await })
+    }
+
+    fn list_accounts<'a>(
+        &'a self,
+        transport: &'a dyn Transport,
+    ) -> BoxFuture<'a, Result<Vec<crate::providers::VendorAccount>, CallError>> {
+        Box::pin(async move { client::list_all(&JsonAnswers(transport), &self.org_id).await })
     }
 
     /// By email, as a create's adoption finds it; the answer does not say whether

@@ -152,6 +152,7 @@ impl Scim {
                     delete: true,
                     email_field: "email",
                     lookup: true,
+                    list: true,
                 },
             },
             settings,
@@ -273,6 +274,17 @@ impl Provider for Scim {
         })
     }
 
+    /// `/Users`, paged (the listing adoption uses where the service cannot filter).
+    fn list_accounts<'a>(
+        &'a self,
+        transport: &'a dyn Transport,
+    ) -> BoxFuture<'a, Result<Vec<crate::providers::VendorAccount>, CallError>> {
+        Box::pin(async move {
+            let users = client::list_all(&JsonAnswers(transport)).await?;
+            Ok(users.iter().filter_map(account_of).collect())
+        })
+    }
+
     /// By filter (userName, then externalId), or in the pass's one listing where
     /// the service cannot filter; `active` as the service holds it.
     fn lookup<'a>(
@@ -290,6 +302,28 @@ impl Provider for Scim {
             }))
         })
     }
+}
+
+/// A listed SCIM User as an account: its primary email (else the first, else the
+/// userName), externalId and `active`.
+fn account_of(u: &serde_json::Value) -> Option<crate::providers::VendorAccount> {
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    let emails = u.get("emails").and_then(serde_json::Value::as_array);
+    let email = emails
+        .and_then(|e| {
+            e.iter()
+                .find(|m| m.get("primary") == Some(&serde_json::Value::Bool(true)))
+                .or_else(|| e.first())
+        })
+        .and_then(|m| m.get("value"))
+        .and_then(text)
+        .or_else(|| u.get("userName").and_then(text));
+    Some(crate::providers::VendorAccount {
+        vendor_id: client::resource_id(u)?,
+        email,
+        external_id: u.get("externalId").and_then(text),
+        active: u.get("active").and_then(serde_json::Value::as_bool),
+    })
 }
 
 #[cfg(test)]

@@ -208,6 +208,32 @@ pub async fn lookup(
     Ok(found.id)
 }
 
+/// Every user `GET /v2/users` lists (vyte documents no paging), for `rosterd
+/// orphans`; vyte's users carry no active flag.
+pub async fn list_all(
+    transport: &dyn Transport,
+) -> Result<Vec<crate::providers::VendorAccount>, CallError> {
+    let resp = transport.send(&requests::list()).await?;
+    let users = users_in(&resp.body);
+    if users.len() > crate::providers::MAX_LISTED {
+        return Err(crate::providers::listing_too_long(
+            crate::providers::ProviderType::Vyte,
+            users.len(),
+        ));
+    }
+    Ok(users
+        .into_iter()
+        .filter_map(|u| {
+            Some(crate::providers::VendorAccount {
+                vendor_id: user_id(u)?,
+                email: emails_of(u).into_iter().next(),
+                external_id: extid_of(u),
+                active: None,
+            })
+        })
+        .collect())
+}
+
 /// Carries out one unit (see [`units`]); one result per operation, in order.
 pub async fn apply(
     transport: &dyn Transport,

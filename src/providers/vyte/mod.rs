@@ -89,6 +89,7 @@ impl Vyte {
                     delete: false,
                     email_field: "email",
                     lookup: true,
+                    list: true,
                 },
             },
             organization: settings.organization,
@@ -180,6 +181,13 @@ impl Provider for Vyte {
             )
             .await
         })
+    }
+
+    fn list_accounts<'a>(
+        &'a self,
+        transport: &'a dyn Transport,
+    ) -> BoxFuture<'a, Result<Vec<crate::providers::VendorAccount>, CallError>> {
+        Box::pin(async move { client::list_all(&JsonAnswers(transport)).await })
     }
 
     /// In the pass's one listing of `GET /v2/users` (shared with the creates'

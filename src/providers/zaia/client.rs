@@ -231,6 +231,40 @@ pub async fn find_user(
     Ok(None)
 }
 
+/// Every user of the channel, page by page until a short page, for `rosterd
+/// orphans`; `blocked` says which are disabled.
+pub async fn list_all(
+    transport: &dyn Transport,
+    channel_id: &str,
+) -> Result<Vec<crate::providers::VendorAccount>, CallError> {
+    let mut out = Vec::new();
+    let max_pages = crate::providers::MAX_LISTED / requests::PAGE_SIZE;
+    for page in 1..=max_pages {
+        let request = crate::providers::Request::carrying(
+            "GET",
+            requests::search_path("", channel_id, page, requests::PAGE_SIZE),
+            None,
+            Vec::new(),
+        );
+        let users = page_items(&transport.send(&request).await?.body);
+        out.extend(users.iter().filter(|u| in_channel(u, channel_id)).filter_map(|u| {
+            Some(crate::providers::VendorAccount {
+                vendor_id: user_id(u)?,
+                email: str_of(u, "identifier").map(str::to_string),
+                external_id: str_of(u, "externalId").map(str::to_string),
+                active: u.get("blocked").and_then(Value::as_bool).map(|b| !b),
+            })
+        }));
+        if users.len() < requests::PAGE_SIZE {
+            return Ok(out);
+        }
+    }
+    Err(crate::providers::listing_too_long(
+        crate::providers::ProviderType::Zaia,
+        out.len(),
+    ))
+}
+
 /// The users of one list page: the documented bare array, or one wrapped in an
 /// object (`data` / `items` / `results`), which some gateways do.
 fn page_items(body: &Value) -> Vec<Value> {

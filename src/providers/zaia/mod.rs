@@ -106,6 +106,7 @@ impl Zaia {
                     delete: false,
                     email_field: "identifier",
                     lookup: true,
+                    list: true,
                 },
             },
             settings,
@@ -172,6 +173,16 @@ impl Provider for Zaia {
         Box::pin(async move {
             let channel_id = self.settings.channel_id.to_string();
             client::apply(&JsonAnswers(transport), ops, &channel_id).await
+        })
+    }
+
+    fn list_accounts<'a>(
+        &'a self,
+        transport: &'a dyn Transport,
+    ) -> BoxFuture<'a, Result<Vec<crate::providers::VendorAccount>, CallError>> {
+        Box::pin(async move {
+            let channel_id = self.settings.channel_id.to_string();
+            client::list_all(&JsonAnswers(transport), &channel_id).await
         })
     }
 
