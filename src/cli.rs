@@ -150,6 +150,21 @@ pub struct SyncArgs {
     /// start would affect. Defaults to today (UTC).
     #[arg(long, value_name = "DATE")]
     pub today: Option<NaiveDate>,
+    /// With --dry-run: also write the plan to FILE, with what it was made from, for
+    /// `sync --plan FILE` to apply exactly.
+    #[arg(long, value_name = "FILE", requires = "dry_run")]
+    pub out: Option<PathBuf>,
+    /// Apply the operations saved in FILE (by `sync --dry-run --out`) exactly —
+    /// nothing is re-planned — or refuse, saying what moved since it was made.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["dry_run", "today"])]
+    pub plan: Option<PathBuf>,
+    /// With --plan: apply it although a safety guard blocked it (recorded in the run
+    /// history: who, when, which file).
+    #[arg(long, requires = "plan")]
+    pub approve: bool,
+    /// Do not ask before applying (a `sync` on a terminal shows the plan and asks).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -343,9 +358,25 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
         // SIGTERM / SIGINT: finish what is in flight, start nothing new, exit.
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         crate::daemon::signals::stop_on_signal(std::sync::Arc::clone(&stop));
+        let saved = match &args.plan {
+            Some(path) => match crate::saved_plan::read(path) {
+                Ok(p) => Some((p, path.as_path())),
+                Err(e) => return fail(e),
+            },
+            None => None,
+        };
+        let interactive = saved.is_none() && !args.yes && on_terminal();
+        let confirm = |report: &crate::report::PlanReport| confirm_plan(report, args.force);
         let request = sync::ApplyRequest {
             force: args.force,
             show_progress: bars,
+            saved: saved.as_ref().map(|(plan, path)| sync::SavedApply {
+                plan,
+                path,
+                approve: args.approve,
+            }),
+            confirm: interactive
+                .then_some(&confirm as &(dyn Fn(&crate::report::PlanReport) -> bool + Sync)),
             ..sync::ApplyRequest::new(config, &selected, today)
         };
         let report = match sync::apply_pass(&request, &clock, &stop).await {
@@ -353,7 +384,7 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
             Err(e) => return fail(e),
         };
         print_report(&report, args.format);
-        return ExitCode::from(exit_code(report.outcome(args.force)));
+        return ExitCode::from(exit_code(report.outcome(args.force || args.approve)));
     }
     // A dry run writes nothing: no state file is created, none is migrated.
     let store = match Store::open_read_only(&config.state).await {
@@ -369,8 +400,62 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    if let Some(path) = &args.out {
+        let saved =
+            match crate::saved_plan::build(&report, config, store.as_ref(), crate::clock::now())
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => return fail(e),
+            };
+        if let Err(e) = crate::saved_plan::write(&saved, path) {
+            return fail(e);
+        }
+        tracing::info!(plan = %path.display(), "Plan saved.");
+        eprintln!(
+            "plan saved to {0}: review it, then apply exactly it with `rosterd sync --plan {0}`{1}",
+            path.display(),
+            if report.any_blocked() {
+                " --approve (a safety guard blocked it)"
+            } else {
+                ""
+            }
+        );
+    }
     print_report(&report, args.format);
     ExitCode::from(exit_code(report.outcome(args.force)))
+}
+
+/// Whether a person is at the keyboard: stdin and stdout both terminals.
+fn on_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+}
+
+/// Shows the plan and asks before anything is sent. A blocked plan (without
+/// `--force`) is not asked about: nothing of it would be sent.
+fn confirm_plan(report: &crate::report::PlanReport, force: bool) -> bool {
+    use std::io::BufRead;
+    out!("{}", report.to_text());
+    if report.any_blocked() && !force {
+        return true;
+    }
+    let n: usize = report
+        .providers
+        .iter()
+        .filter(|p| p.plan.blocked.is_none() || force)
+        .map(|p| p.plan.operations.len())
+        .sum();
+    out!("\nApply these {n} operation(s)? [y/N] ");
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    let yes = matches!(answer.trim(), "yes" | "y" | "Y" | "YES");
+    if !yes {
+        outln!("Not applied: nothing was sent.");
+    }
+    yes
 }
 
 /// The exit code of a pass that ran to a report. `stopped` and `timeout` are 2 like

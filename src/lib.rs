@@ -19,6 +19,7 @@ pub mod progress;
 pub mod providers;
 pub mod redact;
 pub mod report;
+pub mod saved_plan;
 pub mod source;
 pub mod status;
 pub mod store;

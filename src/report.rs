@@ -50,6 +50,9 @@ pub struct PlanReport {
     /// (`rosterd forget-provider NAME`). Absent when none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub removed_providers: Vec<RemovedProvider>,
+    /// A saved plan a guard blocked, applied with `--approve`: who and when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved: Option<crate::saved_plan::Approval>,
 }
 
 /// A provider gone from the config whose accounts the state file still holds: they
@@ -223,7 +226,7 @@ impl PlanReport {
         }
         let _ = writeln!(out, "{table}");
         for p in &self.providers {
-            provider_text(&mut out, p, self.dry_run);
+            provider_text(&mut out, p, self.dry_run, self.approved.as_ref());
         }
         if !self.source.rejected.is_empty() {
             let _ = writeln!(
@@ -244,10 +247,22 @@ impl PlanReport {
     }
 }
 
-fn provider_text(out: &mut String, report: &ProviderReport, dry_run: bool) {
+fn provider_text(
+    out: &mut String,
+    report: &ProviderReport,
+    dry_run: bool,
+    approved: Option<&crate::saved_plan::Approval>,
+) {
     let p = &report.plan;
     let _ = writeln!(out, "\n{} ({})", p.name, p.provider_type);
     match (&p.blocked, &report.result) {
+        (Some(reason), Some(_)) if approved.is_some() => {
+            let a = approved.map_or_else(String::new, |a| format!("{} at {}", a.by, a.at));
+            let _ = writeln!(
+                out,
+                "  a safety guard blocked this plan; applied as saved, approved by {a}: {reason}"
+            );
+        }
         (Some(reason), Some(_)) => {
             let _ = writeln!(
                 out,

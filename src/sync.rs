@@ -77,6 +77,8 @@ pub enum SyncError {
          not done {seconds} s after it started: abandoned; the next pass resolves them"
     )]
     PassAbandoned { seconds: u64 },
+    #[error("{0}")]
+    SavedPlan(#[from] crate::saved_plan::SavedPlanError),
     #[error("cannot list {provider}'s accounts, so its orphans are unknown (nothing was sent): {message}")]
     Orphans { provider: String, message: String },
     /// A state-file error before the pass says which file (see [`SyncError::State`]).
@@ -139,6 +141,27 @@ pub struct ApplyRequest<'a> {
     pub deadline: Option<PassDeadline>,
     /// `rosterd orphans --disable`: the plan is the orphans' disables, nothing else.
     pub orphans: bool,
+    /// `sync --plan FILE`: apply these saved operations instead of planning.
+    pub saved: Option<SavedApply<'a>>,
+    /// Asked with the plan before anything is sent (a `sync` on a terminal): `false`
+    /// sends nothing.
+    pub confirm: Option<&'a (dyn Fn(&PlanReport) -> bool + Sync)>,
+}
+
+/// A saved plan to apply exactly (see [`crate::saved_plan`]).
+#[derive(Clone, Copy)]
+pub struct SavedApply<'a> {
+    pub plan: &'a crate::saved_plan::SavedPlan,
+    pub path: &'a std::path::Path,
+    /// Apply it although a guard blocked it (recorded in the run history).
+    pub approve: bool,
+}
+
+impl ApplyRequest<'_> {
+    /// Whether blocked plans are applied: `--force`, or an approved saved plan.
+    fn overrides_guards(&self) -> bool {
+        self.force || self.saved.is_some_and(|s| s.approve)
+    }
 }
 
 impl<'a> ApplyRequest<'a> {
@@ -153,6 +176,8 @@ impl<'a> ApplyRequest<'a> {
             show_progress: false,
             deadline: None,
             orphans: false,
+            saved: None,
+            confirm: None,
         }
     }
 }
@@ -182,7 +207,7 @@ pub async fn apply_pass(
             })
         }
     };
-    let recorded = pass.record(&result, request.force).await;
+    let recorded = pass.record(&result, request.overrides_guards()).await;
     // A pass that ran but could not be recorded is an error, as before the Pass
     // value: the history would not show it.
     let result = match (result, recorded) {
@@ -250,6 +275,10 @@ impl<'c> Pass<'c> {
                 stop: &self.flags.stop,
             })
             .collect();
+        if let Some(saved) = request.saved {
+            let report = self.saved_report(request, saved).await?;
+            return self.apply(request, contexts, Vec::new(), report).await;
+        }
         let mut resolved = Vec::with_capacity(contexts.len());
         for ctx in &contexts {
             resolved.push(apply::resolve_in_flight(ctx).await?);
@@ -271,7 +300,7 @@ impl<'c> Pass<'c> {
                 })
                 .collect(),
         };
-        let mut report = plan_source(
+        let report = plan_source(
             request.config,
             selected,
             Some(&self.store),
@@ -280,10 +309,54 @@ impl<'c> Pass<'c> {
             Some(&lookups),
         )
         .await?;
+        if let Some(confirm) = request.confirm {
+            let has_work = report
+                .providers
+                .iter()
+                .any(|p| !p.plan.operations.is_empty());
+            if has_work && !confirm(&report) {
+                info!("Plan not confirmed: nothing sent.");
+                return Ok(report);
+            }
+        }
+        self.apply(request, contexts, resolved, report).await
+    }
+
+    /// The saved plan's operations as this pass's report, once nothing they were
+    /// planned against has moved.
+    async fn saved_report(
+        &self,
+        request: &ApplyRequest<'_>,
+        saved: SavedApply<'_>,
+    ) -> Result<PlanReport, SyncError> {
+        use crate::saved_plan;
+        saved_plan::check_approval(saved.plan, saved.path, saved.approve)?;
+        saved_plan::check_current(saved.plan, saved.path, request.config, &self.store).await?;
+        let mut report = saved_plan::report(saved.plan, request.selected);
+        if saved.approve && report.any_blocked() {
+            let approval = saved_plan::Approval::now(saved.path, (self.clock)());
+            warn!(by = %approval.by, plan = %approval.plan, "Blocked plan applied as approved.");
+            report.approved = Some(approval);
+        }
+        info!(plan = %saved.path.display(), "Applying a saved plan.");
+        Ok(report)
+    }
+
+    /// Applies each provider's plan in `report` concurrently (blocked ones only when
+    /// the guards are overridden); `resolved` is what the resends before planning
+    /// did, counted as this pass's work.
+    async fn apply(
+        &self,
+        request: &ApplyRequest<'_>,
+        contexts: Vec<ApplyContext<'_>>,
+        resolved: Vec<apply::ProviderResult>,
+        mut report: PlanReport,
+    ) -> Result<PlanReport, SyncError> {
         // A provider removed from the config blocks the pass even with --force: its
         // accounts must be dealt with first (restored, or forgotten on purpose).
-        let force = request.force && report.removed_providers.is_empty();
+        let force = request.overrides_guards() && report.removed_providers.is_empty();
         let progress = progress_bars(&report, request.show_progress, force);
+        let report_approved = report.approved.is_some();
         let contexts: Vec<ApplyContext<'_>> = contexts
             .into_iter()
             .zip(&progress)
@@ -298,14 +371,19 @@ impl<'c> Pass<'c> {
                 return Ok(None);
             }
             if let Some(reason) = &plan.blocked {
-                warn!(provider = %plan.name, reason = %reason, "Safety guard overridden by --force.");
+                if report_approved {
+                    warn!(provider = %plan.name, reason = %reason, "Safety guard overridden: the saved plan was approved.");
+                } else {
+                    warn!(provider = %plan.name, reason = %reason, "Safety guard overridden by --force.");
+                }
             }
             let span = tracing::info_span!("provider", provider = %plan.name);
             apply::apply_plan(ctx, plan).instrument(span).await.map(Some)
         });
         let results = futures_util::future::join_all(runs).await;
-        for ((provider, result), earlier) in report.providers.iter_mut().zip(results).zip(resolved)
-        {
+        let mut resolved = resolved.into_iter();
+        for (provider, result) in report.providers.iter_mut().zip(results) {
+            let earlier = resolved.next().unwrap_or_default();
             // What the resends did counts as this pass's work: a create confirmed on
             // resend is an applied create, a resend that failed is a failure.
             provider.result = result?.map(|mut r| {
@@ -592,5 +670,6 @@ async fn plan_with(
         timed_out: false,
         insecure_http: crate::report::insecure_endpoints(config),
         removed_providers: removed,
+        approved: None,
     })
 }

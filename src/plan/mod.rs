@@ -25,7 +25,7 @@ pub use safety::{apply_guards, check_source_size};
 pub use crate::store::OpKind;
 
 /// One field's old and new value (old is `None` for a create).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FieldChange {
     pub field: String,
     pub old: Option<String>,

@@ -53,6 +53,8 @@ mod pass_outcomes;
 mod private_files;
 #[path = "../request_bodies.rs"]
 mod request_bodies;
+#[path = "../saved_plans.rs"]
+mod saved_plans;
 #[path = "../scim.rs"]
 mod scim;
 #[path = "../secrets_never_leak.rs"]
