@@ -11,6 +11,7 @@
 //! rosterd is refused rather than misread.
 
 mod failures;
+mod history;
 mod journal;
 mod lock;
 mod runs;
@@ -31,6 +32,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection, Row};
 
 pub use failures::{Attention, FailureRecord};
+pub use history::{HistoryEntry, HistoryFilter, Pruned};
 pub use journal::{Begun, JournalEntry, JournalStatus, SnapshotChange};
 pub use lock::{LockError, RunLock};
 pub use runs::{PassOutcome, RunMode, RunRecord};
