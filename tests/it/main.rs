@@ -23,6 +23,8 @@ mod apply_saleschat;
 mod apply_vyte;
 #[path = "../apply_zaia.rs"]
 mod apply_zaia;
+#[path = "../audit_log.rs"]
+mod audit_log;
 #[path = "../convergence.rs"]
 mod convergence;
 #[path = "../crash_points.rs"]
