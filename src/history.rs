@@ -211,8 +211,12 @@ impl History {
             let mut cells = row(e, ", ");
             // One time column: the answer's (the send's while in flight).
             let sent = cells.remove(0);
-            if let Some(when) = cells.first_mut().filter(|w| w.is_empty()) {
-                *when = sent;
+            if let Some(when) = cells.first_mut() {
+                if when.is_empty() {
+                    *when = sent;
+                }
+                // `2026-11-24 10:00:00` under a "(UTC)" header reads easier.
+                *when = when.replacen('T', " ", 1).trim_end_matches('Z').to_string();
             }
             table.add_row(cells);
         }
