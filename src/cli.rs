@@ -591,19 +591,12 @@ async fn history_command(config: &Config, args: HistoryArgs) -> ExitCode {
         until: args.until,
     };
     let state = config.state.display().to_string();
-    let history = crate::history::read(&store, &state, &query).await;
+    // Each piece is whole entries, scrubbed and written as it comes.
+    let mut print = |chunk: &str| out!("{chunk}");
+    let written = crate::history::write(&store, &state, &query, args.format, &mut print).await;
     store.close().await;
-    let history = match history {
-        Ok(h) => h,
-        Err(e) => return fail(e),
-    };
-    match args.format {
-        crate::history::HistoryFormat::Json => outln!("{}", history.to_json()),
-        crate::history::HistoryFormat::Csv => match history.to_csv() {
-            Ok(csv) => out!("{csv}"),
-            Err(e) => return fail(e),
-        },
-        crate::history::HistoryFormat::Text => out!("{}", history.to_text()),
+    if let Err(e) = written {
+        return fail(e);
     }
     ExitCode::from(EXIT_OK)
 }

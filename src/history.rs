@@ -12,6 +12,8 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde::Serialize;
 
+use futures_util::StreamExt;
+
 use crate::store::{HistoryEntry, HistoryFilter, Store, StoreError};
 
 /// The version of the JSON document; raised when a field changes meaning or goes.
@@ -76,16 +78,26 @@ pub struct HistoryQuery {
     pub until: Option<TimeBound>,
 }
 
-/// The answer, ready to print.
+/// What the JSON document says before its entries.
 #[derive(Debug, Clone, Serialize)]
-pub struct History {
-    pub format_version: u32,
+struct Header<'a> {
+    format_version: u32,
     /// The state file read.
-    pub state: String,
+    state: &'a str,
     /// The source keys `--email` matched (absent without `--email`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub email_keys: Option<Vec<String>>,
-    pub entries: Vec<Entry>,
+    email_keys: Option<&'a [String]>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("cannot write the history as {format}: {message}")]
+    Write {
+        format: &'static str,
+        message: String,
+    },
 }
 
 /// One operation, as printed.
@@ -134,8 +146,21 @@ impl From<HistoryEntry> for Entry {
     }
 }
 
-/// Reads the history `query` asks for from `store`.
-pub async fn read(store: &Store, state: &str, query: &HistoryQuery) -> Result<History, StoreError> {
+/// Output is handed on in pieces of about this size, each ending where an entry ends
+/// (so the scrubber, which sees one piece at a time, always sees whole values).
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Reads the history `query` asks for from `store` and hands it to `out` in `format`,
+/// in pieces of whole entries. JSON and CSV are written as the rows are read (a
+/// million-row answer is never in memory at once); the text table is built whole, as
+/// it is meant for a person.
+pub async fn write(
+    store: &Store,
+    state: &str,
+    query: &HistoryQuery,
+    format: HistoryFormat,
+    out: &mut dyn FnMut(&str),
+) -> Result<(), HistoryError> {
     let email_keys = match &query.email {
         Some(email) => Some(store.keys_with_email(email.trim()).await?),
         None => None,
@@ -153,76 +178,118 @@ pub async fn read(store: &Store, state: &str, query: &HistoryQuery) -> Result<Hi
         since: query.since.and_then(TimeBound::start),
         until: query.until.and_then(TimeBound::end),
     };
-    let entries = store.history(&filter).await?;
-    Ok(History {
-        format_version: FORMAT_VERSION,
-        state: state.to_string(),
-        email_keys,
-        entries: entries.into_iter().map(Entry::from).collect(),
+    let mut rows = store.history_stream(&filter);
+    let mut chunk = String::new();
+    match format {
+        HistoryFormat::Text => {
+            let mut entries = Vec::new();
+            while let Some(e) = rows.next().await {
+                entries.push(Entry::from(e?));
+            }
+            out(&text(state, email_keys.as_deref(), &entries));
+        }
+        HistoryFormat::Json => {
+            let header = Header {
+                format_version: FORMAT_VERSION,
+                state,
+                email_keys: email_keys.as_deref(),
+            };
+            let head = json_text(&header)?;
+            // `{"format_version":1,…,"entries":[` then one entry per line.
+            chunk.push_str(head.strip_suffix('}').unwrap_or(&head));
+            chunk.push_str(",\"entries\":[");
+            let mut first = true;
+            while let Some(e) = rows.next().await {
+                chunk.push_str(if first { "\n" } else { ",\n" });
+                first = false;
+                chunk.push_str(&json_text(&Entry::from(e?))?);
+                flush_full(&mut chunk, out);
+            }
+            chunk.push_str("\n]}\n");
+        }
+        HistoryFormat::Csv => {
+            chunk.push_str(&csv_line(&COLUMNS)?);
+            while let Some(e) = rows.next().await {
+                chunk.push_str(&csv_line(&row(&Entry::from(e?), ";"))?);
+                flush_full(&mut chunk, out);
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        out(&chunk);
+    }
+    Ok(())
+}
+
+/// Hands `chunk` on once it is full.
+fn flush_full(chunk: &mut String, out: &mut dyn FnMut(&str)) {
+    if chunk.len() >= CHUNK_BYTES {
+        out(chunk);
+        chunk.clear();
+    }
+}
+
+fn json_text(value: &impl Serialize) -> Result<String, HistoryError> {
+    serde_json::to_string(value).map_err(|e| HistoryError::Write {
+        format: "JSON",
+        message: e.to_string(),
     })
 }
 
-impl History {
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_default()
-    }
+/// One CSV record, quoted as needed, with its line end.
+fn csv_line<S: AsRef<[u8]>>(record: &[S]) -> Result<String, HistoryError> {
+    let cannot = |message: String| HistoryError::Write {
+        format: "CSV",
+        message,
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(record).map_err(|e| cannot(e.to_string()))?;
+    let bytes = w.into_inner().map_err(|e| cannot(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| cannot(e.to_string()))
+}
 
-    /// A header line, then one line per operation; fields joined with `;`.
-    pub fn to_csv(&self) -> Result<String, String> {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let cannot = |e: csv::Error| format!("cannot write the CSV: {e}");
-        w.write_record(COLUMNS).map_err(cannot)?;
-        for e in &self.entries {
-            w.write_record(row(e, ";")).map_err(cannot)?;
-        }
-        let bytes = w
-            .into_inner()
-            .map_err(|e| format!("cannot write the CSV: {e}"))?;
-        String::from_utf8(bytes).map_err(|e| format!("cannot write the CSV: {e}"))
-    }
-
-    pub fn to_text(&self) -> String {
-        let mut out = String::new();
-        if let Some(keys) = &self.email_keys {
-            if keys.is_empty() {
-                let _ = writeln!(out, "no user key ever had that email in {}", self.state);
-                return out;
-            }
-            let _ = writeln!(out, "user key(s) that had that email: {}", keys.join(", "));
-        }
-        if self.entries.is_empty() {
-            let _ = writeln!(out, "no operations recorded in {} match", self.state);
+/// The table, with what `--email` matched.
+fn text(state: &str, email_keys: Option<&[String]>, entries: &[Entry]) -> String {
+    let mut out = String::new();
+    if let Some(keys) = email_keys {
+        if keys.is_empty() {
+            let _ = writeln!(out, "no user key ever had that email in {state}");
             return out;
         }
-        let mut table = Table::new();
-        table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
-            "when (UTC)",
-            "run",
-            "pass",
-            "provider",
-            "user",
-            "op",
-            "fields",
-            "outcome",
-            "vendor id",
-            "error",
-        ]);
-        for e in &self.entries {
-            let mut cells = row(e, ", ");
-            // One time column: the answer's (the send's while in flight).
-            let sent = cells.remove(0);
-            if let Some(when) = cells.first_mut() {
-                if when.is_empty() {
-                    *when = sent;
-                }
-                // `2026-11-24 10:00:00` under a "(UTC)" header reads easier.
-                *when = when.replacen('T', " ", 1).trim_end_matches('Z').to_string();
-            }
-            table.add_row(cells);
-        }
-        let _ = writeln!(out, "{table}");
-        out
+        let _ = writeln!(out, "user key(s) that had that email: {}", keys.join(", "));
     }
+    if entries.is_empty() {
+        let _ = writeln!(out, "no operations recorded in {state} match");
+        return out;
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "when (UTC)",
+        "run",
+        "pass",
+        "provider",
+        "user",
+        "op",
+        "fields",
+        "outcome",
+        "vendor id",
+        "error",
+    ]);
+    for e in entries {
+        let mut cells = row(e, ", ");
+        // One time column: the answer's (the send's while in flight).
+        let sent = cells.remove(0);
+        if let Some(when) = cells.first_mut() {
+            if when.is_empty() {
+                *when = sent;
+            }
+            // `2026-11-24 10:00:00` under a "(UTC)" header reads easier.
+            *when = when.replacen('T', " ", 1).trim_end_matches('Z').to_string();
+        }
+        table.add_row(cells);
+    }
+    let _ = writeln!(out, "{table}");
+    out
 }
 
 const COLUMNS: [&str; 11] = [
@@ -259,6 +326,78 @@ fn row(e: &Entry, join: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::OpKind;
+
+    /// A store with `n` operations on `n` users, each in flight.
+    async fn store_with(n: usize) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db")).await.unwrap();
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        for i in 0..n {
+            let key = format!("E{i:05}, \"quoted\"");
+            store
+                .journal_begin_fields(
+                    "r1",
+                    "hesh",
+                    OpKind::Update,
+                    &key,
+                    "{}",
+                    Some(&["a", "b"]),
+                    at,
+                )
+                .await
+                .unwrap();
+        }
+        (dir, store)
+    }
+
+    async fn written(store: &Store, format: HistoryFormat) -> Vec<String> {
+        let mut chunks = Vec::new();
+        let query = HistoryQuery::default();
+        write(store, "state.db", &query, format, &mut |c| {
+            chunks.push(c.to_string())
+        })
+        .await
+        .unwrap();
+        chunks
+    }
+
+    #[tokio::test]
+    async fn json_and_csv_are_written_in_pieces_of_whole_entries_that_parse_as_one() {
+        let (_dir, store) = store_with(1000).await;
+        let chunks = written(&store, HistoryFormat::Json).await;
+        assert!(chunks.len() > 1, "a 1000-entry answer comes in pieces");
+        assert!(chunks.iter().all(|c| c.ends_with('}') || c.ends_with('\n')));
+        let doc: serde_json::Value = serde_json::from_str(&chunks.concat()).unwrap();
+        assert_eq!(doc["format_version"], 1);
+        let entries = doc["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), 1000);
+        assert_eq!(entries[7]["user"], "E00007, \"quoted\"");
+        assert_eq!(entries[7]["outcome"], "in_flight");
+
+        let chunks = written(&store, HistoryFormat::Csv).await;
+        assert!(chunks.len() > 1 && chunks.iter().all(|c| c.ends_with('\n')));
+        let text = chunks.concat();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(records.len(), 1000);
+        assert_eq!(
+            (&records[7][5], &records[7][7]),
+            ("E00007, \"quoted\"", "a;b")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_answer_is_still_a_whole_document() {
+        let (_dir, store) = store_with(0).await;
+        let json = written(&store, HistoryFormat::Json).await.concat();
+        let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(doc["entries"], serde_json::json!([]));
+        let csv = written(&store, HistoryFormat::Csv).await.concat();
+        assert_eq!(csv.lines().count(), 1, "the header alone: {csv}");
+        let text = written(&store, HistoryFormat::Text).await.concat();
+        assert!(text.contains("no operations recorded"), "{text}");
+    }
 
     #[test]
     fn a_day_bound_covers_the_whole_day() {

@@ -6,6 +6,7 @@
 //! recovery resolves, and is never pruned.
 
 use chrono::{DateTime, Utc};
+use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
@@ -54,37 +55,67 @@ pub struct Pruned {
     pub runs: u64,
 }
 
+/// The columns [`history_entry`] reads, by position.
+macro_rules! history_select {
+    () => {
+        "SELECT j.id, j.created_at, j.finished_at, j.run_id, r.run_id, r.outcome, \
+                j.provider, j.external_id, j.op, j.fields, j.status, j.outcome, \
+                j.vendor_id, j.error \
+         FROM journal j LEFT JOIN runs r ON r.run_id = j.run_id "
+    };
+}
+
 impl Store {
-    /// The journal entries `filter` selects, oldest first.
+    /// The journal entries `filter` selects, oldest first, all at once (see
+    /// [`Store::history_stream`] for answers that may be large).
     pub async fn history(&self, filter: &HistoryFilter) -> Result<Vec<HistoryEntry>, StoreError> {
-        const ACTION: &str = "read the history";
-        let keys = match filter.keys.as_deref() {
-            Some([]) => return Ok(Vec::new()),
+        self.history_stream(filter).try_collect().await
+    }
+
+    /// The journal entries `filter` selects, oldest first, read as they are consumed:
+    /// a million-row answer is never held in memory at once.
+    pub fn history_stream<'a>(
+        &'a self,
+        filter: &HistoryFilter,
+    ) -> BoxStream<'a, Result<HistoryEntry, StoreError>> {
+        // Two static queries rather than one with `?1 IS NULL OR …`: SQLite plans a
+        // statement before it sees the values, and would scan the whole journal for a
+        // key instead of using `journal_by_key`. An absent time bound is one no stored
+        // time passes: '' sorts before and '~' after every RFC 3339 text.
+        let since = filter.since.map_or_else(String::new, time_text);
+        let until = filter.until.map_or_else(|| "~".to_string(), time_text);
+        let query = match filter.keys.as_deref() {
+            Some([]) => return stream::empty().boxed(),
             // One JSON array for any number of keys: they are the source's, untrusted
             // text, so bound, never spliced into the SQL.
-            Some(keys) => Some(serde_json::Value::from(keys.to_vec()).to_string()),
-            None => None,
+            Some(keys) => sqlx::query(concat!(
+                history_select!(),
+                "WHERE j.external_id IN (SELECT value FROM json_each(?1)) \
+                   AND (?2 IS NULL OR j.provider = ?2) \
+                   AND j.created_at >= ?3 AND j.created_at < ?4 \
+                 ORDER BY j.created_at, j.id"
+            ))
+            .bind(Some(serde_json::Value::from(keys.to_vec()).to_string())),
+            // `?1 IS NULL` (bound to NULL) keeps the other parameters' numbers.
+            None => sqlx::query(concat!(
+                history_select!(),
+                "WHERE ?1 IS NULL \
+                   AND (?2 IS NULL OR j.provider = ?2) \
+                   AND j.created_at >= ?3 AND j.created_at < ?4 \
+                 ORDER BY j.created_at, j.id"
+            ))
+            .bind(None::<String>),
         };
-        let query = sqlx::query(
-            "SELECT j.id, j.created_at, j.finished_at, j.run_id, r.run_id, r.outcome, \
-                    j.provider, j.external_id, j.op, j.fields, j.status, j.outcome, \
-                    j.vendor_id, j.error \
-             FROM journal j LEFT JOIN runs r ON r.run_id = j.run_id \
-             WHERE (?1 IS NULL OR j.external_id IN (SELECT value FROM json_each(?1))) \
-               AND (?2 IS NULL OR j.provider = ?2) \
-               AND (?3 IS NULL OR j.created_at >= ?3) \
-               AND (?4 IS NULL OR j.created_at < ?4) \
-             ORDER BY j.created_at, j.id",
-        )
-        .bind(keys)
-        .bind(filter.provider.as_deref())
-        .bind(filter.since.map(time_text))
-        .bind(filter.until.map(time_text));
-        let rows = query
-            .fetch_all(&self.pool)
-            .await
-            .map_err(query_err(ACTION))?;
-        rows.iter().map(history_entry).collect()
+        query
+            .bind(filter.provider.clone())
+            .bind(since)
+            .bind(until)
+            .fetch(&self.pool)
+            .map(|row| {
+                row.map_err(query_err("read the history"))
+                    .and_then(|r| history_entry(&r))
+            })
+            .boxed()
     }
 
     /// The source keys that ever had `email` (compared without case): in the snapshot
