@@ -374,3 +374,20 @@ async fn a_pass_prunes_history_older_than_state_retention_days() {
     assert_eq!(states.len(), 2, "the snapshot is never pruned");
     assert!(states.iter().all(|(_, s)| *s == AccountState::Active));
 }
+
+#[test]
+fn state_retention_days_defaults_to_400_and_takes_0() {
+    let yaml = "source: { type: csv, path: users.csv }\n\
+                providers:\n  - { name: hesh, type: hesh, base_url: 'http://127.0.0.1:9', \
+                tenant_id: 00000000-0000-4000-8000-000000000000, api_key: '${KEY}' }\n";
+    let env = |_: &str| Some("a-test-secret-value".to_string());
+    let path = std::path::Path::new("rosterd.yaml");
+    let config = rosterd::config::Config::from_yaml(yaml, path, &env).unwrap();
+    assert_eq!(config.state_retention_days, 400);
+    let keep = format!("{yaml}state_retention_days: 0\n");
+    let config = rosterd::config::Config::from_yaml(&keep, path, &env).unwrap();
+    assert_eq!(config.state_retention_days, 0);
+    let bad = format!("{yaml}state_retention_days: -1\n");
+    let err = rosterd::config::Config::from_yaml(&bad, path, &env).unwrap_err();
+    assert!(err.to_string().contains("state_retention_days"), "{err}");
+}

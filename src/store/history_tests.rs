@@ -270,3 +270,31 @@ async fn pruning_removes_old_finished_rows_and_keeps_in_flight_new_and_snapshot(
         "snapshot untouched"
     );
 }
+
+#[tokio::test]
+async fn retention_0_or_past_any_date_prunes_nothing_and_days_count_back_from_now() {
+    let (_dir, s) = store().await;
+    s.run_start("r", RunMode::Apply, at(0)).await.unwrap();
+    s.run_finish("r", at(0), PassOutcome::Failed, "{}")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.prune_history(0, at(10_000)).await.unwrap(),
+        Pruned::default()
+    );
+    assert_eq!(
+        s.prune_history(u32::MAX, at(10_000)).await.unwrap(),
+        Pruned::default()
+    );
+    assert_eq!(
+        s.prune_history(30, at(30)).await.unwrap(),
+        Pruned::default()
+    );
+    assert_eq!(
+        s.prune_history(30, at(31)).await.unwrap(),
+        Pruned {
+            journal: 0,
+            runs: 1
+        }
+    );
+}
