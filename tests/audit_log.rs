@@ -125,3 +125,59 @@ async fn every_operation_is_one_audit_event_with_names_not_values() {
     assert_eq!(e["http_status"], 422);
     assert_no_personal_values(&events, &people);
 }
+
+#[tokio::test]
+async fn a_dead_vendor_defers_and_an_unknown_answer_says_so_then_settles() {
+    // Nothing listens: every create is deferred (the provider failed as a whole).
+    let port = support::process::free_port();
+    let key = "audit-dead-vendor-key";
+    let tenant = "00000000-0000-4000-8000-000000000000";
+    // One attempt per request: the retries are not what is tested here.
+    let once = "    rate_limit: { max_attempts: 1 }\n";
+    let ws = Workspace::hesh(&format!("http://127.0.0.1:{port}"), tenant, key, once);
+    let people: Vec<Person> = (1..=2).map(Person::new).collect();
+    ws.write_people(&people);
+    let (code, _, stderr) = ws.run(&["sync"]);
+    assert_eq!(code, 2, "{stderr}");
+    let events = audit_events(&stderr);
+    assert!(!events.is_empty(), "{stderr}");
+    for e in &events {
+        assert_eq!(e["outcome"], "deferred", "{e}");
+        assert_eq!(e["level"], "INFO");
+        assert!(e["vendor_id"].is_null());
+    }
+    assert_no_personal_values(&events, &people);
+
+    // The vendor applies the batch and the answer is lost, every attempt: unknown,
+    // at WARN; the next pass settles it by adoption, as created.
+    let fake = FakeHesh::start(FakeHeshOptions::default()).await;
+    let ws = Workspace::hesh(&fake.base_url(), fake.tenant_id(), fake.api_key(), once);
+    ws.write_people(&people);
+    fake.drop_after_apply_next(100);
+    let (code, _, stderr) = ws.run(&["sync"]);
+    assert_eq!(code, 2, "{stderr}");
+    let events = audit_events(&stderr);
+    assert_eq!(events.len(), 2, "{stderr}");
+    for e in &events {
+        assert_eq!(e["outcome"], "unknown", "{e}");
+        assert_eq!(e["level"], "WARN");
+    }
+    fake.clear_faults();
+    let (code, _, stderr) = ws.run(&["sync"]);
+    assert_eq!(code, 0, "{stderr}");
+    let events = audit_events(&stderr);
+    let settled: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["message"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // The resends first (they come before the plan), then whatever the plan adds
+    // for the adopted accounts.
+    assert_eq!(settled[..2], [("Account created.", "done"); 2], "{stderr}");
+    assert!(settled.iter().all(|(_, o)| *o == "done"), "{stderr}");
+    assert_no_personal_values(&events, &people);
+}
