@@ -338,6 +338,7 @@ impl Pass<'_> {
             .await
         {
             Ok(p) if p.journal + p.runs > 0 => info!(
+                run_id = %self.run_id,
                 journal = p.journal,
                 runs = p.runs,
                 retention_days,
