@@ -2,7 +2,8 @@
 //!
 //! Exit codes (DESIGN.md): 0 done or nothing to do, 1 could not run (config, source,
 //! state), 2 ran but some operations failed (or it was stopped, by a signal or its
-//! deadline, before everything was done), 3 stopped by a safety guard.
+//! deadline, before everything was done), 3 stopped by a safety guard; with
+//! `sync --dry-run --detailed-exitcode`, 4 changes pending.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +45,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_CANNOT_RUN: u8 = 1;
 pub const EXIT_SOME_FAILED: u8 = 2;
 pub const EXIT_BLOCKED: u8 = 3;
+/// `sync --dry-run --detailed-exitcode`: the plan would send something.
+pub const EXIT_CHANGES_PENDING: u8 = 4;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -82,6 +85,9 @@ pub enum Command {
     /// person matches (by key, else email) and rosterd does not hold. Read-only;
     /// with --disable, a guarded, journaled pass that adopts and disables them.
     Orphans(OrphansArgs),
+    /// What rosterd did, oldest first: each operation with its pass, provider, user
+    /// key, changed field names, outcome, vendor id and error (from the state file).
+    History(HistoryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +111,28 @@ pub struct OrphansArgs {
     /// Plan as if today were this date (YYYY-MM-DD).
     #[arg(long, value_name = "DATE")]
     pub today: Option<NaiveDate>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only this user (the source's key, e.g. the employee id).
+    #[arg(long, value_name = "KEY")]
+    pub user: Option<String>,
+    /// Only the user key(s) that ever had this email (now or in any recorded
+    /// operation), compared without case.
+    #[arg(long, value_name = "ADDR")]
+    pub email: Option<String>,
+    /// Only this provider (by name).
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+    /// From this day (YYYY-MM-DD, UTC) or time (RFC 3339) on.
+    #[arg(long, value_name = "DATE", value_parser = crate::history::TimeBound::parse)]
+    pub since: Option<crate::history::TimeBound>,
+    /// Up to this day (included whole) or before this time (RFC 3339).
+    #[arg(long, value_name = "DATE", value_parser = crate::history::TimeBound::parse)]
+    pub until: Option<crate::history::TimeBound>,
+    #[arg(long, value_enum, default_value_t = crate::history::HistoryFormat::Text)]
+    pub format: crate::history::HistoryFormat,
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +193,11 @@ pub struct SyncArgs {
     /// Do not ask before applying (a `sync` on a terminal shows the plan and asks).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// With --dry-run: exit 4 when the plan would send something, 0 when nothing
+    /// would change, 3 when a safety guard blocks (manual actions alone are 0: nothing
+    /// is sent for them).
+    #[arg(long, requires = "dry_run")]
+    pub detailed_exitcode: bool,
 }
 
 #[derive(Debug, Args)]
@@ -203,6 +236,7 @@ pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
         Command::Status(args) => status_command(&config, args).await,
         Command::ForgetProvider(args) => forget_command(&config, &args.name).await,
         Command::Orphans(args) => orphans_command(&config, args, today).await,
+        Command::History(args) => history_command(&config, args).await,
         Command::Daemon(args) => {
             let options = crate::daemon::DaemonOptions {
                 config_path: cli.config.clone(),
@@ -423,7 +457,15 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
         );
     }
     print_report(&report, args.format);
-    ExitCode::from(exit_code(report.outcome(args.force)))
+    let code = exit_code(report.outcome(args.force));
+    let pending = report
+        .providers
+        .iter()
+        .any(|p| !p.plan.operations.is_empty());
+    if args.detailed_exitcode && code == EXIT_OK && pending {
+        return ExitCode::from(EXIT_CHANGES_PENDING);
+    }
+    ExitCode::from(code)
 }
 
 /// Whether a person is at the keyboard: stdin and stdout both terminals.
@@ -693,4 +735,37 @@ async fn connect_check(config: &crate::config::ProviderConfig) -> Connection {
         }
     }
     connection
+}
+
+/// `history`: read-only; a missing state file is an error (nothing was ever recorded,
+/// or the config points elsewhere), not an empty answer.
+async fn history_command(config: &Config, args: HistoryArgs) -> ExitCode {
+    let store = match Store::open_read_only(&config.state).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return fail(format!(
+                "no state file at {}: rosterd has recorded nothing there yet (is `state:` \
+                 in {} the right path?)",
+                config.state.display(),
+                config.path.display()
+            ))
+        }
+        Err(e) => return fail(e),
+    };
+    let query = crate::history::HistoryQuery {
+        user: args.user,
+        email: args.email,
+        provider: args.provider,
+        since: args.since,
+        until: args.until,
+    };
+    let state = config.state.display().to_string();
+    // Each piece is whole entries, scrubbed and written as it comes.
+    let mut print = |chunk: &str| out!("{chunk}");
+    let written = crate::history::write(&store, &state, &query, args.format, &mut print).await;
+    store.close().await;
+    if let Err(e) = written {
+        return fail(e);
+    }
+    ExitCode::from(EXIT_OK)
 }

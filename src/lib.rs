@@ -4,6 +4,7 @@
 //! executor (later) → [`providers`]; [`store`] keeps the snapshot, journal and runs;
 //! [`sync`] ties one pass together and [`report`] prints it.
 
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod daemon;
 pub mod executor;
 pub mod failpoint;
 pub mod files;
+pub mod history;
 pub mod metrics;
 pub mod net;
 pub mod orphans;

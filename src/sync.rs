@@ -208,6 +208,9 @@ pub async fn apply_pass(
         }
     };
     let recorded = pass.record(&result, request.overrides_guards()).await;
+    if recorded.is_ok() {
+        pass.prune(config.state_retention_days).await;
+    }
     // A pass that ran but could not be recorded is an error, as before the Pass
     // value: the history would not show it.
     let result = match (result, recorded) {
@@ -419,6 +422,29 @@ impl<'c> Pass<'c> {
             Err(e) => warn!(error = %e, "Cannot record the run in the run history."),
         }
         recorded
+    }
+}
+
+impl Pass<'_> {
+    /// `state_retention_days`: once the pass is recorded, journal entries and runs past
+    /// the limit go. A failure to prune is logged and changes nothing else: the pass
+    /// did its work, and the next one prunes again.
+    async fn prune(&self, retention_days: u32) {
+        match self
+            .store
+            .prune_history(retention_days, (self.clock)())
+            .await
+        {
+            Ok(p) if p.journal + p.runs > 0 => info!(
+                run_id = %self.run_id,
+                journal = p.journal,
+                runs = p.runs,
+                retention_days,
+                "Old history pruned."
+            ),
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "Cannot prune old history from the state file."),
+        }
     }
 }
 

@@ -94,7 +94,14 @@ pub struct Config {
     pub safety: SafetyConfig,
     pub daemon: DaemonConfig,
     pub providers: Vec<ProviderConfig>,
+    /// Journal entries and runs older than this many days are pruned at the end of a
+    /// pass (0: kept forever); the snapshot is never pruned.
+    pub state_retention_days: u32,
 }
+
+/// `state_retention_days` when the config does not say: over a year, so that "what
+/// happened to this person last year" can still be answered.
+pub const DEFAULT_STATE_RETENTION_DAYS: u32 = 400;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -282,6 +289,12 @@ struct RawConfig {
     #[serde(default)]
     daemon: DaemonConfig,
     providers: Vec<RawProvider>,
+    #[serde(default = "default_state_retention_days")]
+    state_retention_days: u32,
+}
+
+fn default_state_retention_days() -> u32 {
+    DEFAULT_STATE_RETENTION_DAYS
 }
 
 /// The keys every provider has; the rest go to the vendor's own settings parser.
@@ -523,6 +536,7 @@ fn validate(
         safety: raw.safety,
         daemon: raw.daemon,
         providers,
+        state_retention_days: raw.state_retention_days,
     })
 }
 

@@ -423,14 +423,16 @@ async fn begin(ctx: &ApplyContext<'_>, ops: &[&Operation]) -> Result<Vec<Begun>,
     for op in ops {
         let payload =
             serde_json::to_string(&JournalPayload::of(op)).unwrap_or_else(|_| "{}".into());
+        let fields: Vec<&str> = op.changes.iter().map(|c| c.field.as_str()).collect();
         let id = ctx
             .store
-            .journal_begin(
+            .journal_begin_fields(
                 ctx.run_id,
                 ctx.provider.name(),
                 op.op,
                 &op.external_id,
                 &payload,
+                Some(&fields),
                 (ctx.clock)(),
             )
             .await?;
@@ -467,6 +469,20 @@ async fn finish(
     let id = begun.id;
     let now = (ctx.clock)();
     let name = ctx.provider.name();
+    // The audit event of this outcome; each arm fills in what it knows.
+    let audit = |outcome, vendor_id: Option<&str>, http_status| {
+        crate::audit::OperationAudit {
+            run_id: ctx.run_id,
+            provider: name,
+            external_id: &op.external_id,
+            op: op.op,
+            fields: op.changes.iter().map(|c| c.field.as_str()).collect(),
+            outcome,
+            vendor_id,
+            http_status,
+        }
+        .emit();
+    };
     match outcome {
         Ok(Applied::Done { vendor_id, record }) => {
             let vendor_id = vendor_id.or_else(|| op.vendor_id.clone());
@@ -514,7 +530,7 @@ async fn finish(
             };
             ctx.store.journal_finish(id, Some(&change), now).await?;
             ctx.store.clear_op_failure(name, &op.external_id).await?;
-            debug!(external_id = %op.external_id, op = op.op.as_str(), "Operation confirmed.");
+            audit(crate::audit::AuditOutcome::Done, vendor_id.as_deref(), None);
             result.confirmed(op.op);
         }
         Ok(Applied::Absent) => {
@@ -526,7 +542,7 @@ async fn finish(
                     .record_leaver_check(name, &op.external_id, LeaverOutcome::Absent, now)
                     .await?;
             }
-            debug!(external_id = %op.external_id, op = op.op.as_str(), "The vendor has no such account.");
+            audit(crate::audit::AuditOutcome::Absent, None, None);
             result.absent += 1;
         }
         Ok(Applied::Manual { vendor_id, reason }) => {
@@ -550,21 +566,27 @@ async fn finish(
                 .record_failure(name, &op.external_id, &reason)
                 .await?;
             warn!(provider = %name, external_id = %op.external_id, reason = %reason, "Needs manual action.");
+            let vendor_id = vendor_id.as_deref().or(op.vendor_id.as_deref());
+            audit(crate::audit::AuditOutcome::Manual, vendor_id, None);
             result.manual += 1;
         }
         Err(e) if e.fault.is_some() && !outcome_unknown(op, &e, begun.carries_unknown) => {
             // The provider's failure, not this user's: no failure counted against the
             // user (nor towards quarantine); the plan sends it again next pass.
-            ctx.store.journal_fail(id, &e.message, now).await?;
+            ctx.store.journal_defer(id, &e.message, now).await?;
             debug!(provider = %name, external_id = %op.external_id, op = op.op.as_str(), error = %e, "Operation deferred: the provider failed as a whole.");
+            let vendor_id = op.vendor_id.as_deref();
+            audit(crate::audit::AuditOutcome::Deferred, vendor_id, e.status);
             result.deferred += 1;
         }
         Err(e) => {
-            if outcome_unknown(op, &e, begun.carries_unknown) {
+            let audited = if outcome_unknown(op, &e, begun.carries_unknown) {
                 warn!(provider = %name, external_id = %op.external_id, op = op.op.as_str(), error = %e, "The vendor may have carried this out: it is resent before the next plan.");
+                crate::audit::AuditOutcome::Unknown
             } else {
                 ctx.store.journal_fail(id, &e.message, now).await?;
-            }
+                crate::audit::AuditOutcome::Failed
+            };
             // Counted per user and record: the planner quarantines an operation that
             // keeps failing the same way.
             let fingerprint = op.fingerprint.map(|f| f.to_string()).unwrap_or_default();
@@ -572,6 +594,7 @@ async fn finish(
                 .record_op_failure(name, &op.external_id, op.op, &fingerprint, &e.message, now)
                 .await?;
             warn!(provider = %name, external_id = %op.external_id, op = op.op.as_str(), error = %e, "Operation failed.");
+            audit(audited, op.vendor_id.as_deref(), e.status);
             result.failed(op, &e);
         }
     }

@@ -99,7 +99,25 @@ impl Store {
         payload_json: &str,
         now: DateTime<Utc>,
     ) -> Result<Begun, StoreError> {
+        self.journal_begin_fields(run_id, provider, op, external_id, payload_json, None, now)
+            .await
+    }
+
+    /// [`Store::journal_begin`], also recording the names of the fields the operation
+    /// changes (for `rosterd history`; never their values).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn journal_begin_fields(
+        &self,
+        run_id: &str,
+        provider: &str,
+        op: OpKind,
+        external_id: &str,
+        payload_json: &str,
+        fields: Option<&[&str]>,
+        now: DateTime<Utc>,
+    ) -> Result<Begun, StoreError> {
         const ACTION: &str = "write a journal entry";
+        let fields = fields.map(|f| serde_json::Value::from(f.to_vec()).to_string());
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
@@ -108,7 +126,7 @@ impl Store {
         // An earlier attempt at the same account still in flight (its outcome unknown)
         // is carried by this one: one entry per account, not one per pass.
         let superseded = sqlx::query(
-            "UPDATE journal SET status = 'failed', \
+            "UPDATE journal SET status = 'failed', outcome = 'failed', \
                  error = 'superseded by a later attempt', finished_at = ? \
              WHERE status = 'in_flight' AND provider = ? AND external_id = ?",
         )
@@ -121,8 +139,8 @@ impl Store {
         .rows_affected();
         let done = sqlx::query(
             "INSERT INTO journal \
-                 (run_id, provider, op, external_id, payload, status, created_at) \
-             VALUES (?, ?, ?, ?, ?, 'in_flight', ?)",
+                 (run_id, provider, op, external_id, payload, status, created_at, fields) \
+             VALUES (?, ?, ?, ?, ?, 'in_flight', ?, ?)",
         )
         .bind(run_id)
         .bind(provider)
@@ -130,6 +148,7 @@ impl Store {
         .bind(external_id)
         .bind(crate::redact::scrub(payload_json).into_owned())
         .bind(time_text(now))
+        .bind(fields)
         .execute(&mut *tx)
         .await
         .map_err(query_err(ACTION))?;
@@ -154,10 +173,16 @@ impl Store {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(query_err(ACTION))?;
+        // A confirmed operation that left the account needing a person is `manual`.
+        let outcome = match snapshot {
+            Some(SnapshotChange::Upsert(row)) if row.state == AccountState::Manual => "manual",
+            _ => "done",
+        };
         let done = sqlx::query(
-            "UPDATE journal SET status = 'done', finished_at = ? \
+            "UPDATE journal SET status = 'done', outcome = ?, finished_at = ? \
              WHERE id = ? AND status = 'in_flight'",
         )
+        .bind(outcome)
         .bind(time_text(now))
         .bind(id)
         .execute(&mut *tx)
@@ -166,6 +191,14 @@ impl Store {
         if done.rows_affected() == 0 {
             // Dropping the transaction rolls it back.
             return Err(StoreError::NotInFlight { id });
+        }
+        // The vendor's id, for the history: read before a delete removes the row.
+        if let Some(SnapshotChange::Remove {
+            provider,
+            external_id,
+        }) = snapshot
+        {
+            record_vendor_id(&mut tx, id, provider, external_id).await?;
         }
         match snapshot {
             None => {}
@@ -212,6 +245,20 @@ impl Store {
                     .map_err(query_err(ACTION))?;
             }
         }
+        // ... and after the others have written it.
+        match snapshot {
+            Some(SnapshotChange::Upsert(SnapshotUpsert {
+                provider,
+                external_id,
+                ..
+            }))
+            | Some(SnapshotChange::State {
+                provider,
+                external_id,
+                ..
+            }) => record_vendor_id(&mut tx, id, provider, external_id).await?,
+            _ => {}
+        }
         tx.commit().await.map_err(query_err(ACTION))?;
         Ok(())
     }
@@ -223,10 +270,32 @@ impl Store {
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.journal_fail_as(id, error, "failed", now).await
+    }
+
+    /// Marks an operation failed because its provider failed as a whole (unreachable,
+    /// credentials rejected): the history says `deferred`, as the pass's result does.
+    pub async fn journal_defer(
+        &self,
+        id: i64,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.journal_fail_as(id, error, "deferred", now).await
+    }
+
+    async fn journal_fail_as(
+        &self,
+        id: i64,
+        error: &str,
+        outcome: &'static str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let done = sqlx::query(
-            "UPDATE journal SET status = 'failed', error = ?, finished_at = ? \
+            "UPDATE journal SET status = 'failed', outcome = ?, error = ?, finished_at = ? \
              WHERE id = ? AND status = 'in_flight'",
         )
+        .bind(outcome)
         // Free text a vendor may have echoed a secret into: scrubbed before it is kept.
         .bind(crate::redact::scrub(error).into_owned())
         .bind(time_text(now))
@@ -253,6 +322,28 @@ impl Store {
         .map_err(query_err(ACTION))?;
         rows.iter().map(journal_entry).collect()
     }
+}
+
+/// Copies the snapshot row's vendor id into journal entry `id`, inside the
+/// transaction that finishes it.
+async fn record_vendor_id(
+    tx: &mut sqlx::SqliteConnection,
+    id: i64,
+    provider: &str,
+    external_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE journal SET vendor_id = \
+             (SELECT vendor_id FROM snapshot WHERE provider = ? AND external_id = ?) \
+         WHERE id = ?",
+    )
+    .bind(provider)
+    .bind(external_id)
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .map_err(query_err("finish a journal entry"))?;
+    Ok(())
 }
 
 fn journal_entry(row: &SqliteRow) -> Result<JournalEntry, StoreError> {

@@ -11,6 +11,7 @@
 //! rosterd is refused rather than misread.
 
 mod failures;
+mod history;
 mod journal;
 mod leavers;
 mod lock;
@@ -32,6 +33,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection, Row};
 
 pub use failures::{Attention, FailureRecord};
+pub use history::{HistoryEntry, HistoryFilter, Pruned};
 pub use journal::{Begun, JournalEntry, JournalStatus, SnapshotChange};
 pub use leavers::LeaverOutcome;
 pub use lock::{LockError, RunLock};

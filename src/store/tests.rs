@@ -192,7 +192,7 @@ async fn newer_schema_is_refused() {
             StoreError::NewerSchema {
                 found, supported, ..
             } => {
-                assert_eq!((*found, *supported), (9999, super::supported_version()));
+                assert_eq!((*found, *supported), (9999, supported_version()));
             }
             other => panic!("expected NewerSchema, got {other:?}"),
         }
@@ -200,7 +200,7 @@ async fn newer_schema_is_refused() {
         assert!(
             text.contains(&format!(
                 "written by a newer rosterd (schema 9999, this build knows up to {})",
-                super::supported_version()
+                supported_version()
             )),
             "{text}"
         );
@@ -274,7 +274,7 @@ async fn read_only_open_of_an_unmigrated_file_asks_for_a_real_sync() {
                 found: 0,
                 required,
                 ..
-            } if required == super::supported_version()
+            } if required == supported_version()
         ),
         "{err:?}"
     );

@@ -23,6 +23,8 @@ mod apply_saleschat;
 mod apply_vyte;
 #[path = "../apply_zaia.rs"]
 mod apply_zaia;
+#[path = "../audit_log.rs"]
+mod audit_log;
 #[path = "../convergence.rs"]
 mod convergence;
 #[path = "../crash_points.rs"]
@@ -33,12 +35,16 @@ mod daemon;
 mod daemon_hesh;
 #[path = "../deploy.rs"]
 mod deploy;
+#[path = "../detailed_exitcode.rs"]
+mod detailed_exitcode;
 #[path = "../dry_run.rs"]
 mod dry_run;
 #[path = "../e2e_four_vendors.rs"]
 mod e2e_four_vendors;
 #[path = "../fake_hesh.rs"]
 mod fake_hesh;
+#[path = "../history.rs"]
+mod history;
 #[path = "../hostile_inputs.rs"]
 mod hostile_inputs;
 #[path = "../hostile_network.rs"]
