@@ -51,6 +51,8 @@ mod private_files;
 mod request_bodies;
 #[path = "../scim.rs"]
 mod scim;
+#[path = "../scim_django.rs"]
+mod scim_django;
 #[path = "../secrets_never_leak.rs"]
 mod secrets_never_leak;
 #[path = "../soak.rs"]

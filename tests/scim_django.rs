@@ -1,0 +1,247 @@
+//! The whole lifecycle against two real, independent SCIM 2.0 servers with the
+//! default provider settings: scim2-server (`support/scim_server.rs`) and
+//! django-scim2 in a throwaway Django project (`support/django_scim.rs`). Creates,
+//! adoption of users who exist already (another email case; an address with `'` and
+//! `+`), renames, email and phone changes, a phone removed, a leaver, a rehire, and
+//! after each step a pass that sends no write. What is asserted is each server's own
+//! `/Users`, read back, never rosterd's report alone.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::support;
+
+use std::process::Command;
+
+use serde_json::{json, Value};
+use support::django_scim::{DjangoScim, RealScim};
+use support::scim_server::{ScimServer, USER_SCHEMA};
+use support::workspace::{provider, Person};
+
+const TOKEN_ENV: &str = "ROSTERD_TEST_SCIM_TOKEN";
+
+struct Ws {
+    dir: tempfile::TempDir,
+    token: String,
+}
+
+impl Ws {
+    fn new(target: &dyn RealScim) -> Ws {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "state: state.db\n\
+             source:\n  type: csv\n  path: users.csv\n  fields: {{ external_id: id, email: email, first_name: first, last_name: last, phone: phone }}\n  status: {{ field: status, active_values: [active] }}\n\
+             safety: {{ max_disable_percent: 100, min_source_users: 1 }}\n\
+             providers:\n  - name: scim\n    type: scim\n    base_url: {}\n    bearer_token: ${{{TOKEN_ENV}}}\n",
+            target.base_url()
+        );
+        std::fs::write(dir.path().join("rosterd.yaml"), yaml).unwrap();
+        Ws {
+            dir,
+            token: target.token().to_string(),
+        }
+    }
+
+    fn write_people(&self, people: &[Person]) {
+        let mut csv = String::from("id,email,first,last,phone,status\n");
+        for p in people {
+            csv.push_str(&format!(
+                "{},{},{},{},{},{}\n",
+                p.id, p.email, p.first, p.last, p.phone, p.status
+            ));
+        }
+        std::fs::write(self.dir.path().join("users.csv"), csv).unwrap();
+    }
+
+    /// `sync --format json`: (exit code, the provider's report, stderr).
+    fn sync(&self) -> (i32, Value, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_rosterd"))
+            .arg("-c")
+            .arg(self.dir.path().join("rosterd.yaml"))
+            .args(["sync", "--format", "json"])
+            .env(TOKEN_ENV, &self.token)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            !stdout.contains(&self.token) && !stderr.contains(&self.token),
+            "the bearer token leaked"
+        );
+        let doc: Value =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+        (
+            out.status.code().unwrap_or(-1),
+            provider(&doc, "scim").clone(),
+            stderr,
+        )
+    }
+}
+
+fn person(id: &str, email: &str, first: &str, last: &str, phone: &str) -> Person {
+    Person {
+        id: id.into(),
+        email: email.into(),
+        first: first.into(),
+        last: last.into(),
+        phone: phone.into(),
+        status: "active".into(),
+    }
+}
+
+fn seeded(user_name: &str, given: &str, family: &str, phone: Option<&str>) -> Value {
+    let mut u = json!({
+        "schemas": [USER_SCHEMA],
+        "userName": user_name,
+        "name": {"givenName": given, "familyName": family},
+        "emails": [{"value": user_name, "type": "work", "primary": true}],
+        "active": true
+    });
+    if let Some(p) = phone {
+        u["phoneNumbers"] = json!([{"value": p, "type": "work", "primary": true}]);
+    }
+    u
+}
+
+/// The server holds exactly `people`, once each, as the source has them: names,
+/// one primary email, the phone or none, active as the status says.
+fn assert_holds(server: &dyn RealScim, people: &[Person], step: &str) {
+    let users = server.all_users();
+    let label = server.label();
+    assert_eq!(users.len(), people.len(), "{label}, {step}: {users:#?}");
+    for p in people {
+        let held: Vec<&Value> = users
+            .iter()
+            .filter(|u| u["externalId"].as_str() == Some(p.id.as_str()))
+            .collect();
+        assert_eq!(
+            held.len(),
+            1,
+            "{label}, {step}: {} held {} times: {users:#?}",
+            p.id,
+            held.len()
+        );
+        let u = held[0];
+        let at = format!("{label}, {step}, {}: {u:#}", p.id);
+        assert_eq!(u["userName"], p.email.as_str(), "{at}");
+        assert_eq!(u["name"]["givenName"], p.first.as_str(), "{at}");
+        assert_eq!(u["name"]["familyName"], p.last.as_str(), "{at}");
+        assert_eq!(u["displayName"], format!("{} {}", p.first, p.last), "{at}");
+        let emails = u["emails"].as_array().unwrap();
+        assert_eq!(emails.len(), 1, "one email, not a merge: {at}");
+        assert_eq!(emails[0]["value"], p.email.as_str(), "{at}");
+        assert_eq!(emails[0]["primary"], true, "{at}");
+        let phones = u.get("phoneNumbers").and_then(Value::as_array);
+        if p.phone.is_empty() {
+            assert!(phones.is_none_or(|p| p.is_empty()), "no phone: {at}");
+        } else {
+            let phones = phones.unwrap_or_else(|| panic!("a phone: {at}"));
+            assert_eq!(phones.len(), 1, "one phone, not a merge: {at}");
+            assert_eq!(phones[0]["value"], p.phone.as_str(), "{at}");
+        }
+        assert_eq!(u["active"], p.status == "active", "{at}");
+    }
+}
+
+/// One step: a pass that must succeed and leave the server as the source says, then
+/// a pass that has nothing to do and sends nothing. Returns the first pass's report.
+fn step(
+    server: &dyn RealScim,
+    ws: &Ws,
+    people: &[Person],
+    name: &str,
+    writes: &dyn Fn() -> usize,
+) -> Value {
+    ws.write_people(people);
+    let (code, report, stderr) = ws.sync();
+    assert_eq!(code, 0, "{}, {name}: {report:#}\n{stderr}", server.label());
+    assert_eq!(
+        report["result"]["failed"],
+        0,
+        "{}, {name}: {report:#}",
+        server.label()
+    );
+    assert_holds(server, people, name);
+    let before = writes();
+    let (code, again, stderr) = ws.sync();
+    assert_eq!(
+        code,
+        0,
+        "{}, {name} again: {again:#}\n{stderr}",
+        server.label()
+    );
+    assert_eq!(
+        again["operations"],
+        json!([]),
+        "{}, {name} again: {again:#}",
+        server.label()
+    );
+    assert_eq!(
+        again["result"]["requests"].as_u64().unwrap_or(0),
+        0,
+        "{}, {name} again: nothing sent",
+        server.label()
+    );
+    assert_eq!(
+        writes(),
+        before,
+        "{}, {name} again: the server got no write",
+        server.label()
+    );
+    assert_holds(server, people, name);
+    report
+}
+
+fn lifecycle(server: &dyn RealScim, writes: &dyn Fn() -> usize) {
+    // Two people exist on the server already: one in another email case, one with an
+    // address that needs quoting (`'` and `+`), with a phone the source does not have.
+    server.seed(seeded("Ann.Lee@Corp.Example", "Ann", "Old", None));
+    server.seed(seeded(
+        "o'brien+ops@corp.example",
+        "Pat",
+        "O'Brien",
+        Some("+15550000001"),
+    ));
+    let mut people = vec![
+        person("E1", "ann.lee@corp.example", "Ann", "Lee", "+15551000001"),
+        person("E2", "o'brien+ops@corp.example", "Pat", "O'Brien", ""),
+        person("E3", "cy.new@corp.example", "Cy", "New", "+15551000003"),
+        person("E4", "di.new@corp.example", "Di", "New", ""),
+        person("E5", "ed.new@corp.example", "Ed", "New", "+15551000005"),
+    ];
+    let ws = Ws::new(server);
+    let first = step(server, &ws, &people, "creates and adoptions", writes);
+    assert_eq!(first["result"]["applied"]["create"], 5, "{first:#}");
+
+    // A rename, an email change, a phone changed, a phone removed, a phone added.
+    people[2].first = "Cyrus".into();
+    people[2].last = "Newer".into();
+    people[0].email = "ann.lee-smith@corp.example".into();
+    people[3].phone = "+15552000004".into();
+    people[4].phone = "+15552000005".into();
+    people[0].phone = String::new();
+    step(server, &ws, &people, "changes", writes);
+
+    // A leaver, and a change to someone else.
+    people[4].status = "terminated".into();
+    people[1].last = "O'Brien-Ng".into();
+    step(server, &ws, &people, "a leaver", writes);
+
+    // The leaver is rehired, with a new email.
+    people[4].status = "active".into();
+    people[4].email = "ed.back@corp.example".into();
+    step(server, &ws, &people, "a rehire", writes);
+}
+
+#[test]
+fn scim2_server_converges_through_a_whole_lifecycle_with_the_default_settings() {
+    let server = ScimServer::start();
+    // scim2-server keeps no request log: the passes after each step must send no
+    // request at all (asserted in `step`), which bounds its writes too.
+    lifecycle(&server, &|| 0);
+}
+
+#[test]
+fn django_scim2_converges_through_a_whole_lifecycle_with_the_default_settings() {
+    let server = DjangoScim::start();
+    lifecycle(&server, &|| server.writes().len());
+}
