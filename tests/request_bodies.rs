@@ -753,9 +753,17 @@ fn check_scim(requests: &[Request]) {
     let patch = schema_of(
         "urn:ietf:params:scim:api:messages:2.0:PatchOp",
         json!(["schemas", "Operations"]),
+        // The portable form (#15): every operation names its attribute by path, a
+        // `replace` carries a value, and a `remove` only a path.
         json!({"Operations": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "required": ["op"],
-            "properties": {"op": {"enum": ["add", "remove", "replace"]}}}}}),
+            "type": "object", "required": ["op", "path"],
+            "properties": {
+                "op": {"enum": ["remove", "replace"]},
+                "path": {"enum": ["userName", "externalId", "name.givenName", "name.familyName",
+                                  "displayName", "emails", "phoneNumbers", "active"]}},
+            "if": {"properties": {"op": {"const": "replace"}}},
+            "then": {"required": ["value"]},
+            "else": {"not": {"required": ["value"]}}}}}),
     );
     let bulk = schema_of(
         "urn:ietf:params:scim:api:messages:2.0:BulkRequest",

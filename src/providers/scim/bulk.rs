@@ -276,7 +276,7 @@ pub fn plan_entry(i: usize, op: &Operation, eff: &Effective, found: Option<&Valu
         // The lookup did not return it (or could not filter): read it on its own.
         return Planned::OneByOne;
     }
-    let (method, json) = requests::bulk_write(&bulk_id, eff, &id, found, record, active);
+    let (method, json) = requests::bulk_write(op, &bulk_id, eff, &id, found, record, active);
     Planned::Entry(Entry {
         op: i,
         method,

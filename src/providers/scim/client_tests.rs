@@ -90,7 +90,10 @@ async fn without_etags_a_patch_is_sent_alone_without_if_match() {
     assert_eq!(t.calls(), [("PATCH", "/Users/u1".to_string())]);
     assert_eq!(t.header(0, "if-match"), None);
     let body = t.log.lock().unwrap()[0].body.clone().unwrap();
-    assert_eq!(body["Operations"][0]["value"], json!({"active": false}));
+    assert_eq!(
+        body["Operations"],
+        json!([{"op": "replace", "path": "active", "value": false}])
+    );
 }
 
 #[tokio::test]

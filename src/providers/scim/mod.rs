@@ -11,6 +11,7 @@ mod bulk;
 pub mod client;
 pub mod discovery;
 pub mod list;
+pub mod patch;
 mod preview;
 pub mod requests;
 

@@ -172,7 +172,7 @@ fn create(op: &Operation, eff: &Effective, record: &Record) -> Request {
         Some(record),
         Some(true),
     )
-    .with_note("{id}: the user found, brought up to date and activated");
+    .with_note("{id}: the user found, brought up to date and activated (with a `remove` of phoneNumbers when the user found has a phone the source does not)");
     requests::create(op, record)
         .then_if(&format!("{FILTERS}: first, before the POST"), by_name)
         .then_if(
