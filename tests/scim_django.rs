@@ -4,7 +4,8 @@
 //! adoption of users who exist already (another email case; an address with `'` and
 //! `+`), renames, email and phone changes, a phone removed, a leaver, a rehire, and
 //! after each step a pass that sends no write. What is asserted is each server's own
-//! `/Users`, read back, never rosterd's report alone.
+//! `/Users`, read back, never rosterd's report alone. And a 409 that no lookup
+//! explains, from a small fake: manual action, not resent until the record changes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -244,4 +245,153 @@ fn scim2_server_converges_through_a_whole_lifecycle_with_the_default_settings() 
 fn django_scim2_converges_through_a_whole_lifecycle_with_the_default_settings() {
     let server = DjangoScim::start();
     lifecycle(&server, &|| server.writes().len());
+}
+
+/// A SCIM service that filters and refuses every create as a duplicate it never
+/// lists (an account hidden from this client): neither real server can be made to
+/// refuse a user it does not show, hence this small in-process fake. It counts the
+/// POSTs it gets.
+mod conflict_fake {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::Router;
+    use serde_json::{json, Value};
+    use tokio::sync::oneshot;
+
+    pub const DETAIL: &str = "userName is already taken by an account in another tenant";
+
+    pub struct Fake {
+        pub posts: Arc<AtomicUsize>,
+        port: u16,
+        stop: Option<oneshot::Sender<()>>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    async fn config() -> String {
+        json!({"patch": {"supported": true}, "bulk": {"supported": false},
+               "filter": {"supported": true, "maxResults": 100}, "etag": {"supported": false}})
+        .to_string()
+    }
+
+    async fn list() -> String {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+               "totalResults": 0, "startIndex": 1, "itemsPerPage": 0, "Resources": []})
+        .to_string()
+    }
+
+    async fn create(State(posts): State<Arc<AtomicUsize>>) -> (StatusCode, String) {
+        posts.fetch_add(1, Ordering::SeqCst);
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+            "status": "409", "scimType": "uniqueness", "detail": DETAIL});
+        (StatusCode::CONFLICT, body.to_string())
+    }
+
+    impl Fake {
+        pub fn start() -> Fake {
+            let posts = Arc::new(AtomicUsize::new(0));
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.set_nonblocking(true).unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let (stop, stop_rx) = oneshot::channel::<()>();
+            let state = Arc::clone(&posts);
+            let thread = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                    let app = Router::new()
+                        .route("/scim/ServiceProviderConfig", axum::routing::get(config))
+                        .route("/scim/Users", axum::routing::get(list).post(create))
+                        .with_state(state);
+                    tokio::select! {
+                        _ = std::future::IntoFuture::into_future(axum::serve(listener, app)) => {}
+                        _ = stop_rx => {}
+                    }
+                });
+            });
+            Fake {
+                posts,
+                port,
+                stop: Some(stop),
+                thread: Some(thread),
+            }
+        }
+
+        pub fn posts(&self) -> usize {
+            self.posts.load(Ordering::SeqCst)
+        }
+    }
+
+    impl super::RealScim for Fake {
+        fn label(&self) -> &'static str {
+            "a fake refusing every create"
+        }
+        fn base_url(&self) -> String {
+            format!("http://127.0.0.1:{}/scim", self.port)
+        }
+        fn token(&self) -> &str {
+            "conflict-fake-token"
+        }
+        fn call(&self, _: &str, _: &str, _: Option<&Value>) -> (u16, Value) {
+            unreachable!("the tests read the fake's counters, not its users")
+        }
+    }
+
+    impl Drop for Fake {
+        fn drop(&mut self) {
+            if let Some(s) = self.stop.take() {
+                s.send(()).ok();
+            }
+            if let Some(t) = self.thread.take() {
+                t.join().ok();
+            }
+        }
+    }
+}
+
+/// A 409 with no user to adopt is manual action carrying the server's detail, not
+/// a failure resent every pass: the next pass sends nothing; a change to the
+/// person's record tries the create once more.
+#[test]
+fn a_duplicate_no_lookup_shows_is_manual_action_and_not_resent_until_the_record_changes() {
+    let fake = conflict_fake::Fake::start();
+    let ws = Ws::new(&fake);
+    let mut people = vec![person("E1", "taken@corp.example", "Ann", "Lee", "")];
+    ws.write_people(&people);
+    let (code, report, stderr) = ws.sync();
+    assert_eq!(report["result"]["failed"], 0, "{report:#}\n{stderr}");
+    assert_eq!(report["result"]["manual"], 1, "{report:#}");
+    assert!(stderr.contains(conflict_fake::DETAIL), "{stderr}");
+    assert_eq!(fake.posts(), 1);
+    assert_eq!(code, 0, "manual action is not a failure: {report:#}");
+
+    let (_, again, _) = ws.sync();
+    assert_eq!(again["operations"], json!([]), "{again:#}");
+    assert_eq!(
+        again["manual"][0]["reason"]
+            .as_str()
+            .map(|r| r.contains(conflict_fake::DETAIL)),
+        Some(true),
+        "{again:#}"
+    );
+    assert_eq!(
+        again["result"]["requests"].as_u64().unwrap_or(0),
+        0,
+        "{again:#}"
+    );
+    assert_eq!(fake.posts(), 1, "not resent while the record is unchanged");
+
+    people[0].last = "Lee-Smith".into();
+    ws.write_people(&people);
+    let (_, changed, _) = ws.sync();
+    assert_eq!(
+        fake.posts(),
+        2,
+        "tried again once the record changed: {changed:#}"
+    );
 }

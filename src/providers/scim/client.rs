@@ -95,9 +95,20 @@ pub async fn create(
             None => created_without_id(transport, op, eff, exclude, resp.status).await,
         },
         // Made in between (or not found by a service that cannot filter): adopt it.
+        // A duplicate that no lookup shows (another attribute is unique, or the user
+        // is hidden from this client) is for a person: resent, it meets the same 409
+        // every pass. The planner leaves it until the record changes.
         Err(e) if e.status == Some(409) => match find(transport, op, eff, exclude).await? {
             Some(found) => adopt(transport, op, eff, record, found).await,
-            None => Err(e),
+            None => Ok(Applied::Manual {
+                vendor_id: None,
+                reason: format!(
+                    "the SCIM service refused the create as a duplicate ({}) and lists no user with userName {} or externalId {} to adopt: resolve it by hand; the create is tried again when the source record changes",
+                    e.message,
+                    user_name(op),
+                    external_id(op)
+                ),
+            }),
         },
         Err(e) => Err(e),
     }
@@ -174,9 +185,15 @@ async fn change(
             other => return other,
         }
     }
-    let found = find(transport, op, eff, None)
-        .await?
-        .ok_or_else(|| not_found(op))?;
+    let found = match find(transport, op, eff, None).await? {
+        Some(found) => found,
+        // Nothing to disable: the service has no such user (e.g. its create needed
+        // manual action), as a delete of a user it does not have is done.
+        None if op.op == OpKind::Disable && op.vendor_id.is_none() => {
+            return Ok(Applied::done(None))
+        }
+        None => return Err(not_found(op)),
+    };
     let id = resource_id(&found).ok_or_else(|| not_found(op))?;
     modify(transport, op, eff, &id, Some(found), record, active).await
 }
