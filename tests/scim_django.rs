@@ -53,12 +53,12 @@ impl Ws {
         std::fs::write(self.dir.path().join("users.csv"), csv).unwrap();
     }
 
-    /// `sync --format json`: (exit code, the provider's report, stderr).
-    fn sync(&self) -> (i32, Value, String) {
+    /// Runs rosterd with `args`: (exit code, stdout, stderr); the token never shows.
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_rosterd"))
             .arg("-c")
             .arg(self.dir.path().join("rosterd.yaml"))
-            .args(["sync", "--format", "json"])
+            .args(args)
             .env(TOKEN_ENV, &self.token)
             .output()
             .unwrap();
@@ -68,13 +68,28 @@ impl Ws {
             !stdout.contains(&self.token) && !stderr.contains(&self.token),
             "the bearer token leaked"
         );
+        (out.status.code().unwrap_or(-1), stdout, stderr)
+    }
+
+    /// `sync --format json`: (exit code, the provider's report, stderr).
+    fn sync(&self) -> (i32, Value, String) {
+        let (code, stdout, stderr) = self.run(&["sync", "--format", "json"]);
         let doc: Value =
             serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
-        (
-            out.status.code().unwrap_or(-1),
-            provider(&doc, "scim").clone(),
-            stderr,
-        )
+        (code, provider(&doc, "scim").clone(), stderr)
+    }
+
+    /// The quirks `status --format json` shows as remembered, by name.
+    fn quirks(&self) -> Vec<String> {
+        let (code, stdout, stderr) = self.run(&["status", "--format", "json"]);
+        assert_eq!(code, 0, "{stderr}");
+        let doc: Value = serde_json::from_str(&stdout).unwrap();
+        doc["scim_quirks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["quirk"].as_str().unwrap().to_string())
+            .collect()
     }
 }
 
@@ -192,7 +207,8 @@ fn step(
     report
 }
 
-fn lifecycle(server: &dyn RealScim, writes: &dyn Fn() -> usize) {
+/// The lifecycle; returns the quirks rosterd remembered for the server.
+fn lifecycle(server: &dyn RealScim, writes: &dyn Fn() -> usize) -> (Vec<String>, Ws) {
     // Two people exist on the server already: one in another email case, one with an
     // address that needs quoting (`'` and `+`), with a phone the source does not have.
     server.seed(seeded("Ann.Lee@Corp.Example", "Ann", "Old", None));
@@ -231,6 +247,7 @@ fn lifecycle(server: &dyn RealScim, writes: &dyn Fn() -> usize) {
     people[4].status = "active".into();
     people[4].email = "ed.back@corp.example".into();
     step(server, &ws, &people, "a rehire", writes);
+    (ws.quirks(), ws)
 }
 
 #[test]
@@ -238,13 +255,39 @@ fn scim2_server_converges_through_a_whole_lifecycle_with_the_default_settings() 
     let server = ScimServer::start();
     // scim2-server keeps no request log: the passes after each step must send no
     // request at all (asserted in `step`), which bounds its writes too.
-    lifecycle(&server, &|| 0);
+    let (quirks, _) = lifecycle(&server, &|| 0);
+    assert!(
+        quirks.is_empty(),
+        "scim2-server does what it announces: {quirks:?}"
+    );
 }
 
 #[test]
 fn django_scim2_converges_through_a_whole_lifecycle_with_the_default_settings() {
     let server = DjangoScim::start();
-    lifecycle(&server, &|| server.writes().len());
+    let (quirks, ws) = lifecycle(&server, &|| server.writes().len());
+    // django-scim2 announces PATCH but cannot replace externalId, displayName or
+    // phoneNumbers by it (501): learned at the first adoption, PUT from then on.
+    assert_eq!(quirks, ["patch_unusable"]);
+    let log = server.log();
+    let first_put = log.iter().position(|l| l.starts_with("PUT ")).unwrap();
+    assert!(
+        log[first_put..]
+            .iter()
+            .filter(|l| l.starts_with("PATCH "))
+            .count()
+            <= 1,
+        "after the 501, changes go as a read and a PUT: {log:#?}"
+    );
+    // `status` and `check` say so.
+    for cmd in ["status", "check"] {
+        let (code, stdout, stderr) = ws.run(&[cmd]);
+        assert_eq!(code, 0, "{cmd}: {stderr}");
+        assert!(
+            stdout.contains("scim quirk scim: PATCH unusable: changes are read and PUT"),
+            "{cmd}: {stdout}"
+        );
+    }
 }
 
 /// A SCIM service that filters and refuses every create as a duplicate it never

@@ -13,6 +13,7 @@
 mod failures;
 mod journal;
 mod lock;
+mod quirks;
 mod runs;
 mod snapshot;
 mod snapshot_read;
@@ -33,6 +34,7 @@ use sqlx::{ConnectOptions, Connection, Row};
 pub use failures::{Attention, FailureRecord};
 pub use journal::{Begun, JournalEntry, JournalStatus, SnapshotChange};
 pub use lock::{LockError, RunLock};
+pub use quirks::QuirkRow;
 pub use runs::{PassOutcome, RunMode, RunRecord};
 pub use snapshot::{Forgotten, SnapshotUpsert};
 pub use types::{AccountState, OpKind, RowDetails, Snapshot, SnapshotRow};

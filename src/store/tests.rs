@@ -192,13 +192,16 @@ async fn newer_schema_is_refused() {
             StoreError::NewerSchema {
                 found, supported, ..
             } => {
-                assert_eq!((*found, *supported), (9999, 2));
+                assert_eq!((*found, *supported), (9999, super::supported_version()));
             }
             other => panic!("expected NewerSchema, got {other:?}"),
         }
         let text = err.to_string();
         assert!(
-            text.contains("written by a newer rosterd (schema 9999, this build knows up to 2)"),
+            text.contains(&format!(
+                "written by a newer rosterd (schema 9999, this build knows up to {})",
+                super::supported_version()
+            )),
             "{text}"
         );
     }
@@ -269,9 +272,9 @@ async fn read_only_open_of_an_unmigrated_file_asks_for_a_real_sync() {
             err,
             StoreError::OlderSchema {
                 found: 0,
-                required: 2,
+                required,
                 ..
-            }
+            } if required == super::supported_version()
         ),
         "{err:?}"
     );

@@ -12,6 +12,8 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
 
 use super::discovery::{Effective, Features};
+use super::patch;
+use super::quirks::Quirk;
 use super::list::{check_paging, parse_page};
 use super::requests::{self, external_id, user_name};
 use crate::plan::{OpKind, Operation};
@@ -235,7 +237,9 @@ pub fn needs_read(eff: &Effective) -> bool {
 
 /// Writes `record` / `active` to user `id`: PATCH, or PUT of the merged resource;
 /// `If-Match` with the version of `current` (read here when needed and not given).
-/// A 412 is read again and retried once.
+/// A 412 is read again and retried once. A PATCH refused (501 / 405), or answered
+/// with a resource that differs from what was meant (a merge, an ignored change), is
+/// redone at once as a PUT, and the quirk remembered.
 pub async fn modify(
     transport: &dyn Transport,
     op: &Operation,
@@ -245,6 +249,14 @@ pub async fn modify(
     record: Option<&Record>,
     active: Option<bool>,
 ) -> OpResult {
+    let as_put = || Effective {
+        patch: false,
+        ..eff.clone()
+    };
+    if eff.patch && eff.patch_refused() {
+        // Learned by another operation of this pass since this unit began.
+        return Box::pin(modify(transport, op, &as_put(), id, current, record, active)).await;
+    }
     let mut current = current;
     for attempt in 0..2 {
         if needs_read(eff) && (current.is_none() || attempt > 0) {
@@ -253,9 +265,27 @@ pub async fn modify(
         let request = requests::write(op, eff, id, current.as_ref(), record, active);
         match transport.send(&request).await {
             Ok(resp) => {
+                let differs = answer_differs(&resp.body, record, active);
+                if eff.patch && !differs.is_empty() {
+                    let merged = differs.iter().all(|p| matches!(*p, "emails" | "phoneNumbers"));
+                    let quirk = if merged { Quirk::MultiValuedMerge } else { Quirk::PatchUnusable };
+                    eff.learn(
+                        quirk,
+                        format!(
+                            "a PATCH of {} was answered with {} other than sent",
+                            request.path,
+                            differs.join(", ")
+                        ),
+                    );
+                    return Box::pin(modify(transport, op, &as_put(), id, None, record, active))
+                        .await;
+                }
+                if !differs.is_empty() {
+                    tracing::warn!(external_id = %op.external_id, attributes = %differs.join(", "), "The SCIM service answered a PUT with other values than sent (it may normalise them).");
+                }
                 return Ok(Applied::done(
                     resource_id(&resp.body).or_else(|| Some(id.to_string())),
-                ))
+                ));
             }
             Err(e) if e.status == Some(412) && attempt == 0 => {
                 // Changed since it was read: read again (below) and retry once.
@@ -265,11 +295,16 @@ pub async fn modify(
             // these attributes) answers 501 or 405: the same change goes as a PUT of
             // the merged resource, at once, instead of failing every update.
             Err(e) if eff.patch && matches!(e.status, Some(501 | 405)) => {
-                let put = Effective {
-                    patch: false,
-                    ..eff.clone()
-                };
-                return Box::pin(modify(transport, op, &put, id, None, record, active)).await;
+                eff.learn(
+                    Quirk::PatchUnusable,
+                    format!(
+                        "PATCH {} was answered HTTP {}: {}",
+                        request.path,
+                        e.status.unwrap_or_default(),
+                        e.message
+                    ),
+                );
+                return Box::pin(modify(transport, op, &as_put(), id, None, record, active)).await;
             }
             Err(e) => return Err(e),
         }
@@ -278,6 +313,21 @@ pub async fn modify(
         Some(412),
         "the SCIM user kept changing between read and write (If-Match failed twice)",
     ))
+}
+
+/// The managed attributes at which a write's answer differs from what it meant —
+/// only for an answer that is a User resource (an empty 200 or 204 says nothing); an
+/// attribute the answer leaves out is not taken as refused.
+fn answer_differs(body: &Value, record: Option<&Record>, active: Option<bool>) -> Vec<&'static str> {
+    if body.get("id").is_none() || body.get("userName").is_none() {
+        return Vec::new();
+    }
+    let meant = requests::resource(record, active);
+    let paths: Vec<&'static str> = patch::written_paths(record, active)
+        .into_iter()
+        .filter(|p| patch::at(body, p).is_some() || patch::at(&meant, p).is_none())
+        .collect();
+    patch::differences(&meant, body, &paths)
 }
 
 async fn read(transport: &dyn Transport, op: &Operation, id: &str) -> Result<Value, CallError> {
@@ -295,7 +345,24 @@ pub async fn find(
 ) -> Result<Option<Value>, CallError> {
     let user_name = user_name(op);
     let external_id = external_id(op);
-    if !eff.filter {
+    if eff.filter {
+        match find_by_filter(transport, op, exclude, &user_name, &external_id).await {
+            // Filtering refused despite the announcement: the listed users instead,
+            // for this lookup and (remembered) from now on.
+            Err(e) if matches!(e.status, Some(400 | 405 | 501)) && eff.listing.is_some() => {
+                eff.learn(
+                    Quirk::FilterUnusable,
+                    format!(
+                        "a filtered GET /Users was answered HTTP {}: {}",
+                        e.status.unwrap_or_default(),
+                        e.message
+                    ),
+                );
+            }
+            other => return other,
+        }
+    }
+    {
         let Some(listing) = &eff.listing else {
             return Ok(None);
         };
@@ -317,9 +384,19 @@ pub async fn find(
                     .filter(usable)
                     .find(|u| matches_attr(u, "externalId", &external_id))
             });
-        return Ok(hit.cloned());
+        Ok(hit.cloned())
     }
-    for (attr, value) in [("userName", &user_name), ("externalId", &external_id)] {
+}
+
+/// [`find`] by filter requests: by userName, then externalId.
+async fn find_by_filter(
+    transport: &dyn Transport,
+    op: &Operation,
+    exclude: Option<&str>,
+    user_name: &str,
+    external_id: &str,
+) -> Result<Option<Value>, CallError> {
+    for (attr, value) in [("userName", user_name), ("externalId", external_id)] {
         if value.trim().is_empty() {
             continue;
         }

@@ -31,6 +31,7 @@ fn eff(patch: bool, etag: bool) -> Effective {
         filter: true,
         etag,
         listing: None,
+        quirks: None,
     }
 }
 
@@ -425,4 +426,47 @@ async fn a_bulk_unit_without_filtering_finds_users_to_adopt_in_the_listing() {
     let body = bulk.body.as_ref().unwrap().to_string();
     assert!(body.contains("/Users/u9"), "{body}");
     assert_eq!(body.matches("\"POST\"").count(), 1, "{body}");
+}
+
+#[tokio::test]
+async fn a_patch_answered_with_merged_emails_is_redone_as_a_put_and_the_quirk_learned() {
+    use super::quirks::{Quirk, Quirks};
+    let o = op(OpKind::Update, "E1", Some("u1"));
+    let record = o.record.clone().unwrap();
+    let meant = super::requests::resource(Some(&record), None);
+    let t = numbered(move |r, _| match r.method {
+        "PATCH" => {
+            // The old email kept first, both primary: a merge.
+            let mut merged = meant.clone();
+            merged["id"] = json!("u1");
+            merged["emails"] = json!([
+                {"value": "old@example.com", "primary": true},
+                meant["emails"][0].clone()
+            ]);
+            ok(merged)
+        }
+        "GET" => ok(user("u1", 1)),
+        _ => ok(Value::Null),
+    });
+    let quirks = Quirks::default();
+    let e = Effective {
+        quirks: Some(quirks.clone()),
+        ..eff(true, false)
+    };
+    let r = client::apply_one(&t, &o, &e).await;
+    assert_eq!(r, Ok(Applied::done(Some("u1".into()))));
+    assert_eq!(
+        t.calls(),
+        [
+            ("PATCH", "/Users/u1".to_string()),
+            ("GET", "/Users/u1".into()),
+            ("PUT", "/Users/u1".into())
+        ]
+    );
+    assert!(quirks.has(Quirk::MultiValuedMerge));
+    assert_eq!(quirks.learned().len(), 1);
+    // The next change of the pass goes straight to a read and a PUT.
+    let again = client::apply_one(&t, &o, &e).await;
+    assert!(again.is_ok());
+    assert_eq!(t.calls()[3..], [("GET", "/Users/u1".to_string()), ("PUT", "/Users/u1".into())]);
 }

@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod list;
 pub mod patch;
 mod preview;
+pub mod quirks;
 pub mod requests;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -129,6 +130,10 @@ pub struct Scim {
     features: tokio::sync::OnceCell<discovery::Features>,
     /// `/Users`, listed at most once per pass when the service cannot filter.
     listing: discovery::Listing,
+    /// What the service turned out not to do: remembered, and learned this pass.
+    quirks: quirks::Quirks,
+    /// The digest remembered quirks must carry to apply (see `quirks.rs`).
+    digest: String,
 }
 
 impl Scim {
@@ -154,9 +159,11 @@ impl Scim {
                     email_field: "email",
                 },
             },
+            digest: quirks::config_digest(config.base_url.as_str(), &settings),
             settings,
             features: tokio::sync::OnceCell::new(),
             listing: discovery::Listing::default(),
+            quirks: quirks::Quirks::default(),
         }
     }
 
@@ -178,6 +185,7 @@ impl Scim {
             s.bulk_size,
         )
         .with_filter(s.filter, features)
+        .with_quirks(&self.quirks, s)
         .with_listing(&self.listing))
     }
 }
@@ -247,6 +255,24 @@ impl Provider for Scim {
 
     fn healthcheck(&self) -> Result<Vec<Request>, &'static str> {
         Ok(requests::healthcheck())
+    }
+
+    /// Remembered quirks apply only while the config is the one they were learned
+    /// with (see `quirks.rs`).
+    fn remember_quirks(&self, known: &[crate::store::QuirkRow]) {
+        for row in known.iter().filter(|r| r.config_digest == self.digest) {
+            if let Some(q) = quirks::Quirk::parse(&row.quirk) {
+                self.quirks.remember(q, &row.detail);
+            }
+        }
+    }
+
+    fn learned_quirks(&self) -> Vec<(&'static str, String, String)> {
+        self.quirks
+            .learned()
+            .into_iter()
+            .map(|(q, detail)| (q.as_str(), self.digest.clone(), detail))
+            .collect()
     }
 
     fn apply<'a>(
