@@ -476,6 +476,10 @@ pub async fn plan_loaded(
         let mut p = plan_provider(provider.as_ref(), pc, &loaded.users, store, &ctx).await?;
         plan::apply_guards(&mut p, &config.safety, source_block.as_deref());
         if options.show_requests {
+            // What the vendor turned out not to do (SCIM quirks) shapes the requests.
+            if let Some(s) = store {
+                provider.remember_quirks(&s.quirks(Some(&pc.name)).await?);
+            }
             p.requests = Some(RequestsPreview {
                 base_url: pc.base_url.as_str().trim_end_matches('/').to_string(),
                 headers: provider

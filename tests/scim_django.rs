@@ -208,7 +208,7 @@ fn step(
 }
 
 /// The lifecycle; returns the quirks rosterd remembered for the server.
-fn lifecycle(server: &dyn RealScim, writes: &dyn Fn() -> usize) -> (Vec<String>, Ws) {
+fn lifecycle(server: &dyn RealScim, writes: &dyn Fn() -> usize) -> (Vec<String>, Ws, Vec<Person>) {
     // Two people exist on the server already: one in another email case, one with an
     // address that needs quoting (`'` and `+`), with a phone the source does not have.
     server.seed(seeded("Ann.Lee@Corp.Example", "Ann", "Old", None));
@@ -247,7 +247,7 @@ fn lifecycle(server: &dyn RealScim, writes: &dyn Fn() -> usize) -> (Vec<String>,
     people[4].status = "active".into();
     people[4].email = "ed.back@corp.example".into();
     step(server, &ws, &people, "a rehire", writes);
-    (ws.quirks(), ws)
+    (ws.quirks(), ws, people)
 }
 
 #[test]
@@ -255,7 +255,7 @@ fn scim2_server_converges_through_a_whole_lifecycle_with_the_default_settings() 
     let server = ScimServer::start();
     // scim2-server keeps no request log: the passes after each step must send no
     // request at all (asserted in `step`), which bounds its writes too.
-    let (quirks, _) = lifecycle(&server, &|| 0);
+    let (quirks, _, _) = lifecycle(&server, &|| 0);
     assert!(
         quirks.is_empty(),
         "scim2-server does what it announces: {quirks:?}"
@@ -265,7 +265,7 @@ fn scim2_server_converges_through_a_whole_lifecycle_with_the_default_settings() 
 #[test]
 fn django_scim2_converges_through_a_whole_lifecycle_with_the_default_settings() {
     let server = DjangoScim::start();
-    let (quirks, ws) = lifecycle(&server, &|| server.writes().len());
+    let (quirks, ws, mut people) = lifecycle(&server, &|| server.writes().len());
     // django-scim2 announces PATCH but cannot replace externalId, displayName or
     // phoneNumbers by it (501): learned at the first adoption, PUT from then on.
     assert_eq!(quirks, ["patch_unusable"]);
@@ -279,6 +279,43 @@ fn django_scim2_converges_through_a_whole_lifecycle_with_the_default_settings() 
             <= 1,
         "after the 501, changes go as a read and a PUT: {log:#?}"
     );
+    // The dry run shows the remembered fallback, and the pass sends just that.
+    people[2].first = "Cy".into();
+    ws.write_people(&people);
+    let (code, stdout, stderr) =
+        ws.run(&["sync", "--dry-run", "--show-requests", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    let shown: Vec<String> = provider(&doc, "scim")["requests"]["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} /scim/v2{}",
+                r["method"].as_str().unwrap(),
+                r["path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "GET /scim/v2/ServiceProviderConfig",
+            "GET /scim/v2/Users/3",
+            "PUT /scim/v2/Users/3"
+        ]
+    );
+    server.clear_log();
+    step(&server, &ws, &people, "a rename after the quirk", &|| {
+        server.writes().len()
+    });
+    let sent: Vec<String> = server
+        .log()
+        .into_iter()
+        .filter(|l| !l.contains("?startIndex"))
+        .collect();
+    assert_eq!(sent[..3], shown[..], "{sent:#?}");
     // `status` and `check` say so.
     for cmd in ["status", "check"] {
         let (code, stdout, stderr) = ws.run(&[cmd]);

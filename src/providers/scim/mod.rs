@@ -230,7 +230,7 @@ fn units(ops: &[Operation], settings: &Settings) -> Vec<Vec<usize>> {
 
 impl Provider for Scim {
     fn requests(&self, ops: &[Operation]) -> Vec<Request> {
-        preview::build(ops, &self.settings)
+        preview::build(ops, &self.settings, &self.quirks)
     }
 
     fn headers(&self) -> Vec<(&'static str, String)> {

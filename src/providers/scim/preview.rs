@@ -14,6 +14,7 @@
 use super::bulk::{self, Planned};
 use super::client::needs_read;
 use super::discovery::{BulkLimits, Effective, Features, DEFAULT_BULK_LIMITS};
+use super::quirks::Quirks;
 use super::requests::{self, external_id, user_name};
 use super::{units, Settings};
 use crate::plan::{OpKind, Operation};
@@ -36,7 +37,8 @@ type Orphans = Vec<(String, Request)>;
 
 /// The preview of `ops` (empty when there is nothing to do: a pass with nothing to
 /// send does not even read the service's features).
-pub fn build(ops: &[Operation], settings: &Settings) -> Vec<Request> {
+/// Remembered `quirks` (see `quirks.rs`) take the fallbacks a real pass takes.
+pub fn build(ops: &[Operation], settings: &Settings, quirks: &Quirks) -> Vec<Request> {
     if ops.is_empty() {
         return Vec::new();
     }
@@ -47,7 +49,8 @@ pub fn build(ops: &[Operation], settings: &Settings) -> Vec<Request> {
         settings.etag,
         settings.bulk_size,
     )
-    .with_filter(settings.filter, &ASSUMED);
+    .with_filter(settings.filter, &ASSUMED)
+    .with_quirks(quirks, settings);
     let mut out = Vec::new();
     let mut orphans = Orphans::new();
     let mut listed = false;

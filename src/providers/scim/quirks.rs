@@ -118,3 +118,40 @@ pub fn config_digest(base_url: &str, settings: &super::Settings) -> String {
     );
     format!("{:016x}", xxh3_64(key.as_bytes()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Mode, Settings};
+    use super::*;
+
+    fn settings(patch: Mode) -> Settings {
+        Settings {
+            bearer_token: secrecy::SecretString::from("t".to_string()),
+            patch,
+            bulk: Mode::Auto,
+            etag: Mode::Auto,
+            filter: Mode::Auto,
+            bulk_size: 100,
+        }
+    }
+
+    #[test]
+    fn the_digest_changes_with_the_service_or_its_settings_not_with_the_token() {
+        let base = config_digest("https://a.example/scim", &settings(Mode::Auto));
+        assert_eq!(base, config_digest("https://a.example/scim", &settings(Mode::Auto)));
+        assert_ne!(base, config_digest("https://b.example/scim", &settings(Mode::Auto)));
+        assert_ne!(base, config_digest("https://a.example/scim", &settings(Mode::On)));
+    }
+
+    #[test]
+    fn a_quirk_learned_is_reported_once_and_a_remembered_one_not_again() {
+        let q = Quirks::default();
+        q.remember(Quirk::BulkUnusable, "earlier");
+        q.learn(Quirk::BulkUnusable, "again".into());
+        q.learn(Quirk::PatchUnusable, "PATCH 501".into());
+        q.learn(Quirk::PatchUnusable, "PATCH 501 again".into());
+        assert!(q.has(Quirk::BulkUnusable) && q.has(Quirk::PatchUnusable));
+        assert_eq!(q.learned(), [(Quirk::PatchUnusable, "PATCH 501".to_string())]);
+        assert_eq!(Quirk::parse("multi_valued_merge"), Some(Quirk::MultiValuedMerge));
+    }
+}
