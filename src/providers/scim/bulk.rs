@@ -188,7 +188,7 @@ async fn lookup(
             Err(e) if matches!(e.status, Some(400 | 405 | 501)) && eff.listing.is_some() => {
                 eff.learn(
                     Quirk::FilterUnusable,
-                    format!("a filtered GET /Users was answered HTTP {}: {}", e.status.unwrap_or_default(), e.message),
+                    format!("a filtered GET /Users: {}", e.message),
                 );
                 let listed = Effective {
                     filter: false,
@@ -330,7 +330,7 @@ async fn send_chunk(
             if e.status != Some(413) {
                 eff.learn(
                     Quirk::BulkUnusable,
-                    format!("POST /Bulk was answered HTTP {}: {}", e.status.unwrap_or_default(), e.message),
+                    format!("POST /Bulk: {}", e.message),
                 );
             }
             one_by_one.extend(chunk.iter().map(|e| e.op));

@@ -297,12 +297,7 @@ pub async fn modify(
             Err(e) if eff.patch && matches!(e.status, Some(501 | 405)) => {
                 eff.learn(
                     Quirk::PatchUnusable,
-                    format!(
-                        "PATCH {} was answered HTTP {}: {}",
-                        request.path,
-                        e.status.unwrap_or_default(),
-                        e.message
-                    ),
+                    format!("PATCH {}: {}", request.path, e.message),
                 );
                 return Box::pin(modify(transport, op, &as_put(), id, None, record, active)).await;
             }
@@ -352,11 +347,7 @@ pub async fn find(
             Err(e) if matches!(e.status, Some(400 | 405 | 501)) && eff.listing.is_some() => {
                 eff.learn(
                     Quirk::FilterUnusable,
-                    format!(
-                        "a filtered GET /Users was answered HTTP {}: {}",
-                        e.status.unwrap_or_default(),
-                        e.message
-                    ),
+                    format!("a filtered GET /Users: {}", e.message),
                 );
             }
             other => return other,
