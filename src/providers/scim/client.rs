@@ -330,8 +330,8 @@ async fn read(transport: &dyn Transport, op: &Operation, id: &str) -> Result<Val
 }
 
 /// The service's user for this operation: by userName (case-insensitively, as RFC
-/// 7643 makes it), else by externalId; never `exclude`. `None` when the service
-/// cannot filter.
+/// 7643 makes it), else by externalId; never `exclude`. Without filtering (or once a
+/// filter is refused), in the pass's listing of `/Users`; `None` without either.
 pub async fn find(
     transport: &dyn Transport,
     op: &Operation,
@@ -353,30 +353,28 @@ pub async fn find(
             other => return other,
         }
     }
-    {
-        let Some(listing) = &eff.listing else {
-            return Ok(None);
-        };
-        let users = listing.0.get_or_try_init(|| list_all(transport)).await?;
-        let usable = |u: &&Value| resource_id(u).is_some_and(|id| Some(id.as_str()) != exclude);
-        // By userName, then the primary email (both case-insensitively), then externalId.
-        let hit = users
-            .iter()
-            .filter(usable)
-            .find(|u| matches_attr(u, "userName", &user_name))
-            .or_else(|| {
-                users.iter().filter(usable).find(|u| {
-                    primary_email(u).is_some_and(|e| e.trim().eq_ignore_ascii_case(op.email.trim()))
-                })
+    let Some(listing) = &eff.listing else {
+        return Ok(None);
+    };
+    let users = listing.0.get_or_try_init(|| list_all(transport)).await?;
+    let usable = |u: &&Value| resource_id(u).is_some_and(|id| Some(id.as_str()) != exclude);
+    // By userName, then the primary email (both case-insensitively), then externalId.
+    let hit = users
+        .iter()
+        .filter(usable)
+        .find(|u| matches_attr(u, "userName", &user_name))
+        .or_else(|| {
+            users.iter().filter(usable).find(|u| {
+                primary_email(u).is_some_and(|e| e.trim().eq_ignore_ascii_case(op.email.trim()))
             })
-            .or_else(|| {
-                users
-                    .iter()
-                    .filter(usable)
-                    .find(|u| matches_attr(u, "externalId", &external_id))
-            });
-        Ok(hit.cloned())
-    }
+        })
+        .or_else(|| {
+            users
+                .iter()
+                .filter(usable)
+                .find(|u| matches_attr(u, "externalId", &external_id))
+        });
+    Ok(hit.cloned())
 }
 
 /// [`find`] by filter requests: by userName, then externalId.

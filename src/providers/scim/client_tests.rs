@@ -470,3 +470,28 @@ async fn a_patch_answered_with_merged_emails_is_redone_as_a_put_and_the_quirk_le
     assert!(again.is_ok());
     assert_eq!(t.calls()[3..], [("GET", "/Users/u1".to_string()), ("PUT", "/Users/u1".into())]);
 }
+
+#[tokio::test]
+async fn a_refused_filter_falls_back_to_the_listing_and_the_quirk_is_learned() {
+    use super::discovery::Listing;
+    use super::quirks::{Quirk, Quirks};
+    let t = numbered(|r, _| match (r.method, r.path.as_str()) {
+        ("GET", p) if p.contains("filter=") => fail(400, "filter not supported"),
+        ("GET", p) if p.starts_with("/Users?") => ok(json!({
+            "totalResults": 1, "startIndex": 1, "itemsPerPage": 1,
+            "Resources": [{"id": "h1", "userName": "E1@Example.com"}]})),
+        ("PATCH", "/Users/h1") => ok(Value::Null),
+        _ => fail(500, "unexpected"),
+    });
+    let quirks = Quirks::default();
+    let e = Effective {
+        listing: Some(Listing::default()),
+        quirks: Some(quirks.clone()),
+        ..eff(true, false)
+    };
+    let o = op(OpKind::Create, "E1", None);
+    let r = client::apply_one(&t, &o, &e).await;
+    assert_eq!(r, Ok(Applied::done(Some("h1".into()))), "adopted, not created");
+    assert!(quirks.has(Quirk::FilterUnusable));
+    assert!(t.calls().iter().all(|(m, _)| *m != "POST"), "{:?}", t.calls());
+}
