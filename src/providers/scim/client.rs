@@ -265,7 +265,20 @@ pub async fn modify(
         let request = requests::write(op, eff, id, current.as_ref(), record, active);
         match transport.send(&request).await {
             Ok(resp) => {
-                let differs = answer_differs(&resp.body, record, active);
+                let answer = match eff.quirks.as_ref() {
+                    // An answer without the resource (204, or a bare id) says nothing of
+                    // what was stored: read back until one PATCH of the pass checks out.
+                    Some(q) if eff.patch && !is_user(&resp.body) && !q.patch_checked() => {
+                        read(transport, op, id).await.unwrap_or(resp.body)
+                    }
+                    _ => resp.body,
+                };
+                let differs = answer_differs(&answer, record, active);
+                if eff.patch && is_user(&answer) && differs.is_empty() {
+                    if let Some(q) = &eff.quirks {
+                        q.mark_patch_checked();
+                    }
+                }
                 if eff.patch && !differs.is_empty() {
                     let merged = differs.iter().all(|p| matches!(*p, "emails" | "phoneNumbers"));
                     let quirk = if merged { Quirk::MultiValuedMerge } else { Quirk::PatchUnusable };
@@ -284,7 +297,7 @@ pub async fn modify(
                     tracing::warn!(external_id = %op.external_id, attributes = %differs.join(", "), "The SCIM service answered a PUT with other values than sent (it may normalise them).");
                 }
                 return Ok(Applied::done(
-                    resource_id(&resp.body).or_else(|| Some(id.to_string())),
+                    resource_id(&answer).or_else(|| Some(id.to_string())),
                 ));
             }
             Err(e) if e.status == Some(412) && attempt == 0 => {
@@ -310,11 +323,21 @@ pub async fn modify(
     ))
 }
 
+/// Whether an answer is a User resource (RFC 7643: it names its schema), not an
+/// empty 200 / 204 or a bare id.
+fn is_user(body: &Value) -> bool {
+    body.get("id").is_some()
+        && body
+            .get("schemas")
+            .and_then(Value::as_array)
+            .is_some_and(|s| s.iter().any(|u| u.as_str() == Some(requests::USER_SCHEMA)))
+}
+
 /// The managed attributes at which a write's answer differs from what it meant —
-/// only for an answer that is a User resource (an empty 200 or 204 says nothing); an
-/// attribute the answer leaves out is not taken as refused.
+/// only for an answer that is a User resource; an attribute the answer leaves out is
+/// not taken as refused.
 fn answer_differs(body: &Value, record: Option<&Record>, active: Option<bool>) -> Vec<&'static str> {
-    if body.get("id").is_none() || body.get("userName").is_none() {
+    if !is_user(body) {
         return Vec::new();
     }
     let meant = requests::resource(record, active);

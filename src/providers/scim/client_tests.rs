@@ -439,6 +439,7 @@ async fn a_patch_answered_with_merged_emails_is_redone_as_a_put_and_the_quirk_le
             // The old email kept first, both primary: a merge.
             let mut merged = meant.clone();
             merged["id"] = json!("u1");
+            merged["schemas"] = json!([super::requests::USER_SCHEMA]);
             merged["emails"] = json!([
                 {"value": "old@example.com", "primary": true},
                 meant["emails"][0].clone()
@@ -494,4 +495,37 @@ async fn a_refused_filter_falls_back_to_the_listing_and_the_quirk_is_learned() {
     assert_eq!(r, Ok(Applied::done(Some("h1".into()))), "adopted, not created");
     assert!(quirks.has(Quirk::FilterUnusable));
     assert!(t.calls().iter().all(|(m, _)| *m != "POST"), "{:?}", t.calls());
+}
+
+#[tokio::test]
+async fn a_patch_answered_without_the_resource_is_read_back_once_per_pass() {
+    use super::quirks::Quirks;
+    let o = op(OpKind::Update, "E1", Some("u1"));
+    let record = o.record.clone().unwrap();
+    let mut stored = super::requests::resource(Some(&record), None);
+    stored["id"] = json!("u1");
+    stored["schemas"] = json!([super::requests::USER_SCHEMA]);
+    let t = numbered(move |r, _| match r.method {
+        "PATCH" => Ok(Response {
+            status: 204,
+            body: Value::Null,
+        }),
+        "GET" => ok(stored.clone()),
+        _ => fail(500, "unexpected"),
+    });
+    let e = Effective {
+        quirks: Some(Quirks::default()),
+        ..eff(true, false)
+    };
+    client::apply_one(&t, &o, &e).await.unwrap();
+    client::apply_one(&t, &o, &e).await.unwrap();
+    assert_eq!(
+        t.calls(),
+        [
+            ("PATCH", "/Users/u1".to_string()),
+            ("GET", "/Users/u1".into()),
+            ("PATCH", "/Users/u1".into())
+        ],
+        "read back once: it matched, so the next PATCH is trusted"
+    );
 }

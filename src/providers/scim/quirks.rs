@@ -60,6 +60,9 @@ struct Known {
     all: BTreeMap<Quirk, String>,
     /// Learned in this pass (to be written to the state file).
     new: BTreeMap<Quirk, String>,
+    /// A PATCH answer (or its read-back) was compared and matched this pass: later
+    /// answers without a resource need not be read back.
+    patch_checked: bool,
 }
 
 impl PartialEq for Quirks {
@@ -102,6 +105,15 @@ impl Quirks {
                 k.new.insert(q, detail);
             }
         });
+    }
+
+    /// Whether a PATCH was seen doing what it was sent to do in this pass.
+    pub fn patch_checked(&self) -> bool {
+        self.with(|k| k.patch_checked)
+    }
+
+    pub fn mark_patch_checked(&self) {
+        self.with(|k| k.patch_checked = true);
     }
 
     /// What this pass learned, as (quirk, detail).
