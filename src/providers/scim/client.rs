@@ -274,7 +274,9 @@ pub async fn modify(
                     _ => resp.body,
                 };
                 let differs = answer_differs(&answer, record, active);
-                if eff.patch && is_user(&answer) && differs.is_empty() {
+                // Only a replaced multi-valued attribute can show a merge: a PATCH
+                // of names or `active` that checks out says nothing about that.
+                if eff.patch && is_user(&answer) && differs.is_empty() && replaces_multi(&request) {
                     if let Some(q) = &eff.quirks {
                         q.mark_patch_checked();
                     }
@@ -321,6 +323,24 @@ pub async fn modify(
         Some(412),
         "the SCIM user kept changing between read and write (If-Match failed twice)",
     ))
+}
+
+/// Whether a PATCH replaces `emails` or `phoneNumbers`.
+fn replaces_multi(request: &crate::providers::Request) -> bool {
+    let ops = request
+        .body
+        .as_ref()
+        .and_then(|b| b.get("Operations"))
+        .and_then(Value::as_array);
+    ops.is_some_and(|ops| {
+        ops.iter().any(|o| {
+            o.get("op").and_then(Value::as_str) == Some("replace")
+                && matches!(
+                    o.get("path").and_then(Value::as_str),
+                    Some("emails" | "phoneNumbers")
+                )
+        })
+    })
 }
 
 /// Whether an answer is a User resource (RFC 7643: it names its schema), not an

@@ -114,7 +114,7 @@ fn modify(
     let mut write = requests::write(op, eff, id, None, record, active);
     if eff.patch {
         write = write.then_if(
-            "the answer carries no User resource (204, or a bare id) and no PATCH has checked out yet this pass: read back to compare with what was meant (a merge or an ignored change is redone as a read and a PUT)",
+            "the answer carries no User resource (204, or a bare id) and no PATCH of emails / phoneNumbers has checked out yet this pass: read back to compare with what was meant (a merge or an ignored change is redone as a read and a PUT)",
             requests::read(op, id),
         );
     }

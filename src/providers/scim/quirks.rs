@@ -60,8 +60,9 @@ struct Known {
     all: BTreeMap<Quirk, String>,
     /// Learned in this pass (to be written to the state file).
     new: BTreeMap<Quirk, String>,
-    /// A PATCH answer (or its read-back) was compared and matched this pass: later
-    /// answers without a resource need not be read back.
+    /// A PATCH replacing `emails` / `phoneNumbers` was compared (its answer or its
+    /// read-back) and matched this pass: later answers without a resource need not
+    /// be read back.
     patch_checked: bool,
 }
 
@@ -107,7 +108,8 @@ impl Quirks {
         });
     }
 
-    /// Whether a PATCH was seen doing what it was sent to do in this pass.
+    /// Whether a PATCH of a multi-valued attribute was seen doing what it was sent
+    /// to do in this pass.
     pub fn patch_checked(&self) -> bool {
         self.with(|k| k.patch_checked)
     }
