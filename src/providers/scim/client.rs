@@ -3,10 +3,12 @@
 //! A create first looks the user up (`userName eq`, then `externalId eq`) and adopts
 //! what it finds, so a create resent after a crash, or one for a user made by hand,
 //! never makes a second account; a 409 `uniqueness` on the POST (a user made in
-//! between) is adopted the same way. Changes are PATCHes, or a read and a PUT of the
-//! whole resource when the service lacks PATCH; with ETags, every change carries
-//! `If-Match` with the version just read, and a 412 (someone changed the user since)
-//! is read again and retried once.
+//! between) is adopted the same way, and one no lookup explains is manual action.
+//! Changes are PATCHes (one operation per changed attribute), or a read and a PUT of
+//! the whole resource when the service lacks PATCH — or turns out to refuse or
+//! misapply it, as its answer shows (a quirk, remembered). With ETags, every change
+//! carries `If-Match` with the version just read, and a 412 (someone changed the user
+//! since) is read again and retried once.
 
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;

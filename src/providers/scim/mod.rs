@@ -5,7 +5,9 @@
 //! itself: once per pass, `/ServiceProviderConfig` says whether PATCH, `/Bulk` (and
 //! its limits), filtering and ETags are supported, and the `patch`, `bulk` and `etag`
 //! settings let an operator override it (`auto`, the default, follows the service).
-//! The calls are in `client.rs` (one user at a time) and `bulk.rs` (`/Bulk`).
+//! The calls are in `client.rs` (one user at a time) and `bulk.rs` (`/Bulk`); PATCH
+//! bodies and the comparison of answers in `patch.rs`; what a service turned out not
+//! to do, remembered across passes, in `quirks.rs`.
 
 mod bulk;
 pub mod client;
