@@ -63,6 +63,10 @@ pub async fn apply_one(transport: &dyn Transport, op: &Operation, eff: &Effectiv
             // disabled. Resent after a failure, the create adopts what it made.
             let old = op.vendor_id.as_deref();
             let created = create(transport, op, r, eff, old).await?;
+            if matches!(created, Applied::Manual { .. }) {
+                // No new account (a 409 no lookup explains): the old one stays active.
+                return Ok(created);
+            }
             match old {
                 Some(old) => {
                     modify(transport, op, eff, old, None, None, Some(false)).await?;

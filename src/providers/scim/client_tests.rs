@@ -529,3 +529,24 @@ async fn a_patch_answered_without_the_resource_is_read_back_once_per_pass() {
         "read back once: it matched, so the next PATCH is trusted"
     );
 }
+
+#[tokio::test]
+async fn a_recreate_whose_create_meets_an_unexplained_409_keeps_the_old_account_active() {
+    let t = numbered(|r, _| match r.method {
+        "GET" => ok(json!({"Resources": []})),
+        "POST" => fail(409, "userName taken"),
+        _ => fail(500, "unexpected"),
+    });
+    let o = op(OpKind::Recreate, "E1", Some("old"));
+    match client::apply_one(&t, &o, &eff(true, false)).await {
+        Ok(Applied::Manual { vendor_id: None, reason }) => {
+            assert!(reason.contains("userName taken"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        t.calls().iter().all(|(m, _)| *m != "PATCH" && *m != "PUT"),
+        "the old account is not deactivated: {:?}",
+        t.calls()
+    );
+}
