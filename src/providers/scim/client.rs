@@ -63,9 +63,13 @@ pub async fn apply_one(transport: &dyn Transport, op: &Operation, eff: &Effectiv
             // disabled. Resent after a failure, the create adopts what it made.
             let old = op.vendor_id.as_deref();
             let created = create(transport, op, r, eff, old).await?;
-            if matches!(created, Applied::Manual { .. }) {
-                // No new account (a 409 no lookup explains): the old one stays active.
-                return Ok(created);
+            if let Applied::Manual { reason, .. } = created {
+                // No new account (a 409 no lookup explains): the old one stays active,
+                // and its id stays known.
+                return Ok(Applied::Manual {
+                    vendor_id: old.map(str::to_string),
+                    reason,
+                });
             }
             match old {
                 Some(old) => {

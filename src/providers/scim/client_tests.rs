@@ -539,8 +539,9 @@ async fn a_recreate_whose_create_meets_an_unexplained_409_keeps_the_old_account_
     });
     let o = op(OpKind::Recreate, "E1", Some("old"));
     match client::apply_one(&t, &o, &eff(true, false)).await {
-        Ok(Applied::Manual { vendor_id: None, reason }) => {
-            assert!(reason.contains("userName taken"), "{reason}")
+        Ok(Applied::Manual { vendor_id, reason }) => {
+            assert!(reason.contains("userName taken"), "{reason}");
+            assert_eq!(vendor_id.as_deref(), Some("old"), "the old account's id is kept");
         }
         other => panic!("{other:?}"),
     }
