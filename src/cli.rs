@@ -570,6 +570,11 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
         .collect();
     let all: Vec<&crate::config::ProviderConfig> = config.providers.iter().collect();
     let unknown = sync::unknown_scope_keys(config, &all, &loaded);
+    // What SCIM services turned out not to do (remembered in the state file).
+    let quirks = match Store::open_read_only(&config.state).await {
+        Ok(Some(store)) => store.quirks(None).await.unwrap_or_default(),
+        _ => Vec::new(),
+    };
     let connections = if args.connect {
         let mut out = Vec::with_capacity(config.providers.len());
         for p in &config.providers {
@@ -588,6 +593,7 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
                 "providers": providers,
                 "problems": unknown,
                 "connect": connections,
+                "scim_quirks": quirks,
             });
             outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
@@ -636,6 +642,9 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
     if args.format == Format::Text {
         for c in connections.iter().flatten() {
             outln!("{}", c.text());
+        }
+        for q in &quirks {
+            outln!("{}", crate::status::quirk_line(q));
         }
     }
     if !unknown.is_empty() {

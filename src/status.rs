@@ -18,6 +18,8 @@ pub struct Status {
     pub attention: Vec<Attention>,
     /// Failing operations at or past this count are quarantined.
     pub quarantine_after: u32,
+    /// What SCIM services turned out not to do, and the fallback rosterd uses.
+    pub scim_quirks: Vec<crate::store::QuirkRow>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,6 +77,7 @@ pub async fn read(
         accounts: Vec::new(),
         attention: Vec::new(),
         quarantine_after,
+        scim_quirks: Vec::new(),
     };
     let Some(store) = store else {
         return Ok(status);
@@ -109,6 +112,7 @@ pub async fn read(
         }
     }
     status.attention = store.attention().await?;
+    status.scim_quirks = store.quirks(None).await?;
     // What the last finished pass planned as manual action (vyte leavers, saleschat
     // renames, …) has no snapshot row of its own to say so: it lives in that pass's
     // stored report, and is planned again every pass until resolved.
@@ -286,6 +290,9 @@ impl Status {
             ]);
         }
         let _ = writeln!(out, "accounts:\n{accounts}");
+        for q in &self.scim_quirks {
+            let _ = writeln!(out, "{}", quirk_line(q));
+        }
         if self.attention.is_empty() {
             let _ = writeln!(out, "nothing needs attention");
         } else {
@@ -307,4 +314,20 @@ impl Status {
         }
         out
     }
+}
+
+/// One remembered SCIM quirk, for `status` and `check`: the provider, what the
+/// service does not do and the fallback, since when, and what showed it.
+pub fn quirk_line(q: &crate::store::QuirkRow) -> String {
+    let fallback = match q.quirk.as_str() {
+        "patch_unusable" => "PATCH unusable: changes are read and PUT",
+        "multi_valued_merge" => "PATCH merges emails / phoneNumbers: changes are read and PUT",
+        "filter_unusable" => "filtering unusable: users are found in the listed /Users",
+        "bulk_unusable" => "/Bulk unusable: operations go one by one",
+        other => other,
+    };
+    format!(
+        "scim quirk {}: {fallback} (since {}: {})",
+        q.provider, q.detected_at, q.detail
+    )
 }

@@ -659,6 +659,10 @@ async fn plan_with(
         }
         plan::apply_guards(&mut p, &config.safety, source_block.as_deref());
         if options.show_requests {
+            // What the vendor turned out not to do (SCIM quirks) shapes the requests.
+            if let Some(s) = store {
+                provider.remember_quirks(&s.quirks(Some(&pc.name)).await?);
+            }
             p.requests = Some(RequestsPreview {
                 base_url: pc.base_url.as_str().trim_end_matches('/').to_string(),
                 headers: provider

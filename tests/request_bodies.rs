@@ -694,7 +694,20 @@ fn scim_answers(r: &Request) -> (u16, Value) {
             let id = new_id(&body);
             (201, user(&body, id))
         }
-        ("PATCH", path) => (200, json!({"id": last_segment(path)})),
+        // The resource as patched (as far as this fake keeps it): what was sent is
+        // what it holds, so no read-back is needed.
+        ("PATCH", path) => {
+            let mut u = json!({"id": last_segment(path), "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]});
+            for o in r.body.as_ref().unwrap()["Operations"].as_array().unwrap() {
+                if let (Some("replace"), Some(p)) = (o["op"].as_str(), o["path"].as_str()) {
+                    match p.split_once('.') {
+                        Some((a, b)) => u[a][b] = o["value"].clone(),
+                        None => u[p] = o["value"].clone(),
+                    }
+                }
+            }
+            (200, u)
+        }
         ("DELETE", _) => (204, Value::Null),
         ("POST", "/Bulk") => {
             let results: Vec<Value> = r.body.as_ref().unwrap()["Operations"]
@@ -754,9 +767,17 @@ fn check_scim(requests: &[Request]) {
     let patch = schema_of(
         "urn:ietf:params:scim:api:messages:2.0:PatchOp",
         json!(["schemas", "Operations"]),
+        // The portable form (#15): every operation names its attribute by path, a
+        // `replace` carries a value, and a `remove` only a path.
         json!({"Operations": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "required": ["op"],
-            "properties": {"op": {"enum": ["add", "remove", "replace"]}}}}}),
+            "type": "object", "required": ["op", "path"],
+            "properties": {
+                "op": {"enum": ["remove", "replace"]},
+                "path": {"enum": ["userName", "externalId", "name.givenName", "name.familyName",
+                                  "displayName", "emails", "phoneNumbers", "active"]}},
+            "if": {"properties": {"op": {"const": "replace"}}},
+            "then": {"required": ["value"]},
+            "else": {"not": {"required": ["value"]}}}}}),
     );
     let bulk = schema_of(
         "urn:ietf:params:scim:api:messages:2.0:BulkRequest",

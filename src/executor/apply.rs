@@ -289,6 +289,10 @@ pub async fn apply_plan(
     plan: &ProviderPlan,
 ) -> Result<ProviderResult, ApplyError> {
     let units = ctx.provider.units(&plan.operations);
+    // What earlier passes learned about the vendor (SCIM quirks) decides the
+    // requests from the start; what this pass learns is remembered below.
+    ctx.provider
+        .remember_quirks(&ctx.store.quirks(Some(ctx.provider.name())).await?);
     let breaker = &Breaker::new(ctx.fail_fast_after);
     // Each unit records its operations as soon as the vendor answers, so a crash
     // loses at most the units in flight.
@@ -328,6 +332,12 @@ pub async fn apply_plan(
         result.merge(part?);
     }
     result.provider_error = breaker.provider_error(ctx.provider.name());
+    for (quirk, digest, detail) in ctx.provider.learned_quirks() {
+        let name = ctx.provider.name();
+        ctx.store
+            .record_quirk(name, quirk, &digest, &detail, (ctx.clock)())
+            .await?;
+    }
     let stats = ctx.transport.stats();
     result.requests = stats.requests;
     result.retries = stats.retries;

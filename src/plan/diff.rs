@@ -199,6 +199,16 @@ impl Planner<'_> {
                 }
                 self.change(user, row, details, record, OpKind::Enable);
             }
+            // No account was made (a create the vendor refused, e.g. a SCIM 409 with
+            // no user to adopt): unchanged, it stays manual and nothing is resent;
+            // once the record changes, the create is tried again.
+            AccountState::Manual
+                if details.vendor_id.is_none() && fingerprint != row.fingerprint =>
+            {
+                let changes = created_fields(&record);
+                let why = "record changed since its create needed manual action".to_string();
+                self.push(OpKind::Create, user, None, why, changes, Some(record));
+            }
             AccountState::Manual => {
                 let why = details
                     .last_error
@@ -499,4 +509,17 @@ impl Planner<'_> {
             reason,
         });
     }
+}
+
+/// Every field of a record being created, as changes from nothing.
+fn created_fields(record: &Record) -> Vec<FieldChange> {
+    record
+        .fields()
+        .filter(|(_, v)| v.is_some())
+        .map(|(f, v)| FieldChange {
+            field: f.to_string(),
+            old: None,
+            new: v.map(str::to_string),
+        })
+        .collect()
 }

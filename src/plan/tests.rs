@@ -957,3 +957,24 @@ fn a_first_run_that_adopts_many_and_disables_a_few_leavers_is_not_blocked() {
     let reason = small.blocked.unwrap();
     assert!(reason.contains("3 of the 23 account(s)"), "{reason}");
 }
+
+/// A create that needed manual action without making an account (a SCIM 409 with
+/// no user to adopt) stays manual, sending nothing, while the record is unchanged,
+/// and is tried again as a create once it changes.
+#[test]
+fn a_manual_row_without_an_account_is_created_again_only_when_its_record_changes() {
+    let cfg = hesh_config();
+    let p = providers::build(&cfg);
+    let u = user("E1", "Ada");
+    let mut row = row_for(p.as_ref(), &u, AccountState::Manual);
+    let d = row.details.as_mut().unwrap();
+    d.vendor_id = None;
+    d.last_error = Some("409: userName is taken".into());
+    let plan = run(&cfg, std::slice::from_ref(&u), std::slice::from_ref(&row));
+    assert!(plan.operations.is_empty(), "{:?}", plan.operations);
+    assert_eq!(plan.manual[0].reason, "409: userName is taken");
+    let changed = user("E1", "Augusta");
+    let plan = run(&cfg, &[changed], &[row]);
+    assert_eq!(ops(&plan), [(OpKind::Create, "E1")]);
+    assert!(plan.manual.is_empty());
+}

@@ -235,6 +235,14 @@ pub trait Provider: Mapping {
         transport: &'a dyn call::Transport,
         ops: &'a [&'a Operation],
     ) -> call::BoxFuture<'a, Vec<call::OpResult>>;
+    /// Takes what earlier passes learned about the vendor (the state file's
+    /// remembered quirks for this provider), before the pass applies anything.
+    /// Default: nothing is learned (only SCIM learns).
+    fn remember_quirks(&self, _known: &[crate::store::QuirkRow]) {}
+    /// What this pass learned, to be remembered: (quirk, config digest, detail).
+    fn learned_quirks(&self) -> Vec<(&'static str, String, String)> {
+        Vec::new()
+    }
 }
 
 /// An account [`Provider::lookup`] found.

@@ -227,6 +227,7 @@ impl Store {
             "DELETE FROM journal WHERE provider = ?",
             "DELETE FROM failures WHERE provider = ?",
             "DELETE FROM leaver_checks WHERE provider = ?",
+            "DELETE FROM scim_quirks WHERE provider = ?",
         ] {
             sqlx::query(delete)
                 .bind(provider)

@@ -63,6 +63,8 @@ mod request_bodies;
 mod saved_plans;
 #[path = "../scim.rs"]
 mod scim;
+#[path = "../scim_django.rs"]
+mod scim_django;
 #[path = "../secrets_never_leak.rs"]
 mod secrets_never_leak;
 #[path = "../soak.rs"]

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::client::{self, matches_attr, needs_read, resource_id, resources};
+use super::quirks::Quirk;
 use super::discovery::{BulkLimits, Effective};
 use super::requests::{self, user_name, BULK_SCHEMA, LOOKUPS_PER_FILTER};
 use crate::plan::{OpKind, Operation};
@@ -182,6 +183,19 @@ async fn lookup(
         let group = group.as_slice();
         let request = lookup_request(ops, group);
         match transport.send(&request).await {
+            // Filtering refused despite the announcement: the listed users instead,
+            // for this unit and (remembered) from now on.
+            Err(e) if matches!(e.status, Some(400 | 405 | 501)) && eff.listing.is_some() => {
+                eff.learn(
+                    Quirk::FilterUnusable,
+                    format!("a filtered GET /Users: {}", e.message),
+                );
+                let listed = Effective {
+                    filter: false,
+                    ..eff.clone()
+                };
+                return Box::pin(lookup(transport, ops, &listed, results)).await;
+            }
             Ok(resp) => {
                 let listed = resources(&resp);
                 for &(i, by_id) in group {
@@ -276,7 +290,7 @@ pub fn plan_entry(i: usize, op: &Operation, eff: &Effective, found: Option<&Valu
         // The lookup did not return it (or could not filter): read it on its own.
         return Planned::OneByOne;
     }
-    let (method, json) = requests::bulk_write(&bulk_id, eff, &id, found, record, active);
+    let (method, json) = requests::bulk_write(op, &bulk_id, eff, &id, found, record, active);
     Planned::Entry(Entry {
         op: i,
         method,
@@ -297,7 +311,8 @@ pub fn bulk_request(ops: &[&Operation], chunk: &[&Entry]) -> crate::providers::R
 }
 
 /// Sends one BulkRequest and records each operation's result; 409 / 412 answers, a
-/// request too large for the service (413) and a missing `/Bulk` (501) go one by one.
+/// request too large for the service (413) and a missing `/Bulk` (501 / 405: remembered
+/// as a quirk) go one by one.
 async fn send_chunk(
     transport: &dyn Transport,
     ops: &[&Operation],
@@ -311,7 +326,13 @@ async fn send_chunk(
         Ok(resp) => resp,
         // Too large for the service after all, or /Bulk not there despite its
         // ServiceProviderConfig: the same operations, one by one.
-        Err(e) if matches!(e.status, Some(413 | 501)) => {
+        Err(e) if matches!(e.status, Some(413 | 501 | 405)) => {
+            if e.status != Some(413) {
+                eff.learn(
+                    Quirk::BulkUnusable,
+                    format!("POST /Bulk: {}", e.message),
+                );
+            }
             one_by_one.extend(chunk.iter().map(|e| e.op));
             return;
         }

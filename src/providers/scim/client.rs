@@ -3,15 +3,19 @@
 //! A create first looks the user up (`userName eq`, then `externalId eq`) and adopts
 //! what it finds, so a create resent after a crash, or one for a user made by hand,
 //! never makes a second account; a 409 `uniqueness` on the POST (a user made in
-//! between) is adopted the same way. Changes are PATCHes, or a read and a PUT of the
-//! whole resource when the service lacks PATCH; with ETags, every change carries
-//! `If-Match` with the version just read, and a 412 (someone changed the user since)
-//! is read again and retried once.
+//! between) is adopted the same way, and one no lookup explains is manual action.
+//! Changes are PATCHes (one operation per changed attribute), or a read and a PUT of
+//! the whole resource when the service lacks PATCH — or turns out to refuse or
+//! misapply it, as its answer shows (a quirk, remembered). With ETags, every change
+//! carries `If-Match` with the version just read, and a 412 (someone changed the user
+//! since) is read again and retried once.
 
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
 
 use super::discovery::{Effective, Features};
+use super::patch;
+use super::quirks::Quirk;
 use super::list::{check_paging, parse_page};
 use super::requests::{self, external_id, user_name};
 use crate::plan::{OpKind, Operation};
@@ -59,6 +63,14 @@ pub async fn apply_one(transport: &dyn Transport, op: &Operation, eff: &Effectiv
             // disabled. Resent after a failure, the create adopts what it made.
             let old = op.vendor_id.as_deref();
             let created = create(transport, op, r, eff, old).await?;
+            if let Applied::Manual { reason, .. } = created {
+                // No new account (a 409 no lookup explains): the old one stays active,
+                // and its id stays known.
+                return Ok(Applied::Manual {
+                    vendor_id: old.map(str::to_string),
+                    reason,
+                });
+            }
             match old {
                 Some(old) => {
                     modify(transport, op, eff, old, None, None, Some(false)).await?;
@@ -95,9 +107,20 @@ pub async fn create(
             None => created_without_id(transport, op, eff, exclude, resp.status).await,
         },
         // Made in between (or not found by a service that cannot filter): adopt it.
+        // A duplicate that no lookup shows (another attribute is unique, or the user
+        // is hidden from this client) is for a person: resent, it meets the same 409
+        // every pass. The planner leaves it until the record changes.
         Err(e) if e.status == Some(409) => match find(transport, op, eff, exclude).await? {
             Some(found) => adopt(transport, op, eff, record, found).await,
-            None => Err(e),
+            None => Ok(Applied::Manual {
+                vendor_id: None,
+                reason: format!(
+                    "the SCIM service refused the create as a duplicate ({}) and lists no user with userName {} or externalId {} to adopt: resolve it by hand; the create is tried again when the source record changes",
+                    e.message,
+                    user_name(op),
+                    external_id(op)
+                ),
+            }),
         },
         Err(e) => Err(e),
     }
@@ -174,9 +197,15 @@ async fn change(
             other => return other,
         }
     }
-    let found = find(transport, op, eff, None)
-        .await?
-        .ok_or_else(|| not_found(op))?;
+    let found = match find(transport, op, eff, None).await? {
+        Some(found) => found,
+        // Nothing to disable: the service has no such user (e.g. its create needed
+        // manual action), as a delete of a user it does not have is done.
+        None if op.op == OpKind::Disable && op.vendor_id.is_none() => {
+            return Ok(Applied::done(None))
+        }
+        None => return Err(not_found(op)),
+    };
     let id = resource_id(&found).ok_or_else(|| not_found(op))?;
     modify(transport, op, eff, &id, Some(found), record, active).await
 }
@@ -218,7 +247,9 @@ pub fn needs_read(eff: &Effective) -> bool {
 
 /// Writes `record` / `active` to user `id`: PATCH, or PUT of the merged resource;
 /// `If-Match` with the version of `current` (read here when needed and not given).
-/// A 412 is read again and retried once.
+/// A 412 is read again and retried once. A PATCH refused (501 / 405), or answered
+/// with a resource that differs from what was meant (a merge, an ignored change), is
+/// redone at once as a PUT, and the quirk remembered.
 pub async fn modify(
     transport: &dyn Transport,
     op: &Operation,
@@ -228,6 +259,14 @@ pub async fn modify(
     record: Option<&Record>,
     active: Option<bool>,
 ) -> OpResult {
+    let as_put = || Effective {
+        patch: false,
+        ..eff.clone()
+    };
+    if eff.patch && eff.patch_refused() {
+        // Learned by another operation of this pass since this unit began.
+        return Box::pin(modify(transport, op, &as_put(), id, current, record, active)).await;
+    }
     let mut current = current;
     for attempt in 0..2 {
         if needs_read(eff) && (current.is_none() || attempt > 0) {
@@ -236,9 +275,42 @@ pub async fn modify(
         let request = requests::write(op, eff, id, current.as_ref(), record, active);
         match transport.send(&request).await {
             Ok(resp) => {
+                let answer = match eff.quirks.as_ref() {
+                    // An answer without the resource (204, or a bare id) says nothing of
+                    // what was stored: read back until one PATCH of the pass checks out.
+                    Some(q) if eff.patch && !is_user(&resp.body) && !q.patch_checked() => {
+                        read(transport, op, id).await.unwrap_or(resp.body)
+                    }
+                    _ => resp.body,
+                };
+                let differs = answer_differs(&answer, record, active);
+                // Only a replaced multi-valued attribute can show a merge: a PATCH
+                // of names or `active` that checks out says nothing about that.
+                if eff.patch && is_user(&answer) && differs.is_empty() && replaces_multi(&request) {
+                    if let Some(q) = &eff.quirks {
+                        q.mark_patch_checked();
+                    }
+                }
+                if eff.patch && !differs.is_empty() {
+                    let merged = differs.iter().all(|p| matches!(*p, "emails" | "phoneNumbers"));
+                    let quirk = if merged { Quirk::MultiValuedMerge } else { Quirk::PatchUnusable };
+                    eff.learn(
+                        quirk,
+                        format!(
+                            "a PATCH of {} was answered with {} other than sent",
+                            request.path,
+                            differs.join(", ")
+                        ),
+                    );
+                    return Box::pin(modify(transport, op, &as_put(), id, None, record, active))
+                        .await;
+                }
+                if !differs.is_empty() {
+                    tracing::warn!(external_id = %op.external_id, attributes = %differs.join(", "), "The SCIM service answered a PUT with other values than sent (it may normalise them).");
+                }
                 return Ok(Applied::done(
-                    resource_id(&resp.body).or_else(|| Some(id.to_string())),
-                ))
+                    resource_id(&answer).or_else(|| Some(id.to_string())),
+                ));
             }
             Err(e) if e.status == Some(412) && attempt == 0 => {
                 // Changed since it was read: read again (below) and retry once.
@@ -248,11 +320,11 @@ pub async fn modify(
             // these attributes) answers 501 or 405: the same change goes as a PUT of
             // the merged resource, at once, instead of failing every update.
             Err(e) if eff.patch && matches!(e.status, Some(501 | 405)) => {
-                let put = Effective {
-                    patch: false,
-                    ..eff.clone()
-                };
-                return Box::pin(modify(transport, op, &put, id, None, record, active)).await;
+                eff.learn(
+                    Quirk::PatchUnusable,
+                    format!("PATCH {}: {}", request.path, e.message),
+                );
+                return Box::pin(modify(transport, op, &as_put(), id, None, record, active)).await;
             }
             Err(e) => return Err(e),
         }
@@ -263,13 +335,56 @@ pub async fn modify(
     ))
 }
 
+/// Whether a PATCH replaces `emails` or `phoneNumbers`.
+fn replaces_multi(request: &crate::providers::Request) -> bool {
+    let ops = request
+        .body
+        .as_ref()
+        .and_then(|b| b.get("Operations"))
+        .and_then(Value::as_array);
+    ops.is_some_and(|ops| {
+        ops.iter().any(|o| {
+            o.get("op").and_then(Value::as_str) == Some("replace")
+                && matches!(
+                    o.get("path").and_then(Value::as_str),
+                    Some("emails" | "phoneNumbers")
+                )
+        })
+    })
+}
+
+/// Whether an answer is a User resource (RFC 7643: it names its schema), not an
+/// empty 200 / 204 or a bare id.
+fn is_user(body: &Value) -> bool {
+    body.get("id").is_some()
+        && body
+            .get("schemas")
+            .and_then(Value::as_array)
+            .is_some_and(|s| s.iter().any(|u| u.as_str() == Some(requests::USER_SCHEMA)))
+}
+
+/// The managed attributes at which a write's answer differs from what it meant —
+/// only for an answer that is a User resource; an attribute the answer leaves out is
+/// not taken as refused.
+fn answer_differs(body: &Value, record: Option<&Record>, active: Option<bool>) -> Vec<&'static str> {
+    if !is_user(body) {
+        return Vec::new();
+    }
+    let meant = requests::resource(record, active);
+    let paths: Vec<&'static str> = patch::written_paths(record, active)
+        .into_iter()
+        .filter(|p| patch::at(body, p).is_some() || patch::at(&meant, p).is_none())
+        .collect();
+    patch::differences(&meant, body, &paths)
+}
+
 async fn read(transport: &dyn Transport, op: &Operation, id: &str) -> Result<Value, CallError> {
     Ok(transport.send(&requests::read(op, id)).await?.body)
 }
 
 /// The service's user for this operation: by userName (case-insensitively, as RFC
-/// 7643 makes it), else by externalId; never `exclude`. `None` when the service
-/// cannot filter.
+/// 7643 makes it), else by externalId; never `exclude`. Without filtering (or once a
+/// filter is refused), in the pass's listing of `/Users`; `None` without either.
 pub async fn find(
     transport: &dyn Transport,
     op: &Operation,
@@ -278,31 +393,52 @@ pub async fn find(
 ) -> Result<Option<Value>, CallError> {
     let user_name = user_name(op);
     let external_id = external_id(op);
-    if !eff.filter {
-        let Some(listing) = &eff.listing else {
-            return Ok(None);
-        };
-        let users = listing.0.get_or_try_init(|| list_all(transport)).await?;
-        let usable = |u: &&Value| resource_id(u).is_some_and(|id| Some(id.as_str()) != exclude);
-        // By userName, then the primary email (both case-insensitively), then externalId.
-        let hit = users
-            .iter()
-            .filter(usable)
-            .find(|u| matches_attr(u, "userName", &user_name))
-            .or_else(|| {
-                users.iter().filter(usable).find(|u| {
-                    primary_email(u).is_some_and(|e| e.trim().eq_ignore_ascii_case(op.email.trim()))
-                })
-            })
-            .or_else(|| {
-                users
-                    .iter()
-                    .filter(usable)
-                    .find(|u| matches_attr(u, "externalId", &external_id))
-            });
-        return Ok(hit.cloned());
+    if eff.filter {
+        match find_by_filter(transport, op, exclude, &user_name, &external_id).await {
+            // Filtering refused despite the announcement: the listed users instead,
+            // for this lookup and (remembered) from now on.
+            Err(e) if matches!(e.status, Some(400 | 405 | 501)) && eff.listing.is_some() => {
+                eff.learn(
+                    Quirk::FilterUnusable,
+                    format!("a filtered GET /Users: {}", e.message),
+                );
+            }
+            other => return other,
+        }
     }
-    for (attr, value) in [("userName", &user_name), ("externalId", &external_id)] {
+    let Some(listing) = &eff.listing else {
+        return Ok(None);
+    };
+    let users = listing.0.get_or_try_init(|| list_all(transport)).await?;
+    let usable = |u: &&Value| resource_id(u).is_some_and(|id| Some(id.as_str()) != exclude);
+    // By userName, then the primary email (both case-insensitively), then externalId.
+    let hit = users
+        .iter()
+        .filter(usable)
+        .find(|u| matches_attr(u, "userName", &user_name))
+        .or_else(|| {
+            users.iter().filter(usable).find(|u| {
+                primary_email(u).is_some_and(|e| e.trim().eq_ignore_ascii_case(op.email.trim()))
+            })
+        })
+        .or_else(|| {
+            users
+                .iter()
+                .filter(usable)
+                .find(|u| matches_attr(u, "externalId", &external_id))
+        });
+    Ok(hit.cloned())
+}
+
+/// [`find`] by filter requests: by userName, then externalId.
+async fn find_by_filter(
+    transport: &dyn Transport,
+    op: &Operation,
+    exclude: Option<&str>,
+    user_name: &str,
+    external_id: &str,
+) -> Result<Option<Value>, CallError> {
+    for (attr, value) in [("userName", user_name), ("externalId", external_id)] {
         if value.trim().is_empty() {
             continue;
         }

@@ -31,6 +31,7 @@ fn eff(patch: bool, etag: bool) -> Effective {
         filter: true,
         etag,
         listing: None,
+        quirks: None,
     }
 }
 
@@ -90,7 +91,10 @@ async fn without_etags_a_patch_is_sent_alone_without_if_match() {
     assert_eq!(t.calls(), [("PATCH", "/Users/u1".to_string())]);
     assert_eq!(t.header(0, "if-match"), None);
     let body = t.log.lock().unwrap()[0].body.clone().unwrap();
-    assert_eq!(body["Operations"][0]["value"], json!({"active": false}));
+    assert_eq!(
+        body["Operations"],
+        json!([{"op": "replace", "path": "active", "value": false}])
+    );
 }
 
 #[tokio::test]
@@ -422,4 +426,128 @@ async fn a_bulk_unit_without_filtering_finds_users_to_adopt_in_the_listing() {
     let body = bulk.body.as_ref().unwrap().to_string();
     assert!(body.contains("/Users/u9"), "{body}");
     assert_eq!(body.matches("\"POST\"").count(), 1, "{body}");
+}
+
+#[tokio::test]
+async fn a_patch_answered_with_merged_emails_is_redone_as_a_put_and_the_quirk_learned() {
+    use super::quirks::{Quirk, Quirks};
+    let o = op(OpKind::Update, "E1", Some("u1"));
+    let record = o.record.clone().unwrap();
+    let meant = super::requests::resource(Some(&record), None);
+    let t = numbered(move |r, _| match r.method {
+        "PATCH" => {
+            // The old email kept first, both primary: a merge.
+            let mut merged = meant.clone();
+            merged["id"] = json!("u1");
+            merged["schemas"] = json!([super::requests::USER_SCHEMA]);
+            merged["emails"] = json!([
+                {"value": "old@example.com", "primary": true},
+                meant["emails"][0].clone()
+            ]);
+            ok(merged)
+        }
+        "GET" => ok(user("u1", 1)),
+        _ => ok(Value::Null),
+    });
+    let quirks = Quirks::default();
+    let e = Effective {
+        quirks: Some(quirks.clone()),
+        ..eff(true, false)
+    };
+    let r = client::apply_one(&t, &o, &e).await;
+    assert_eq!(r, Ok(Applied::done(Some("u1".into()))));
+    assert_eq!(
+        t.calls(),
+        [
+            ("PATCH", "/Users/u1".to_string()),
+            ("GET", "/Users/u1".into()),
+            ("PUT", "/Users/u1".into())
+        ]
+    );
+    assert!(quirks.has(Quirk::MultiValuedMerge));
+    assert_eq!(quirks.learned().len(), 1);
+    // The next change of the pass goes straight to a read and a PUT.
+    let again = client::apply_one(&t, &o, &e).await;
+    assert!(again.is_ok());
+    assert_eq!(t.calls()[3..], [("GET", "/Users/u1".to_string()), ("PUT", "/Users/u1".into())]);
+}
+
+#[tokio::test]
+async fn a_refused_filter_falls_back_to_the_listing_and_the_quirk_is_learned() {
+    use super::discovery::Listing;
+    use super::quirks::{Quirk, Quirks};
+    let t = numbered(|r, _| match (r.method, r.path.as_str()) {
+        ("GET", p) if p.contains("filter=") => fail(400, "filter not supported"),
+        ("GET", p) if p.starts_with("/Users?") => ok(json!({
+            "totalResults": 1, "startIndex": 1, "itemsPerPage": 1,
+            "Resources": [{"id": "h1", "userName": "E1@Example.com"}]})),
+        ("PATCH", "/Users/h1") => ok(Value::Null),
+        _ => fail(500, "unexpected"),
+    });
+    let quirks = Quirks::default();
+    let e = Effective {
+        listing: Some(Listing::default()),
+        quirks: Some(quirks.clone()),
+        ..eff(true, false)
+    };
+    let o = op(OpKind::Create, "E1", None);
+    let r = client::apply_one(&t, &o, &e).await;
+    assert_eq!(r, Ok(Applied::done(Some("h1".into()))), "adopted, not created");
+    assert!(quirks.has(Quirk::FilterUnusable));
+    assert!(t.calls().iter().all(|(m, _)| *m != "POST"), "{:?}", t.calls());
+}
+
+#[tokio::test]
+async fn a_patch_answered_without_the_resource_is_read_back_once_per_pass() {
+    use super::quirks::Quirks;
+    let o = op(OpKind::Update, "E1", Some("u1"));
+    let record = o.record.clone().unwrap();
+    let mut stored = super::requests::resource(Some(&record), None);
+    stored["id"] = json!("u1");
+    stored["schemas"] = json!([super::requests::USER_SCHEMA]);
+    let t = numbered(move |r, _| match r.method {
+        "PATCH" => Ok(Response {
+            status: 204,
+            body: Value::Null,
+        }),
+        "GET" => ok(stored.clone()),
+        _ => fail(500, "unexpected"),
+    });
+    let e = Effective {
+        quirks: Some(Quirks::default()),
+        ..eff(true, false)
+    };
+    client::apply_one(&t, &o, &e).await.unwrap();
+    client::apply_one(&t, &o, &e).await.unwrap();
+    assert_eq!(
+        t.calls(),
+        [
+            ("PATCH", "/Users/u1".to_string()),
+            ("GET", "/Users/u1".into()),
+            ("PATCH", "/Users/u1".into())
+        ],
+        "read back once: it matched, so the next PATCH is trusted"
+    );
+}
+
+#[tokio::test]
+async fn a_recreate_whose_create_meets_an_unexplained_409_keeps_the_old_account_active() {
+    let t = numbered(|r, _| match r.method {
+        "GET" => ok(json!({"Resources": []})),
+        "POST" => fail(409, "userName taken"),
+        _ => fail(500, "unexpected"),
+    });
+    let o = op(OpKind::Recreate, "E1", Some("old"));
+    match client::apply_one(&t, &o, &eff(true, false)).await {
+        Ok(Applied::Manual { vendor_id, reason }) => {
+            assert!(reason.contains("userName taken"), "{reason}");
+            assert_eq!(vendor_id.as_deref(), Some("old"), "the old account's id is kept");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        t.calls().iter().all(|(m, _)| *m != "PATCH" && *m != "PUT"),
+        "the old account is not deactivated: {:?}",
+        t.calls()
+    );
 }

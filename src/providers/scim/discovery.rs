@@ -6,6 +6,7 @@
 
 use serde_json::Value;
 
+use super::quirks::{Quirk, Quirks};
 use super::Mode;
 
 /// A service's announced features.
@@ -101,9 +102,13 @@ pub struct Effective {
     pub bulk: Option<BulkLimits>,
     pub filter: bool,
     pub etag: bool,
-    /// Without filtering, the service's `/Users` listed once for the pass, to find
-    /// users to adopt (`None`: not listed, as in the preview).
+    /// The service's `/Users` listed once for the pass, to find users to adopt
+    /// without filtering, or when filtering turns out refused (`None`: not listed,
+    /// as in the preview).
     pub listing: Option<Listing>,
+    /// The provider's quirks: remembered, and learned in this pass (`None` in the
+    /// preview).
+    pub quirks: Option<Quirks>,
 }
 
 /// `/Users` read whole once per pass (adapters are built per pass), shared by the
@@ -121,10 +126,48 @@ impl PartialEq for Listing {
 impl Eq for Listing {}
 
 impl Effective {
-    /// Without filtering, adoption looks users up in `listing` (read on first use).
+    /// Adoption looks users up in `listing` (read on first use) without filtering,
+    /// or once filtering is refused.
     pub fn with_listing(self, listing: &Listing) -> Self {
-        let listing = (!self.filter).then(|| listing.clone());
-        Effective { listing, ..self }
+        Effective {
+            listing: Some(listing.clone()),
+            ..self
+        }
+    }
+
+    /// The fallbacks the known `quirks` call for, where the settings leave the
+    /// feature to the service (`auto`); `on` and `off` are the operator's word.
+    pub fn with_quirks(self, quirks: &Quirks, settings: &super::Settings) -> Self {
+        let auto = |m: Mode| m == Mode::Auto;
+        let patch = self.patch
+            && !(auto(settings.patch)
+                && (quirks.has(Quirk::PatchUnusable) || quirks.has(Quirk::MultiValuedMerge)));
+        let bulk = self
+            .bulk
+            .filter(|_| !(auto(settings.bulk) && quirks.has(Quirk::BulkUnusable)));
+        let filter =
+            self.filter && !(auto(settings.filter) && quirks.has(Quirk::FilterUnusable));
+        Effective {
+            patch,
+            bulk,
+            filter,
+            quirks: Some(quirks.clone()),
+            ..self
+        }
+    }
+
+    /// Whether the service was found to refuse or misapply PATCH (so far).
+    pub fn patch_refused(&self) -> bool {
+        self.quirks.as_ref().is_some_and(|q| {
+            q.has(Quirk::PatchUnusable) || q.has(Quirk::MultiValuedMerge)
+        })
+    }
+
+    /// Records a quirk learned now (nothing in the preview).
+    pub fn learn(&self, quirk: Quirk, detail: String) {
+        if let Some(q) = &self.quirks {
+            q.learn(quirk, detail);
+        }
     }
 
     /// Filtering as `mode` says over what the service announced.
@@ -158,6 +201,7 @@ impl Effective {
             filter: features.filter,
             etag: pick(etag, features.etag),
             listing: None,
+            quirks: None,
         }
     }
 }

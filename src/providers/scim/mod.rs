@@ -5,13 +5,17 @@
 //! itself: once per pass, `/ServiceProviderConfig` says whether PATCH, `/Bulk` (and
 //! its limits), filtering and ETags are supported, and the `patch`, `bulk` and `etag`
 //! settings let an operator override it (`auto`, the default, follows the service).
-//! The calls are in `client.rs` (one user at a time) and `bulk.rs` (`/Bulk`).
+//! The calls are in `client.rs` (one user at a time) and `bulk.rs` (`/Bulk`); PATCH
+//! bodies and the comparison of answers in `patch.rs`; what a service turned out not
+//! to do, remembered across passes, in `quirks.rs`.
 
 mod bulk;
 pub mod client;
 pub mod discovery;
 pub mod list;
+pub mod patch;
 mod preview;
+pub mod quirks;
 pub mod requests;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -128,6 +132,10 @@ pub struct Scim {
     features: tokio::sync::OnceCell<discovery::Features>,
     /// `/Users`, listed at most once per pass when the service cannot filter.
     listing: discovery::Listing,
+    /// What the service turned out not to do: remembered, and learned this pass.
+    quirks: quirks::Quirks,
+    /// The digest remembered quirks must carry to apply (see `quirks.rs`).
+    digest: String,
 }
 
 impl Scim {
@@ -155,9 +163,11 @@ impl Scim {
                     list: true,
                 },
             },
+            digest: quirks::config_digest(config.base_url.as_str(), &settings),
             settings,
             features: tokio::sync::OnceCell::new(),
             listing: discovery::Listing::default(),
+            quirks: quirks::Quirks::default(),
         }
     }
 
@@ -179,6 +189,7 @@ impl Scim {
             s.bulk_size,
         )
         .with_filter(s.filter, features)
+        .with_quirks(&self.quirks, s)
         .with_listing(&self.listing))
     }
 }
@@ -223,7 +234,7 @@ fn units(ops: &[Operation], settings: &Settings) -> Vec<Vec<usize>> {
 
 impl Provider for Scim {
     fn requests(&self, ops: &[Operation]) -> Vec<Request> {
-        preview::build(ops, &self.settings)
+        preview::build(ops, &self.settings, &self.quirks)
     }
 
     fn headers(&self) -> Vec<(&'static str, String)> {
@@ -248,6 +259,24 @@ impl Provider for Scim {
 
     fn healthcheck(&self) -> Result<Vec<Request>, &'static str> {
         Ok(requests::healthcheck())
+    }
+
+    /// Remembered quirks apply only while the config is the one they were learned
+    /// with (see `quirks.rs`).
+    fn remember_quirks(&self, known: &[crate::store::QuirkRow]) {
+        for row in known.iter().filter(|r| r.config_digest == self.digest) {
+            if let Some(q) = quirks::Quirk::parse(&row.quirk) {
+                self.quirks.remember(q, &row.detail);
+            }
+        }
+    }
+
+    fn learned_quirks(&self) -> Vec<(&'static str, String, String)> {
+        self.quirks
+            .learned()
+            .into_iter()
+            .map(|(q, detail)| (q.as_str(), self.digest.clone(), detail))
+            .collect()
     }
 
     fn apply<'a>(

@@ -14,6 +14,7 @@
 use super::bulk::{self, Planned};
 use super::client::needs_read;
 use super::discovery::{BulkLimits, Effective, Features, DEFAULT_BULK_LIMITS};
+use super::quirks::Quirks;
 use super::requests::{self, external_id, user_name};
 use super::{units, Settings};
 use crate::plan::{OpKind, Operation};
@@ -36,7 +37,8 @@ type Orphans = Vec<(String, Request)>;
 
 /// The preview of `ops` (empty when there is nothing to do: a pass with nothing to
 /// send does not even read the service's features).
-pub fn build(ops: &[Operation], settings: &Settings) -> Vec<Request> {
+/// Remembered `quirks` (see `quirks.rs`) take the fallbacks a real pass takes.
+pub fn build(ops: &[Operation], settings: &Settings, quirks: &Quirks) -> Vec<Request> {
     if ops.is_empty() {
         return Vec::new();
     }
@@ -47,7 +49,8 @@ pub fn build(ops: &[Operation], settings: &Settings) -> Vec<Request> {
         settings.etag,
         settings.bulk_size,
     )
-    .with_filter(settings.filter, &ASSUMED);
+    .with_filter(settings.filter, &ASSUMED)
+    .with_quirks(quirks, settings);
     let mut out = Vec::new();
     let mut orphans = Orphans::new();
     let mut listed = false;
@@ -108,7 +111,13 @@ fn modify(
     record: Option<&Record>,
     active: Option<bool>,
 ) -> Vec<Request> {
-    let write = requests::write(op, eff, id, None, record, active);
+    let mut write = requests::write(op, eff, id, None, record, active);
+    if eff.patch {
+        write = write.then_if(
+            "the answer carries no User resource (204, or a bare id) and no PATCH of emails / phoneNumbers has checked out yet this pass: read back to compare with what was meant (a merge or an ignored change is redone as a read and a PUT)",
+            requests::read(op, id),
+        );
+    }
     if needs_read(eff) {
         vec![
             requests::read(op, id),
@@ -172,7 +181,7 @@ fn create(op: &Operation, eff: &Effective, record: &Record) -> Request {
         Some(record),
         Some(true),
     )
-    .with_note("{id}: the user found, brought up to date and activated");
+    .with_note("{id}: the user found, brought up to date and activated (with a `remove` of phoneNumbers when the user found has a phone the source does not)");
     requests::create(op, record)
         .then_if(&format!("{FILTERS}: first, before the POST"), by_name)
         .then_if(

@@ -6,6 +6,7 @@
 use serde_json::{json, Map, Value};
 
 use super::discovery::Effective;
+use super::patch;
 use crate::plan::Operation;
 use crate::providers::request::{segment, Request};
 use crate::providers::Record;
@@ -108,18 +109,29 @@ pub fn create_body(record: &Record) -> Value {
     Value::Object(m)
 }
 
-/// A PatchOp body: the record's attributes replaced (and a missing phone removed),
-/// and `active` set when given.
-pub fn patch_body(record: Option<&Record>, active: Option<bool>) -> Value {
-    let mut value = record.map(managed).unwrap_or_default();
+/// The User resource `record` / `active` mean, as far as rosterd manages it.
+pub fn resource(record: Option<&Record>, active: Option<bool>) -> Value {
+    let mut m = record.map(managed).unwrap_or_default();
     if let Some(a) = active {
-        value.insert("active".into(), Value::Bool(a));
+        m.insert("active".into(), Value::Bool(a));
     }
-    let mut ops = Vec::new();
-    if record.is_some_and(|r| r.get("phone").is_none()) {
-        ops.push(json!({ "op": "remove", "path": "phoneNumbers" }));
-    }
-    ops.push(json!({ "op": "replace", "value": value }));
+    Value::Object(m)
+}
+
+/// A PatchOp body for `op`'s write of `record` / `active`: one operation per
+/// attribute that differs from what rosterd last sent, with its path, and a `remove`
+/// for one the service holds (as last sent, or in `current` when read) and the record
+/// no longer has (see `patch.rs`).
+pub fn patch_body(
+    op: &Operation,
+    current: Option<&Value>,
+    record: Option<&Record>,
+    active: Option<bool>,
+) -> Value {
+    let meant = resource(record, active);
+    let sent = patch::last_sent(op, record);
+    let paths = patch::written_paths(record, active);
+    let ops = patch::operations(&meant, sent.as_ref(), current, &paths);
     json!({ "schemas": [PATCH_SCHEMA], "Operations": ops })
 }
 
@@ -245,7 +257,7 @@ pub fn write(
         scim_request(
             "PATCH",
             path,
-            Some(patch_body(record, active)),
+            Some(patch_body(op, current, record, active)),
             &op.external_id,
         )
     } else {
@@ -286,6 +298,7 @@ pub fn bulk_delete(bulk_id: &str, id: &str) -> Value {
 /// A `/Bulk` entry writing `record` / `active` to user `id`, as [`write`] does (PATCH,
 /// or PUT of `current` merged; its version when ETags are used). Returns the method.
 pub fn bulk_write(
+    op: &Operation,
     bulk_id: &str,
     eff: &Effective,
     id: &str,
@@ -295,7 +308,7 @@ pub fn bulk_write(
 ) -> (&'static str, Value) {
     let path = user_path(id);
     let (method, data) = if eff.patch {
-        ("PATCH", patch_body(record, active))
+        ("PATCH", patch_body(op, current, record, active))
     } else {
         let empty = Value::Null;
         ("PUT", put_body(current.unwrap_or(&empty), record, active))

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::discovery::{BulkLimits, Effective, Features, DEFAULT_BULK_LIMITS};
 use super::requests::{error_message, patch_body, put_body};
 use super::*;
+use crate::plan::OpKind;
 use crate::user::Attributes;
 
 fn features(doc: serde_json::Value) -> Features {
@@ -170,18 +171,133 @@ fn a_user_maps_to_user_name_email_names_phone_and_external_id() {
     assert_eq!(body["active"], true);
 }
 
+/// An update of `user(None)` from what rosterd last sent: `old` (field, value).
+fn update_from(old: &[(&str, Option<&str>)]) -> crate::plan::Operation {
+    let u = user(None);
+    let record = map_user(&u).unwrap();
+    let mut op = crate::providers::scripted::operation(OpKind::Update, &u, record, Some("u1"));
+    op.changes = old
+        .iter()
+        .map(|(f, v)| crate::plan::FieldChange {
+            field: f.to_string(),
+            old: v.map(str::to_string),
+            new: op.record.as_ref().and_then(|r| r.get(f)).map(str::to_string),
+        })
+        .collect();
+    op
+}
+
 #[test]
-fn patch_removes_a_phone_the_source_no_longer_has_and_sets_active() {
-    let r = map_user(&user(None)).unwrap();
-    let body = patch_body(Some(&r), Some(true));
-    let ops = body["Operations"].as_array().unwrap();
-    assert_eq!(ops[0], json!({"op": "remove", "path": "phoneNumbers"}));
-    assert_eq!(ops[1]["value"]["active"], true);
-    assert_eq!(ops[1]["value"]["userName"], "ada@corp.example");
-    let disable = patch_body(None, Some(false));
+fn patch_sends_one_operation_per_changed_attribute_with_its_path() {
+    // Renamed, and the email changed: each attribute by its path, emails whole.
+    let op = update_from(&[
+        ("givenName", Some("Augusta")),
+        ("email", Some("old@corp.example")),
+        ("userName", Some("old@corp.example")),
+    ]);
+    let body = patch_body(&op, None, op.record.as_ref(), None);
     assert_eq!(
-        disable["Operations"],
-        json!([{"op": "replace", "value": {"active": false}}])
+        body["Operations"],
+        json!([
+            {"op": "replace", "path": "userName", "value": "ada@corp.example"},
+            {"op": "replace", "path": "name.givenName", "value": "Ada"},
+            {"op": "replace", "path": "displayName", "value": "Ada Lovelace"},
+            {"op": "replace", "path": "emails",
+             "value": [{"value": "ada@corp.example", "type": "work", "primary": true}]}
+        ])
+    );
+}
+
+#[test]
+fn patch_removes_a_phone_only_when_the_service_holds_one() {
+    let had_phone = update_from(&[("phone", Some("+1555"))]);
+    let body = patch_body(&had_phone, None, had_phone.record.as_ref(), Some(true));
+    assert_eq!(
+        body["Operations"],
+        json!([
+            {"op": "remove", "path": "phoneNumbers"},
+            {"op": "replace", "path": "active", "value": true}
+        ])
+    );
+    // Never had one (a re-enable with no change): only `active`, no `remove`.
+    let none = update_from(&[]);
+    let body = patch_body(&none, None, none.record.as_ref(), Some(true));
+    assert_eq!(
+        body["Operations"],
+        json!([{"op": "replace", "path": "active", "value": true}])
+    );
+    let mut disable = update_from(&[]);
+    disable.record = None;
+    let body = patch_body(&disable, None, None, Some(false));
+    assert_eq!(
+        body["Operations"],
+        json!([{"op": "replace", "path": "active", "value": false}])
+    );
+}
+
+#[test]
+fn an_adopted_user_is_patched_from_what_the_service_holds() {
+    // Found in another case, with a phone and two emails: every attribute replaced
+    // by its path (what was sent before is unknown), the phone removed, activated.
+    let mut op = update_from(&[]);
+    op.op = OpKind::Create;
+    let found = json!({
+        "id": "u1", "userName": "Ada@Corp.Example", "externalId": "E1",
+        "name": {"givenName": "Ada", "familyName": "Lovelace"}, "displayName": "Ada Lovelace",
+        "emails": [{"value": "ada@corp.example", "primary": true}, {"value": "x@corp.example"}],
+        "phoneNumbers": [{"value": "+1"}], "active": false
+    });
+    let body = patch_body(&op, Some(&found), op.record.as_ref(), Some(true));
+    let paths: Vec<&str> = body["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "userName",
+            "externalId",
+            "name.givenName",
+            "name.familyName",
+            "displayName",
+            "emails",
+            "phoneNumbers",
+            "active"
+        ]
+    );
+    assert_eq!(body["Operations"][6], json!({"op": "remove", "path": "phoneNumbers"}));
+}
+
+#[test]
+fn a_resend_with_nothing_changed_replaces_every_attribute_by_path() {
+    let op = update_from(&[]);
+    let body = patch_body(&op, None, op.record.as_ref(), None);
+    let ops = body["Operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 6, "{body}");
+    assert!(ops.iter().all(|o| o["op"] == "replace" && o["path"].is_string()));
+}
+
+#[test]
+fn an_answer_is_compared_on_the_managed_attributes_only() {
+    use super::patch::{differences, PATHS};
+    let meant = super::requests::resource(map_user(&user(None)).ok().as_ref(), Some(true));
+    let mut answer = meant.clone();
+    answer["id"] = json!("u1");
+    answer["userName"] = json!("ADA@corp.example");
+    answer["groups"] = json!([]);
+    answer["emails"][0]["type"] = json!("other");
+    assert!(differences(&meant, &answer, &PATHS).is_empty(), "{answer}");
+    // Merged: the old email kept, two primaries.
+    answer["emails"] = json!([
+        {"value": "old@corp.example", "primary": true},
+        {"value": "ada@corp.example", "primary": true}
+    ]);
+    answer["phoneNumbers"] = json!([{"value": "+1"}]);
+    assert_eq!(
+        differences(&meant, &answer, &PATHS),
+        ["emails", "phoneNumbers"]
     );
 }
 
