@@ -183,16 +183,25 @@ pub async fn find(
     Ok(report)
 }
 
-/// Each selected provider's transport (the same paced, retried requests as a pass).
-fn transports<'a>(
+/// Each selected provider's transport (the same paced, retried requests as a pass),
+/// its pacer starting from the saved window (read only: listing saves none).
+async fn transports<'a>(
     selected: &[&ProviderConfig],
     adapters: &'a [Box<dyn Provider>],
+    store: Option<&Store>,
     clock: &'a Clock,
 ) -> Result<Vec<HttpTransport<'a>>, crate::executor::http::TransportError> {
+    let saved = match store {
+        Some(s) => crate::executor::windows::load(s, selected).await,
+        None => vec![None; selected.len()],
+    };
     selected
         .iter()
         .zip(adapters)
-        .map(|(pc, adapter)| HttpTransport::new(pc, adapter.as_ref(), clock))
+        .zip(saved)
+        .map(|((pc, adapter), saved)| {
+            HttpTransport::with_saved_window(pc, adapter.as_ref(), clock, saved)
+        })
         .collect()
 }
 
@@ -237,7 +246,7 @@ pub async fn report(
     let loaded = crate::source::from_config(&config.source).load().await?;
     let held = loaded.held_identities();
     let adapters = adapters(selected);
-    let transports = transports(selected, &adapters, clock)?;
+    let transports = transports(selected, &adapters, store, clock).await?;
     let lookups = vendors(selected, &adapters, &transports, clock);
     let mut providers = Vec::with_capacity(selected.len());
     for adapter in &adapters {
@@ -259,7 +268,7 @@ pub async fn dry_run(
     clock: &Clock,
 ) -> Result<PlanReport, SyncError> {
     let adapters = adapters(selected);
-    let transports = transports(selected, &adapters, clock)?;
+    let transports = transports(selected, &adapters, store, clock).await?;
     let lookups = vendors(selected, &adapters, &transports, clock);
     let options = crate::sync::PassOptions {
         dry_run: true,

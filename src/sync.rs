@@ -257,15 +257,34 @@ impl<'c> Pass<'c> {
         let selected = request.selected;
         let adapters: Vec<Box<dyn providers::Provider>> =
             selected.iter().map(|pc| providers::build(pc)).collect();
+        // Each pacer starts from the window an earlier process left (issue #16 item 7).
+        let saved = crate::executor::windows::load(&self.store, selected).await;
         let mut transports = Vec::with_capacity(selected.len());
-        for (pc, adapter) in selected.iter().zip(&adapters) {
-            transports.push(HttpTransport::new(pc, adapter.as_ref(), self.clock)?);
+        for ((pc, adapter), saved) in selected.iter().zip(&adapters).zip(saved) {
+            transports.push(HttpTransport::with_saved_window(
+                pc,
+                adapter.as_ref(),
+                self.clock,
+                saved,
+            )?);
         }
+        let work = self.run_with(request, &adapters, &transports);
+        crate::executor::windows::keep_saved(&self.store, selected, &transports, work).await
+    }
+
+    /// [`Pass::run`] once the transports are built.
+    async fn run_with(
+        &self,
+        request: &ApplyRequest<'_>,
+        adapters: &[Box<dyn providers::Provider>],
+        transports: &[HttpTransport<'_>],
+    ) -> Result<PlanReport, SyncError> {
+        let selected = request.selected;
         let silent = Silent;
         let contexts: Vec<ApplyContext<'_>> = selected
             .iter()
-            .zip(&adapters)
-            .zip(&transports)
+            .zip(adapters)
+            .zip(transports)
             .map(|((pc, adapter), transport)| ApplyContext {
                 store: &self.store,
                 provider: adapter.as_ref(),

@@ -17,6 +17,7 @@ use crate::net::{
 };
 use crate::providers::call::{BoxFuture, CallError, Response, Transport, TransportStats};
 use crate::providers::{Provider, Request};
+use crate::store::RateWindow;
 
 pub struct HttpTransport<'p> {
     client: reqwest::Client,
@@ -53,6 +54,17 @@ impl<'p> HttpTransport<'p> {
         provider: &'p dyn Provider,
         clock: &'p Clock,
     ) -> Result<Self, TransportError> {
+        HttpTransport::with_saved_window(config, provider, clock, None)
+    }
+
+    /// [`HttpTransport::new`], its pacer starting from the window an earlier process
+    /// saved (see `executor/windows.rs`): ignored unless its reset is still to come.
+    pub fn with_saved_window(
+        config: &ProviderConfig,
+        provider: &'p dyn Provider,
+        clock: &'p Clock,
+        saved: Option<RateWindow>,
+    ) -> Result<Self, TransportError> {
         let mut headers = HeaderMap::new();
         for (name, value) in provider.auth_headers() {
             let (header, v) =
@@ -72,12 +84,16 @@ impl<'p> HttpTransport<'p> {
             provider: config.name.clone(),
             source,
         })?;
+        let pacer = Pacer::new(&config.rate_limit);
+        if let Some(view) = saved.and_then(|w| super::windows::usable(&w, clock())) {
+            pacer.seed(view);
+        }
         Ok(HttpTransport {
             client,
             base: config.base_url.url().clone(),
             headers,
             provider,
-            pacer: Pacer::new(&config.rate_limit),
+            pacer,
             policy: RetryPolicy::from(&config.rate_limit)
                 .for_vendor(provider.provider_type().as_str()),
             clock,
@@ -85,6 +101,25 @@ impl<'p> HttpTransport<'p> {
             requests: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
         })
+    }
+
+    /// The vendor's window as this transport knows it now, in absolute time, for the
+    /// state file; `None` when no current window is known.
+    pub fn rate_window(&self) -> Option<RateWindow> {
+        let view = self.pacer.window()?;
+        let now = (self.clock)();
+        let reset_in = chrono::Duration::from_std(view.reset_in).ok()?;
+        Some(RateWindow {
+            limit: view.limit,
+            remaining: view.remaining,
+            reset_at: now.checked_add_signed(reset_in)?,
+            observed_at: now,
+        })
+    }
+
+    /// Returns once the window may have changed (see [`Pacer::changed`]).
+    pub async fn window_changed(&self) {
+        self.pacer.changed().await;
     }
 
     fn url(&self, path: &str) -> String {

@@ -7,3 +7,4 @@
 pub mod apply;
 pub mod http;
 pub mod lookup;
+pub mod windows;

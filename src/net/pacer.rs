@@ -19,6 +19,10 @@
 //! once — and capped by `max_wait_seconds`: a wait that would go over fails with
 //! [`PacerError::WaitCapExceeded`], and the operation is retried next run.
 //!
+//! The window survives the process: [`Pacer::window`] reads it back (for the state
+//! file) and [`Pacer::seed`] starts a new pacer from a saved one, so a restart does
+//! not send into a window an earlier run spent; [`Pacer::changed`] says when to look.
+//!
 //! Time is `tokio::time::Instant`, so tests drive it with `tokio::time::pause()`.
 
 use std::collections::BTreeSet;
@@ -61,6 +65,19 @@ pub struct Pacer {
     state: Mutex<State>,
     /// Wakes tasks waiting for an answer (see [`Wait::Answer`]).
     answered: Notify,
+    /// Wakes whoever keeps the window saved ([`Pacer::changed`]): one waiter, and a
+    /// change while it is busy is kept for its next wait (`notify_one`).
+    window_changed: Notify,
+}
+
+/// The vendor's window as the pacer knows it, in a form another process can take up:
+/// what the vendor allows, what is left (less what was sent and may not be counted
+/// yet), and how long until the reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowView {
+    pub limit: Option<u64>,
+    pub remaining: u64,
+    pub reset_in: Duration,
 }
 
 /// Leave to send one request; give the answer's headers back with
@@ -135,7 +152,57 @@ impl Pacer {
             cap: Duration::from_secs(cfg.max_wait_seconds),
             state: Mutex::new(State::default()),
             answered: Notify::new(),
+            window_changed: Notify::new(),
         }
+    }
+
+    /// Starts from a window saved by an earlier process: until `reset_in` has passed,
+    /// at most `remaining` requests go (none when it is 0). Ignored once this pacer has
+    /// learned a window of its own, or when the reset is not in the future.
+    pub fn seed(&self, saved: WindowView) {
+        if saved.reset_in.is_zero() {
+            return;
+        }
+        let mut state = self.lock();
+        if state.window.is_some() || state.sent > 0 {
+            return;
+        }
+        state.window = Some(Window {
+            limit: saved.limit,
+            remaining: saved.remaining,
+            unaccounted: 0,
+            reset_at: Some(after(Instant::now(), saved.reset_in)),
+        });
+    }
+
+    /// The window as known now, for saving: `None` when no answer told one or the one
+    /// told has reset (its successor's end is unknown until an answer says it). After
+    /// a 429, nothing is left until the hint.
+    pub fn window(&self) -> Option<WindowView> {
+        let now = Instant::now();
+        let state = self.lock();
+        let known = state.window.as_ref().and_then(|w| {
+            let reset = w.reset_at.filter(|&r| r > now)?;
+            Some(WindowView {
+                limit: w.limit,
+                remaining: w.remaining.saturating_sub(w.unaccounted),
+                reset_in: reset - now,
+            })
+        });
+        match state.paused_until.filter(|&p| p > now) {
+            Some(until) => Some(WindowView {
+                limit: known.and_then(|w| w.limit),
+                remaining: 0,
+                reset_in: known.map_or(until - now, |w| w.reset_in.max(until - now)),
+            }),
+            None => known,
+        }
+    }
+
+    /// Returns once the window may have changed since the last call returned (a
+    /// request granted, an answer's headers, a 429).
+    pub async fn changed(&self) {
+        self.window_changed.notified().await;
     }
 
     /// Waits for a concurrency slot, then until the vendor's limits let a request go.
@@ -151,6 +218,8 @@ impl Pacer {
                 match state.next_wait(Instant::now(), self.interval) {
                     None => {
                         let seq = state.grant(Instant::now(), self.interval);
+                        drop(state);
+                        self.window_changed.notify_one();
                         return Ok(Permit {
                             pacer: self,
                             seq,
@@ -180,6 +249,7 @@ impl Pacer {
         state.observe(upto, None, headers, Instant::now());
         drop(state);
         self.answered.notify_waiters();
+        self.window_changed.notify_one();
     }
 
     /// A 429: holds all of this provider's requests for `not_before` (plus jitter).
@@ -187,6 +257,8 @@ impl Pacer {
         let until = after(Instant::now(), not_before.saturating_add(jitter()));
         let mut state = self.lock();
         state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
+        drop(state);
+        self.window_changed.notify_one();
     }
 
     /// Counts a wait the caller makes for a server's hint (e.g. `Retry-After` on a
@@ -216,6 +288,7 @@ impl Pacer {
         }
         drop(state);
         self.answered.notify_waiters();
+        self.window_changed.notify_one();
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -325,3 +325,109 @@ async fn absurd_hints_fail_on_the_cap_instead_of_overflowing() {
     ));
     assert!(pacer.count_hint(Duration::MAX).is_err());
 }
+
+fn saved(limit: u64, remaining: u64, reset_in: Duration) -> WindowView {
+    WindowView {
+        limit: Some(limit),
+        remaining,
+        reset_in,
+    }
+}
+
+/// A window an earlier process spent: the new pacer sends nothing until its reset,
+/// and then no more than the limit before an answer tells the new window.
+#[tokio::test(start_paused = true)]
+async fn a_seeded_spent_window_holds_the_first_request_until_its_reset() {
+    let pacer = Pacer::new(&config(8, None, 600));
+    pacer.seed(saved(5, 0, Duration::from_secs(7)));
+    let start = Instant::now();
+    let first = pacer.acquire().await.unwrap();
+    let waited = Instant::now() - start;
+    assert!(waited >= Duration::from_secs(7), "{waited:?}");
+    assert!(waited <= Duration::from_secs(7) + MAX_JITTER, "{waited:?}");
+    // The wait for a saved window is a rate-limit wait like any other.
+    assert!(pacer.waited() >= Duration::from_secs(7));
+    drop(first);
+}
+
+/// A saved window with budget left: that many go at once, the next waits for the
+/// reset (the vendor counts every one of them in the same window).
+#[tokio::test(start_paused = true)]
+async fn a_seeded_window_allows_only_its_remaining_requests_before_the_reset() {
+    let pacer = Arc::new(Pacer::new(&config(16, None, 600)));
+    pacer.seed(saved(5, 2, Duration::from_secs(3)));
+    let start = Instant::now();
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (pacer, sent) = (pacer.clone(), sent.clone());
+        tasks.push(tokio::spawn(async move {
+            let permit = pacer.acquire().await.unwrap();
+            sent.lock().unwrap().push(Instant::now() - start);
+            drop(permit);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut sent = sent.lock().unwrap().clone();
+    sent.sort();
+    assert_eq!(&sent[..2], &[Duration::ZERO; 2], "{sent:?}");
+    assert!(sent[2] >= Duration::from_secs(3), "{sent:?}");
+}
+
+/// A window whose reset has passed is nothing to respect, and a pacer that already
+/// learned its own window keeps it.
+#[tokio::test(start_paused = true)]
+async fn stale_or_late_seeds_are_ignored() {
+    let pacer = Pacer::new(&config(4, None, 600));
+    pacer.seed(saved(5, 0, Duration::ZERO));
+    let start = Instant::now();
+    drop(pacer.acquire().await.unwrap());
+    assert_eq!(Instant::now(), start);
+    assert_eq!(pacer.window(), None);
+
+    let learned = Pacer::new(&config(4, None, 600));
+    learned.observe(&window(5, 5, Duration::from_secs(10)));
+    learned.seed(saved(5, 0, Duration::from_secs(10)));
+    drop(learned.acquire().await.unwrap());
+    assert_eq!(Instant::now(), start);
+}
+
+/// What is read back for saving: the budget less what was sent and not yet
+/// counted; nothing left after a 429 until its hint; nothing once the window reset.
+#[tokio::test(start_paused = true)]
+async fn the_window_read_back_counts_requests_in_flight_and_429s() {
+    let pacer = Pacer::new(&config(4, None, 600));
+    assert_eq!(pacer.window(), None);
+    pacer.observe(&window(5, 3, Duration::from_secs(4)));
+    let _in_flight = pacer.acquire().await.unwrap();
+    assert_eq!(pacer.window(), Some(saved(5, 2, Duration::from_secs(4))));
+    pacer.on_throttled(Duration::from_secs(9));
+    let view = pacer.window().unwrap();
+    assert_eq!(view.remaining, 0);
+    assert!(view.reset_in >= Duration::from_secs(9), "{view:?}");
+    tokio::time::advance(Duration::from_secs(10)).await;
+    assert_eq!(pacer.window(), None);
+}
+
+/// Every grant and every answer wakes the one who keeps the window saved, even
+/// when it was not waiting at that moment.
+#[tokio::test(start_paused = true)]
+async fn a_change_is_kept_for_the_next_wait() {
+    let pacer = Pacer::new(&config(4, None, 600));
+    let permit = pacer.acquire().await.unwrap();
+    tokio::time::timeout(Duration::from_millis(1), pacer.changed())
+        .await
+        .expect("the grant was signalled");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1), pacer.changed())
+            .await
+            .is_err(),
+        "nothing changed since"
+    );
+    permit.complete(&window(5, 4, Duration::from_secs(1)));
+    tokio::time::timeout(Duration::from_millis(1), pacer.changed())
+        .await
+        .expect("the answer was signalled");
+}

@@ -228,6 +228,7 @@ impl Store {
             "DELETE FROM failures WHERE provider = ?",
             "DELETE FROM leaver_checks WHERE provider = ?",
             "DELETE FROM scim_quirks WHERE provider = ?",
+            "DELETE FROM rate_windows WHERE provider = ?",
         ] {
             sqlx::query(delete)
                 .bind(provider)

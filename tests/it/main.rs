@@ -53,6 +53,8 @@ mod hostile_network;
 mod leavers;
 #[path = "../orphans.rs"]
 mod orphans;
+#[path = "../pacing_restart.rs"]
+mod pacing_restart;
 #[path = "../pass_outcomes.rs"]
 mod pass_outcomes;
 #[path = "../private_files.rs"]
