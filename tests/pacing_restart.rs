@@ -127,3 +127,51 @@ fn a_finished_run_that_spent_the_window_holds_the_next_run_until_the_reset() {
     );
     assert_eq!(fake.users().len(), people.len());
 }
+
+/// What keeping the window saved costs a big pass: with `ROSTERD_LONG_TESTS=1`, a
+/// pass of `ROSTERD_PACING_USERS` (default 10,000) creates, one request each, against
+/// a window that changes with every answer; prints the pass's time (compare with
+/// saving turned off to measure). Plain `cargo test` runs 200.
+#[test]
+fn a_big_pass_keeps_the_window_saved_without_slowing_down() {
+    let long = std::env::var("ROSTERD_LONG_TESTS").is_ok_and(|v| v == "1");
+    let users = std::env::var("ROSTERD_PACING_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if long { 10_000 } else { 200 });
+    let fake = FakeHesh::start_blocking(FakeHeshOptions {
+        limit: 1_000_000,
+        window: Duration::from_secs(3600),
+        ..FakeHeshOptions::default()
+    });
+    let ws = Workspace::hesh(
+        &fake.base_url(),
+        fake.tenant_id(),
+        fake.api_key(),
+        "    batch_size: 1\n",
+    );
+    let people: Vec<Person> = (0..users).map(Person::new).collect();
+    ws.write_people(&people);
+    let start = Instant::now();
+    let (code, doc) = ws.sync();
+    let took = start.elapsed();
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(fake.users().len(), users);
+    eprintln!(
+        "{users} creates, {} requests: pass took {took:?}",
+        fake.requests().len()
+    );
+    let saved = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = rosterd::store::Store::open_read_only(&ws.state())
+            .await
+            .unwrap()
+            .unwrap();
+        let url = format!("{}/", fake.base_url());
+        let w = store.rate_window("hesh", &url).await.unwrap();
+        store.close().await;
+        w
+    });
+    let saved = saved.expect("the window is saved at the end of the pass");
+    assert_eq!(saved.limit, Some(1_000_000));
+    assert_eq!(saved.remaining, 1_000_000 - users as u64);
+}

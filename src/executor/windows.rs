@@ -199,17 +199,19 @@ impl Saver<'_, '_> {
         let Some(pc) = self.selected.get(i) else {
             return;
         };
-        match self
+        let saved = self
             .store
             .save_rate_window(&pc.name, base_url(pc), &window)
-            .await
-        {
-            Ok(()) => {
-                self.written[i] = Some(Written {
-                    window,
-                    at: Instant::now(),
-                });
-            }
+            .await;
+        // Taken as written even when it failed, so that a failing disk is tried again
+        // at the pace of the writes (decisive changes, or once a second), not on
+        // every request.
+        self.written[i] = Some(Written {
+            window,
+            at: Instant::now(),
+        });
+        match saved {
+            Ok(()) => {}
             Err(e) if !self.warned => {
                 self.warned = true;
                 warn!(provider = %pc.name, error = %e, "Cannot save the rate-limit window; the next run may meet a spent one.");
