@@ -94,6 +94,8 @@ pub struct Config {
     pub safety: SafetyConfig,
     pub daemon: DaemonConfig,
     pub providers: Vec<ProviderConfig>,
+    /// Webhooks told after each real pass (`notify:`).
+    pub notify: Vec<crate::notify::Webhook>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -282,6 +284,8 @@ struct RawConfig {
     #[serde(default)]
     daemon: DaemonConfig,
     providers: Vec<RawProvider>,
+    #[serde(default)]
+    notify: Vec<Value>,
 }
 
 /// The keys every provider has; the rest go to the vendor's own settings parser.
@@ -346,6 +350,7 @@ impl Config {
         let mut issues = Vec::new();
         secret::check_no_literal_secrets(&tree, "", &mut issues);
         http_auth::check_no_literal_header_value(&tree, &mut issues);
+        crate::notify::config::check_no_literal_url(&tree, &mut issues);
         secret::expand_env(&mut tree, "", env, &mut issues, &mut expanded.borrow_mut());
         if !issues.is_empty() {
             return Err(invalid(issues));
@@ -428,6 +433,7 @@ fn validate(
         }
     }
     let source = raw.source.validate(base_dir, issues);
+    let notify = crate::notify::config::parse(raw.notify, base_dir, issues);
     if raw.providers.is_empty() {
         issues.push(Issue::new(
             "providers".into(),
@@ -523,6 +529,7 @@ fn validate(
         safety: raw.safety,
         daemon: raw.daemon,
         providers,
+        notify,
     })
 }
 
