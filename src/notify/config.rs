@@ -226,8 +226,7 @@ fn check_url(
         format!("the webhook URL is not a valid URL ({e}); its value is not shown, it is a secret")
     });
     let checked = parsed.and_then(|u| {
-        // The whole URL as it is sent (normalised) is a secret too.
-        crate::redact::register(u.as_str());
+        register_parts(&u);
         EndpointUrl::new(u, allow_insecure_http).map_err(|p| p.to_string())
     });
     match checked {
@@ -235,6 +234,38 @@ fn check_url(
         Err(message) => {
             issues.push(Issue::new(key, message));
             None
+        }
+    }
+}
+
+/// Shortest path registered as a secret on its own: shorter ones (`/hook`) are
+/// ordinary words more than credentials.
+const MIN_SECRET_PATH_CHARS: usize = 8;
+/// Shortest last path segment or query value registered on its own: a token is
+/// long, while a word such as `services` or `incoming` must not be masked everywhere.
+const MIN_SECRET_PART_CHARS: usize = 16;
+
+/// Registers the URL with the scrubber as it is sent (normalised), and the parts a
+/// receiver or a proxy may echo without the rest: the path with its query (`no hook
+/// at /services/T0/B0/XXXX`), the last path segment and each query value when long
+/// enough to be a token.
+fn register_parts(url: &url::Url) {
+    crate::redact::register(url.as_str());
+    let mut path = url.path().to_string();
+    if let Some(q) = url.query() {
+        path = format!("{path}?{q}");
+    }
+    if path.chars().count() >= MIN_SECRET_PATH_CHARS {
+        crate::redact::register(&path);
+    }
+    let last = url
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .map(str::to_string);
+    let values = url.query_pairs().map(|(_, v)| v.into_owned());
+    for part in last.into_iter().chain(values) {
+        if part.chars().count() >= MIN_SECRET_PART_CHARS {
+            crate::redact::register(&part);
         }
     }
 }

@@ -73,6 +73,15 @@ fn the_url_is_a_secret_scrubbed_and_never_debug_printed() {
     assert!(debug.contains("https://hooks.slack.example"), "{debug}");
     let said = crate::redact::scrub(&format!("posting to {HOOK_URL} failed")).into_owned();
     assert!(!said.contains("tok3n"), "{said}");
+    // A receiver echoing only the path (or only the token) is scrubbed too.
+    for echo in [
+        "no hook at /services/T000/B000/tok3n-unit-notify",
+        "bad tok3n-unit-notify",
+    ] {
+        let said = crate::redact::scrub(echo).into_owned();
+        assert!(!said.contains("tok3n"), "{said}");
+    }
+    assert_eq!(crate::redact::scrub("services T000"), "services T000");
 }
 
 #[test]
