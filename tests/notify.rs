@@ -2,13 +2,16 @@
 //! records every body): a blocked pass sends one json webhook, a failing pass a Slack
 //! message naming the failure; a receiver answering 500 is retried; one that never
 //! answers costs the pass at most `timeout_seconds` and changes no exit code; and the
-//! webhook URL (a secret) reaches neither the output nor the state file.
+//! webhook URL (a secret) reaches neither the output nor the state file. A daemon
+//! pass is told like a one-shot one.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(clippy::disallowed_methods)]
 
 use crate::support;
 
+use std::io::Read;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +23,7 @@ use serde_json::Value;
 
 use support::fake_hesh::{FakeHesh, FakeHeshOptions};
 use support::fake_server::{lock, FakeServer, FakeVendor};
+use support::process::{free_port, wait_for};
 use support::workspace::{Person, Workspace};
 
 /// The variable the config names for the webhook URL.
@@ -186,6 +190,57 @@ fn a_pass_blocked_by_a_guard_sends_one_json_webhook_with_event_blocked() {
     assert_eq!(receiver.requests()[0].0, format!("/hooks/{TOKEN}"));
     assert!(run.stderr.contains("Notification sent."), "{}", run.stderr);
     assert_no_url(&run, &ws, &receiver);
+
+    // The run it names is the one the history holds.
+    let out = ws
+        .command(&["status", "--format", "json"])
+        .env(URL_ENV, receiver.url())
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["runs"][0]["run_id"], doc["run_id"], "{status}");
+}
+
+#[test]
+fn a_daemon_pass_sends_its_webhook_too() {
+    let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
+    let receiver = Receiver::start(Received::default());
+    let port = free_port();
+    let ws = blocked_workspace(
+        &fake,
+        &format!(
+            "schedule: \"0 0 1 1 *\"\ndaemon: {{ listen: \"127.0.0.1:{port}\" }}\n\
+             notify:\n  - url: ${{{URL_ENV}}}\n"
+        ),
+    );
+    let mut daemon = ws
+        .command(&["daemon", "--run-now"])
+        .env(URL_ENV, receiver.url())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the daemon pass's webhook", Duration::from_secs(30), || {
+        (!receiver.requests().is_empty()).then_some(())
+    });
+    assert!(Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = daemon.wait().unwrap();
+    let mut stderr = String::new();
+    daemon
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+    let bodies = receiver.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert_eq!(bodies[0]["event"], "blocked");
 }
 
 #[test]
@@ -307,4 +362,45 @@ fn a_refused_webhook_whose_answer_echoes_its_url_leaks_it_nowhere() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("\"failed\""), "{stdout}");
     assert!(!stdout.contains(TOKEN), "{stdout}");
+}
+
+#[test]
+fn a_leavers_existing_account_disabled_is_the_leaver_disabled_event_naming_her() {
+    use support::fake_hesh::{HeshStatus, HeshUser};
+    let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
+    let receiver = Receiver::start(Received::default());
+    let ws = workspace(
+        &fake,
+        &format!("notify:\n  - url: ${{{URL_ENV}}}\n    on: [leaver_disabled]\n"),
+    );
+    let stays = Person::new(1);
+    let left = Person {
+        status: "terminated".into(),
+        ..Person::new(2)
+    };
+    fake.seed([HeshUser::new(&left.email, "Fn2", "Last2").with_external_id(&left.id)]);
+    ws.write_people(&[stays, left.clone()]);
+    let run = sync(&ws, &receiver);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        fake.user_by_email(&left.email).unwrap().status,
+        HeshStatus::Inactive
+    );
+
+    let bodies = receiver.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    let doc = &bodies[0];
+    assert_eq!(doc["event"], "leaver_disabled", "{doc}");
+    assert_eq!(doc["providers"][0]["leavers_disabled"], 1, "{doc}");
+    let items = doc["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{doc}");
+    assert_eq!(items[0]["kind"], "leaver_disabled");
+    assert_eq!(items[0]["external_id"], left.id.as_str());
+    assert_eq!(items[0]["email"], left.email.as_str());
+    assert_no_url(&run, &ws, &receiver);
+
+    // Done once: the next pass disables nobody and says nothing.
+    let run = sync(&ws, &receiver);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(receiver.requests().len(), 1);
 }

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::config::Event;
-use crate::plan::{OpKind, Operation, LEAVER_REASON};
+use crate::plan::{OpKind, Operation};
 use crate::report::{PlanReport, ProviderReport};
 use crate::store::PassOutcome;
 
@@ -238,8 +238,14 @@ pub struct LeaverTally<'r> {
     pub exact: bool,
 }
 
-/// Which leaver disables (`adopt`, reason [`LEAVER_REASON`]) were carried out, from the
-/// plan and its result alone.
+/// A disable that adopts an account rosterd held no row for, and is not an orphan's:
+/// a leaver's, found by lookup ([`crate::plan::LEAVER_REASON`]) or sent blind by key where the
+/// vendor cannot look up (hesh). Those are the only two kinds of adopting disable.
+fn is_leaver_disable(o: &Operation) -> bool {
+    o.op == OpKind::Disable && o.adopt && !o.reason.starts_with(crate::orphans::ORPHAN_REASON)
+}
+
+/// Which leaver disables were carried out, from the plan and its result alone.
 pub fn leaver_disables(p: &ProviderReport) -> LeaverTally<'_> {
     let Some(result) = &p.result else {
         return LeaverTally {
@@ -252,7 +258,7 @@ pub fn leaver_disables(p: &ProviderReport) -> LeaverTally<'_> {
         .plan
         .operations
         .iter()
-        .filter(|o| o.op == OpKind::Disable && o.adopt && o.reason == LEAVER_REASON)
+        .filter(|o| is_leaver_disable(o))
         .filter(|o| {
             !result
                 .failures

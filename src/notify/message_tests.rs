@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::*;
 use crate::executor::apply::{OpFailure, ProviderResult};
 use crate::notify::config::DEFAULT_EVENTS;
+use crate::plan::LEAVER_REASON;
 use crate::plan::{ManualAction, ProviderPlan, Quarantined, Summary};
 use crate::providers::ProviderType;
 use crate::report::{PlanReport, RemovedProvider, SourceSummary};
@@ -209,8 +210,9 @@ fn a_confirmed_leaver_disable_is_named_and_a_failed_one_is_not() {
         op(OpKind::Disable, "L1", LEAVER_REASON, true),
         op(OpKind::Disable, "L2", LEAVER_REASON, true),
         op(OpKind::Disable, "E9", "no longer in the source", false),
+        op(OpKind::Disable, "O1", crate::orphans::ORPHAN_REASON, true),
     ];
-    let mut result = applied(&[("disable", 2)]);
+    let mut result = applied(&[("disable", 3)]);
     result.failed = 1;
     result.failures = vec![OpFailure {
         op: OpKind::Disable,
