@@ -373,7 +373,8 @@ impl PassSummary {
     }
 }
 
-/// `applied 3 (create 2, update 1), failed 1, manual 0, …` for one provider.
+/// `applied 3 (create 2, update 1), failed 1, manual 2` for one provider (counts
+/// that are zero left out).
 fn counts(p: &ProviderSummary) -> String {
     let applied: usize = p.applied.values().sum();
     let kinds: Vec<String> = p.applied.iter().map(|(k, n)| format!("{k} {n}")).collect();
@@ -382,13 +383,17 @@ fn counts(p: &ProviderSummary) -> String {
     } else {
         format!("applied {applied} ({})", kinds.join(", "))
     };
-    let _ = write!(
-        out,
-        ", failed {}, manual {}, quarantined {}, leavers disabled {}",
-        p.failed, p.manual, p.quarantined, p.leavers_disabled
-    );
-    if p.not_started > 0 {
-        let _ = write!(out, ", not started {}", p.not_started);
+    // Only what happened: a line of zeros hides the one count that matters.
+    for (what, n) in [
+        ("failed", p.failed),
+        ("manual", p.manual),
+        ("quarantined", p.quarantined),
+        ("leavers disabled", p.leavers_disabled),
+        ("not started", p.not_started),
+    ] {
+        if n > 0 {
+            let _ = write!(out, ", {what} {n}");
+        }
     }
     out
 }

@@ -173,6 +173,10 @@ fn failures_are_listed_first_with_their_scrubbed_messages() {
         "no ping from a vendor's text: {text}"
     );
     assert!(!text.contains("unit-notify-echoed-key"), "{text}");
+    assert!(
+        text.contains("\n• *hesh* (hesh): applied 1 (create 1), failed 2, manual 1\n"),
+        "zero counts left out: {text}"
+    );
     assert_eq!(slack.as_object().unwrap().len(), 1, "only text: {slack}");
 }
 
