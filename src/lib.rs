@@ -15,6 +15,7 @@ pub mod files;
 pub mod history;
 pub mod metrics;
 pub mod net;
+pub mod notify;
 pub mod orphans;
 pub mod plan;
 pub mod progress;

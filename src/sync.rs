@@ -217,7 +217,20 @@ pub async fn apply_pass(
         (Ok(_), Err(e)) => Err(SyncError::Store(e)),
         (result, _) => result,
     };
-    result.map_err(|e| e.in_state_file(&config.state))
+    let result = result.map_err(|e| e.in_state_file(&config.state));
+    // Told once the pass is in the history and the run lock is released (a slow
+    // receiver must not hold the state file); bounded by each webhook's timeout.
+    let run_id = pass.run_id.clone();
+    drop(pass);
+    crate::notify::after_pass(
+        &config.notify,
+        &run_id,
+        &result,
+        request.overrides_guards(),
+        clock,
+    )
+    .await;
+    result
 }
 
 /// One real pass, from the run lock to the run history: [`Pass::open`] →

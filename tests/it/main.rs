@@ -51,6 +51,8 @@ mod hostile_inputs;
 mod hostile_network;
 #[path = "../leavers.rs"]
 mod leavers;
+#[path = "../notify.rs"]
+mod notify;
 #[path = "../orphans.rs"]
 mod orphans;
 #[path = "../pass_outcomes.rs"]
