@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod net;
 pub mod notify;
 pub mod orphans;
+pub mod output;
 pub mod plan;
 pub mod progress;
 pub mod providers;

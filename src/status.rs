@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::store::{AccountState, Attention, RunMode, RunRecord, Store, StoreError};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Status {
     pub state: String,
     pub runs: Vec<RunStatus>,
@@ -22,7 +22,7 @@ pub struct Status {
     pub scim_quirks: Vec<crate::store::QuirkRow>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RunStatus {
     pub run_id: String,
     pub started_at: String,
@@ -43,7 +43,7 @@ pub struct RunStatus {
     pub providers: Vec<RunProvider>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RunProvider {
     pub name: String,
     pub applied: u64,
@@ -56,7 +56,7 @@ pub struct RunProvider {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct AccountCounts {
     pub provider: String,
     pub active: u64,
@@ -218,7 +218,7 @@ fn run_status(r: &RunRecord) -> RunStatus {
 
 impl Status {
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_default()
+        crate::output::json(self)
     }
 
     pub fn to_text(&self) -> String {

@@ -69,7 +69,7 @@ impl JournalPayload {
 }
 
 /// One failed operation, as the summary shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct OpFailure {
     pub op: OpKind,
     pub external_id: String,
@@ -78,7 +78,7 @@ pub struct OpFailure {
 }
 
 /// What happened to one provider's plan.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ProviderResult {
     /// Operations the vendor confirmed, by kind.
     pub applied: std::collections::BTreeMap<String, usize>,

@@ -55,6 +55,8 @@ mod leavers;
 mod notify;
 #[path = "../orphans.rs"]
 mod orphans;
+#[path = "../output_contract.rs"]
+mod output_contract;
 #[path = "../pass_outcomes.rs"]
 mod pass_outcomes;
 #[path = "../private_files.rs"]
