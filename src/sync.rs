@@ -134,6 +134,8 @@ pub struct ApplyRequest<'a> {
     /// A pass running past it stops like on a stop request and is recorded as
     /// `timeout` (see [`crate::daemon::deadline`]).
     pub deadline: Option<PassDeadline>,
+    /// Told of each operation as it ends (the daemon's metrics).
+    pub observer: Option<&'a dyn crate::progress::OpObserver>,
 }
 
 impl<'a> ApplyRequest<'a> {
@@ -147,6 +149,7 @@ impl<'a> ApplyRequest<'a> {
             force: false,
             show_progress: false,
             deadline: None,
+            observer: None,
         }
     }
 }
@@ -228,6 +231,10 @@ impl<'c> Pass<'c> {
             transports.push(HttpTransport::new(pc, adapter.as_ref(), self.clock)?);
         }
         let silent = Silent;
+        let resends = crate::progress::Observed {
+            bar: &silent,
+            observer: request.observer,
+        };
         let contexts: Vec<ApplyContext<'_>> = selected
             .iter()
             .zip(&adapters)
@@ -240,7 +247,7 @@ impl<'c> Pass<'c> {
                 clock: self.clock,
                 concurrency: pc.rate_limit.max_concurrency,
                 fail_fast_after: pc.rate_limit.fail_fast_after,
-                progress: &silent,
+                progress: &resends,
                 stop: &self.flags.stop,
             })
             .collect();
@@ -263,12 +270,19 @@ impl<'c> Pass<'c> {
         // A provider removed from the config blocks the pass even with --force: its
         // accounts must be dealt with first (restored, or forgotten on purpose).
         let force = request.force && report.removed_providers.is_empty();
-        let progress = progress_bars(&report, request.show_progress, force);
+        let bars = progress_bars(&report, request.show_progress, force);
+        let progress: Vec<crate::progress::Observed<'_>> = bars
+            .iter()
+            .map(|bar| crate::progress::Observed {
+                bar: bar.as_ref(),
+                observer: request.observer,
+            })
+            .collect();
         let contexts: Vec<ApplyContext<'_>> = contexts
             .into_iter()
             .zip(&progress)
             .map(|(ctx, bar)| ApplyContext {
-                progress: bar.as_ref(),
+                progress: bar,
                 ..ctx
             })
             .collect();

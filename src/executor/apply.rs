@@ -287,23 +287,28 @@ pub async fn apply_plan(
                 part.not_started = unit.len();
                 return Ok(part);
             }
-            if breaker.tripped().is_some() {
-                part.deferred = unit.len();
-                return Ok(part);
-            }
             let ops: Vec<&Operation> = unit
                 .iter()
                 .filter_map(|&i| plan.operations.get(i))
                 .collect();
+            if breaker.tripped().is_some() {
+                part.deferred = unit.len();
+                let deferred = crate::progress::OpOutcome::Deferred;
+                ops.iter()
+                    .for_each(|op| ctx.progress.op_done(ctx.provider.name(), op.op, deferred));
+                return Ok(part);
+            }
             let ids = begin(ctx, &ops).await?;
             crate::failpoint::reach("journaled");
             let outcomes = ctx.provider.apply(ctx.transport, &ops).await;
             crate::failpoint::reach("applied");
             for ((op, begun), outcome) in ops.iter().zip(ids).zip(outcomes) {
                 breaker.observe(ctx.provider.name(), &outcome);
+                let before = crate::progress::Tally::of(&part);
                 finish(ctx, op, begun, outcome, &mut part).await?;
                 crate::failpoint::reach("recorded");
-                ctx.progress.inc(1);
+                ctx.progress
+                    .op_done(ctx.provider.name(), op.op, before.outcome_in(&part));
             }
             Ok(part)
         })
@@ -391,7 +396,10 @@ pub async fn resolve_in_flight(ctx: &ApplyContext<'_>) -> Result<ProviderResult,
                     id,
                     carries_unknown: true,
                 };
+                let before = crate::progress::Tally::of(&part);
                 finish(ctx, op, begun, outcome, &mut part).await?;
+                ctx.progress
+                    .op_done(ctx.provider.name(), op.op, before.outcome_in(&part));
                 part.resolved += 1;
             }
             Ok(part)

@@ -47,6 +47,8 @@ mod hostile_network;
 mod pass_outcomes;
 #[path = "../private_files.rs"]
 mod private_files;
+#[path = "../prometheus.rs"]
+mod prometheus;
 #[path = "../request_bodies.rs"]
 mod request_bodies;
 #[path = "../scim.rs"]
