@@ -435,3 +435,38 @@ fn the_dashboard_and_the_alert_rules_query_only_metrics_rosterd_exports() {
         }
     }
 }
+
+#[test]
+fn operations_a_provider_stopped_for_the_pass_leaves_are_counted_deferred() {
+    let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
+    let port = free_port();
+    let dead = free_port(); // nothing listens: hesh is unreachable
+    let ws = Workspace::hesh(
+        &format!("http://127.0.0.1:{dead}"),
+        fake.tenant_id(),
+        fake.api_key(),
+        "    batch_size: 1\n    rate_limit: { max_concurrency: 1, max_attempts: 1, fail_fast_after: 2 }\n",
+    );
+    let yaml = std::fs::read_to_string(ws.path().join("rosterd.yaml")).unwrap();
+    std::fs::write(
+        ws.path().join("rosterd.yaml"),
+        format!("schedule: \"0 0 1 1 *\"\ndaemon: {{ listen: \"127.0.0.1:{port}\" }}\n{yaml}"),
+    )
+    .unwrap();
+    ws.write_people(&(0..5).map(Person::new).collect::<Vec<_>>());
+    let _daemon = Daemon::start(&ws);
+    let end = after_first_pass(port);
+    // Two creates could not connect, then the breaker left the other three unsent:
+    // all five are deferred, each counted once.
+    assert_eq!(
+        samples(&end)
+            ["rosterd_operations_total{provider=\"hesh\",operation=\"create\",outcome=\"deferred\"}"],
+        5.0,
+        "{end}"
+    );
+    assert_eq!(total(&end, "rosterd_operations_total"), 5.0, "{end}");
+    assert_eq!(
+        samples(&end)["rosterd_last_pass_outcome{outcome=\"failed\"}"],
+        1.0
+    );
+}

@@ -287,17 +287,18 @@ pub async fn apply_plan(
                 part.not_started = unit.len();
                 return Ok(part);
             }
+            if breaker.tripped().is_some() {
+                part.deferred = unit.len();
+                for op in unit.iter().filter_map(|&i| plan.operations.get(i)) {
+                    let deferred = crate::progress::OpOutcome::Deferred;
+                    ctx.progress.op_done(ctx.provider.name(), op.op, deferred);
+                }
+                return Ok(part);
+            }
             let ops: Vec<&Operation> = unit
                 .iter()
                 .filter_map(|&i| plan.operations.get(i))
                 .collect();
-            if breaker.tripped().is_some() {
-                part.deferred = unit.len();
-                let deferred = crate::progress::OpOutcome::Deferred;
-                ops.iter()
-                    .for_each(|op| ctx.progress.op_done(ctx.provider.name(), op.op, deferred));
-                return Ok(part);
-            }
             let ids = begin(ctx, &ops).await?;
             crate::failpoint::reach("journaled");
             let outcomes = ctx.provider.apply(ctx.transport, &ops).await;
