@@ -100,6 +100,11 @@ pub struct StatusArgs {
     /// How many passes to show.
     #[arg(long, default_value_t = 10)]
     pub runs: u32,
+    /// Exit 1 when the last pass failed, errored, timed out, was blocked or
+    /// interrupted, or when an account needs manual action or an operation is
+    /// quarantined (the `verdict` line and `problems` say which); 0 otherwise.
+    #[arg(long)]
+    pub exit_code: bool,
 }
 
 #[derive(Debug, Args)]
@@ -322,8 +327,14 @@ async fn status_command(config: &Config, args: StatusArgs) -> ExitCode {
         Format::Json => outln!("{}", status.to_json()),
         Format::Text => out!("{}", status.to_text()),
     }
+    if args.exit_code && !status.problems.is_empty() {
+        return ExitCode::from(EXIT_STATUS_NEEDS_ATTENTION);
+    }
     ExitCode::from(EXIT_OK)
 }
+
+/// `status --exit-code`: the last pass failed or something needs a person.
+pub const EXIT_STATUS_NEEDS_ATTENTION: u8 = 1;
 
 fn print_report(report: &crate::report::PlanReport, format: Format) {
     match format {
