@@ -78,6 +78,23 @@ pub enum Command {
     /// Forget a provider removed from the config: its accounts, journal and failures
     /// leave the state file (the accounts stay at the vendor, no longer managed).
     ForgetProvider(ForgetArgs),
+    /// Print the shell completion script for SHELL (needs no config).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) of rosterd, or of one of its commands (needs no
+    /// config): `rosterd man > rosterd.1`, `rosterd man sync > rosterd-sync.1`.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A command's own page instead of rosterd's.
+    pub command: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +166,26 @@ pub enum Format {
 
 /// Runs the parsed command line; `today` is the clock's date, read by the caller.
 pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
+    // Packaging output comes from the command line's definition: no config needed.
+    match &cli.command {
+        Command::Completions(args) => {
+            out!("{}", crate::packaging::completions(args.shell));
+            return ExitCode::from(EXIT_OK);
+        }
+        Command::Man(args) => {
+            return match crate::packaging::man_page(args.command.as_deref()) {
+                Ok(page) => {
+                    out!("{page}");
+                    ExitCode::from(EXIT_OK)
+                }
+                Err(e) => {
+                    print_error(&e.to_string());
+                    ExitCode::from(EXIT_CANNOT_RUN)
+                }
+            };
+        }
+        _ => {}
+    }
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -165,6 +202,8 @@ pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
         Command::Check(args) => check_command(&config, args).await,
         Command::Status(args) => status_command(&config, args).await,
         Command::ForgetProvider(args) => forget_command(&config, &args.name).await,
+        // Answered above, before the config is read.
+        Command::Completions(_) | Command::Man(_) => ExitCode::from(EXIT_OK),
         Command::Daemon(args) => {
             let options = crate::daemon::DaemonOptions {
                 config_path: cli.config.clone(),

@@ -13,6 +13,7 @@ pub mod failpoint;
 pub mod files;
 pub mod metrics;
 pub mod net;
+pub mod packaging;
 pub mod plan;
 pub mod progress;
 pub mod providers;
