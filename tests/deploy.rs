@@ -169,6 +169,33 @@ fn dockerfile_default_command_never_writes() {
             .any(|r| args.iter().map(String::as_str).eq(r.iter().copied())),
         "a bare `docker run` would run {args:?}"
     );
+    // And run as the image would, on a config with a state file to be: it answers,
+    // and the folder holds the same files afterwards.
+    let dir = crate::support::process::fixture_copy("dry_run");
+    let files = |dir: &Path| {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = files(dir.path());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"))
+        .args(&args)
+        .env("ROSTERD_CONFIG", dir.path().join("rosterd.yaml"))
+        .env("ROSTERD_TEST_HESH_KEY", "hesh-test-key")
+        .env("ROSTERD_TEST_VYTE_KEY", "vyte-test-key")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(files(dir.path()), before, "rosterd {args:?} wrote a file");
 }
 
 #[test]
