@@ -151,3 +151,28 @@ impl Progress for Bar {
         self.0.finish();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_count_that_grew_names_the_outcome() {
+        let mut r = ProviderResult::default();
+        type Record = fn(&mut ProviderResult);
+        let cases: [(Record, OpOutcome); 4] = [
+            (
+                |r| *r.applied.entry("create".into()).or_default() += 1,
+                OpOutcome::Applied,
+            ),
+            (|r| r.manual += 1, OpOutcome::Manual),
+            (|r| r.deferred += 1, OpOutcome::Deferred),
+            (|r| r.failed += 1, OpOutcome::Failed),
+        ];
+        for (record, want) in cases {
+            let before = Tally::of(&r);
+            record(&mut r);
+            assert_eq!(before.outcome_in(&r), want);
+        }
+    }
+}

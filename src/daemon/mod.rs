@@ -69,12 +69,8 @@ fn until(t: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
 /// The longest interval between two of the schedule's next [`INTERVAL_TICKS`] ticks
 /// after `now` (jitter not counted; 0 without a schedule): the longest, so that a
 /// weekday schedule's weekend does not read as a missed pass.
-fn interval(config: &Config, now: DateTime<Utc>) -> f64 {
-    let Some(cron) = config
-        .schedule
-        .as_deref()
-        .and_then(|e| parse_schedule(e).ok())
-    else {
+fn interval(schedule: Option<&str>, now: DateTime<Utc>) -> f64 {
+    let Some(cron) = schedule.and_then(|e| parse_schedule(e).ok()) else {
         return 0.0;
     };
     let mut longest = chrono::Duration::zero();
@@ -126,7 +122,9 @@ pub async fn run(
     if let Some(at) = last_success(&config).await {
         health.metrics.restore_last_success(at);
     }
-    health.metrics.schedule_interval(interval(&config, clock()));
+    health
+        .metrics
+        .schedule_interval(interval(config.schedule.as_deref(), clock()));
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let (addr, server) = server::serve(config.daemon.listen, Arc::clone(&health), async {
         let _ = server_stopped.await;
@@ -169,7 +167,7 @@ pub async fn run(
                         health.metrics.config_reloaded();
                         health.unhealthy_after.store(new.daemon.unhealthy_after, Ordering::SeqCst);
                         config = Arc::new(new);
-                        health.metrics.schedule_interval(interval(&config, clock()));
+                        health.metrics.schedule_interval(interval(config.schedule.as_deref(), clock()));
                         tick_at = next_tick(&config, clock())?;
                     }
                     Ok(_) => health.metrics.config_reload_refused("the new config has no schedule"),
@@ -244,4 +242,25 @@ async fn one_pass(
         health.failures_in_a_row.fetch_add(1, Ordering::SeqCst);
     }
     health.ready.store(true, Ordering::SeqCst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_schedule_interval_is_its_longest_gap() {
+        let monday = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
+        for (schedule, seconds) in [
+            (Some("*/15 * * * *"), 900.0),
+            (Some("0 3 * * *"), 86_400.0),
+            // Weekdays at 9 and 17: the weekend, Friday 17:00 to Monday 9:00.
+            (Some("0 9,17 * * 1-5"), 64.0 * 3600.0),
+            (Some("not cron"), 0.0),
+            (None, 0.0),
+        ] {
+            assert_eq!(interval(schedule, monday), seconds, "{schedule:?}");
+        }
+    }
 }
