@@ -88,6 +88,11 @@ pub enum Command {
     /// What rosterd did, oldest first: each operation with its pass, provider, user
     /// key, changed field names, outcome, vendor id and error (from the state file).
     History(HistoryArgs),
+    /// Print the shell completion script for SHELL (needs no config).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) of rosterd, or of one of its commands (needs no
+    /// config): `rosterd man > rosterd.1`, `rosterd man sync > rosterd-sync.1`.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +141,18 @@ pub struct HistoryArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A command's own page instead of rosterd's.
+    pub command: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct ForgetArgs {
     /// The provider's name, as it was in the config.
     pub name: String,
@@ -155,6 +172,11 @@ pub struct StatusArgs {
     /// How many passes to show.
     #[arg(long, default_value_t = 10)]
     pub runs: u32,
+    /// Exit 1 when the last pass failed, errored, timed out, was blocked or
+    /// interrupted, or when an account needs manual action or an operation is
+    /// quarantined (the `verdict` line and `problems` say which); 0 otherwise.
+    #[arg(long)]
+    pub exit_code: bool,
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +245,26 @@ pub enum Format {
 
 /// Runs the parsed command line; `today` is the clock's date, read by the caller.
 pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
+    // Packaging output comes from the command line's definition: no config needed.
+    match &cli.command {
+        Command::Completions(args) => {
+            out!("{}", crate::packaging::completions(args.shell));
+            return ExitCode::from(EXIT_OK);
+        }
+        Command::Man(args) => {
+            return match crate::packaging::man_page(args.command.as_deref()) {
+                Ok(page) => {
+                    out!("{page}");
+                    ExitCode::from(EXIT_OK)
+                }
+                Err(e) => {
+                    print_error(&e.to_string());
+                    ExitCode::from(EXIT_CANNOT_RUN)
+                }
+            };
+        }
+        _ => {}
+    }
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -241,6 +283,8 @@ pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
         Command::ForgetProvider(args) => forget_command(&config, &args.name).await,
         Command::Orphans(args) => orphans_command(&config, args, today).await,
         Command::History(args) => history_command(&config, args).await,
+        // Answered above, before the config is read.
+        Command::Completions(_) | Command::Man(_) => ExitCode::from(EXIT_OK),
         Command::Daemon(args) => {
             let options = crate::daemon::DaemonOptions {
                 config_path: cli.config.clone(),
@@ -544,8 +588,14 @@ async fn status_command(config: &Config, args: StatusArgs) -> ExitCode {
         Format::Jsonl => outln!("{}", crate::output::versioned_json(&status, false)),
         Format::Text => out!("{}", status.to_text()),
     }
+    if args.exit_code && !status.problems.is_empty() {
+        return ExitCode::from(EXIT_STATUS_NEEDS_ATTENTION);
+    }
     ExitCode::from(EXIT_OK)
 }
+
+/// `status --exit-code`: the last pass failed or something needs a person.
+pub const EXIT_STATUS_NEEDS_ATTENTION: u8 = 1;
 
 fn print_report(report: &crate::report::PlanReport, format: Format) {
     match format {

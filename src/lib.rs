@@ -18,6 +18,7 @@ pub mod net;
 pub mod notify;
 pub mod orphans;
 pub mod output;
+pub mod packaging;
 pub mod plan;
 pub mod progress;
 pub mod providers;

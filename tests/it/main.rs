@@ -61,6 +61,8 @@ mod output_contract;
 mod pass_outcomes;
 #[path = "../private_files.rs"]
 mod private_files;
+#[path = "../prometheus.rs"]
+mod prometheus;
 #[path = "../request_bodies.rs"]
 mod request_bodies;
 #[path = "../saved_plans.rs"]
