@@ -88,6 +88,11 @@ pub enum Command {
     /// What rosterd did, oldest first: each operation with its pass, provider, user
     /// key, changed field names, outcome, vendor id and error (from the state file).
     History(HistoryArgs),
+    /// Print the shell completion script for SHELL (needs no config).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) of rosterd, or of one of its commands (needs no
+    /// config): `rosterd man > rosterd.1`, `rosterd man sync > rosterd-sync.1`.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +141,18 @@ pub struct HistoryArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A command's own page instead of rosterd's.
+    pub command: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct ForgetArgs {
     /// The provider's name, as it was in the config.
     pub name: String,
@@ -155,6 +172,11 @@ pub struct StatusArgs {
     /// How many passes to show.
     #[arg(long, default_value_t = 10)]
     pub runs: u32,
+    /// Exit 1 when the last pass failed, errored, timed out, was blocked or
+    /// interrupted, or when an account needs manual action or an operation is
+    /// quarantined (the `verdict` line and `problems` say which); 0 otherwise.
+    #[arg(long)]
+    pub exit_code: bool,
 }
 
 #[derive(Debug, Args)]
@@ -214,11 +236,35 @@ pub struct CheckArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
+    /// One JSON document with its `format_version` (indented on a terminal).
     Json,
+    /// `sync`: one compact JSON object a line (the pass, each provider, each
+    /// operation and item, each result); other commands: their document on one line.
+    Jsonl,
 }
 
 /// Runs the parsed command line; `today` is the clock's date, read by the caller.
 pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
+    // Packaging output comes from the command line's definition: no config needed.
+    match &cli.command {
+        Command::Completions(args) => {
+            out!("{}", crate::packaging::completions(args.shell));
+            return ExitCode::from(EXIT_OK);
+        }
+        Command::Man(args) => {
+            return match crate::packaging::man_page(args.command.as_deref()) {
+                Ok(page) => {
+                    out!("{page}");
+                    ExitCode::from(EXIT_OK)
+                }
+                Err(e) => {
+                    print_error(&e.to_string());
+                    ExitCode::from(EXIT_CANNOT_RUN)
+                }
+            };
+        }
+        _ => {}
+    }
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -237,6 +283,8 @@ pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
         Command::ForgetProvider(args) => forget_command(&config, &args.name).await,
         Command::Orphans(args) => orphans_command(&config, args, today).await,
         Command::History(args) => history_command(&config, args).await,
+        // Answered above, before the config is read.
+        Command::Completions(_) | Command::Man(_) => ExitCode::from(EXIT_OK),
         Command::Daemon(args) => {
             let options = crate::daemon::DaemonOptions {
                 config_path: cli.config.clone(),
@@ -294,10 +342,16 @@ async fn orphans_command(config: &Config, args: OrphansArgs, today: NaiveDate) -
         Err(e) => return fail(e),
     };
     match args.format {
-        Format::Json => outln!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        ),
+        // It carries its own format_version.
+        Format::Json => outln!("{}", {
+            use std::io::IsTerminal;
+            if std::io::stdout().is_terminal() {
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            } else {
+                serde_json::to_string(&report).unwrap_or_default()
+            }
+        }),
+        Format::Jsonl => outln!("{}", serde_json::to_string(&report).unwrap_or_default()),
         Format::Text => out!("{}", report.to_text()),
     }
     ExitCode::from(if report.any_error() {
@@ -531,14 +585,22 @@ async fn status_command(config: &Config, args: StatusArgs) -> ExitCode {
     };
     match args.format {
         Format::Json => outln!("{}", status.to_json()),
+        Format::Jsonl => outln!("{}", crate::output::versioned_json(&status, false)),
         Format::Text => out!("{}", status.to_text()),
+    }
+    if args.exit_code && !status.problems.is_empty() {
+        return ExitCode::from(EXIT_STATUS_NEEDS_ATTENTION);
     }
     ExitCode::from(EXIT_OK)
 }
 
+/// `status --exit-code`: the last pass failed or something needs a person.
+pub const EXIT_STATUS_NEEDS_ATTENTION: u8 = 1;
+
 fn print_report(report: &crate::report::PlanReport, format: Format) {
     match format {
-        Format::Json => outln!("{}", report.to_json()),
+        Format::Json => outln!("{}", crate::output::json(report)),
+        Format::Jsonl => crate::output::write_jsonl(report, &mut |line| outln!("{line}")),
         Format::Text => out!("{}", report.to_text()),
     }
 }
@@ -554,18 +616,21 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
         Ok(l) => l,
         Err(e) => return fail(format!("cannot read the source: {e}")),
     };
-    let providers: Vec<serde_json::Value> = config
+    let providers: Vec<crate::output::CheckProvider> = config
         .providers
         .iter()
-        .map(|p| {
-            let in_scope = loaded.users.iter().filter(|u| p.scope.matches(u)).count();
-            let rules: Vec<serde_json::Value> = p
+        .map(|p| crate::output::CheckProvider {
+            name: p.name.clone(),
+            provider_type: p.kind(),
+            base_url: p.base_url.as_str().to_string(),
+            users_in_scope: loaded.users.iter().filter(|u| p.scope.matches(u)).count(),
+            scope_rules: p
                 .scope
                 .rule_matches(&loaded.users)
                 .into_iter()
-                .map(|(section, key, matched)| serde_json::json!({"rule": section, "key": key, "matched": matched}))
-                .collect();
-            serde_json::json!({"name": p.name, "type": p.kind(), "base_url": p.base_url.as_str(), "users_in_scope": in_scope, "scope_rules": rules, "insecure_http": p.base_url.is_insecure()})
+                .map(|(rule, key, matched)| crate::output::ScopeRuleMatch { rule, key, matched })
+                .collect(),
+            insecure_http: p.base_url.is_insecure(),
         })
         .collect();
     let all: Vec<&crate::config::ProviderConfig> = config.providers.iter().collect();
@@ -585,17 +650,22 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
         None
     };
     match args.format {
-        Format::Json => {
-            let doc = serde_json::json!({
-                "config": config.path.display().to_string(),
-                "state": config.state.display().to_string(),
-                "source": {"records": loaded.records, "users": loaded.users.len(), "rejected": loaded.rejected, "insecure_http": source_insecure},
-                "providers": providers,
-                "problems": unknown,
-                "connect": connections,
-                "scim_quirks": quirks,
-            });
-            outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        Format::Json | Format::Jsonl => {
+            let doc = crate::output::CheckReport {
+                config: config.path.display().to_string(),
+                state: config.state.display().to_string(),
+                source: crate::output::CheckSource {
+                    records: loaded.records,
+                    users: loaded.users.len(),
+                    rejected: loaded.rejected.clone(),
+                    insecure_http: source_insecure,
+                },
+                providers,
+                problems: unknown.clone(),
+                connect: connections.clone(),
+                scim_quirks: quirks.clone(),
+            };
+            outln!("{}", crate::output::json(&doc));
         }
         Format::Text => {
             outln!("config {}: valid", config.path.display());
@@ -620,20 +690,20 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
             for p in &providers {
                 outln!(
                     "provider {} ({}): {} user(s) in scope, {}",
-                    p["name"].as_str().unwrap_or_default(),
-                    p["type"].as_str().unwrap_or_default(),
-                    p["users_in_scope"],
-                    p["base_url"].as_str().unwrap_or_default()
+                    p.name,
+                    p.provider_type,
+                    p.users_in_scope,
+                    p.base_url
                 );
-                for rule in p["scope_rules"].as_array().map_or(&[][..], Vec::as_slice) {
+                for rule in &p.scope_rules {
                     outln!(
                         "  scope {} {}: matches {} user(s)",
-                        rule["rule"].as_str().unwrap_or_default(),
-                        rule["key"].as_str().unwrap_or_default(),
-                        rule["matched"]
+                        rule.rule,
+                        rule.key,
+                        rule.matched
                     );
                 }
-                if p["insecure_http"] == true {
+                if p.insecure_http {
                     outln!("  insecure http: base_url is plain http to a non-loopback host (allow_insecure_http: true)");
                 }
             }
@@ -663,8 +733,8 @@ async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {
 }
 
 /// What `check --connect` found at one provider.
-#[derive(Debug, serde::Serialize)]
-struct Connection {
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct Connection {
     provider: String,
     /// Each read sent: `GET /path: HTTP 200 in 12 ms`.
     reads: Vec<String>,

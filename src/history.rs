@@ -101,7 +101,7 @@ pub enum HistoryError {
 }
 
 /// One operation, as printed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Entry {
     /// When it was written to the journal, just before it was sent (UTC, RFC 3339).
     pub sent_at: String,

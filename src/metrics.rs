@@ -1,6 +1,14 @@
 //! Prometheus metrics, in one place. Labels are provider, operation and outcome —
 //! never user ids or emails (cardinality, privacy). Each event that counts also logs,
 //! from the same method, so the two never drift apart.
+//!
+//! Operations are counted as they end (the executor tells [`Metrics`] through
+//! [`OpObserver`]), so `rosterd_operations_total` moves during a long pass; the
+//! per-provider request counters (429s, resends, rate-limit waits) come from each
+//! provider's transport when its pass ends. `/metrics` answers OpenMetrics or the
+//! classic text format, as the scraper asks ([`exposition`]).
+
+pub mod exposition;
 
 use std::sync::atomic::AtomicU64;
 
@@ -10,10 +18,13 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
+use crate::plan::OpKind;
+use crate::progress::{OpObserver, OpOutcome};
 use crate::report::PlanReport;
 use crate::store::{AccountState, PassOutcome};
+use exposition::Exposition;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
@@ -48,6 +59,10 @@ pub struct Metrics {
     pass_duration: Histogram,
     snapshot_users: Family<StateLabels, Gauge>,
     last_success: Gauge<f64, AtomicU64>,
+    config_reloads: Family<OutcomeLabels, Counter>,
+    last_pass: Family<OutcomeLabels, Gauge>,
+    quarantined: Family<ProviderLabels, Gauge>,
+    schedule_interval: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -107,6 +122,46 @@ impl Metrics {
             "Unix time of the last pass that ended ok",
             last_success.clone(),
         );
+        let config_reloads = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Config reloads asked for by SIGHUP, by outcome (ok, refused: the old config stays)",
+            config_reloads.clone(),
+        );
+        let last_pass = Family::<OutcomeLabels, Gauge>::default();
+        registry.register(
+            "last_pass_outcome",
+            "1 for how the last pass ended (ok, blocked, failed, stopped, timeout, error), 0 for the others",
+            last_pass.clone(),
+        );
+        let quarantined = Family::<ProviderLabels, Gauge>::default();
+        registry.register(
+            "quarantined_operations",
+            "Operations the last pass held back because they failed safety.quarantine_after runs in a row",
+            quarantined.clone(),
+        );
+        let schedule_interval = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "schedule_interval_seconds",
+            "Longest interval between two of the next 64 ticks of the daemon's schedule (for staleness alerts)",
+            schedule_interval.clone(),
+        );
+        // Known label values start at 0, so that the first failed pass or refused
+        // reload is an increase a rule can see, not a series appearing at 1.
+        for o in PassOutcome::ALL {
+            passes
+                .get_or_create(&OutcomeLabels {
+                    outcome: o.as_str().into(),
+                })
+                .inc_by(0);
+        }
+        for outcome in ["ok", "refused"] {
+            config_reloads
+                .get_or_create(&OutcomeLabels {
+                    outcome: outcome.into(),
+                })
+                .inc_by(0);
+        }
         Metrics {
             registry,
             passes,
@@ -117,14 +172,59 @@ impl Metrics {
             pass_duration,
             snapshot_users,
             last_success,
+            config_reloads,
+            last_pass,
+            quarantined,
+            schedule_interval,
         }
     }
 
-    /// The Prometheus text exposition.
-    pub fn encode(&self) -> String {
+    /// The text exposition, in `format`.
+    pub fn encode(&self, format: Exposition) -> String {
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        match format {
+            Exposition::OpenMetrics => out,
+            Exposition::Classic => exposition::to_classic(&out),
+        }
+    }
+
+    /// The schedule's interval (the longest between its next ticks), at start and
+    /// after each reload: alerts compare the last success with it.
+    pub fn schedule_interval(&self, seconds: f64) {
+        self.schedule_interval.set(seconds);
+    }
+
+    /// How the last pass ended, as a gauge per outcome (an alert needs the last
+    /// outcome, not a count of them).
+    fn last_pass(&self, outcome: PassOutcome) {
+        for o in PassOutcome::ALL {
+            self.last_pass
+                .get_or_create(&OutcomeLabels {
+                    outcome: o.as_str().into(),
+                })
+                .set(i64::from(o == outcome));
+        }
+    }
+
+    /// SIGHUP brought a new config into use.
+    pub fn config_reloaded(&self) {
+        self.reload("ok");
+        info!("Config reloaded.");
+    }
+
+    /// SIGHUP's new config was refused (`why`): the old one stays.
+    pub fn config_reload_refused(&self, why: &str) {
+        self.reload("refused");
+        error!(error = why, "Config reload refused; keeping the old one.");
+    }
+
+    fn reload(&self, outcome: &str) {
+        self.config_reloads
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.into(),
+            })
+            .inc();
     }
 
     /// The end of the last successful pass, from the run history: set once at start,
@@ -134,7 +234,8 @@ impl Metrics {
         self.last_success.set(unix_seconds);
     }
 
-    /// A pass ended with a report: counts it and its operations, and logs it.
+    /// A pass ended with a report: counts it and what its providers' transports saw
+    /// (its operations were counted as they ended), and logs it.
     pub fn pass_finished(
         &self,
         report: &PlanReport,
@@ -148,36 +249,23 @@ impl Metrics {
             })
             .inc();
         self.pass_duration.observe(seconds);
+        self.last_pass(outcome);
         if outcome == PassOutcome::Ok {
             self.last_success.set(now_unix);
         }
+        self.quarantined.clear();
+        for p in &report.providers {
+            self.quarantined
+                .get_or_create(&ProviderLabels {
+                    provider: p.plan.name.clone(),
+                })
+                .set(i64::try_from(p.plan.quarantined.len()).unwrap_or(i64::MAX));
+        }
+        // Operations were counted as they ended (`OpObserver`); what the transport
+        // saw is counted once per provider here.
         for report in &report.providers {
             let Some(r) = &report.result else { continue };
             let p = &report.plan;
-            for (op, n) in &r.applied {
-                self.op(&p.name, op, "applied", *n);
-            }
-            let failed_by_op = r.failures.iter().fold(
-                std::collections::BTreeMap::<&str, usize>::new(),
-                |mut m, f| {
-                    *m.entry(f.op.as_str()).or_default() += 1;
-                    m
-                },
-            );
-            // Failures beyond the kept list are counted under "unknown" operation.
-            let listed: usize = failed_by_op.values().sum();
-            for (op, n) in failed_by_op {
-                self.op(&p.name, op, "failed", n);
-            }
-            self.op(
-                &p.name,
-                "unknown",
-                "failed",
-                r.failed.saturating_sub(listed),
-            );
-            self.op(&p.name, "any", "manual", r.manual);
-            // Left for the next pass because the provider failed as a whole.
-            self.op(&p.name, "any", "deferred", r.deferred);
             self.rate_limited
                 .get_or_create(&ProviderLabels {
                     provider: p.name.clone(),
@@ -202,6 +290,7 @@ impl Metrics {
             })
             .inc();
         self.pass_duration.observe(seconds);
+        self.last_pass(outcome);
         warn!(error, seconds, "Pass could not run.");
     }
 
@@ -241,12 +330,18 @@ impl Metrics {
     }
 }
 
+impl OpObserver for Metrics {
+    fn op_done(&self, provider: &str, op: OpKind, outcome: OpOutcome) {
+        self.op(provider, op.as_str(), outcome.as_str(), 1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn names_follow_prometheus_conventions() {
+    /// Metrics with a sample in every family (an empty family is not encoded).
+    fn populated() -> Metrics {
         let m = Metrics::new();
         m.rate_limited
             .get_or_create(&ProviderLabels {
@@ -257,7 +352,25 @@ mod tests {
         m.pass_error(PassOutcome::Error, "cannot read the source", 0.5);
         m.op("hesh", "create", "applied", 2);
         m.snapshot_counts(&[("hesh".into(), AccountState::Active, 3)]);
-        let text = m.encode();
+        m.config_reloaded();
+        m.op_done("hesh", OpKind::Disable, OpOutcome::Deferred);
+        m.retries
+            .get_or_create(&ProviderLabels {
+                provider: "hesh".into(),
+            })
+            .inc();
+        m.quarantined
+            .get_or_create(&ProviderLabels {
+                provider: "hesh".into(),
+            })
+            .set(1);
+        m.schedule_interval(60.0);
+        m
+    }
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        let text = populated().encode(Exposition::OpenMetrics);
         for name in [
             "rosterd_passes_total{outcome=\"error\"} 1",
             "rosterd_operations_total{provider=\"hesh\",operation=\"create\",outcome=\"applied\"} 2",
@@ -266,8 +379,20 @@ mod tests {
             "rosterd_pass_duration_seconds_count 1",
             "rosterd_snapshot_users{provider=\"hesh\",state=\"active\"} 3",
             "rosterd_last_success_timestamp_seconds",
+            "rosterd_config_reloads_total{outcome=\"ok\"} 1",
+            "rosterd_operations_total{provider=\"hesh\",operation=\"disable\",outcome=\"deferred\"} 1",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }
+    }
+
+    /// prometheus_client writes HELP texts as they are; the classic format would read
+    /// a backslash or a line break in one as an escape or the end of the line.
+    #[test]
+    fn help_texts_need_no_escaping() {
+        let text = populated().encode(Exposition::Classic);
+        let helps: Vec<&str> = text.lines().filter(|l| l.starts_with("# HELP ")).collect();
+        assert_eq!(helps.len(), 12, "{text}");
+        assert!(helps.iter().all(|l| !l.contains('\\')), "{text}");
     }
 }

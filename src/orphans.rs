@@ -28,7 +28,7 @@ pub const ORPHAN_REASON: &str =
 pub const ORPHAN_KEY_PREFIX: &str = "orphan:";
 
 /// One provider's orphans.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ProviderOrphans {
     pub name: String,
     #[serde(rename = "type")]
@@ -45,7 +45,7 @@ pub struct ProviderOrphans {
 }
 
 /// The `rosterd orphans` document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct OrphansReport {
     pub format_version: u32,
     pub providers: Vec<ProviderOrphans>,

@@ -15,7 +15,7 @@ use crate::source::SourceRejection;
 /// One provider's plan and, for a real run, what applying it did: the report joins
 /// the two, so that the plan knows nothing of the executor. In JSON, one object (the
 /// plan's keys, then `result`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ProviderReport {
     #[serde(flatten)]
     pub plan: ProviderPlan,
@@ -31,7 +31,7 @@ impl From<ProviderPlan> for ProviderReport {
 }
 
 /// The plan of one pass, across providers: what `sync --dry-run` prints.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PlanReport {
     pub today: NaiveDate,
     pub dry_run: bool,
@@ -57,7 +57,7 @@ pub struct PlanReport {
 
 /// A provider gone from the config whose accounts the state file still holds: they
 /// would never be disabled again, silently.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RemovedProvider {
     pub name: String,
     /// Accounts held as active or in manual state (a leaver among them would keep
@@ -83,7 +83,7 @@ impl RemovedProvider {
 
 /// One endpoint that `allow_insecure_http` lets talk plain http to a non-loopback
 /// host: credentials and personal data travel in clear.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct InsecureEndpoint {
     /// The config key, e.g. `providers[0].base_url` or `source.url`.
     pub key: String,
@@ -111,7 +111,7 @@ pub fn insecure_endpoints(config: &crate::config::Config) -> Vec<InsecureEndpoin
     out
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SourceSummary {
     /// Records read from the source.
     pub records: usize,
@@ -121,9 +121,10 @@ pub struct SourceSummary {
 }
 
 impl PlanReport {
+    /// The JSON document (with its `format_version`), compact: for the run
+    /// history and pipes. [`crate::output::json`] indents it on a terminal.
     pub fn to_json(&self) -> String {
-        // Plain data with string keys: serialisation cannot fail.
-        serde_json::to_string_pretty(self).unwrap_or_default()
+        crate::output::versioned_json(self, false)
     }
 
     /// Whether any applied operation failed.

@@ -403,7 +403,7 @@ fn operation(o: &SavedOperation) -> Operation {
 }
 
 /// Who approved a blocked plan, and when: kept in the run history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Approval {
     pub by: String,
     pub at: DateTime<Utc>,

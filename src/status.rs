@@ -1,6 +1,7 @@
 //! `rosterd status`: what the state file says — the last passes, the accounts per
 //! provider and state, and the users needing a person (accounts in manual action, the
-//! manual actions the last pass planned, failing operations, quarantine).
+//! manual actions the last pass planned, failing operations, quarantine) — and the
+//! verdict `status --exit-code` exits on ([`Status::problems`]).
 
 use std::fmt::Write as _;
 
@@ -8,9 +9,9 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::store::{AccountState, Attention, RunMode, RunRecord, Store, StoreError};
+use crate::store::{AccountState, Attention, PassOutcome, RunMode, RunRecord, Store, StoreError};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Status {
     pub state: String,
     pub runs: Vec<RunStatus>,
@@ -20,9 +21,11 @@ pub struct Status {
     pub quarantine_after: u32,
     /// What SCIM services turned out not to do, and the fallback rosterd uses.
     pub scim_quirks: Vec<crate::store::QuirkRow>,
+    /// Why `status --exit-code` exits 1; empty when it exits 0. See [`problems`].
+    pub problems: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RunStatus {
     pub run_id: String,
     pub started_at: String,
@@ -43,7 +46,7 @@ pub struct RunStatus {
     pub providers: Vec<RunProvider>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RunProvider {
     pub name: String,
     pub applied: u64,
@@ -56,7 +59,7 @@ pub struct RunProvider {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct AccountCounts {
     pub provider: String,
     pub active: u64,
@@ -78,6 +81,7 @@ pub async fn read(
         attention: Vec::new(),
         quarantine_after,
         scim_quirks: Vec::new(),
+        problems: Vec::new(),
     };
     let Some(store) = store else {
         return Ok(status);
@@ -90,7 +94,8 @@ pub async fn read(
         .collect();
     // One run at a time: while a process holds the run lock, the newest run, if it
     // has not finished, is that process's; older unfinished runs were interrupted.
-    if let Some(pid) = crate::store::RunLock::holder(std::path::Path::new(state)) {
+    let holder = crate::store::RunLock::holder(std::path::Path::new(state));
+    if let Some(pid) = holder {
         if let Some(newest) = status.runs.first_mut().filter(|r| r.finished_at.is_none()) {
             newest.outcome = "running".into();
             newest.pid = Some(pid);
@@ -116,15 +121,76 @@ pub async fn read(
     // What the last finished pass planned as manual action (vyte leavers, saleschat
     // renames, …) has no snapshot row of its own to say so: it lives in that pass's
     // stored report, and is planned again every pass until resolved.
-    let last = store
-        .recent_runs(LOOK_BACK_RUNS)
-        .await?
-        .into_iter()
+    let recent = store.recent_runs(LOOK_BACK_RUNS).await?;
+    let last = recent
+        .iter()
         .find(|r| r.finished_at.is_some() && r.mode == RunMode::Apply);
-    if let Some(summary) = last.as_ref().and_then(|r| r.summary.as_deref()) {
+    if let Some(summary) = last.and_then(|r| r.summary.as_deref()) {
         add_planned_manual(&mut status.attention, summary);
     }
+    status.problems = problems(
+        &recent,
+        holder.is_some(),
+        &status.attention,
+        quarantine_after,
+    );
     Ok(status)
+}
+
+/// What makes `status --exit-code` exit 1, one sentence each:
+/// - the last pass (the newest in apply mode; while one runs, the one before it)
+///   ended `failed`, `error`, `timeout` or `blocked`, or was `interrupted` (it never
+///   finished: killed, or the machine stopped). `ok` and `stopped` (asked to stop
+///   part way by a signal; the rest is planned next pass) are not problems;
+/// - an account needs manual action (in the snapshot, or planned by the last pass);
+/// - an operation is quarantined (failed `safety.quarantine_after` runs in a row).
+///
+/// An operation that failed fewer times shows in the last pass's outcome. No state
+/// file, or no pass yet, is no problem.
+pub fn problems(
+    recent: &[RunRecord],
+    running: bool,
+    attention: &[Attention],
+    quarantine_after: u32,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut passes = recent.iter().filter(|r| r.mode == RunMode::Apply);
+    let last = match passes.next() {
+        Some(newest) if running && newest.finished_at.is_none() => passes.next(),
+        newest => newest,
+    };
+    if let Some(r) = last {
+        let started = r
+            .started_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        match r.outcome {
+            None => problems.push(format!(
+                "the last pass (started {started}) was interrupted: it never finished"
+            )),
+            Some(
+                o @ (PassOutcome::Failed
+                | PassOutcome::Error
+                | PassOutcome::Timeout
+                | PassOutcome::Blocked),
+            ) => problems.push(format!(
+                "the last pass (started {started}) ended {}",
+                o.as_str()
+            )),
+            Some(PassOutcome::Ok | PassOutcome::Stopped) => {}
+        }
+    }
+    let manual = attention.iter().filter(|a| a.what == "manual").count();
+    if manual > 0 {
+        problems.push(format!("{manual} account(s) need manual action"));
+    }
+    let quarantined = attention
+        .iter()
+        .filter(|a| a.what != "manual" && quarantine_after > 0 && a.failures >= quarantine_after)
+        .count();
+    if quarantined > 0 {
+        problems.push(format!("{quarantined} operation(s) quarantined"));
+    }
+    problems
 }
 
 /// Runs looked at for the last finished pass (the newest few can be unfinished ones).
@@ -218,7 +284,7 @@ fn run_status(r: &RunRecord) -> RunStatus {
 
 impl Status {
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_default()
+        crate::output::json(self)
     }
 
     pub fn to_text(&self) -> String {
@@ -311,6 +377,15 @@ impl Status {
                     a.provider, a.external_id, a.message
                 );
             }
+        }
+        if self.problems.is_empty() {
+            let _ = writeln!(out, "verdict: ok");
+        } else {
+            let _ = writeln!(
+                out,
+                "verdict: needs attention: {}",
+                self.problems.join("; ")
+            );
         }
         out
     }

@@ -146,6 +146,8 @@ pub struct ApplyRequest<'a> {
     /// Asked with the plan before anything is sent (a `sync` on a terminal): `false`
     /// sends nothing.
     pub confirm: Option<&'a (dyn Fn(&PlanReport) -> bool + Sync)>,
+    /// Told of each operation as it ends (the daemon's metrics).
+    pub observer: Option<&'a dyn crate::progress::OpObserver>,
 }
 
 /// A saved plan to apply exactly (see [`crate::saved_plan`]).
@@ -178,6 +180,7 @@ impl<'a> ApplyRequest<'a> {
             orphans: false,
             saved: None,
             confirm: None,
+            observer: None,
         }
     }
 }
@@ -217,7 +220,20 @@ pub async fn apply_pass(
         (Ok(_), Err(e)) => Err(SyncError::Store(e)),
         (result, _) => result,
     };
-    result.map_err(|e| e.in_state_file(&config.state))
+    let result = result.map_err(|e| e.in_state_file(&config.state));
+    // Told once the pass is in the history and the run lock is released (a slow
+    // receiver must not hold the state file); bounded by each webhook's timeout.
+    let run_id = pass.run_id.clone();
+    drop(pass);
+    crate::notify::after_pass(
+        &config.notify,
+        &run_id,
+        &result,
+        request.overrides_guards(),
+        clock,
+    )
+    .await;
+    result
 }
 
 /// One real pass, from the run lock to the run history: [`Pass::open`] →
@@ -281,6 +297,10 @@ impl<'c> Pass<'c> {
     ) -> Result<PlanReport, SyncError> {
         let selected = request.selected;
         let silent = Silent;
+        let resends = crate::progress::Observed {
+            bar: &silent,
+            observer: request.observer,
+        };
         let contexts: Vec<ApplyContext<'_>> = selected
             .iter()
             .zip(adapters)
@@ -293,7 +313,7 @@ impl<'c> Pass<'c> {
                 clock: self.clock,
                 concurrency: pc.rate_limit.max_concurrency,
                 fail_fast_after: pc.rate_limit.fail_fast_after,
-                progress: &silent,
+                progress: &resends,
                 stop: &self.flags.stop,
             })
             .collect();
@@ -377,13 +397,20 @@ impl<'c> Pass<'c> {
         // A provider removed from the config blocks the pass even with --force: its
         // accounts must be dealt with first (restored, or forgotten on purpose).
         let force = request.overrides_guards() && report.removed_providers.is_empty();
-        let progress = progress_bars(&report, request.show_progress, force);
+        let bars = progress_bars(&report, request.show_progress, force);
         let report_approved = report.approved.is_some();
+        let progress: Vec<crate::progress::Observed<'_>> = bars
+            .iter()
+            .map(|bar| crate::progress::Observed {
+                bar: bar.as_ref(),
+                observer: request.observer,
+            })
+            .collect();
         let contexts: Vec<ApplyContext<'_>> = contexts
             .into_iter()
             .zip(&progress)
             .map(|(ctx, bar)| ApplyContext {
-                progress: bar.as_ref(),
+                progress: bar,
                 ..ctx
             })
             .collect();

@@ -87,7 +87,9 @@ fn daemon_runs_passes_reports_health_and_metrics_and_stops_on_sigterm() {
     // hesh is unreachable: its creates are deferred (the provider stopped as a
     // whole), not counted as per-user failures.
     let deferred = metrics
-        .get("rosterd_operations_total{provider=\"hesh\",operation=\"any\",outcome=\"deferred\"}")
+        .get(
+            "rosterd_operations_total{provider=\"hesh\",operation=\"create\",outcome=\"deferred\"}",
+        )
         .copied()
         .unwrap_or(0.0);
     assert!(

@@ -371,7 +371,8 @@ fn plain_http_to_the_internet_needs_allow_insecure_http_and_is_then_reported() {
     assert!(text.contains("insecure http"), "{text}");
     let (code, json) = run(&allowed, &["check", "--format", "json"]);
     assert_eq!(code, 0, "{json}");
-    assert!(json.contains("\"insecure_http\": true"), "{json}");
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["providers"][0]["insecure_http"], true, "{json}");
     // The plan says so too (a dry run of a first pass sends nothing; `.invalid`
     // cannot resolve, so nothing could be sent anyway).
     let dry = workspace(

@@ -1,5 +1,6 @@
 //! `rosterd status` on a state file with several passes, accounts in every state, a
-//! manual action and a quarantined failure.
+//! manual action and a quarantined failure; `status --exit-code` on each way the last
+//! pass can end.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -16,10 +17,15 @@ use rosterd::store::{AccountState, OpKind, PassOutcome, RunMode, SnapshotUpsert,
 use support::process::fixture_copy;
 
 fn status(dir: &Path, format: &str) -> (i32, String) {
+    status_with(dir, &["--format", format])
+}
+
+fn status_with(dir: &Path, args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_rosterd"))
         .arg("-c")
         .arg(dir.join("rosterd.yaml"))
-        .args(["status", "--format", format])
+        .arg("status")
+        .args(args)
         .env("ROSTERD_TEST_HESH_KEY", "hesh-test-key")
         .env("ROSTERD_TEST_VYTE_KEY", "vyte-test-key")
         .output()
@@ -191,4 +197,88 @@ async fn status_shows_passes_accounts_and_who_needs_attention() {
         text.contains("A8: update failed 1 run(s) in a row"),
         "{text}"
     );
+    assert!(
+        text.contains(
+            "verdict: needs attention: the last pass (started 2026-11-24T10:20:00Z) was \
+             interrupted: it never finished; 1 account(s) need manual action; 1 operation(s) \
+             quarantined"
+        ),
+        "{text}"
+    );
+
+    // The same verdict as an exit code, only when asked for.
+    let (code, out) = status_with(dir.path(), &["--exit-code", "--format", "json"]);
+    assert_eq!(code, 1);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["problems"].as_array().unwrap().len(), 3, "{doc}");
+}
+
+/// A state file whose last pass ended `last` (`None`: interrupted), after an ok one.
+async fn history(dir: &Path, last: Option<PassOutcome>) {
+    let store = Store::open(&dir.join("state.db")).await.unwrap();
+    let at = |m: u32| Utc.with_ymd_and_hms(2026, 11, 24, 10, m, 0).unwrap();
+    store.run_start("r1", RunMode::Apply, at(0)).await.unwrap();
+    store
+        .run_finish("r1", at(1), PassOutcome::Ok, "{\"providers\": []}")
+        .await
+        .unwrap();
+    store.run_start("r2", RunMode::Apply, at(10)).await.unwrap();
+    if let Some(outcome) = last {
+        store
+            .run_finish("r2", at(11), outcome, "{\"providers\": []}")
+            .await
+            .unwrap();
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn status_exit_code_is_1_when_the_last_pass_did_not_end_ok_or_stopped() {
+    for (last, want) in [
+        (Some(PassOutcome::Ok), 0),
+        (Some(PassOutcome::Stopped), 0),
+        (Some(PassOutcome::Failed), 1),
+        (Some(PassOutcome::Error), 1),
+        (Some(PassOutcome::Timeout), 1),
+        (Some(PassOutcome::Blocked), 1),
+        (None, 1),
+    ] {
+        let dir = fixture_copy("dry_run");
+        history(dir.path(), last).await;
+        let (code, text) = status_with(dir.path(), &["--exit-code"]);
+        assert_eq!(code, want, "{last:?}:\n{text}");
+        let verdict = text.lines().find(|l| l.starts_with("verdict: ")).unwrap();
+        assert_eq!(verdict == "verdict: ok", want == 0, "{last:?}: {verdict}");
+        // Without --exit-code, status exits 0 whatever it shows.
+        assert_eq!(status_with(dir.path(), &[]).0, 0);
+    }
+    // No state file: nothing has failed.
+    let dir = fixture_copy("dry_run");
+    assert_eq!(status_with(dir.path(), &["--exit-code"]).0, 0);
+}
+
+#[tokio::test]
+async fn status_exit_code_is_1_while_an_account_needs_manual_action() {
+    let dir = fixture_copy("dry_run");
+    history(dir.path(), Some(PassOutcome::Ok)).await;
+    assert_eq!(status_with(dir.path(), &["--exit-code"]).0, 0);
+    let store = Store::open(&dir.path().join("state.db")).await.unwrap();
+    store
+        .upsert_snapshot(&SnapshotUpsert {
+            provider: "hesh",
+            external_id: "A4",
+            vendor_id: None,
+            email: "x@corp.example",
+            fingerprint: Fingerprint(1),
+            state: AccountState::Manual,
+            record_json: "{}",
+            confirmed_at: Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap(),
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    let (code, out) = status_with(dir.path(), &["--exit-code", "--format", "json"]);
+    assert_eq!(code, 1, "{out}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["problems"], json!(["1 account(s) need manual action"]));
 }

@@ -97,6 +97,8 @@ pub struct Config {
     /// Journal entries and runs older than this many days are pruned at the end of a
     /// pass (0: kept forever); the snapshot is never pruned.
     pub state_retention_days: u32,
+    /// Webhooks told after each real pass (`notify:`).
+    pub notify: Vec<crate::notify::Webhook>,
 }
 
 /// `state_retention_days` when the config does not say: over a year, so that "what
@@ -291,6 +293,8 @@ struct RawConfig {
     providers: Vec<RawProvider>,
     #[serde(default = "default_state_retention_days")]
     state_retention_days: u32,
+    #[serde(default)]
+    notify: Vec<Value>,
 }
 
 fn default_state_retention_days() -> u32 {
@@ -359,6 +363,7 @@ impl Config {
         let mut issues = Vec::new();
         secret::check_no_literal_secrets(&tree, "", &mut issues);
         http_auth::check_no_literal_header_value(&tree, &mut issues);
+        crate::notify::config::check_no_literal_url(&tree, &mut issues);
         secret::expand_env(&mut tree, "", env, &mut issues, &mut expanded.borrow_mut());
         if !issues.is_empty() {
             return Err(invalid(issues));
@@ -441,6 +446,7 @@ fn validate(
         }
     }
     let source = raw.source.validate(base_dir, issues);
+    let notify = crate::notify::config::parse(raw.notify, base_dir, issues);
     if raw.providers.is_empty() {
         issues.push(Issue::new(
             "providers".into(),
@@ -537,6 +543,7 @@ fn validate(
         daemon: raw.daemon,
         providers,
         state_retention_days: raw.state_retention_days,
+        notify,
     })
 }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::config::{parse_schedule, Config};
 use crate::executor::apply::Clock;
@@ -66,6 +66,30 @@ fn until(t: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
     (t - now).to_std().unwrap_or(Duration::ZERO)
 }
 
+/// The longest interval between two of the schedule's next [`INTERVAL_TICKS`] ticks
+/// after `now` (jitter not counted; 0 without a schedule): the longest, so that a
+/// weekday schedule's weekend does not read as a missed pass.
+fn interval(schedule: Option<&str>, now: DateTime<Utc>) -> f64 {
+    let Some(cron) = schedule.and_then(|e| parse_schedule(e).ok()) else {
+        return 0.0;
+    };
+    let mut longest = chrono::Duration::zero();
+    let mut last = cron.find_next_occurrence(&now, false).ok();
+    for _ in 0..INTERVAL_TICKS {
+        let Some(at) = last else { break };
+        let next = cron.find_next_occurrence(&at, false).ok();
+        if let Some(n) = next {
+            longest = longest.max(n - at);
+        }
+        last = next;
+    }
+    longest.num_milliseconds() as f64 / 1000.0
+}
+
+/// Ticks looked at for the schedule's interval: enough to span a weekend for a
+/// weekday schedule run several times a day.
+const INTERVAL_TICKS: usize = 64;
+
 /// When the last `ok` pass in the run history finished (Unix seconds), if any.
 async fn last_success(config: &Config) -> Option<f64> {
     let store = crate::store::Store::open_read_only(&config.state)
@@ -98,6 +122,9 @@ pub async fn run(
     if let Some(at) = last_success(&config).await {
         health.metrics.restore_last_success(at);
     }
+    health
+        .metrics
+        .schedule_interval(interval(config.schedule.as_deref(), clock()));
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let (addr, server) = server::serve(config.daemon.listen, Arc::clone(&health), async {
         let _ = server_stopped.await;
@@ -134,15 +161,17 @@ pub async fn run(
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
+                // Each outcome is logged and counted by the metrics, in one call.
                 match Config::load(&options.config_path) {
                     Ok(new) if new.schedule.is_some() => {
-                        info!("Config reloaded.");
+                        health.metrics.config_reloaded();
                         health.unhealthy_after.store(new.daemon.unhealthy_after, Ordering::SeqCst);
                         config = Arc::new(new);
+                        health.metrics.schedule_interval(interval(config.schedule.as_deref(), clock()));
                         tick_at = next_tick(&config, clock())?;
                     }
-                    Ok(_) => error!("Config reload refused: the new config has no schedule; keeping the old one."),
-                    Err(e) => error!(error = %e, "Config reload refused; keeping the old one."),
+                    Ok(_) => health.metrics.config_reload_refused("the new config has no schedule"),
+                    Err(e) => health.metrics.config_reload_refused(&e.to_string()),
                 }
             }
         }
@@ -178,6 +207,8 @@ async fn one_pass(
             limit: Duration::from_secs(config.daemon.pass_timeout_seconds),
             grace: Duration::from_secs(config.daemon.stop_timeout_seconds),
         }),
+        // Operations are counted as they end, not when the pass does.
+        observer: Some(&health.metrics),
         ..crate::sync::ApplyRequest::new(&config, &selected, started.date_naive())
     };
     let result = crate::sync::apply_pass(&request, clock.as_ref(), &stop).await;
@@ -211,4 +242,25 @@ async fn one_pass(
         health.failures_in_a_row.fetch_add(1, Ordering::SeqCst);
     }
     health.ready.store(true, Ordering::SeqCst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_schedule_interval_is_its_longest_gap() {
+        let monday = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
+        for (schedule, seconds) in [
+            (Some("*/15 * * * *"), 900.0),
+            (Some("0 3 * * *"), 86_400.0),
+            // Weekdays at 9 and 17: the weekend, Friday 17:00 to Monday 9:00.
+            (Some("0 9,17 * * 1-5"), 64.0 * 3600.0),
+            (Some("not cron"), 0.0),
+            (None, 0.0),
+        ] {
+            assert_eq!(interval(schedule, monday), seconds, "{schedule:?}");
+        }
+    }
 }

@@ -5,11 +5,12 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 
+use crate::metrics::exposition::Exposition;
 use crate::metrics::Metrics;
 
 /// What the endpoints report, shared with the scheduler loop.
@@ -61,13 +62,17 @@ async fn readyz(State(h): State<Arc<Health>>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(h): State<Arc<Health>>) -> impl IntoResponse {
+/// OpenMetrics when the scraper asks for it (a Prometheus server does), else the
+/// classic text format (`promtool check metrics`, curl).
+async fn metrics(State(h): State<Arc<Health>>, headers: HeaderMap) -> impl IntoResponse {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Exposition::negotiate(accept);
     (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        h.metrics.encode(),
+        [
+            (header::CONTENT_TYPE, format.content_type()),
+            (header::VARY, "Accept"),
+        ],
+        h.metrics.encode(format),
     )
 }
 

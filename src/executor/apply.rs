@@ -69,7 +69,7 @@ impl JournalPayload {
 }
 
 /// One failed operation, as the summary shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct OpFailure {
     pub op: OpKind,
     pub external_id: String,
@@ -78,7 +78,7 @@ pub struct OpFailure {
 }
 
 /// What happened to one provider's plan.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ProviderResult {
     /// Operations the vendor confirmed, by kind.
     pub applied: std::collections::BTreeMap<String, usize>,
@@ -305,6 +305,10 @@ pub async fn apply_plan(
             }
             if breaker.tripped().is_some() {
                 part.deferred = unit.len();
+                for op in unit.iter().filter_map(|&i| plan.operations.get(i)) {
+                    let deferred = crate::progress::OpOutcome::Deferred;
+                    ctx.progress.op_done(ctx.provider.name(), op.op, deferred);
+                }
                 return Ok(part);
             }
             let ops: Vec<&Operation> = unit
@@ -317,9 +321,11 @@ pub async fn apply_plan(
             crate::failpoint::reach("applied");
             for ((op, begun), outcome) in ops.iter().zip(ids).zip(outcomes) {
                 breaker.observe(ctx.provider.name(), &outcome);
+                let before = crate::progress::Tally::of(&part);
                 finish(ctx, op, begun, outcome, &mut part).await?;
                 crate::failpoint::reach("recorded");
-                ctx.progress.inc(1);
+                ctx.progress
+                    .op_done(ctx.provider.name(), op.op, before.outcome_in(&part));
             }
             Ok(part)
         })
@@ -413,7 +419,10 @@ pub async fn resolve_in_flight(ctx: &ApplyContext<'_>) -> Result<ProviderResult,
                     id,
                     carries_unknown: true,
                 };
+                let before = crate::progress::Tally::of(&part);
                 finish(ctx, op, begun, outcome, &mut part).await?;
+                ctx.progress
+                    .op_done(ctx.provider.name(), op.op, before.outcome_in(&part));
                 part.resolved += 1;
             }
             Ok(part)

@@ -25,7 +25,7 @@ use crate::user::{Lifecycle, User};
 pub const LEAVER_REASON: &str = "leaver with an existing account";
 
 /// A leaver whose account is to be looked up at the vendor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct LeaverCheck {
     pub external_id: String,
     pub email: String,

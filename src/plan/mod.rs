@@ -25,7 +25,7 @@ pub use safety::{apply_guards, check_source_size};
 pub use crate::store::OpKind;
 
 /// One field's old and new value (old is `None` for a create).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct FieldChange {
     pub field: String,
     pub old: Option<String>,
@@ -33,7 +33,7 @@ pub struct FieldChange {
 }
 
 /// One operation the executor will send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Operation {
     pub op: OpKind,
     pub external_id: String,
@@ -59,7 +59,7 @@ pub struct Operation {
 }
 
 /// Something the plan needs that the vendor cannot do: a person must act.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ManualAction {
     pub external_id: String,
     pub email: String,
@@ -69,7 +69,7 @@ pub struct ManualAction {
 }
 
 /// A user the vendor would refuse (its field limits), with the reason; nothing is sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Rejected {
     pub external_id: String,
     pub email: String,
@@ -78,7 +78,7 @@ pub struct Rejected {
 
 /// An operation not sent because it failed the same way too many runs in a row; it
 /// is planned again once the user's record changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Quarantined {
     pub external_id: String,
     pub email: String,
@@ -89,13 +89,13 @@ pub struct Quarantined {
 }
 
 /// A known account left untouched because its source record was rejected this run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Held {
     pub external_id: String,
     pub email: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Summary {
     pub create: usize,
     pub update: usize,
@@ -123,7 +123,7 @@ impl Summary {
 }
 
 /// The plan for one provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ProviderPlan {
     pub name: String,
     #[serde(rename = "type")]

@@ -32,7 +32,7 @@ macro_rules! vendors {
         $( pub mod $module; )+
 
         /// The vendors rosterd knows.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
         #[serde(rename_all = "lowercase")]
         pub enum ProviderType {
             $( $(#[$doc])* $variant, )+
@@ -256,7 +256,7 @@ pub struct Found {
 }
 
 /// One account as a vendor lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct VendorAccount {
     pub vendor_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 /// One request as rosterd would send it. Headers carrying secrets are never part of
 /// it: [`Provider::headers`](super::Provider::headers) lists them with redacted values.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Request {
     pub method: &'static str,
     /// Path and query below the provider's `base_url`.
@@ -119,7 +119,7 @@ pub fn segment(s: &str) -> String {
 
 /// What `--show-requests` adds to a provider's plan: every request, with the URL root
 /// and the headers (secrets redacted).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RequestsPreview {
     pub base_url: String,
     pub headers: std::collections::BTreeMap<String, String>,

@@ -84,7 +84,7 @@ impl SourceLoad {
 }
 
 /// One record that could not be turned into a user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct SourceRejection {
     /// `line 7` for CSV (the physical line where the record starts), `record 3` for
     /// JSON (0-based index into the users array), `page 2 record 3` for HTTP (pages

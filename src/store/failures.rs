@@ -107,7 +107,7 @@ impl Store {
 
 /// A user that needs a look: an account in the manual state, or an operation failing
 /// run after run.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Attention {
     pub provider: String,
     pub external_id: String,

@@ -10,7 +10,7 @@ use sqlx::Row;
 use super::{query_err, time_text, Store, StoreError};
 
 /// One remembered quirk.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct QuirkRow {
     pub provider: String,
     pub quirk: String,

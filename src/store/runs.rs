@@ -7,7 +7,7 @@ use sqlx::Row;
 use super::{parse_time, query_err, time_text, Store, StoreError};
 
 /// Whether a run could write to vendors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, schemars::JsonSchema)]
 pub enum RunMode {
     DryRun,
     Apply,
@@ -32,7 +32,7 @@ impl RunMode {
 
 /// How a pass ended: the one list the run history, the daemon's metrics (the
 /// `outcome` label) and health, `rosterd status` and the exit codes all use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PassOutcome {
     /// Everything planned was done, or there was nothing to do.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::providers::Fingerprint;
 
 /// What rosterd believes a vendor holds for one user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountState {
     Active,
@@ -35,7 +35,9 @@ impl AccountState {
 
 /// What to do to one account: what the planner plans, the executor sends, and the
 /// journal and the failures table record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OpKind {
     Create,

@@ -51,14 +51,20 @@ mod hostile_inputs;
 mod hostile_network;
 #[path = "../leavers.rs"]
 mod leavers;
+#[path = "../notify.rs"]
+mod notify;
 #[path = "../orphans.rs"]
 mod orphans;
+#[path = "../output_contract.rs"]
+mod output_contract;
 #[path = "../pacing_restart.rs"]
 mod pacing_restart;
 #[path = "../pass_outcomes.rs"]
 mod pass_outcomes;
 #[path = "../private_files.rs"]
 mod private_files;
+#[path = "../prometheus.rs"]
+mod prometheus;
 #[path = "../request_bodies.rs"]
 mod request_bodies;
 #[path = "../saved_plans.rs"]

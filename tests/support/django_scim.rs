@@ -13,7 +13,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -81,57 +81,13 @@ pub struct DjangoScim {
 
 /// The venv's Python with django-scim2 and waitress, installed first when needed.
 pub fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("ROSTERD_DJANGO_SCIM") {
-        return PathBuf::from(p);
+    super::venv::Venv {
+        name: "rosterd-django-scim-venv",
+        requirements: &REQUIREMENTS,
+        ready: "bin/waitress-serve",
+        env: "ROSTERD_DJANGO_SCIM",
     }
-    let tmp = std::env::var_os("TMPDIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
-    let venv = tmp.join("rosterd-django-scim-venv");
-    let bin = venv.join("bin/python");
-    let ready = venv.join("bin/waitress-serve");
-    if ready.exists() {
-        return bin;
-    }
-    let lock = tmp.join("rosterd-django-scim-venv.lock");
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&lock)
-    {
-        Ok(_) => {
-            let result = install(&venv);
-            std::fs::remove_file(&lock).ok();
-            result.unwrap_or_else(|e| {
-                panic!(
-                    "cannot install {REQUIREMENTS:?} into {}: {e}",
-                    venv.display()
-                )
-            });
-        }
-        // Another test is installing it: wait for it.
-        Err(_) => wait_for(
-            "django-scim2 to be installed",
-            Duration::from_secs(600),
-            || (ready.exists() && !lock.exists()).then_some(()),
-        ),
-    }
-    bin
-}
-
-fn install(venv: &Path) -> Result<(), String> {
-    let run = |c: &mut Command| -> Result<(), String> {
-        let out = c.output().map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
-    };
-    run(Command::new("python3").arg("-m").arg("venv").arg(venv))?;
-    run(Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet"])
-        .args(REQUIREMENTS))
+    .python()
 }
 
 impl DjangoScim {

@@ -31,6 +31,7 @@ pub mod process;
 pub mod rate_window;
 pub mod scim_server;
 pub mod state;
+pub mod venv;
 pub mod workspace;
 
 use std::path::PathBuf;

@@ -83,3 +83,24 @@ pub fn errors(validator: &jsonschema::Validator, body: &Value, prefix: &str) -> 
         })
         .collect()
 }
+
+/// Checks each `(schema file under schemas/, document)`: rosterd's JSON output
+/// against the schemas it publishes. Panics listing every mismatch.
+pub fn assert_matches_schemas(documents: &[(&str, Value)]) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let mut validators = std::collections::BTreeMap::new();
+    let mut bad = Vec::new();
+    for (name, doc) in documents {
+        let validator = validators.entry(*name).or_insert_with(|| {
+            let text = std::fs::read_to_string(dir.join(name)).expect("schema file");
+            let schema: Value = serde_json::from_str(&text).expect("schema JSON");
+            jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("schemas/{name}: {e}"))
+        });
+        bad.extend(errors(validator, doc, &format!("{name} ")));
+    }
+    assert!(
+        bad.is_empty(),
+        "output does not match its schema:\n{}",
+        bad.join("\n")
+    );
+}

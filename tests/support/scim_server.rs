@@ -11,7 +11,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -34,51 +34,13 @@ pub struct ScimServer {
 
 /// `scim2-server`, installed into a venv first when needed.
 pub fn server_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("ROSTERD_SCIM2_SERVER") {
-        return PathBuf::from(p);
+    super::venv::Venv {
+        name: "rosterd-scim-venv",
+        requirements: &[REQUIREMENT],
+        ready: "bin/scim2-server",
+        env: "ROSTERD_SCIM2_SERVER",
     }
-    let tmp = std::env::var_os("TMPDIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
-    let venv = tmp.join("rosterd-scim-venv");
-    let bin = venv.join("bin/scim2-server");
-    if bin.exists() {
-        return bin;
-    }
-    let lock = tmp.join("rosterd-scim-venv.lock");
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&lock)
-    {
-        Ok(_) => {
-            let result = install(&venv);
-            std::fs::remove_file(&lock).ok();
-            result.unwrap_or_else(|e| {
-                panic!("cannot install {REQUIREMENT} into {}: {e}", venv.display())
-            });
-        }
-        // Another test binary is installing it: wait for it.
-        Err(_) => wait_for(
-            "scim2-server to be installed",
-            Duration::from_secs(600),
-            || (bin.exists() && !lock.exists()).then_some(()),
-        ),
-    }
-    bin
-}
-
-fn install(venv: &Path) -> Result<(), String> {
-    let run = |c: &mut Command| -> Result<(), String> {
-        let out = c.output().map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
-    };
-    run(Command::new("python3").arg("-m").arg("venv").arg(venv))?;
-    run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", REQUIREMENT]))
+    .file("bin/scim2-server")
 }
 
 impl ScimServer {
