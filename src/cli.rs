@@ -317,7 +317,7 @@ async fn orphans_command(config: &Config, args: OrphansArgs, today: NaiveDate) -
             orphans: true,
             ..sync::ApplyRequest::new(config, &selected, today)
         };
-        let report = match sync::apply_pass(&request, &clock, &stop).await {
+        let report = match apply_and_push(config, request, &clock, &stop).await {
             Ok(r) => r,
             Err(e) => return fail(e),
         };
@@ -467,7 +467,7 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
                 .then_some(&confirm as &(dyn Fn(&crate::report::PlanReport) -> bool + Sync)),
             ..sync::ApplyRequest::new(config, &selected, today)
         };
-        let report = match sync::apply_pass(&request, &clock, &stop).await {
+        let report = match apply_and_push(config, request, &clock, &stop).await {
             Ok(r) => r,
             Err(e) => return fail(e),
         };
@@ -520,6 +520,34 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
         return ExitCode::from(EXIT_CHANGES_PENDING);
     }
     ExitCode::from(code)
+}
+
+/// A one-shot real pass; with `metrics.push_url`, its metrics (operations counted
+/// as they end) are pushed to the Pushgateway when it ends, whatever the outcome.
+async fn apply_and_push(
+    config: &Config,
+    request: sync::ApplyRequest<'_>,
+    clock: &crate::executor::apply::Clock,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<crate::report::PlanReport, sync::SyncError> {
+    let metrics = config
+        .metrics
+        .as_ref()
+        .map(|_| crate::metrics::Metrics::new());
+    let request = sync::ApplyRequest {
+        observer: metrics
+            .as_ref()
+            .map(|m| m as &dyn crate::progress::OpObserver),
+        ..request
+    };
+    let started = clock();
+    let result = sync::apply_pass(&request, clock, stop).await;
+    if let Some(m) = &metrics {
+        let seconds = (clock() - started).num_milliseconds() as f64 / 1000.0;
+        let force = request.force || request.saved.is_some_and(|s| s.approve);
+        crate::metrics::push::push_run(config, m, &result, force, seconds, clock).await;
+    }
+    result
 }
 
 /// Whether a person is at the keyboard: stdin and stdout both terminals.

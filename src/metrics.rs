@@ -9,6 +9,7 @@
 //! classic text format, as the scraper asks ([`exposition`]).
 
 pub mod exposition;
+pub mod push;
 
 use std::sync::atomic::AtomicU64;
 

@@ -470,3 +470,107 @@ fn operations_a_provider_stopped_for_the_pass_leaves_are_counted_deferred() {
         1.0
     );
 }
+
+/// A Pushgateway stand-in on 127.0.0.1: records (method, path, body) and answers
+/// `status`.
+struct Pushgateway {
+    server: support::fake_server::FakeServer,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
+}
+
+impl Pushgateway {
+    fn start(status: u16) -> Pushgateway {
+        use axum::body::Bytes;
+        use axum::http::{Method, StatusCode, Uri};
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = std::sync::Arc::clone(&seen);
+        let app = axum::Router::new().fallback(move |method: Method, uri: Uri, body: Bytes| {
+            let log = std::sync::Arc::clone(&log);
+            async move {
+                log.lock().unwrap().push((
+                    method.to_string(),
+                    uri.path().to_string(),
+                    String::from_utf8_lossy(&body).into_owned(),
+                ));
+                StatusCode::from_u16(status).unwrap()
+            }
+        });
+        Pushgateway {
+            server: support::fake_server::FakeServer::start("pushgateway", app),
+            seen,
+        }
+    }
+
+    fn seen(&self) -> Vec<(String, String, String)> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// A one-shot `sync` (a CronJob) pushes the daemon's series to a Pushgateway when
+/// it ends; promtool accepts what it pushed; a Pushgateway that fails or is gone
+/// does not change the exit code and costs at most `metrics.timeout_seconds`.
+#[test]
+fn a_one_shot_sync_pushes_its_metrics_to_the_pushgateway() {
+    let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
+    let gateway = Pushgateway::start(200);
+    let ws = Workspace::hesh(&fake.base_url(), fake.tenant_id(), fake.api_key(), "");
+    let yaml = std::fs::read_to_string(ws.path().join("rosterd.yaml")).unwrap();
+    let with_push = |url: &str| {
+        format!("metrics: {{ push_url: \"{url}\", job: rosterd-cron, timeout_seconds: 2 }}\n{yaml}")
+    };
+    std::fs::write(
+        ws.path().join("rosterd.yaml"),
+        with_push(&gateway.server.base_url()),
+    )
+    .unwrap();
+    ws.write_people(&(0..3).map(Person::new).collect::<Vec<_>>());
+    let (code, _, stderr) = ws.run(&["sync"]);
+    assert_eq!(code, 0, "{stderr}");
+    let seen = gateway.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let (method, path, body) = &seen[0];
+    assert_eq!(
+        (method.as_str(), path.as_str()),
+        ("PUT", "/metrics/job/rosterd-cron")
+    );
+    assert_eq!(total(body, "rosterd_passes_total"), 1.0, "{body}");
+    assert!(
+        body.contains("rosterd_passes_total{outcome=\"ok\"} 1"),
+        "{body}"
+    );
+    assert_eq!(
+        total(body, "rosterd_operations_total"),
+        3.0,
+        "each create counted once: {body}"
+    );
+    assert!(
+        total(body, "rosterd_last_success_timestamp_seconds") > 1.7e9,
+        "{body}"
+    );
+    if let Some(promtool) = promtool() {
+        let (status, said) = run_promtool(&promtool, &["check", "metrics"], Some(body), ws.path());
+        assert_eq!(status, 0, "{said}");
+    }
+
+    // A failing Pushgateway, then none at all: the run's exit code is its own.
+    let failing = Pushgateway::start(500);
+    for url in [
+        failing.server.base_url(),
+        format!("http://127.0.0.1:{}", free_port()),
+    ] {
+        std::fs::write(ws.path().join("rosterd.yaml"), with_push(&url)).unwrap();
+        let started = std::time::Instant::now();
+        let (code, _, stderr) = ws.run(&["sync"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stderr.contains("Metrics not pushed"), "{stderr}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    assert!(
+        !failing.seen().is_empty(),
+        "the failing Pushgateway was tried"
+    );
+}

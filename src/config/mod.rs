@@ -99,6 +99,8 @@ pub struct Config {
     pub state_retention_days: u32,
     /// Webhooks told after each real pass (`notify:`).
     pub notify: Vec<crate::notify::Webhook>,
+    /// Where one-shot runs push their metrics (`metrics:`, a Pushgateway).
+    pub metrics: Option<crate::metrics::push::PushConfig>,
 }
 
 /// `state_retention_days` when the config does not say: over a year, so that "what
@@ -295,6 +297,8 @@ struct RawConfig {
     state_retention_days: u32,
     #[serde(default)]
     notify: Vec<Value>,
+    #[serde(default)]
+    metrics: Option<crate::metrics::push::RawPush>,
 }
 
 fn default_state_retention_days() -> u32 {
@@ -447,6 +451,7 @@ fn validate(
     }
     let source = raw.source.validate(base_dir, issues);
     let notify = crate::notify::config::parse(raw.notify, base_dir, issues);
+    let metrics = raw.metrics.and_then(|m| m.validate(issues));
     if raw.providers.is_empty() {
         issues.push(Issue::new(
             "providers".into(),
@@ -544,6 +549,7 @@ fn validate(
         providers,
         state_retention_days: raw.state_retention_days,
         notify,
+        metrics,
     })
 }
 

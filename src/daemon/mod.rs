@@ -91,7 +91,8 @@ fn interval(schedule: Option<&str>, now: DateTime<Utc>) -> f64 {
 const INTERVAL_TICKS: usize = 64;
 
 /// When the last `ok` pass in the run history finished (Unix seconds), if any.
-async fn last_success(config: &Config) -> Option<f64> {
+/// When the last `ok` pass finished (Unix seconds), from the run history.
+pub async fn last_success(config: &Config) -> Option<f64> {
     let store = crate::store::Store::open_read_only(&config.state)
         .await
         .ok()??;

@@ -23,6 +23,7 @@
 //!   other hosts use the environment's proxy settings, as reqwest reads them.
 
 pub mod classify;
+pub mod deliver;
 pub mod pacer;
 pub mod retry;
 
