@@ -13,110 +13,61 @@ use crate::support;
 use std::process::Command;
 
 use serde_json::Value;
-use support::fake_hesh::{FakeHesh, FakeHeshOptions, HeshStatus, HeshUser};
-use support::fake_saleschat::{FakeSaleschat, FakeSaleschatOptions, ScUser};
+use support::fake_hesh::{HeshStatus, HeshUser};
+use support::fake_saleschat::ScUser;
 use support::fake_server::FakeVendor;
-use support::fake_vyte::{FakeVyte, VyteUser};
-use support::fake_zaia::{FakeZaia, FakeZaiaOptions, ZaiaUser};
+use support::fake_vyte::VyteUser;
+use support::fake_zaia::ZaiaUser;
+use support::four_fakes::FourFakes;
 use support::workspace::provider;
 
 const TODAY: &str = "2026-11-24";
 const DANA: &str = "dana.novak@corp.example";
 const OLD: &str = "olga.old@corp.example";
 
-struct World {
-    dir: tempfile::TempDir,
-    hesh: FakeHesh,
-    sc: FakeSaleschat,
-    vyte: FakeVyte,
-    zaia: FakeZaia,
+/// The four fakes, each holding an active account for Dana (who left 10 days ago)
+/// and Olga (400 days ago); `extra` goes under every provider.
+async fn world(extra: &str) -> FourFakes {
+    let w = FourFakes::start(
+        "state: state.db\n\
+         source:\n  type: csv\n  path: users.csv\n  fields: { external_id: id, email: email, first_name: first, last_name: last }\n  status: { field: status, active_values: [active], termination_date_field: left_on }\n\
+         safety: { max_disable_percent: 100, min_source_users: 1 }\n",
+        extra,
+    )
+    .await;
+    // emp-0001 stays; emp-0004 (Dana) left 10 days ago and has accounts everywhere;
+    // emp-0005 left 20 days ago and has none; emp-0006 (Olga) left 400 days ago and
+    // still has accounts.
+    std::fs::write(
+        w.path().join("users.csv"),
+        "id,email,first,last,status,left_on\n\
+         emp-0001,ann.active@corp.example,Ann,Active,active,\n\
+         emp-0004,dana.novak@corp.example,Dana,Novak,terminated,2026-11-14\n\
+         emp-0005,erin.gone@corp.example,Erin,Gone,terminated,2026-11-04\n\
+         emp-0006,olga.old@corp.example,Olga,Old,terminated,2025-10-20\n",
+    )
+    .unwrap();
+    w.hesh.seed([
+        HeshUser::new(DANA, "Dana", "Novak").with_external_id("emp-0004"),
+        HeshUser::new(OLD, "Olga", "Old").with_external_id("emp-0006"),
+    ]);
+    w.sc.seed([
+        ScUser::new(DANA, "Dana", "Novak"),
+        ScUser::new(OLD, "Olga", "Old"),
+    ]);
+    w.vyte.seed([VyteUser::new(DANA, "Dana", "Novak")]);
+    w.zaia.seed([
+        ZaiaUser::new(Some("emp-0004"), Some(DANA), "Dana Novak"),
+        ZaiaUser::new(Some("emp-0006"), Some(OLD), "Olga Old"),
+    ]);
+    w
 }
 
-impl World {
-    async fn start(extra: &str) -> World {
-        let w = World {
-            dir: tempfile::tempdir().unwrap(),
-            hesh: FakeHesh::start(FakeHeshOptions::default()).await,
-            sc: FakeSaleschat::start(FakeSaleschatOptions::default()).await,
-            vyte: FakeVyte::start().await,
-            zaia: FakeZaia::start(FakeZaiaOptions::default()),
-        };
-        let yaml = format!(
-            "state: state.db\n\
-             source:\n  type: csv\n  path: users.csv\n  fields: {{ external_id: id, email: email, first_name: first, last_name: last }}\n  status: {{ field: status, active_values: [active], termination_date_field: left_on }}\n\
-             safety: {{ max_disable_percent: 100, min_source_users: 1 }}\n\
-             providers:\n\
-             \x20 - name: hesh\n    type: hesh\n    base_url: {}\n    api_key: ${{T_HESH}}\n    tenant_id: {}\n{extra}\
-             \x20 - name: saleschat\n    type: saleschat\n    base_url: {}\n    token: ${{T_SC}}\n    org_id: {}\n{extra}\
-             \x20 - name: vyte\n    type: vyte\n    base_url: {}\n    api_key: ${{T_VYTE}}\n{extra}\
-             \x20 - name: zaia\n    type: zaia\n    base_url: {}\n    api_key: ${{T_ZAIA}}\n    channel_id: {}\n{extra}",
-            w.hesh.base_url(),
-            w.hesh.tenant_id(),
-            w.sc.base_url(),
-            w.sc.org_id(),
-            w.vyte.base_url(),
-            w.zaia.base_url(),
-            w.zaia.channel_id(),
-        );
-        std::fs::write(w.dir.path().join("rosterd.yaml"), yaml).unwrap();
-        // emp-0001 stays; emp-0004 (Dana) left 10 days ago and has accounts everywhere; emp-0005 left 20
-        // days ago and has none; emp-0006 (Olga) left 400 days ago and still has accounts.
-        std::fs::write(
-            w.dir.path().join("users.csv"),
-            "id,email,first,last,status,left_on\n\
-             emp-0001,ann.active@corp.example,Ann,Active,active,\n\
-             emp-0004,dana.novak@corp.example,Dana,Novak,terminated,2026-11-14\n\
-             emp-0005,erin.gone@corp.example,Erin,Gone,terminated,2026-11-04\n\
-             emp-0006,olga.old@corp.example,Olga,Old,terminated,2025-10-20\n",
-        )
-        .unwrap();
-        w.hesh.seed([
-            HeshUser::new(DANA, "Dana", "Novak").with_external_id("emp-0004"),
-            HeshUser::new(OLD, "Olga", "Old").with_external_id("emp-0006"),
-        ]);
-        w.sc.seed([
-            ScUser::new(DANA, "Dana", "Novak"),
-            ScUser::new(OLD, "Olga", "Old"),
-        ]);
-        w.vyte.seed([VyteUser::new(DANA, "Dana", "Novak")]);
-        w.zaia.seed([
-            ZaiaUser::new(Some("emp-0004"), Some(DANA), "Dana Novak"),
-            ZaiaUser::new(Some("emp-0006"), Some(OLD), "Olga Old"),
-        ]);
-        w
-    }
-
-    fn run(&self, args: &[&str]) -> (i32, Value) {
-        let out = Command::new(env!("CARGO_BIN_EXE_rosterd"))
-            .arg("-c")
-            .arg(self.dir.path().join("rosterd.yaml"))
-            .args(args)
-            .args(["--today", TODAY, "--format", "json"])
-            .env("T_HESH", self.hesh.api_key())
-            .env("T_SC", self.sc.token())
-            .env("T_VYTE", self.vyte.api_key())
-            .env("T_ZAIA", self.zaia.api_key())
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        let doc = serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
-        (out.status.code().unwrap_or(-1), doc)
-    }
-
-    fn requests(&self) -> usize {
-        self.hesh.requests().len()
-            + self.sc.requests().len()
-            + self.vyte.requests().len()
-            + self.zaia.requests().len()
-    }
-
-    fn clear_requests(&self) {
-        self.hesh.clear_requests();
-        self.sc.clear_requests();
-        self.vyte.clear_requests();
-        self.zaia.clear_requests();
-    }
+/// The command on `TODAY`, as JSON.
+fn run(w: &FourFakes, args: &[&str]) -> (i32, Value) {
+    let mut args = args.to_vec();
+    args.extend(["--today", TODAY]);
+    w.run_json(&args)
 }
 
 fn ops(doc: &Value, vendor: &str) -> Vec<(String, String, String)> {
@@ -145,20 +96,20 @@ fn checks(doc: &Value, vendor: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn hesh_status(w: &World, email: &str) -> HeshStatus {
+fn hesh_status(w: &FourFakes, email: &str) -> HeshStatus {
     w.hesh.user_by_email(email).unwrap().status
 }
 
-fn zaia_blocked(w: &World, key: &str) -> bool {
+fn zaia_blocked(w: &FourFakes, key: &str) -> bool {
     w.zaia.user_by_external_id(key).unwrap().blocked
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_leaver_with_an_existing_account_is_disabled_at_every_vendor_and_only_once() {
-    let w = World::start("").await;
+    let w = world("").await;
 
     // The dry run: nothing sent; what a real pass would look up is listed.
-    let (code, dry) = w.run(&["sync", "--dry-run"]);
+    let (code, dry) = run(&w, &["sync", "--dry-run"]);
     assert_eq!(code, 0, "{dry}");
     assert_eq!(w.requests(), 0, "a dry run contacted a vendor");
     for vendor in ["saleschat", "vyte", "zaia"] {
@@ -182,7 +133,7 @@ async fn a_leaver_with_an_existing_account_is_disabled_at_every_vendor_and_only_
     );
 
     // The real pass.
-    let (code, doc) = w.run(&["sync"]);
+    let (code, doc) = run(&w, &["sync"]);
     assert_eq!(code, 0, "{doc}");
     // Dana is cut off where a call exists; Olga (left 400 days ago) is left alone.
     assert_eq!(hesh_status(&w, DANA), HeshStatus::Inactive);
@@ -223,7 +174,7 @@ async fn a_leaver_with_an_existing_account_is_disabled_at_every_vendor_and_only_
     // The next pass sends nothing and looks nobody up again (vyte's manual action
     // is looked at again, with the one listing a pass allows).
     w.clear_requests();
-    let (code, again) = w.run(&["sync"]);
+    let (code, again) = run(&w, &["sync"]);
     assert_eq!(code, 0, "{again}");
     for vendor in ["hesh", "saleschat", "zaia"] {
         assert!(ops(&again, vendor).is_empty(), "{vendor}: {again}");
@@ -243,7 +194,7 @@ async fn a_leaver_with_an_existing_account_is_disabled_at_every_vendor_and_only_
             "emp-0004,dana.novak@corp.example,Dana,Novak,active,",
         );
     std::fs::write(w.dir.path().join("users.csv"), csv).unwrap();
-    let (code, back) = w.run(&["sync"]);
+    let (code, back) = run(&w, &["sync"]);
     assert_eq!(code, 0, "{back}");
     assert_eq!(hesh_status(&w, DANA), HeshStatus::Active);
     assert!(!w.sc.user_by_email(DANA).unwrap().disabled);
@@ -254,8 +205,8 @@ async fn a_leaver_with_an_existing_account_is_disabled_at_every_vendor_and_only_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn leavers_ignore_leaves_existing_accounts_alone_and_report_lists_them() {
-    let w = World::start("    leavers: ignore\n").await;
-    let (code, doc) = w.run(&["sync"]);
+    let w = world("    leavers: ignore\n").await;
+    let (code, doc) = run(&w, &["sync"]);
     assert_eq!(code, 0, "{doc}");
     assert_eq!(hesh_status(&w, DANA), HeshStatus::Active);
     assert!(!w.sc.user_by_email(DANA).unwrap().disabled);
@@ -264,14 +215,14 @@ async fn leavers_ignore_leaves_existing_accounts_alone_and_report_lists_them() {
 
     // report: looked up and listed as manual action, nothing disabled. hesh cannot
     // look up, so report is refused there by the config check.
-    let w = World::start("").await;
+    let w = world("").await;
     let path = w.dir.path().join("rosterd.yaml");
     let yaml = std::fs::read_to_string(&path).unwrap().replace(
         "    channel_id:",
         "    leavers: { action: report, within_days: 30 }\n    channel_id:",
     );
     std::fs::write(&path, yaml).unwrap();
-    let (code, doc) = w.run(&["sync", "--provider", "zaia"]);
+    let (code, doc) = run(&w, &["sync", "--provider", "zaia"]);
     assert_eq!(code, 0, "{doc}");
     assert!(!zaia_blocked(&w, "emp-0004"));
     let manual = provider(&doc, "zaia")["manual"].as_array().unwrap().clone();
@@ -287,16 +238,7 @@ async fn leavers_ignore_leaves_existing_accounts_alone_and_report_lists_them() {
         1,
     );
     std::fs::write(&path, yaml).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rosterd"))
-        .arg("-c")
-        .arg(&path)
-        .arg("check")
-        .env("T_HESH", "key1")
-        .env("T_SC", "key2")
-        .env("T_VYTE", "key3")
-        .env("T_ZAIA", "key4")
-        .output()
-        .unwrap();
+    let out = w.command(&["check"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(

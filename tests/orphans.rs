@@ -7,98 +7,46 @@
 
 use crate::support;
 
-use std::process::Command;
-
 use serde_json::Value;
-use support::fake_hesh::{FakeHesh, FakeHeshOptions};
-use support::fake_saleschat::{FakeSaleschat, FakeSaleschatOptions, ScUser};
+use support::fake_saleschat::ScUser;
 use support::fake_server::FakeVendor;
-use support::fake_vyte::{FakeVyte, VyteUser};
-use support::fake_zaia::{FakeZaia, FakeZaiaOptions, ZaiaUser};
+use support::fake_vyte::VyteUser;
+use support::fake_zaia::ZaiaUser;
+use support::four_fakes::FourFakes;
 use support::workspace::provider;
 
-struct World {
-    dir: tempfile::TempDir,
-    hesh: FakeHesh,
-    sc: FakeSaleschat,
-    vyte: FakeVyte,
-    zaia: FakeZaia,
-}
-
-impl World {
-    async fn start(max_disable_percent: u32) -> World {
-        let w = World {
-            dir: tempfile::tempdir().unwrap(),
-            hesh: FakeHesh::start(FakeHeshOptions::default()).await,
-            sc: FakeSaleschat::start(FakeSaleschatOptions::default()).await,
-            vyte: FakeVyte::start().await,
-            zaia: FakeZaia::start(FakeZaiaOptions::default()),
-        };
-        let yaml = format!(
+/// The four fakes; saleschat, zaia and vyte hold accounts nobody in the source is.
+async fn world(max_disable_percent: u32) -> FourFakes {
+    let w = FourFakes::start(
+        &format!(
             "state: state.db\n\
              source:\n  type: csv\n  path: users.csv\n  fields: {{ external_id: id, email: email, first_name: first, last_name: last }}\n  status: {{ field: status, active_values: [active] }}\n\
-             safety: {{ max_disable_percent: {max_disable_percent}, min_source_users: 1 }}\n\
-             providers:\n\
-             \x20 - name: hesh\n    type: hesh\n    base_url: {}\n    api_key: ${{T_HESH}}\n    tenant_id: {}\n\
-             \x20 - name: saleschat\n    type: saleschat\n    base_url: {}\n    token: ${{T_SC}}\n    org_id: {}\n\
-             \x20 - name: vyte\n    type: vyte\n    base_url: {}\n    api_key: ${{T_VYTE}}\n\
-             \x20 - name: zaia\n    type: zaia\n    base_url: {}\n    api_key: ${{T_ZAIA}}\n    channel_id: {}\n",
-            w.hesh.base_url(),
-            w.hesh.tenant_id(),
-            w.sc.base_url(),
-            w.sc.org_id(),
-            w.vyte.base_url(),
-            w.zaia.base_url(),
-            w.zaia.channel_id(),
-        );
-        std::fs::write(w.dir.path().join("rosterd.yaml"), yaml).unwrap();
-        std::fs::write(
-            w.dir.path().join("users.csv"),
-            "id,email,first,last,status\n\
-             emp-0001,ann@corp.example,Ann,Able,active\n\
-             emp-0002,bob@corp.example,Bob,Baker,active\n\
-             emp-0003,cat@corp.example,Cat,Gone,terminated\n",
-        )
-        .unwrap();
-        // Bob exists already (adopted by the first sync); Cat left (a leaver, not an
-        // orphan: a source person matches her); the rest nobody knows.
-        w.sc.seed([
-            ScUser::new("BOB@corp.example", "Bob", "Baker"),
-            ScUser::new("orphan.sc@corp.example", "Or", "Phan"),
-        ]);
-        w.zaia.seed([
-            ZaiaUser::new(None, Some("orphan.z@corp.example"), "Or Phan"),
-            ZaiaUser::new(Some("old-key"), Some("blocked@corp.example"), "Long Gone").blocked(true),
-        ]);
-        w.vyte
-            .seed([VyteUser::new("orphan.v@corp.example", "Or", "Phan")]);
-        w
-    }
-
-    fn run(&self, args: &[&str]) -> (i32, Value) {
-        let out = Command::new(env!("CARGO_BIN_EXE_rosterd"))
-            .arg("-c")
-            .arg(self.dir.path().join("rosterd.yaml"))
-            .args(args)
-            .args(["--format", "json"])
-            .env("T_HESH", self.hesh.api_key())
-            .env("T_SC", self.sc.token())
-            .env("T_VYTE", self.vyte.api_key())
-            .env("T_ZAIA", self.zaia.api_key())
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        let doc = serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
-        (out.status.code().unwrap_or(-1), doc)
-    }
-
-    fn writes(&self) -> usize {
-        self.hesh.writes().len()
-            + self.sc.writes().len()
-            + self.vyte.writes().len()
-            + self.zaia.writes().len()
-    }
+             safety: {{ max_disable_percent: {max_disable_percent}, min_source_users: 1 }}\n"
+        ),
+        "",
+    )
+    .await;
+    std::fs::write(
+        w.path().join("users.csv"),
+        "id,email,first,last,status\n\
+         emp-0001,ann@corp.example,Ann,Able,active\n\
+         emp-0002,bob@corp.example,Bob,Baker,active\n\
+         emp-0003,cat@corp.example,Cat,Gone,terminated\n",
+    )
+    .unwrap();
+    // Bob exists already (adopted by the first sync); Cat left (a leaver, not an
+    // orphan: a source person matches her); the rest nobody knows.
+    w.sc.seed([
+        ScUser::new("BOB@corp.example", "Bob", "Baker"),
+        ScUser::new("orphan.sc@corp.example", "Or", "Phan"),
+    ]);
+    w.zaia.seed([
+        ZaiaUser::new(None, Some("orphan.z@corp.example"), "Or Phan"),
+        ZaiaUser::new(Some("old-key"), Some("blocked@corp.example"), "Long Gone").blocked(true),
+    ]);
+    w.vyte
+        .seed([VyteUser::new("orphan.v@corp.example", "Or", "Phan")]);
+    w
 }
 
 fn orphan_emails(doc: &Value, vendor: &str) -> Vec<String> {
@@ -122,11 +70,11 @@ fn disabled_keys(doc: &Value, vendor: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn orphans_are_listed_then_disabled_on_request_and_then_left_alone() {
-    let w = World::start(100).await;
-    let (code, first) = w.run(&["sync"]);
+    let w = world(100).await;
+    let (code, first) = w.run_json(&["sync"]);
     assert_eq!(code, 0, "{first}");
 
-    let (code, doc) = w.run(&["orphans"]);
+    let (code, doc) = w.run_json(&["orphans"]);
     assert_eq!(code, 0, "{doc}");
     assert_eq!(doc["format_version"], 1);
     assert_eq!(orphan_emails(&doc, "saleschat"), ["orphan.sc@corp.example"]);
@@ -152,7 +100,7 @@ async fn orphans_are_listed_then_disabled_on_request_and_then_left_alone() {
     w.zaia.clear_requests();
     w.vyte.clear_requests();
     w.hesh.clear_requests();
-    let (code, plan) = w.run(&["orphans", "--disable", "--dry-run"]);
+    let (code, plan) = w.run_json(&["orphans", "--disable", "--dry-run"]);
     assert_eq!(code, 0, "{plan}");
     assert_eq!(w.writes(), 0, "a dry run wrote");
     assert_eq!(
@@ -167,7 +115,7 @@ async fn orphans_are_listed_then_disabled_on_request_and_then_left_alone() {
         1
     );
 
-    let (code, done) = w.run(&["orphans", "--disable"]);
+    let (code, done) = w.run_json(&["orphans", "--disable"]);
     assert_eq!(code, 0, "{done}");
     assert!(
         w.sc.user_by_email("orphan.sc@corp.example")
@@ -189,7 +137,7 @@ async fn orphans_are_listed_then_disabled_on_request_and_then_left_alone() {
     assert!(w.hesh.writes().is_empty() && w.vyte.writes().is_empty());
 
     // Adopted: no longer orphans, and a sync leaves them disabled and sends nothing.
-    let (code, after) = w.run(&["orphans"]);
+    let (code, after) = w.run_json(&["orphans"]);
     assert_eq!(code, 0, "{after}");
     assert!(orphan_emails(&after, "saleschat").is_empty(), "{after}");
     assert!(orphan_emails(&after, "zaia").is_empty(), "{after}");
@@ -197,7 +145,7 @@ async fn orphans_are_listed_then_disabled_on_request_and_then_left_alone() {
     w.zaia.clear_requests();
     w.vyte.clear_requests();
     w.hesh.clear_requests();
-    let (code, again) = w.run(&["sync"]);
+    let (code, again) = w.run_json(&["sync"]);
     assert_eq!(code, 0, "{again}");
     assert_eq!(w.writes(), 0, "{again}");
     assert!(
@@ -209,11 +157,11 @@ async fn orphans_are_listed_then_disabled_on_request_and_then_left_alone() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn disabling_orphans_is_guarded_like_any_disable() {
-    let w = World::start(10).await;
-    let (code, first) = w.run(&["sync", "--provider", "saleschat"]);
+    let w = world(10).await;
+    let (code, first) = w.run_json(&["sync", "--provider", "saleschat"]);
     assert_eq!(code, 0, "{first}");
     // One orphan beside the two accounts rosterd holds there: 1 of 3 is over 10%.
-    let (code, doc) = w.run(&["orphans", "--disable", "--provider", "saleschat"]);
+    let (code, doc) = w.run_json(&["orphans", "--disable", "--provider", "saleschat"]);
     assert_eq!(code, 3, "{doc}");
     let blocked = provider(&doc, "saleschat")["blocked"]
         .as_str()
@@ -227,7 +175,8 @@ async fn disabling_orphans_is_guarded_like_any_disable() {
             .disabled
     );
     // --force applies it, and says so.
-    let (code, forced) = w.run(&["orphans", "--disable", "--provider", "saleschat", "--force"]);
+    let (code, forced) =
+        w.run_json(&["orphans", "--disable", "--provider", "saleschat", "--force"]);
     assert_eq!(code, 0, "{forced}");
     assert!(
         w.sc.user_by_email("orphan.sc@corp.example")

@@ -25,6 +25,7 @@ pub mod fake_saleschat;
 pub mod fake_server;
 pub mod fake_vyte;
 pub mod fake_zaia;
+pub mod four_fakes;
 pub mod four_vendors;
 pub mod openapi;
 pub mod process;
