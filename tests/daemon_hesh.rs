@@ -5,9 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::support;
+use support::daemon::Daemon;
 
-use std::fs::File;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rosterd::store::{PassOutcome, Store};
@@ -15,47 +14,6 @@ use support::fake_hesh::{FakeHesh, FakeHeshOptions};
 use support::fake_server::FakeVendor;
 use support::process::{free_port, http_get as get, wait_for};
 use support::workspace::{Person, Workspace};
-
-struct Daemon {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Daemon {
-    fn start(ws: &Workspace) -> Daemon {
-        let log = ws.path().join("daemon.stderr");
-        let child = Command::new(env!("CARGO_BIN_EXE_rosterd"))
-            .arg("-c")
-            .arg(ws.path().join("rosterd.yaml"))
-            .args(["daemon", "--run-now"])
-            .env(ws.key_env, &ws.secret)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Daemon { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn signal(&self, sig: &str) {
-        assert!(Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success());
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A workspace whose config runs the daemon every second on `port`.
 fn daemon_workspace(fake: &FakeHesh, port: u16, provider_extra: &str) -> Workspace {

@@ -12,13 +12,13 @@
 #![allow(clippy::disallowed_methods)]
 
 use crate::support;
+use support::daemon::Daemon;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -160,47 +160,6 @@ fn metric_names(expr: &str) -> Vec<String> {
         names.push(name);
     }
     names
-}
-
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(ws: &Workspace) -> Daemon {
-        let log = ws.path().join("daemon.stderr");
-        let child = Command::new(env!("CARGO_BIN_EXE_rosterd"))
-            .arg("-c")
-            .arg(ws.path().join("rosterd.yaml"))
-            .args(["daemon", "--run-now"])
-            .env(ws.key_env, &ws.secret)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Daemon { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn signal(&self, sig: &str) {
-        assert!(Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success());
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A daemon config on `port` whose only pass is the `--run-now` one (the next tick is

@@ -18,6 +18,7 @@
 // Test support code: a broken fixture or a poisoned test setup should fail loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod daemon;
 pub mod django_scim;
 pub mod fake_hesh;
 pub mod fake_hr;
