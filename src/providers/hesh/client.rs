@@ -67,8 +67,17 @@ async fn apply_one(transport: &dyn Transport, op: &Operation) -> OpResult {
     match (op.op, record) {
         (OpKind::Create, Some(r)) => create_one(transport, op, r).await,
         (OpKind::Update | OpKind::Enable, Some(r)) => {
-            let resp = transport.send(&requests::update(op, r)).await?;
-            Ok(Applied::done(user_id(&resp.body)))
+            match transport.send(&requests::update(op, r)).await {
+                Ok(resp) => Ok(Applied::done(user_id(&resp.body))),
+                // A re-enable that finds no account by this email or phone (a leaver's
+                // blind disable adopted a row for an account hesh never had, or the
+                // account was deleted there): the rehire gets a new one. The 404 says
+                // neither the email nor the phone is taken, so no duplicate is made.
+                Err(e) if op.op == OpKind::Enable && e.status == Some(404) => {
+                    create_one(transport, op, r).await
+                }
+                Err(e) => Err(e),
+            }
         }
         (OpKind::Enable, None) => Err(CallError::new(
             None,

@@ -147,7 +147,11 @@ fn preview_one(op: &Operation) -> Vec<Request> {
     };
     match (op.op, op.record.as_ref()) {
         (OpKind::Create, Some(r)) => vec![adoptable_create(r)],
-        (OpKind::Update | OpKind::Enable, Some(r)) => vec![update(op, r)],
+        (OpKind::Update, Some(r)) => vec![update(op, r)],
+        (OpKind::Enable, Some(r)) => vec![update(op, r).then_if(
+            "only if hesh has no account with this email or phone (404): the rehire gets a new one",
+            create(op, r),
+        )],
         (OpKind::Disable | OpKind::Delete, _) => vec![disable(op)],
         // hesh disables by external_user_id, which the new account shares: the old
         // account is disabled first, while it is the only one with that id.

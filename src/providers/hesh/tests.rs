@@ -136,6 +136,32 @@ mod client_tests {
     }
 
     #[tokio::test]
+    async fn a_re_enable_that_finds_no_account_creates_one_and_a_leavers_404_is_absent() {
+        // The rehire's account is gone at hesh (or never was: a leaver's blind
+        // disable): the PUT finds nothing by email or phone, so a create follows.
+        let t = scripted(|r| match (r.method, r.path.as_str()) {
+            ("PUT", "/api/v1/public/users") => Err(CallError::new(Some(404), "User not found")),
+            ("POST", "/api/v1/public/users") => ok(201, json!({ "id": "h-9" })),
+            ("PATCH", "/api/v1/public/users/disable") => {
+                Err(CallError::new(Some(404), "User not found"))
+            }
+            _ => Err(CallError::new(Some(500), "unexpected")),
+        });
+        let enable = op(OpKind::Enable, "E9", None);
+        let results = client::apply(&t, &[&enable]).await;
+        assert_eq!(results[0], Ok(Applied::done(Some("h-9".into()))));
+        let calls: Vec<&str> = t.calls().iter().map(|(m, _)| *m).collect();
+        assert_eq!(calls, ["PUT", "POST"]);
+        // An update is not turned into a create, nor a plain disable's 404 into Absent.
+        let update = op(OpKind::Update, "E9", None);
+        assert!(client::apply(&t, &[&update]).await[0].is_err());
+        let disable = Operation { op: OpKind::Disable, record: None, ..op(OpKind::Create, "E9", None) };
+        assert!(client::apply(&t, &[&disable]).await[0].is_err());
+        let leaver = Operation { adopt: true, ..disable.clone() };
+        assert_eq!(client::apply(&t, &[&leaver]).await[0], Ok(Applied::Absent));
+    }
+
+    #[tokio::test]
     async fn an_adopted_account_that_already_has_the_phone_is_confirmed_whole() {
         // A create resent after a crash: hesh refuses it (it made the account before
         // the crash) and the adopting PUT's answer shows the phone is already right.
