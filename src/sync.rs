@@ -197,9 +197,16 @@ pub async fn apply_pass(
     stop: &std::sync::atomic::AtomicBool,
 ) -> Result<PlanReport, SyncError> {
     let config = request.config;
-    let pass = Pass::open(config, clock)
-        .await
-        .map_err(|e| e.in_state_file(&config.state))?;
+    let pass = match Pass::open(config, clock).await {
+        Ok(pass) => pass,
+        Err(e) => {
+            // A pass that could not start (the state file locked by another run, or
+            // unreadable) is told too: no pass ran, and none will until it is fixed.
+            let result = Err(e.in_state_file(&config.state));
+            crate::notify::after_pass(&config.notify, NOT_STARTED, &result, false, clock).await;
+            return result;
+        }
+    };
     let span = tracing::info_span!("pass", run_id = %pass.run_id);
     let work = pass.run(request).instrument(span.clone());
     let result = tokio::select! {
@@ -235,6 +242,10 @@ pub async fn apply_pass(
     .await;
     result
 }
+
+/// The run id a notification names for a pass that could not start (none was
+/// recorded).
+pub const NOT_STARTED: &str = "not-started";
 
 /// One real pass, from the run lock to the run history: [`Pass::open`] →
 /// [`Pass::run`] (resolve what was in flight → plan → guards → apply) →

@@ -404,3 +404,38 @@ fn a_leavers_existing_account_disabled_is_the_leaver_disabled_event_naming_her()
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(receiver.requests().len(), 1);
 }
+
+#[test]
+fn a_pass_that_cannot_start_because_the_state_is_locked_is_told_too() {
+    let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
+    let receiver = Receiver::start(Received::default());
+    let ws = workspace(&fake, &format!("notify:\n  - url: ${{{URL_ENV}}}\n"));
+    ws.write_people(
+        &(0..2)
+            .map(support::workspace::Person::new)
+            .collect::<Vec<_>>(),
+    );
+    // Another run holds the state file's lock (this test process, through the library).
+    let _held = rosterd::store::RunLock::acquire(&ws.path().join("state.db")).unwrap();
+    let run = sync(&ws, &receiver);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(fake.writes().is_empty());
+    let bodies = receiver.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert_eq!(bodies[0]["event"], "failed", "{}", bodies[0]);
+    assert_eq!(
+        bodies[0]["run_id"],
+        rosterd::sync::NOT_STARTED,
+        "{}",
+        bodies[0]
+    );
+    assert!(
+        bodies[0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("lock"),
+        "{}",
+        bodies[0]
+    );
+    assert_no_url(&run, &ws, &receiver);
+}
