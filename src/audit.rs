@@ -15,6 +15,9 @@ use crate::store::OpKind;
 pub enum AuditOutcome {
     /// The vendor confirmed it.
     Done,
+    /// The vendor confirmed it, on an account it held already (a create that took
+    /// the existing account over).
+    Adopted,
     /// The vendor carried it out, but the account needs a person now.
     Manual,
     /// The vendor refused it or it could not be sent; planned again next pass.
@@ -34,6 +37,7 @@ impl AuditOutcome {
     pub fn as_str(self) -> &'static str {
         match self {
             AuditOutcome::Done => "done",
+            AuditOutcome::Adopted => "adopted",
             AuditOutcome::Manual => "manual",
             AuditOutcome::Failed => "failed",
             AuditOutcome::Deferred => "deferred",
@@ -76,7 +80,10 @@ impl OperationAudit<'_> {
             self.http_status,
         );
         match self.outcome {
-            AuditOutcome::Done | AuditOutcome::Deferred | AuditOutcome::Absent => info!(
+            AuditOutcome::Done
+            | AuditOutcome::Adopted
+            | AuditOutcome::Deferred
+            | AuditOutcome::Absent => info!(
                 audit = true,
                 run_id,
                 provider,
@@ -109,6 +116,8 @@ impl OperationAudit<'_> {
         use OpKind as K;
         match (self.outcome, self.op) {
             (O::Done, K::Create) => "Account created.",
+            (O::Adopted, K::Create) => "Account adopted.",
+            (O::Adopted, _) => "Account adopted and changed.",
             (O::Done, K::Update) => "Account updated.",
             (O::Done, K::Disable) => "Account disabled.",
             (O::Done, K::Enable) => "Account re-enabled.",
@@ -137,6 +146,7 @@ mod tests {
         for op in OpKind::ALL {
             for outcome in [
                 AuditOutcome::Done,
+                AuditOutcome::Adopted,
                 AuditOutcome::Manual,
                 AuditOutcome::Failed,
                 AuditOutcome::Deferred,

@@ -181,3 +181,46 @@ async fn a_dead_vendor_defers_and_an_unknown_answer_says_so_then_settles() {
     assert!(settled.iter().all(|(_, o)| *o == "done"), "{stderr}");
     assert_no_personal_values(&events, &people);
 }
+
+#[tokio::test]
+async fn an_account_that_existed_already_is_adopted_in_the_audit_trail() {
+    let fake = FakeHesh::start(FakeHeshOptions::default()).await;
+    let people: Vec<Person> = (1..=2).map(Person::new).collect();
+    // The second person's account was made by hand before rosterd.
+    fake.seed([support::fake_hesh::HeshUser::new(
+        &people[1].email,
+        "Old",
+        "Name",
+    )]);
+    let ws = Workspace::hesh(&fake.base_url(), fake.tenant_id(), fake.api_key(), "");
+    ws.write_people(&people);
+    let (code, _, stderr) = ws.run(&["sync"]);
+    assert_eq!(code, 0, "{stderr}");
+    let said: Vec<(String, String, String)> = audit_events(&stderr)
+        .iter()
+        .map(|e| {
+            (
+                e["external_id"].as_str().unwrap().to_string(),
+                e["message"].as_str().unwrap().to_string(),
+                e["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        said.contains(&(
+            people[0].id.clone(),
+            "Account created.".into(),
+            "done".into()
+        )),
+        "{said:?}"
+    );
+    assert!(
+        said.contains(&(
+            people[1].id.clone(),
+            "Account adopted.".into(),
+            "adopted".into()
+        )),
+        "{said:?}"
+    );
+    fake.assert_no_duplicates();
+}

@@ -503,7 +503,11 @@ async fn finish(
         .emit();
     };
     match outcome {
-        Ok(Applied::Done { vendor_id, record }) => {
+        Ok(Applied::Done {
+            vendor_id,
+            record,
+            adopted,
+        }) => {
             let vendor_id = vendor_id.or_else(|| op.vendor_id.clone());
             let record = record.or_else(|| op.record.clone());
             let json = record.as_ref().map(|r| r.to_stored().to_json());
@@ -549,7 +553,14 @@ async fn finish(
             };
             ctx.store.journal_finish(id, Some(&change), now).await?;
             ctx.store.clear_op_failure(name, &op.external_id).await?;
-            audit(crate::audit::AuditOutcome::Done, vendor_id.as_deref(), None);
+            // A create resent to settle an unknown outcome finds the account its first
+            // attempt made: that is a creation, not a takeover.
+            let outcome = if adopted && !begun.carries_unknown {
+                crate::audit::AuditOutcome::Adopted
+            } else {
+                crate::audit::AuditOutcome::Done
+            };
+            audit(outcome, vendor_id.as_deref(), None);
             result.confirmed(op.op);
         }
         Ok(Applied::Absent) => {

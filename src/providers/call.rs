@@ -104,6 +104,9 @@ pub enum Applied {
     Done {
         vendor_id: Option<String>,
         record: Option<super::Record>,
+        /// The account existed already and was taken over (a create that adopted),
+        /// as the audit trail says it.
+        adopted: bool,
     },
     /// The vendor has no such account (a leaver's disable sent by key, blind, where
     /// the vendor cannot look accounts up): nothing was changed, nothing is owed.
@@ -120,6 +123,21 @@ impl Applied {
         Applied::Done {
             vendor_id,
             record: None,
+            adopted: false,
+        }
+    }
+
+    /// This result, saying the account existed already and was taken over.
+    pub fn as_adopted(self) -> Self {
+        match self {
+            Applied::Done {
+                vendor_id, record, ..
+            } => Applied::Done {
+                vendor_id,
+                record,
+                adopted: true,
+            },
+            other => other,
         }
     }
 

@@ -175,6 +175,7 @@ async fn adopt(transport: &dyn Transport, op: &Operation, record: &Record) -> Op
             Ok(Applied::Done {
                 vendor_id: user_id(&resp.body),
                 record: (!has_phone && without_phone != *record).then_some(without_phone),
+                adopted: true,
             })
         }
         Err(e) if e.status == Some(404) => Err(CallError::new(

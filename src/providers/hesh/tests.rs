@@ -107,6 +107,7 @@ mod client_tests {
             Ok(Applied::Done {
                 vendor_id,
                 record: Some(r),
+                adopted: true,
             }) => {
                 assert_eq!(vendor_id.as_deref(), Some("h-2"));
                 assert_eq!(
@@ -178,7 +179,7 @@ mod client_tests {
         let ops = [op(OpKind::Create, "E3", Some("+333"))];
         let refs: Vec<&Operation> = ops.iter().collect();
         let results = client::apply(&t, &refs).await;
-        assert_eq!(results[0], Ok(Applied::done(Some("h-3".into()))));
+        assert_eq!(results[0], Ok(Applied::done(Some("h-3".into())).as_adopted()));
         let adopt = t.sent()[1].body.clone().unwrap();
         assert!(
             adopt.get("phone").is_none(),

@@ -160,7 +160,7 @@ async fn adopt(
     refused: CallError,
 ) -> OpResult {
     match find_by_email(transport, op, &op.email, org_id).await? {
-        Some(id) => Ok(Applied::done(Some(id))),
+        Some(id) => Ok(Applied::done(Some(id)).as_adopted()),
         None => Err(CallError::new(
             refused.status,
             format!(

@@ -120,7 +120,7 @@ async fn an_existing_email_is_adopted_through_find_or_fails_clearly() {
     let o = op(OpKind::Create, "ada@example.com", None);
     assert_eq!(
         client::apply(&found, &[&o], ORG).await,
-        vec![Ok(Applied::done(Some("7".into())))]
+        vec![Ok(Applied::done(Some("7".into())).as_adopted())]
     );
     let missing = scripted(|r| match r.method {
         "POST" => Err(CallError::new(Some(422), "saleschat answered 422: bad")),

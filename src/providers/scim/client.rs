@@ -180,6 +180,7 @@ pub async fn adopt(
         Some(true),
     )
     .await
+    .map(Applied::as_adopted)
 }
 
 /// Changes a user known by the operation's id, or found when it has none (or the

@@ -131,7 +131,7 @@ async fn a_409_on_create_adopts_the_user_made_in_between() {
     });
     let o = op(OpKind::Create, "E1", None);
     let r = client::apply_one(&t, &o, &eff(true, false)).await;
-    assert_eq!(r, Ok(Applied::done(Some("u9".into()))));
+    assert_eq!(r, Ok(Applied::done(Some("u9".into())).as_adopted()));
     let first = &t.log.lock().unwrap()[0];
     assert!(
         first
@@ -320,7 +320,7 @@ async fn a_bulk_create_confirmed_without_an_id_is_looked_up_one_by_one() {
     };
     let results = bulk::apply(&t, &refs, &e, limits).await;
     assert_eq!(results[0], Ok(Applied::done(Some("n0".into()))));
-    assert_eq!(results[1], Ok(Applied::done(Some("n1".into()))));
+    assert_eq!(results[1], Ok(Applied::done(Some("n1".into())).as_adopted()));
     assert!(bulked.load(std::sync::atomic::Ordering::SeqCst));
     assert!(
         !t.calls().iter().any(|(m, p)| *m == "POST" && p == "/Users"),
@@ -385,7 +385,7 @@ async fn without_filtering_users_are_found_in_the_listing_read_once_and_paged() 
     // Found by its primary email, whatever the case; adopted, not created.
     let o = op(OpKind::Create, "E1", None);
     let r = client::apply_one(&t, &o, &eff).await;
-    assert_eq!(r, Ok(Applied::done(Some("found".into()))));
+    assert_eq!(r, Ok(Applied::done(Some("found".into())).as_adopted()));
     // A second user of the pass does not list again.
     let o = op(OpKind::Create, "E2", None);
     let _ = client::apply_one(&t, &o, &eff).await;
@@ -492,7 +492,7 @@ async fn a_refused_filter_falls_back_to_the_listing_and_the_quirk_is_learned() {
     };
     let o = op(OpKind::Create, "E1", None);
     let r = client::apply_one(&t, &o, &e).await;
-    assert_eq!(r, Ok(Applied::done(Some("h1".into()))), "adopted, not created");
+    assert_eq!(r, Ok(Applied::done(Some("h1".into())).as_adopted()), "adopted, not created");
     assert!(quirks.has(Quirk::FilterUnusable));
     assert!(t.calls().iter().all(|(m, _)| *m != "POST"), "{:?}", t.calls());
 }

@@ -285,7 +285,7 @@ async fn adopt(
     transport
         .send(&requests::update(op, &id, record, organization))
         .await?;
-    Ok(Applied::done(Some(id)))
+    Ok(Applied::done(Some(id)).as_adopted())
 }
 
 async fn create_one(

@@ -89,7 +89,7 @@ async fn create_adopts_a_listed_email_and_lists_once() {
     let (a, b) = (op(OpKind::Create, "E1"), op(OpKind::Create, "E2"));
     assert_eq!(
         client::apply(&t, &dir, None, &[&a]).await,
-        vec![Ok(Applied::done(Some("v-1".into())))]
+        vec![Ok(Applied::done(Some("v-1".into())).as_adopted())]
     );
     assert_eq!(
         client::apply(&t, &dir, None, &[&b]).await,
@@ -201,7 +201,7 @@ async fn batch_creates_send_one_array_and_adopt_the_listed() {
     let refs: Vec<&Operation> = ops.iter().collect();
     let dir = Directory::new();
     let results = client::apply(&t, &dir, None, &refs).await;
-    assert_eq!(results[0], Ok(Applied::done(Some("v-0".into()))));
+    assert_eq!(results[0], Ok(Applied::done(Some("v-0".into())).as_adopted()));
     assert_eq!(results[1], Ok(Applied::done(Some("v-1".into()))));
     // E3 was not in the answer nor in the refreshed list: the create did not take.
     assert!(results[2].is_err(), "{:?}", results[2]);

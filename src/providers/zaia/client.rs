@@ -105,7 +105,7 @@ async fn create(
         let resp = transport
             .send(&requests::change(op, &id, Some(record), Some(false)))
             .await?;
-        return Ok(Applied::done(user_id(&resp.body).or(Some(id))));
+        return Ok(Applied::done(user_id(&resp.body).or(Some(id))).as_adopted());
     }
     let resp = transport
         .send(&requests::create(op, record, channel_id))

@@ -57,7 +57,7 @@ async fn create_adopts_a_user_found_by_external_id_and_unblocks_it() {
     });
     let o = op(OpKind::Create, "E100", None);
     let results = client::apply(&t, &[&o], CHANNEL).await;
-    assert_eq!(results, vec![Ok(Applied::done(Some("z-1".into())))]);
+    assert_eq!(results, vec![Ok(Applied::done(Some("z-1".into())).as_adopted())]);
     let log = t.log.lock().unwrap();
     assert_eq!(log.len(), 2, "{log:?}");
     assert_eq!(param(&log[0].path, "search").as_deref(), Some("E100"));
@@ -83,7 +83,7 @@ async fn create_adopts_by_identifier_case_insensitively() {
     let o = op(OpKind::Create, "E007", None);
     let results = client::apply(&t, &[&o], CHANNEL).await;
     // The PATCH answer lacks the id: the found one is kept.
-    assert_eq!(results, vec![Ok(Applied::done(Some("z-7".into())))]);
+    assert_eq!(results, vec![Ok(Applied::done(Some("z-7".into())).as_adopted())]);
     let methods: Vec<&str> = t.calls().iter().map(|c| c.0).collect();
     assert_eq!(methods, ["GET", "GET", "PATCH"]);
 }
@@ -101,7 +101,7 @@ async fn identifier_match_is_case_insensitive_beyond_ascii() {
     });
     let o = op(OpKind::Create, "ÉLO", None);
     let results = client::apply(&t, &[&o], CHANNEL).await;
-    assert_eq!(results, vec![Ok(Applied::done(Some("z-2".into())))]);
+    assert_eq!(results, vec![Ok(Applied::done(Some("z-2".into())).as_adopted())]);
     assert_eq!(
         t.calls()[2],
         ("PATCH", "/api/v1/external-users/z-2".to_string())
