@@ -266,6 +266,9 @@ pub struct ProviderConfig {
     /// Leavers the snapshot has no row for (accounts made before rosterd).
     pub leavers: Leavers,
     pub rate_limit: RateLimitConfig,
+    /// `attributes:` and `lookups:`: vendor fields set by templates (empty: the
+    /// vendor's built-in rules only).
+    pub mapping: crate::mapping::AttributeMapping,
     pub settings: VendorSettings,
 }
 
@@ -321,6 +324,10 @@ struct RawProvider {
     leavers: Leavers,
     #[serde(default)]
     rate_limit: RateLimitConfig,
+    #[serde(default)]
+    attributes: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    lookups: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
     #[serde(flatten)]
     rest: serde_json::Map<String, Value>,
 }
@@ -485,6 +492,15 @@ fn validate(
         };
         p.scope.validate(&format!("{at}.scope"), issues);
         p.rate_limit.validate(&format!("{at}.rate_limit"), issues);
+        let mapping = crate::mapping::AttributeMapping::compile(
+            crate::mapping::RawMapping {
+                attributes: p.attributes,
+                lookups: p.lookups,
+            },
+            providers::settable_fields(p.kind),
+            &at,
+            issues,
+        );
         let settings = providers::parse_settings(p.kind, p.rest, &ctx, &at, issues);
         if let (Some(base_url), Some(settings)) = (base_url, settings) {
             let config = ProviderConfig {
@@ -495,6 +511,7 @@ fn validate(
                 on_email_change: p.on_email_change,
                 leavers: p.leavers,
                 rate_limit: p.rate_limit,
+                mapping,
                 settings,
             };
             // A vendor that cannot look accounts up has nothing to report: its leavers

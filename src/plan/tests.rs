@@ -47,6 +47,7 @@ fn hesh_config() -> ProviderConfig {
         on_email_change: OnEmailChange::Skip,
         leavers: Default::default(),
         rate_limit: RateLimitConfig::default(),
+        mapping: Default::default(),
         settings: VendorSettings::Hesh(providers::hesh::Settings {
             api_key: SecretString::from("k".to_string()),
             tenant_id: uuid::Uuid::nil(),
