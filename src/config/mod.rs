@@ -147,6 +147,10 @@ pub struct SafetyConfig {
     pub max_disable_percent: Option<f64>,
     /// Block when the plan would disable more than this many accounts.
     pub max_disable_count: Option<u64>,
+    /// Block when the plan would update more than this share (0–100) of the
+    /// provider's accounts (plans of more than ten updates): a mapping change that
+    /// would rewrite most of a directory by accident. `null` turns it off.
+    pub max_update_percent: Option<f64>,
     /// Block every provider when the source yields fewer valid users than this.
     pub min_source_users: u64,
     /// Stop resending an operation that failed this many runs in a row with the same
@@ -159,6 +163,7 @@ impl Default for SafetyConfig {
         SafetyConfig {
             max_disable_percent: Some(25.0),
             max_disable_count: None,
+            max_update_percent: Some(50.0),
             min_source_users: 1,
             quarantine_after: 5,
         }
@@ -444,12 +449,17 @@ fn validate(
             format!("{pass_timeout} is out of range (1 to {MAX_PASS_TIMEOUT_SECONDS})"),
         ));
     }
-    if let Some(p) = raw.safety.max_disable_percent {
-        if !(0.0..=100.0).contains(&p) {
-            issues.push(Issue::new(
-                "safety.max_disable_percent".into(),
-                format!("{p} is not a percentage from 0 to 100"),
-            ));
+    for (key, value) in [
+        ("max_disable_percent", raw.safety.max_disable_percent),
+        ("max_update_percent", raw.safety.max_update_percent),
+    ] {
+        if let Some(p) = value {
+            if !(0.0..=100.0).contains(&p) {
+                issues.push(Issue::new(
+                    format!("safety.{key}"),
+                    format!("{p} is not a percentage from 0 to 100"),
+                ));
+            }
         }
     }
     let source = raw.source.validate(base_dir, issues);

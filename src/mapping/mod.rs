@@ -177,6 +177,22 @@ impl AttributeMapping {
             .collect()
     }
 
+    /// The attributes templates read that no source record carries, each as
+    /// `providers[2].attributes.tierId: no source record has attribute "departmnt";
+    /// did you mean "department"?` (`path` is the provider's key path).
+    pub fn unknown_attributes(&self, path: &str, columns: &BTreeSet<String>) -> Vec<String> {
+        self.attribute_reads()
+            .into_iter()
+            .filter(|(_, name)| !columns.contains(*name))
+            .map(|(field, name)| {
+                let hint = did_you_mean(name, columns.iter().map(String::as_str))
+                    .map(|c| format!("; did you mean {c:?}?"))
+                    .unwrap_or_default();
+                format!("{path}.attributes.{field}: no source record has attribute {name:?}{hint}")
+            })
+            .collect()
+    }
+
     /// Renders every mapped field for `user` and sets it in `record` (an empty result
     /// is an empty field). `Err` says which field and why, for the plan's rejections.
     pub fn apply(&self, user: &User, mut record: Record) -> Result<Record, String> {

@@ -163,3 +163,22 @@ fn no_mapping_leaves_the_record_as_it_was() {
     let r = Record::new().with("name", Some("A B".into()));
     assert_eq!(m.apply(&user("x"), r.clone()).unwrap(), r);
 }
+
+#[test]
+fn unknown_attributes_name_the_key_path_and_the_close_column() {
+    let (m, _) = compile(
+        &[("tierId", "{{ departmnt | lookup('t') | default('') }}")],
+        &[],
+    );
+    let columns: BTreeSet<String> = ["department".to_string(), "title".to_string()].into();
+    assert_eq!(
+        m.unknown_attributes("providers[2]", &columns),
+        vec![
+            "providers[2].attributes.tierId: no source record has attribute \"departmnt\"; \
+             did you mean \"department\"?"
+                .to_string()
+        ]
+    );
+    let columns: BTreeSet<String> = ["departmnt".to_string()].into();
+    assert!(m.unknown_attributes("providers[2]", &columns).is_empty());
+}

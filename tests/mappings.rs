@@ -1,0 +1,210 @@
+//! Attribute mappings end to end against the fake zaia: the tier derived from the
+//! department through a lookup table lands in zaia's state, a lookup miss rejects only
+//! that user, a second pass sends nothing, and a mapping change plans exactly the
+//! updates it implies — blocked by `safety.max_update_percent` when it rewrites most
+//! of the directory. Config mistakes name their key path.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::support;
+
+use support::fake_server::FakeVendor;
+use support::fake_zaia::{FakeZaia, FakeZaiaOptions, ZaiaUser};
+use support::workspace::{provider, Person, Workspace};
+
+const SALES: &str = "5a1e5a1e-0000-4000-8000-000000000001";
+const ENG: &str = "e9e9e9e9-0000-4000-8000-000000000002";
+const GOLD: &str = "601d601d-0000-4000-8000-000000000003";
+
+/// The zaia entry's mapping: tier by department, everyone in one group by default.
+fn mapping(tier_template: &str) -> String {
+    format!(
+        "    external_user_group_id: {GOLD}\n\
+         \x20   attributes:\n\
+         \x20     tierId: \"{tier_template}\"\n\
+         \x20   lookups:\n\
+         \x20     tier_by_department: {{ Sales: {SALES}, Engineering: {ENG} }}\n"
+    )
+}
+
+/// `users.csv` with a department column: `depts[i]` for person i+1.
+fn write_people(ws: &Workspace, depts: &[&str]) -> Vec<Person> {
+    let people: Vec<Person> = (1..=depts.len()).map(Person::new).collect();
+    let mut csv = String::from("id,email,first,last,phone,status,department\n");
+    for (p, d) in people.iter().zip(depts) {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{d}\n",
+            p.id, p.email, p.first, p.last, p.phone, p.status
+        ));
+    }
+    std::fs::write(ws.path().join("users.csv"), csv).unwrap();
+    people
+}
+
+fn held(fake: &FakeZaia, p: &Person) -> ZaiaUser {
+    fake.users()
+        .into_iter()
+        .find(|u| u.external_id.as_deref() == Some(p.id.as_str()))
+        .unwrap_or_else(|| panic!("{} not at zaia", p.id))
+}
+
+fn set_config(ws: &Workspace, from: &str, to: &str) {
+    let path = ws.path().join("rosterd.yaml");
+    let yaml = std::fs::read_to_string(&path).unwrap();
+    assert!(yaml.contains(from), "{yaml}");
+    std::fs::write(&path, yaml.replace(from, to)).unwrap();
+}
+
+#[tokio::test]
+async fn zaia_tier_follows_department_and_a_lookup_miss_rejects_only_that_user() {
+    let fake = FakeZaia::start(FakeZaiaOptions::default());
+    let ws = Workspace::zaia(
+        &fake.base_url(),
+        fake.channel_id(),
+        fake.api_key(),
+        &mapping("{{ department | lookup('tier_by_department') }}"),
+    );
+    let people = write_people(&ws, &["Sales", "Engineering", "Legal", "Sales"]);
+    let (code, doc) = ws.sync();
+    assert_eq!(code, 0, "{doc}");
+    let zaia = provider(&doc, "zaia");
+    assert_eq!(zaia["result"]["applied"]["create"], 3, "{zaia}");
+    let rejected = zaia["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{zaia}");
+    assert_eq!(rejected[0]["external_id"], people[2].id);
+    assert_eq!(
+        rejected[0]["reason"],
+        "attributes.tierId: lookup tier_by_department has no entry for \"Legal\""
+    );
+    for (p, tier) in [(&people[0], SALES), (&people[1], ENG), (&people[3], SALES)] {
+        let u = held(&fake, p);
+        assert_eq!(u.tier_id.as_deref(), Some(tier), "{}", p.id);
+        assert_eq!(u.external_user_group_id.as_deref(), Some(GOLD));
+        assert_eq!(u.name, Some(format!("{} {}", p.first, p.last)));
+    }
+    assert_eq!(fake.users().len(), 3, "Legal is not at zaia");
+
+    // With a default, the miss is a value: Legal gets the fallback tier.
+    set_config(
+        &ws,
+        "lookup('tier_by_department') }}",
+        &format!("lookup('tier_by_department') | default('{GOLD}') }}}}"),
+    );
+    let before = fake.requests().len();
+    let (code, doc) = ws.sync();
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(provider(&doc, "zaia")["result"]["applied"]["create"], 1);
+    assert_eq!(held(&fake, &people[2]).tier_id.as_deref(), Some(GOLD));
+    let writes = fake.requests()[before..]
+        .iter()
+        .filter(|r| r.method != "GET")
+        .count();
+    assert_eq!(
+        writes, 1,
+        "only Legal's create: the others' records did not change"
+    );
+
+    // Converged: a third pass sends nothing.
+    let before = fake.requests().len();
+    let (code, doc) = ws.sync();
+    assert_eq!(code, 0, "{doc}");
+    assert!(
+        fake.requests()[before..].iter().all(|r| r.method == "GET"),
+        "{doc}"
+    );
+}
+
+#[tokio::test]
+async fn a_mapping_change_plans_its_updates_and_a_mass_rewrite_is_blocked() {
+    let fake = FakeZaia::start(FakeZaiaOptions::default());
+    let ws = Workspace::zaia(
+        &fake.base_url(),
+        fake.channel_id(),
+        fake.api_key(),
+        &mapping("{{ department | lookup('tier_by_department') }}"),
+    );
+    let mut depts = vec!["Sales"; 8];
+    depts.extend(vec!["Engineering"; 12]);
+    let people = write_people(&ws, &depts);
+    let (code, doc) = ws.sync();
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(provider(&doc, "zaia")["result"]["applied"]["create"], 20);
+
+    // Engineering's tier moves: exactly its 12 accounts are updated (12 of 20, 60%).
+    set_config(
+        &ws,
+        &format!("Engineering: {ENG}"),
+        &format!("Engineering: {GOLD}"),
+    );
+    let (code, stdout, stderr) = ws.run(&["sync", "--dry-run", "--format", "json"]);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let zaia = provider(&doc, "zaia");
+    assert_eq!(zaia["summary"]["update"], 12, "{zaia}");
+    let blocked = zaia["blocked"].as_str().unwrap();
+    assert!(
+        blocked.contains("update 12 of the 20") && blocked.contains("safety.max_update_percent"),
+        "{blocked}"
+    );
+    // A real pass is blocked too: nothing written.
+    let before = fake.requests().len();
+    let (code, doc) = ws.sync();
+    assert_eq!(code, 3, "{doc}");
+    assert!(fake.requests()[before..].iter().all(|r| r.method == "GET"));
+    assert_eq!(held(&fake, &people[19]).tier_id.as_deref(), Some(ENG));
+
+    // Allowed once the limit says so: the 12 updates land, the Sales 8 are untouched.
+    set_config(
+        &ws,
+        "min_source_users: 1 }",
+        "min_source_users: 1, max_update_percent: 75 }",
+    );
+    let (code, doc) = ws.sync();
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(provider(&doc, "zaia")["result"]["applied"]["update"], 12);
+    for (i, p) in people.iter().enumerate() {
+        let want = if i < 8 { SALES } else { GOLD };
+        assert_eq!(held(&fake, p).tier_id.as_deref(), Some(want), "{}", p.id);
+    }
+}
+
+#[test]
+fn mapping_mistakes_name_their_key_path() {
+    let ws = Workspace::zaia(
+        "http://127.0.0.1:9",
+        "8d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+        "k-secret",
+        "    attributes:\n      tierId: \"{{ department | lookup(\"\n      tier: x\n",
+    );
+    write_people(&ws, &["Sales"]);
+    let (code, stdout, stderr) = ws.run(&["sync", "--dry-run"]);
+    assert_ne!(code, 0);
+    let out = format!("{stdout}{stderr}");
+    assert!(
+        out.contains("providers[0].attributes.tierId: line 1, column 23: unexpected end of input"),
+        "{out}"
+    );
+    assert!(
+        out.contains("providers[0].attributes.tier: \"tier\" is not a field")
+            && out.contains("did you mean \"tierId\"?"),
+        "{out}"
+    );
+
+    // A template reading a column the source lacks is caught before planning.
+    let ws = Workspace::zaia(
+        "http://127.0.0.1:9",
+        "8d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+        "k-secret",
+        &mapping("{{ departmnt | lookup('tier_by_department') }}"),
+    );
+    write_people(&ws, &["Sales"]);
+    let (code, stdout, stderr) = ws.run(&["sync", "--dry-run"]);
+    assert_ne!(code, 0);
+    let out = format!("{stdout}{stderr}");
+    assert!(
+        out.contains(
+            "providers[0].attributes.tierId: no source record has attribute \"departmnt\"; did you mean \"department\"?"
+        ),
+        "{out}"
+    );
+}
