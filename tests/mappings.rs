@@ -2,7 +2,8 @@
 //! department through a lookup table lands in zaia's state, a lookup miss rejects only
 //! that user, a second pass sends nothing, and a mapping change plans exactly the
 //! updates it implies — blocked by `safety.max_update_percent` when it rewrites most
-//! of the directory. Config mistakes name their key path.
+//! of the directory. Config mistakes name their key path. Against scim2-server (PATCH
+//! and PUT), title and the enterprise department reach the server and converge.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,6 +11,7 @@ use crate::support;
 
 use support::fake_server::FakeVendor;
 use support::fake_zaia::{FakeZaia, FakeZaiaOptions, ZaiaUser};
+use support::scim_server::{service_provider_config, ScimServer, ENTERPRISE};
 use support::workspace::{provider, Person, Workspace};
 
 const SALES: &str = "5a1e5a1e-0000-4000-8000-000000000001";
@@ -207,4 +209,121 @@ fn mapping_mistakes_name_their_key_path() {
         ),
         "{out}"
     );
+}
+
+/// A SCIM provider at `server` with a mapping of title and enterprise fields; the CSV
+/// has `title` and `department` columns. Returns (folder, token).
+fn scim_workspace(server: &ScimServer, extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "state: state.db\n\
+         source:\n  type: csv\n  path: users.csv\n  fields: {{ external_id: id, email: email, first_name: first, last_name: last, phone: phone }}\n  status: {{ field: status, active_values: [active] }}\n\
+         providers:\n  - name: scim\n    type: scim\n    base_url: {}\n    bearer_token: ${{ROSTERD_TEST_SCIM_TOKEN}}\n{extra}\
+         \x20   attributes:\n\
+         \x20     title: \"{{{{ title }}}}\"\n\
+         \x20     department: \"{{{{ department | upper }}}}\"\n\
+         \x20     employeeNumber: \"{{{{ external_id | replace('E', '') }}}}\"\n\
+         \x20     preferredLanguage: \"{{{{ language | default('en', true) }}}}\"\n",
+        server.base_url()
+    );
+    std::fs::write(dir.path().join("rosterd.yaml"), yaml).unwrap();
+    dir
+}
+
+fn scim_people(dir: &std::path::Path, rows: &[(&Person, &str, &str)]) {
+    let mut csv = String::from("id,email,first,last,phone,status,title,department,language\n");
+    for (p, title, dept) in rows {
+        csv.push_str(&format!(
+            "{},{},{},{},{},active,{title},{dept},\n",
+            p.id, p.email, p.first, p.last, p.phone
+        ));
+    }
+    std::fs::write(dir.join("users.csv"), csv).unwrap();
+}
+
+fn scim_sync(dir: &std::path::Path, server: &ScimServer) -> (i32, serde_json::Value) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"))
+        .arg("-c")
+        .arg(dir.join("rosterd.yaml"))
+        .args(["sync", "--format", "json"])
+        .env("ROSTERD_TEST_SCIM_TOKEN", server.token())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!stdout.contains(server.token()));
+    let doc = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), doc)
+}
+
+fn scim_title_and_department_converge(server: &ScimServer, extra: &str) {
+    let people: Vec<Person> = (1..=3).map(Person::new).collect();
+    let dir = scim_workspace(server, extra);
+    scim_people(
+        dir.path(),
+        &[
+            (&people[0], "Engineer", "r&d"),
+            (&people[1], "Buyer", "Sales"),
+            (&people[2], "", "Sales"),
+        ],
+    );
+    let (code, doc) = scim_sync(dir.path(), server);
+    assert_eq!(code, 0, "{doc}");
+    let u = server.user(&people[0].email).unwrap();
+    assert_eq!(u["title"], "Engineer", "{u}");
+    assert_eq!(u[ENTERPRISE]["department"], "R&D", "{u}");
+    assert_eq!(u[ENTERPRISE]["employeeNumber"], "00001", "{u}");
+    assert_eq!(u["preferredLanguage"], "en", "{u}");
+    let none = server.user(&people[2].email).unwrap();
+    assert!(
+        none.get("title").is_none_or(serde_json::Value::is_null),
+        "{none}"
+    );
+
+    // One title changes, one is cleared: exactly those two are updated.
+    scim_people(
+        dir.path(),
+        &[
+            (&people[0], "Staff Engineer", "r&d"),
+            (&people[1], "", "Sales"),
+            (&people[2], "", "Sales"),
+        ],
+    );
+    let (code, doc) = scim_sync(dir.path(), server);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(
+        provider(&doc, "scim")["result"]["applied"]["update"],
+        2,
+        "{doc}"
+    );
+    let u = server.user(&people[0].email).unwrap();
+    assert_eq!(u["title"], "Staff Engineer");
+    assert_eq!(u[ENTERPRISE]["department"], "R&D", "kept: {u}");
+    let cleared = server.user(&people[1].email).unwrap();
+    assert!(
+        cleared.get("title").is_none_or(serde_json::Value::is_null),
+        "{cleared}"
+    );
+    assert_eq!(cleared[ENTERPRISE]["department"], "SALES");
+
+    // Converged: nothing planned.
+    let (code, doc) = scim_sync(dir.path(), server);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(
+        provider(&doc, "scim")["operations"],
+        serde_json::json!([]),
+        "{doc}"
+    );
+}
+
+#[test]
+fn scim_title_and_enterprise_department_reach_scim2_server_by_patch() {
+    let server = ScimServer::start();
+    scim_title_and_department_converge(&server, "");
+}
+
+#[test]
+fn scim_title_and_enterprise_department_reach_scim2_server_by_put() {
+    let server = ScimServer::start_with(Some(service_provider_config(false, None, false)));
+    scim_title_and_department_converge(&server, "    patch: off\n    bulk: off\n");
 }

@@ -128,7 +128,18 @@ impl Settings {
 
 /// The fields a mapping may set (`attributes:`); `userName`, `externalId` and the
 /// email are how rosterd knows the account, so they keep their rules.
-pub const SETTABLE: &[&str] = &["givenName", "familyName", "phone"];
+pub const SETTABLE: &[&str] = &[
+    "givenName",
+    "familyName",
+    "phone",
+    "title",
+    "preferredLanguage",
+    "locale",
+    "timezone",
+    "department",
+    "employeeNumber",
+    "costCenter",
+];
 
 pub struct Scim {
     info: ProviderInfo,
@@ -160,6 +171,13 @@ impl Scim {
                         "familyName",
                         "email",
                         "phone",
+                        "title",
+                        "preferredLanguage",
+                        "locale",
+                        "timezone",
+                        "department",
+                        "employeeNumber",
+                        "costCenter",
                     ],
                     disable: true,
                     enable: true,
