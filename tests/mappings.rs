@@ -327,3 +327,43 @@ fn scim_title_and_enterprise_department_reach_scim2_server_by_put() {
     let server = ScimServer::start_with(Some(service_provider_config(false, None, false)));
     scim_title_and_department_converge(&server, "    patch: off\n    bulk: off\n");
 }
+
+#[test]
+fn explain_shows_each_field_its_template_and_value_or_the_rejection() {
+    let ws = Workspace::zaia(
+        "http://127.0.0.1:9",
+        "8d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+        "k-secret",
+        &mapping("{{ department | lookup('tier_by_department') }}"),
+    );
+    let people = write_people(&ws, &["Sales", "Legal"]);
+    let (code, stdout, stderr) = ws.run(&["sync", "--dry-run", "--explain", &people[0].id]);
+    assert_eq!(code, 0, "{stderr}");
+    let want = format!(
+        "E00001 <user1@corp.example>\n\n\
+         zaia (zaia):\n\
+         \x20 externalId           \"E00001\"  (built in)\n\
+         \x20 identifier           \"user1@corp.example\"  (built in)\n\
+         \x20 name                 \"Fn1 Last1\"  (built in)\n\
+         \x20 externalUserGroupId  \"{GOLD}\"  (built in)\n\
+         \x20 tierId               \"{SALES}\"  (from {{{{ department | lookup('tier_by_department') }}}})\n"
+    );
+    assert_eq!(stdout, want);
+
+    // By email, a rejected user: the template and the reason.
+    let (code, stdout, stderr) = ws.run(&["sync", "--dry-run", "--explain", "USER2@corp.example"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(
+            "  tierId  error: attributes.tierId: lookup tier_by_department has no entry for \"Legal\"  (from {{ department | lookup('tier_by_department') }})\n  rejected: attributes.tierId: lookup tier_by_department has no entry for \"Legal\"\n"
+        ),
+        "{stdout}"
+    );
+
+    let (code, _, stderr) = ws.run(&["sync", "--dry-run", "--explain", "E99999"]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("no valid source user has the key or email \"E99999\""),
+        "{stderr}"
+    );
+}

@@ -14,6 +14,7 @@
 
 #[cfg(test)]
 mod defaults_tests;
+mod explain;
 mod filters;
 #[cfg(test)]
 mod tests;
@@ -23,6 +24,8 @@ use std::sync::Arc;
 
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Deserialize;
+
+pub use explain::explain;
 
 use crate::config::Issue;
 use crate::providers::Record;
