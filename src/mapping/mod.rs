@@ -129,6 +129,17 @@ impl AttributeMapping {
                     continue;
                 }
             };
+            for table in lookup_tables(&source) {
+                if !lookups.contains_key(table) {
+                    let hint = did_you_mean(table, lookups.keys().map(String::as_str))
+                        .map(|m| format!("; did you mean {m:?}?"))
+                        .unwrap_or_default();
+                    issues.push(Issue::new(
+                        at.clone(),
+                        format!("lookup({table:?}): no such table under lookups{hint}"),
+                    ));
+                }
+            }
             fields.push(Field {
                 name: field,
                 source,
@@ -295,6 +306,26 @@ fn render_message(e: &minijinja::Error) -> String {
         Some(d) => format!("{}: {d}", e.kind()),
         None => e.kind().to_string(),
     }
+}
+
+/// The table names a template passes to `lookup` as a quoted literal
+/// (`lookup('tiers')`, `lookup("tiers")`): checked against `lookups` at load, so a
+/// misspelt table is a config error rather than every user rejected.
+fn lookup_tables(source: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = source;
+    while let Some(i) = rest.find("lookup(") {
+        rest = &rest[i + "lookup(".len()..];
+        let trimmed = rest.trim_start();
+        let Some(quote) = trimmed.chars().next().filter(|c| *c == '\'' || *c == '"') else {
+            continue;
+        };
+        let body = &trimmed[1..];
+        if let Some(end) = body.find(quote) {
+            out.push(&body[..end]);
+        }
+    }
+    out
 }
 
 /// The closest of `known` to `name`, when close enough to be a likely typo.

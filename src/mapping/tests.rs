@@ -182,3 +182,41 @@ fn unknown_attributes_name_the_key_path_and_the_close_column() {
     let columns: BTreeSet<String> = ["departmnt".to_string()].into();
     assert!(m.unknown_attributes("providers[2]", &columns).is_empty());
 }
+
+#[test]
+fn a_lookup_of_a_missing_table_is_a_config_error() {
+    let table: &[(&str, &str)] = &[("Sales", "t")];
+    let (_, issues) = compile(
+        &[("tierId", "{{ department | lookup(\"tier_by_dept\") }}")],
+        &[("tier_by_department", table)],
+    );
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0].path, "providers[2].attributes.tierId");
+    assert_eq!(
+        issues[0].message,
+        "lookup(\"tier_by_dept\"): no such table under lookups; did you mean \"tier_by_department\"?"
+    );
+}
+
+#[test]
+fn the_builtins_the_readme_names_work() {
+    let (m, issues) = compile(
+        &[
+            ("name", "{{ (first_name ~ ' ' ~ last_name) | title }}"),
+            (
+                "tierId",
+                "{{ 'a;b;c' | split(';') | last }}-{{ ['x', 'y'] | join('+') }}",
+            ),
+            (
+                "externalUserGroupId",
+                "{% if department == 'Sales' %}S{% else %}O{% endif %}{{ email | length }}",
+            ),
+        ],
+        &[],
+    );
+    assert!(issues.is_empty(), "{issues:?}");
+    let r = m.apply(&user("Sales"), Record::new()).unwrap();
+    assert_eq!(r.get("name"), Some("Zoë Brontë"));
+    assert_eq!(r.get("tierId"), Some("c-x+y"));
+    assert_eq!(r.get("externalUserGroupId"), Some("S17"));
+}
