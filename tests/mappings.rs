@@ -10,6 +10,7 @@
 use crate::support;
 
 use support::fake_server::FakeVendor;
+use support::fake_vyte::{FakeVyte, FakeVyteOptions};
 use support::fake_zaia::{FakeZaia, FakeZaiaOptions, ZaiaUser};
 use support::scim_server::{service_provider_config, ScimServer, ENTERPRISE};
 use support::workspace::{provider, Person, Workspace};
@@ -365,5 +366,46 @@ fn explain_shows_each_field_its_template_and_value_or_the_rejection() {
     assert!(
         stderr.contains("no valid source user has the key or email \"E99999\""),
         "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn vyte_language_timezone_and_picture_come_from_templates() {
+    let fake = FakeVyte::start_with(FakeVyteOptions::default());
+    let ws = Workspace::vyte(
+        &fake.base_url(),
+        fake.api_key(),
+        "    attributes:\n\
+         \x20     language: \"{{ department | lookup('language_by_department') | default('en') }}\"\n\
+         \x20     timezone: \"Europe/Paris\"\n\
+         \x20     picture_url: \"https://pics.example/{{ external_id | lower }}.png\"\n\
+         \x20   lookups:\n\
+         \x20     language_by_department: { Ventes: fr }\n",
+    );
+    let people = write_people(&ws, &["Ventes", "Engineering"]);
+    let (code, doc) = ws.sync();
+    assert_eq!(code, 0, "{doc}");
+    let users = fake.users();
+    let find = |p: &Person| {
+        users
+            .iter()
+            .find(|u| u.extid.as_deref() == Some(p.id.as_str()))
+            .cloned()
+            .unwrap_or_else(|| panic!("{} not at vyte: {users:?}", p.id))
+    };
+    let (a, b) = (find(&people[0]), find(&people[1]));
+    assert_eq!(a.language.as_deref(), Some("fr"));
+    assert_eq!(b.language.as_deref(), Some("en"));
+    assert_eq!(a.timezone.as_deref(), Some("Europe/Paris"));
+    assert_eq!(
+        b.picture_url.as_deref(),
+        Some("https://pics.example/e00002.png")
+    );
+    let (code, doc) = ws.sync();
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(
+        provider(&doc, "vyte")["operations"],
+        serde_json::json!([]),
+        "{doc}"
     );
 }
