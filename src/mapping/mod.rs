@@ -102,6 +102,8 @@ impl AttributeMapping {
         // Templates are operator-written, but a runaway loop must not stall a pass.
         env.set_recursion_limit(32);
         filters::register(&mut env, lookups.clone());
+        // `range`, `dict`, `namespace`…: read by a template, but not from the user.
+        let globals: BTreeSet<String> = env.globals().map(|(n, _)| n.to_string()).collect();
         let mut fields = Vec::new();
         for (name, source) in raw.attributes {
             let at = format!("{path}.attributes.{name}");
@@ -123,7 +125,11 @@ impl AttributeMapping {
                 continue;
             }
             let reads = match env.get_template(field) {
-                Ok(t) => t.undeclared_variables(false).into_iter().collect(),
+                Ok(t) => t
+                    .undeclared_variables(false)
+                    .into_iter()
+                    .filter(|v| !globals.contains(v))
+                    .collect(),
                 Err(e) => {
                     issues.push(Issue::new(at, syntax_message(&e, &source)));
                     continue;

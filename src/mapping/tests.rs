@@ -134,6 +134,14 @@ fn attribute_reads_leave_out_user_fields() {
     );
     let reads = m.attribute_reads();
     assert_eq!(reads, vec![("name", "depts"), ("name", "title")]);
+    // Globals are not attributes: `range` still works.
+    let (m, _) = compile(
+        &[("name", "{% for i in range(2) %}{{ i }}{% endfor %}")],
+        &[],
+    );
+    assert!(m.attribute_reads().is_empty());
+    let r = m.apply(&user("x"), Record::new()).unwrap();
+    assert_eq!(r.get("name"), Some("01"));
 }
 
 #[test]
