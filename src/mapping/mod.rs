@@ -247,27 +247,23 @@ impl AttributeMapping {
     }
 }
 
-/// The template context: the user's fields, then its attributes, and an empty string
-/// for every name a template reads that this user lacks (a source whose rows do not
-/// all carry every column), so that only a lookup miss leaves a value undefined.
+/// The template context: every name the templates read — the user's field, else its
+/// attribute, else an empty string (a source whose rows do not all carry every
+/// column), so that only a lookup miss leaves a value undefined. Only the names read
+/// are built: a user may carry dozens of columns no template looks at.
 fn context(user: &User, c: &Compiled) -> Value {
     let mut m: BTreeMap<&str, Value> = BTreeMap::new();
-    for f in &c.fields {
-        for r in &f.reads {
-            m.insert(r.as_str(), Value::from(""));
-        }
+    for r in c.fields.iter().flat_map(|f| f.reads.iter()) {
+        let value = match r.as_str() {
+            "external_id" => user.external_id.as_str(),
+            "email" => user.email.as_str(),
+            "first_name" => user.first_name.as_str(),
+            "last_name" => user.last_name.as_str(),
+            "phone" => user.phone.as_deref().unwrap_or_default(),
+            other => user.attributes.get(other).unwrap_or_default(),
+        };
+        m.insert(r.as_str(), Value::from(value));
     }
-    for (k, v) in user.attributes.iter() {
-        m.insert(k, Value::from(v));
-    }
-    m.insert("external_id", Value::from(user.external_id.as_str()));
-    m.insert("email", Value::from(user.email.as_str()));
-    m.insert("first_name", Value::from(user.first_name.as_str()));
-    m.insert("last_name", Value::from(user.last_name.as_str()));
-    m.insert(
-        "phone",
-        Value::from(user.phone.as_deref().unwrap_or_default()),
-    );
     Value::from_pairs(m)
 }
 
