@@ -92,6 +92,7 @@ async fn run(n: usize) {
         on_email_change: OnEmailChange::Skip,
         leavers: Default::default(),
         rate_limit: RateLimitConfig::default(),
+        mapping: Default::default(),
         settings: VendorSettings::Hesh(hesh::Settings {
             api_key: SecretString::from("bench".to_string()),
             tenant_id: uuid::Uuid::nil(),

@@ -220,6 +220,11 @@ pub struct SyncArgs {
     /// is sent for them).
     #[arg(long, requires = "dry_run")]
     pub detailed_exitcode: bool,
+    /// With --dry-run: instead of the plan, show how the user with this key (or
+    /// email) maps to each provider: every vendor field, its template or "built in",
+    /// and the value — or why the user is rejected.
+    #[arg(long, value_name = "KEY", requires = "dry_run")]
+    pub explain: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -473,6 +478,15 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
         };
         print_report(&report, args.format);
         return ExitCode::from(exit_code(report.outcome(args.force || args.approve)));
+    }
+    if let Some(key) = &args.explain {
+        return match crate::mapping::explain(config, &selected, key).await {
+            Ok(text) => {
+                print!("{}", crate::redact::scrub(&text));
+                ExitCode::from(EXIT_OK)
+            }
+            Err(e) => fail(e),
+        };
     }
     // A dry run writes nothing: no state file is created, none is migrated.
     let store = match Store::open_read_only(&config.state).await {

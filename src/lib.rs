@@ -13,6 +13,7 @@ pub mod executor;
 pub mod failpoint;
 pub mod files;
 pub mod history;
+pub mod mapping;
 pub mod metrics;
 pub mod net;
 pub mod notify;

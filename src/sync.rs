@@ -543,7 +543,8 @@ async fn removed_providers(
     Ok(removed)
 }
 
-/// The scope keys of `selected` that no record of `loaded` carries, each with its
+/// The scope keys and the attributes mapping templates read of `selected` that no
+/// record of `loaded` carries, each with its
 /// key path (`providers[2].scope.exclude.departmnt: …`). Nothing to say of an empty
 /// source (the source guard speaks for it).
 pub fn unknown_scope_keys(
@@ -560,8 +561,11 @@ pub fn unknown_scope_keys(
         .enumerate()
         .filter(|(_, p)| selected.iter().any(|s| s.name == p.name))
         .flat_map(|(i, p)| {
-            p.scope
-                .unknown_keys(&format!("providers[{i}]"), &loaded.attribute_columns)
+            let at = format!("providers[{i}]");
+            let mut unknown = p.scope.unknown_keys(&at, &loaded.attribute_columns);
+            // A template reading a misspelt column would send it empty to everyone.
+            unknown.extend(p.mapping.unknown_attributes(&at, &loaded.attribute_columns));
+            unknown
         })
         .collect()
 }

@@ -149,6 +149,10 @@ pub struct SafetyConfig {
     pub max_disable_percent: Option<f64>,
     /// Block when the plan would disable more than this many accounts.
     pub max_disable_count: Option<u64>,
+    /// Block when the plan would update more than this share (0–100) of the
+    /// provider's accounts (plans of more than ten updates): a mapping change that
+    /// would rewrite most of a directory by accident. `null` turns it off.
+    pub max_update_percent: Option<f64>,
     /// Block every provider when the source yields fewer valid users than this.
     pub min_source_users: u64,
     /// Stop resending an operation that failed this many runs in a row with the same
@@ -161,6 +165,7 @@ impl Default for SafetyConfig {
         SafetyConfig {
             max_disable_percent: Some(25.0),
             max_disable_count: None,
+            max_update_percent: Some(50.0),
             min_source_users: 1,
             quarantine_after: 5,
         }
@@ -268,6 +273,9 @@ pub struct ProviderConfig {
     /// Leavers the snapshot has no row for (accounts made before rosterd).
     pub leavers: Leavers,
     pub rate_limit: RateLimitConfig,
+    /// `attributes:` and `lookups:`: vendor fields set by templates (empty: the
+    /// vendor's built-in rules only).
+    pub mapping: crate::mapping::AttributeMapping,
     pub settings: VendorSettings,
 }
 
@@ -325,6 +333,10 @@ struct RawProvider {
     leavers: Leavers,
     #[serde(default)]
     rate_limit: RateLimitConfig,
+    #[serde(default)]
+    attributes: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    lookups: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
     #[serde(flatten)]
     rest: serde_json::Map<String, Value>,
 }
@@ -441,12 +453,17 @@ fn validate(
             format!("{pass_timeout} is out of range (1 to {MAX_PASS_TIMEOUT_SECONDS})"),
         ));
     }
-    if let Some(p) = raw.safety.max_disable_percent {
-        if !(0.0..=100.0).contains(&p) {
-            issues.push(Issue::new(
-                "safety.max_disable_percent".into(),
-                format!("{p} is not a percentage from 0 to 100"),
-            ));
+    for (key, value) in [
+        ("max_disable_percent", raw.safety.max_disable_percent),
+        ("max_update_percent", raw.safety.max_update_percent),
+    ] {
+        if let Some(p) = value {
+            if !(0.0..=100.0).contains(&p) {
+                issues.push(Issue::new(
+                    format!("safety.{key}"),
+                    format!("{p} is not a percentage from 0 to 100"),
+                ));
+            }
         }
     }
     let source = raw.source.validate(base_dir, issues);
@@ -490,6 +507,15 @@ fn validate(
         };
         p.scope.validate(&format!("{at}.scope"), issues);
         p.rate_limit.validate(&format!("{at}.rate_limit"), issues);
+        let mapping = crate::mapping::AttributeMapping::compile(
+            crate::mapping::RawMapping {
+                attributes: p.attributes,
+                lookups: p.lookups,
+            },
+            providers::settable_fields(p.kind),
+            &at,
+            issues,
+        );
         let settings = providers::parse_settings(p.kind, p.rest, &ctx, &at, issues);
         if let (Some(base_url), Some(settings)) = (base_url, settings) {
             let config = ProviderConfig {
@@ -500,6 +526,7 @@ fn validate(
                 on_email_change: p.on_email_change,
                 leavers: p.leavers,
                 rate_limit: p.rate_limit,
+                mapping,
                 settings,
             };
             // A vendor that cannot look accounts up has nothing to report: its leavers

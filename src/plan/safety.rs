@@ -1,5 +1,6 @@
 //! Safety guards: stop a provider's plan before any write when it would disable too
-//! much, or when the source looks truncated. A blocked plan still lists everything it
+//! much, rewrite most of a directory (a mapping change gone wrong), or when the source
+//! looks truncated. A blocked plan still lists everything it
 //! would have done, so the operator can see why it was stopped.
 
 use super::{OpKind, ProviderPlan};
@@ -24,6 +25,10 @@ pub fn apply_guards(plan: &mut ProviderPlan, safety: &SafetyConfig, source_block
     }
     if let Some(reason) = source_block {
         plan.blocked = Some(reason.to_string());
+        return;
+    }
+    if let Some(reason) = check_updates(plan, safety) {
+        plan.blocked = Some(reason);
         return;
     }
     let removals = plan.summary.count(OpKind::Disable) + plan.summary.count(OpKind::Delete);
@@ -62,5 +67,124 @@ pub fn apply_guards(plan: &mut ProviderPlan, safety: &SafetyConfig, source_block
                  ({pct:.1}%), more than safety.max_disable_percent ({max_pct}%)"
             ));
         }
+    }
+}
+
+/// Plans of at most this many updates are never stopped by `max_update_percent`: a
+/// small directory's ordinary changes (two of three people renamed) are not a mass
+/// rewrite, and a mapping mistake there costs a handful of requests.
+pub const UPDATE_GUARD_FLOOR: usize = 10;
+
+/// `Some(reason)` when the plan updates more than `safety.max_update_percent` of the
+/// accounts rosterd holds there (active or in manual state): what a changed mapping
+/// (a typo in a template, a wrong lookup table) does to every account at once.
+fn check_updates(plan: &ProviderPlan, safety: &SafetyConfig) -> Option<String> {
+    let max_pct = safety.max_update_percent?;
+    // Only updates that change what rosterd knows it sent: the resends after a crash
+    // (an outcome never confirmed, so no old record to compare) are not a rewrite.
+    let updates = plan
+        .operations
+        .iter()
+        .filter(|o| o.op == OpKind::Update && !o.changes.is_empty())
+        .count();
+    if updates <= UPDATE_GUARD_FLOOR {
+        return None;
+    }
+    let base = plan.disableable_before.max(updates);
+    let pct = updates as f64 * 100.0 / base as f64;
+    (pct > max_pct).then(|| {
+        format!(
+            "the plan would update {updates} of the {base} account(s) rosterd holds there as \
+             active or in manual state ({pct:.1}%), more than safety.max_update_percent \
+             ({max_pct}%): check the attribute mappings, or raise the limit if the change is meant"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{FieldChange, Operation};
+    use crate::providers::ProviderType;
+
+    fn plan(held: usize, updates: usize) -> ProviderPlan {
+        ProviderPlan {
+            name: "zaia".into(),
+            provider_type: ProviderType::Zaia,
+            summary: super::super::Summary {
+                update: updates,
+                ..Default::default()
+            },
+            operations: (0..updates)
+                .map(|i| Operation {
+                    op: OpKind::Update,
+                    external_id: format!("E{i}"),
+                    email: format!("u{i}@corp.example"),
+                    vendor_id: None,
+                    reason: "record changed".into(),
+                    changes: vec![FieldChange {
+                        field: "tierId".into(),
+                        old: Some("a".into()),
+                        new: Some("b".into()),
+                    }],
+                    record: None,
+                    fingerprint: None,
+                    adopt: false,
+                })
+                .collect(),
+            rejected: Vec::new(),
+            manual: Vec::new(),
+            held: Vec::new(),
+            quarantined: Vec::new(),
+            blocked: None,
+            leaver_checks: Vec::new(),
+            requests: None,
+            disableable_before: held,
+        }
+    }
+
+    #[test]
+    fn update_is_blocked_when_over_percent_threshold() {
+        let safety = SafetyConfig::default();
+        let mut p = plan(40, 20);
+        apply_guards(&mut p, &safety, None);
+        assert_eq!(p.blocked, None, "20 of 40 is 50%: allowed");
+        let mut p = plan(40, 21);
+        apply_guards(&mut p, &safety, None);
+        assert_eq!(
+            p.blocked.as_deref(),
+            Some(
+                "the plan would update 21 of the 40 account(s) rosterd holds there as active or \
+                 in manual state (52.5%), more than safety.max_update_percent (50%): check the \
+                 attribute mappings, or raise the limit if the change is meant"
+            )
+        );
+    }
+
+    #[test]
+    fn resends_without_known_changes_do_not_count() {
+        let mut p = plan(20, 20);
+        for o in &mut p.operations {
+            o.changes.clear();
+        }
+        apply_guards(&mut p, &SafetyConfig::default(), None);
+        assert_eq!(p.blocked, None, "a crash's resends are not a rewrite");
+    }
+
+    #[test]
+    fn few_updates_and_a_disabled_guard_are_never_blocked() {
+        let mut p = plan(10, UPDATE_GUARD_FLOOR);
+        apply_guards(&mut p, &SafetyConfig::default(), None);
+        assert_eq!(p.blocked, None, "a small directory's changes pass");
+        let off = SafetyConfig {
+            max_update_percent: None,
+            ..SafetyConfig::default()
+        };
+        let mut p = plan(100, 100);
+        apply_guards(&mut p, &off, None);
+        assert_eq!(p.blocked, None);
+        let mut p = plan(100, 100);
+        apply_guards(&mut p, &SafetyConfig::default(), None);
+        assert!(p.blocked.is_some());
     }
 }

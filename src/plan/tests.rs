@@ -47,6 +47,7 @@ fn hesh_config() -> ProviderConfig {
         on_email_change: OnEmailChange::Skip,
         leavers: Default::default(),
         rate_limit: RateLimitConfig::default(),
+        mapping: Default::default(),
         settings: VendorSettings::Hesh(providers::hesh::Settings {
             api_key: SecretString::from("k".to_string()),
             tenant_id: uuid::Uuid::nil(),
@@ -440,6 +441,7 @@ fn percent_guard_case(
     let safety = SafetyConfig {
         max_disable_percent: Some(20.0),
         max_disable_count: None,
+        max_update_percent: None,
         min_source_users: 1,
         quarantine_after: 0,
     };
@@ -473,6 +475,7 @@ fn disable_is_blocked_when_over_count_threshold() {
     let safety = SafetyConfig {
         max_disable_percent: None,
         max_disable_count: Some(2),
+        max_update_percent: None,
         min_source_users: 1,
         quarantine_after: 0,
     };

@@ -101,6 +101,17 @@ vendors! {
     Scim => scim::Scim,
 }
 
+/// The vendor fields a provider's `attributes:` may set (each vendor declares its own).
+pub fn settable_fields(kind: ProviderType) -> &'static [&'static str] {
+    match kind {
+        ProviderType::Hesh => hesh::SETTABLE,
+        ProviderType::Saleschat => saleschat::SETTABLE,
+        ProviderType::Vyte => vyte::SETTABLE,
+        ProviderType::Zaia => zaia::SETTABLE,
+        ProviderType::Scim => scim::SETTABLE,
+    }
+}
+
 impl std::fmt::Display for ProviderType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

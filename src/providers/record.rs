@@ -29,6 +29,16 @@ impl Record {
         self
     }
 
+    /// Sets field `name`: in place when the record has it, else added at the end (a
+    /// field only a mapping sets, so records without mappings keep their shape).
+    pub fn set(mut self, name: &'static str, value: Option<String>) -> Self {
+        match self.fields.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.fields.push((Cow::Borrowed(name), value)),
+        }
+        self
+    }
+
     /// A record read back from the snapshot or the journal (fields in name order).
     pub fn from_stored(stored: &StoredRecord) -> Self {
         Record {

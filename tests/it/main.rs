@@ -51,6 +51,8 @@ mod hostile_inputs;
 mod hostile_network;
 #[path = "../leavers.rs"]
 mod leavers;
+#[path = "../mappings.rs"]
+mod mappings;
 #[path = "../notify.rs"]
 mod notify;
 #[path = "../orphans.rs"]

@@ -10,6 +10,7 @@ pub mod requests;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::mapping::AttributeMapping;
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
 use crate::providers::Mapping;
@@ -75,8 +76,12 @@ impl Settings {
     }
 }
 
+/// The fields a mapping may set (`attributes:`); the key and the email keep their rules.
+pub const SETTABLE: &[&str] = &["first_name", "last_name", "phone"];
+
 pub struct Hesh {
     info: ProviderInfo,
+    mapping: AttributeMapping,
     batch_size: usize,
     tenant_id: uuid::Uuid,
     api_key: SecretString,
@@ -90,6 +95,7 @@ impl Hesh {
                 provider_type: ProviderType::Hesh,
                 capabilities: capabilities(settings.batch_size),
             },
+            mapping: config.mapping.clone(),
             batch_size: settings.batch_size,
             tenant_id: settings.tenant_id,
             api_key: settings.api_key,
@@ -121,18 +127,26 @@ pub(crate) fn capabilities(batch_size: usize) -> Capabilities {
 
 /// Maps a user to hesh's `PublicUserRequestDto` fields, enforcing its schema limits.
 pub fn map_user(user: &User) -> Result<Record, String> {
+    map_with(user, &AttributeMapping::default())
+}
+
+/// [`map_user`] with the provider's attribute mapping over the built-in rules; the
+/// limits apply to the mapped values.
+pub fn map_with(user: &User, mapping: &AttributeMapping) -> Result<Record, String> {
     let v = ProviderType::Hesh;
-    check_len(v, "first_name", &user.first_name, 1, 10)?;
-    check_len(v, "last_name", &user.last_name, 1, 100)?;
-    if let Some(p) = &user.phone {
-        check_len(v, "phone", p, 0, 50)?;
-    }
-    Ok(Record::new()
+    let record = Record::new()
         .with("external_user_id", Some(user.external_id.clone()))
         .with("email", Some(user.email.clone()))
         .with("first_name", Some(user.first_name.clone()))
         .with("last_name", Some(user.last_name.clone()))
-        .with("phone", user.phone.clone()))
+        .with("phone", user.phone.clone());
+    let record = mapping.apply(user, record)?;
+    check_len(v, "first_name", record.get("first_name").unwrap_or_default(), 1, 10)?;
+    check_len(v, "last_name", record.get("last_name").unwrap_or_default(), 1, 100)?;
+    if let Some(p) = record.get("phone") {
+        check_len(v, "phone", p, 0, 50)?;
+    }
+    Ok(record)
 }
 
 impl Mapping for Hesh {
@@ -141,7 +155,7 @@ impl Mapping for Hesh {
     }
 
     fn map_user(&self, user: &User) -> Result<Record, String> {
-        map_user(user)
+        map_with(user, &self.mapping)
     }
 
     /// hesh matches an update by email or phone: a new email can only be matched

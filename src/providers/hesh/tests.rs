@@ -22,6 +22,7 @@ fn hesh() -> Hesh {
             provider_type: ProviderType::Hesh,
             capabilities: capabilities(100),
         },
+        mapping: Default::default(),
         batch_size: 100,
         tenant_id: uuid::Uuid::nil(),
         api_key: secrecy::SecretString::from("k".to_string()),

@@ -10,6 +10,7 @@ pub mod requests;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::mapping::AttributeMapping;
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
 use crate::providers::Mapping;
@@ -54,8 +55,12 @@ impl Settings {
     }
 }
 
+/// The fields a mapping may set (`attributes:`); the email is the account's identity.
+pub const SETTABLE: &[&str] = &["first_name", "last_name"];
+
 pub struct Saleschat {
     info: ProviderInfo,
+    mapping: AttributeMapping,
     org_id: String,
     token: SecretString,
 }
@@ -68,6 +73,7 @@ impl Saleschat {
                 provider_type: ProviderType::Saleschat,
                 capabilities: capabilities(),
             },
+            mapping: config.mapping.clone(),
             org_id: settings.org_id,
             token: settings.token,
         }
@@ -92,14 +98,22 @@ fn capabilities() -> Capabilities {
 /// Maps a user to saleschat's `CreateUserReqDto` fields (the password is generated at
 /// send time and is not part of the record).
 pub fn map_user(user: &User) -> Result<Record, String> {
+    map_with(user, &AttributeMapping::default())
+}
+
+/// [`map_user`] with the provider's attribute mapping over the built-in rules; the
+/// limits apply to the mapped values.
+pub fn map_with(user: &User, mapping: &AttributeMapping) -> Result<Record, String> {
     let v = ProviderType::Saleschat;
     check_len(v, "email", &user.email, 1, 319)?;
-    check_len(v, "first_name", &user.first_name, 1, 40)?;
-    check_len(v, "last_name", &user.last_name, 1, 40)?;
-    Ok(Record::new()
+    let record = Record::new()
         .with("email", Some(user.email.clone()))
         .with("first_name", Some(user.first_name.clone()))
-        .with("last_name", Some(user.last_name.clone())))
+        .with("last_name", Some(user.last_name.clone()));
+    let record = mapping.apply(user, record)?;
+    check_len(v, "first_name", record.get("first_name").unwrap_or_default(), 1, 40)?;
+    check_len(v, "last_name", record.get("last_name").unwrap_or_default(), 1, 40)?;
+    Ok(record)
 }
 
 impl Mapping for Saleschat {
@@ -108,7 +122,7 @@ impl Mapping for Saleschat {
     }
 
     fn map_user(&self, user: &User) -> Result<Record, String> {
-        map_user(user)
+        map_with(user, &self.mapping)
     }
 }
 
@@ -213,6 +227,7 @@ mod tests {
                 provider_type: ProviderType::Saleschat,
                 capabilities: capabilities(),
             },
+            mapping: Default::default(),
             org_id: "org".into(),
             token: SecretString::from("t".to_string()),
         };

@@ -21,6 +21,7 @@ pub mod requests;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::mapping::AttributeMapping;
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
 use crate::providers::Mapping;
@@ -125,8 +126,24 @@ impl Settings {
     }
 }
 
+/// The fields a mapping may set (`attributes:`); `userName`, `externalId` and the
+/// email are how rosterd knows the account, so they keep their rules.
+pub const SETTABLE: &[&str] = &[
+    "givenName",
+    "familyName",
+    "phone",
+    "title",
+    "preferredLanguage",
+    "locale",
+    "timezone",
+    "department",
+    "employeeNumber",
+    "costCenter",
+];
+
 pub struct Scim {
     info: ProviderInfo,
+    mapping: AttributeMapping,
     settings: Settings,
     /// The service's features, read at most once per pass (adapters are built per pass).
     features: tokio::sync::OnceCell<discovery::Features>,
@@ -154,6 +171,13 @@ impl Scim {
                         "familyName",
                         "email",
                         "phone",
+                        "title",
+                        "preferredLanguage",
+                        "locale",
+                        "timezone",
+                        "department",
+                        "employeeNumber",
+                        "costCenter",
                     ],
                     disable: true,
                     enable: true,
@@ -163,6 +187,7 @@ impl Scim {
                     list: true,
                 },
             },
+            mapping: config.mapping.clone(),
             digest: quirks::config_digest(config.base_url.as_str(), &settings),
             settings,
             features: tokio::sync::OnceCell::new(),
@@ -209,13 +234,18 @@ pub fn map_user(user: &User) -> Result<Record, String> {
         .with("phone", user.phone.clone()))
 }
 
+/// [`map_user`] with the provider's attribute mapping over the built-in rules.
+pub fn map_with(user: &User, mapping: &AttributeMapping) -> Result<Record, String> {
+    mapping.apply(user, map_user(user)?)
+}
+
 impl Mapping for Scim {
     fn info(&self) -> &ProviderInfo {
         &self.info
     }
 
     fn map_user(&self, user: &User) -> Result<Record, String> {
-        map_user(user)
+        map_with(user, &self.mapping)
     }
 }
 

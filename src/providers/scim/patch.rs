@@ -28,12 +28,42 @@ pub const PATHS: [&str; 8] = [
     "active",
 ];
 
-/// The value of a User resource at a managed `path` (`name.givenName` inside `name`);
-/// `None` for absent, null or an empty list (the same to every server).
+/// The enterprise User extension (RFC 7643 §4.3): department, employeeNumber,
+/// costCenter live in an object under this key, and their PATCH paths start with it.
+pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+/// Attributes rosterd manages only where a mapping sets them (`attributes:`), as
+/// (record field, PATCH path): a provider without them never writes or removes them.
+pub const MAPPED: [(&str, &str); 7] = [
+    ("title", "title"),
+    ("preferredLanguage", "preferredLanguage"),
+    ("locale", "locale"),
+    ("timezone", "timezone"),
+    (
+        "department",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+    ),
+    (
+        "employeeNumber",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
+    ),
+    (
+        "costCenter",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter",
+    ),
+];
+
+/// The value of a User resource at a managed `path` (`name.givenName` inside `name`,
+/// `urn:…:enterprise:2.0:User:department` inside the extension's object); `None` for
+/// absent, null or an empty list (the same to every server).
 pub fn at<'a>(resource: &'a Value, path: &str) -> Option<&'a Value> {
-    let v = match path.split_once('.') {
-        Some((outer, inner)) => resource.get(outer)?.get(inner)?,
-        None => resource.get(path)?,
+    let extension = path
+        .strip_prefix(ENTERPRISE)
+        .and_then(|rest| rest.strip_prefix(':'));
+    let v = match (extension, path.split_once('.')) {
+        (Some(attr), _) => resource.get(ENTERPRISE)?.get(attr)?,
+        (None, Some((outer, inner))) => resource.get(outer)?.get(inner)?,
+        (None, None) => resource.get(path)?,
     };
     let empty = v.is_null() || v.as_array().is_some_and(Vec::is_empty);
     (!empty).then_some(v)
@@ -99,17 +129,26 @@ pub fn differences(meant: &Value, answer: &Value, paths: &[&'static str]) -> Vec
         .collect()
 }
 
-/// The paths a write of `record` / `active` sets: all managed ones with a record,
-/// `active` when given.
+/// The paths a write of `record` / `active` sets: all managed ones with a record
+/// (the [`MAPPED`] ones only where the record has the field), `active` when given.
 pub fn written_paths(record: Option<&Record>, active: Option<bool>) -> Vec<&'static str> {
-    PATHS
+    let mut paths: Vec<&'static str> = PATHS
         .iter()
         .copied()
-        .filter(|p| match *p {
-            "active" => active.is_some(),
-            _ => record.is_some(),
-        })
-        .collect()
+        .filter(|p| *p != "active" && record.is_some())
+        .collect();
+    if let Some(r) = record {
+        paths.extend(
+            MAPPED
+                .iter()
+                .filter(|(field, _)| r.fields().any(|(n, _)| n == *field))
+                .map(|(_, path)| *path),
+        );
+    }
+    if active.is_some() {
+        paths.push("active");
+    }
+    paths
 }
 
 /// What rosterd last sent for `op`'s user: the operation's record with its changes'

@@ -98,13 +98,34 @@ fn managed(record: &Record) -> Map<String, Value> {
             json!([{ "value": v, "type": "work", "primary": true }]),
         );
     }
+    let mut enterprise = Map::new();
+    for (field, path) in patch::MAPPED {
+        let Some(v) = text(field) else { continue };
+        match path.strip_prefix(patch::ENTERPRISE) {
+            Some(_) => enterprise.insert(field.into(), v),
+            None => m.insert(field.into(), v),
+        };
+    }
+    if !enterprise.is_empty() {
+        m.insert(patch::ENTERPRISE.into(), Value::Object(enterprise));
+    }
     m
+}
+
+/// The `schemas` of a body holding `m`: the core User, and the enterprise extension
+/// when it carries that extension's attributes.
+fn schemas(m: &Map<String, Value>) -> Value {
+    if m.contains_key(patch::ENTERPRISE) {
+        json!([USER_SCHEMA, patch::ENTERPRISE])
+    } else {
+        json!([USER_SCHEMA])
+    }
 }
 
 /// `POST /Users` body: the managed attributes, active.
 pub fn create_body(record: &Record) -> Value {
     let mut m = managed(record);
-    m.insert("schemas".into(), json!([USER_SCHEMA]));
+    m.insert("schemas".into(), schemas(&m));
     m.insert("active".into(), Value::Bool(true));
     Value::Object(m)
 }
@@ -145,15 +166,44 @@ pub fn put_body(current: &Value, record: Option<&Record>, active: Option<bool>) 
         if r.get("phone").is_none() {
             body.remove("phoneNumbers");
         }
+        // A mapped attribute the record holds empty is removed; the extension's
+        // other attributes (a manager set elsewhere) are kept.
+        for (field, path) in patch::MAPPED {
+            if r.fields().any(|(n, v)| n == field && v.is_none()) {
+                if path.starts_with(patch::ENTERPRISE) {
+                    if let Some(Value::Object(ext)) = body.get_mut(patch::ENTERPRISE) {
+                        ext.remove(field);
+                    }
+                } else {
+                    body.remove(field);
+                }
+            }
+        }
         for (k, v) in managed(r) {
-            body.insert(k, v);
+            match (k.as_str(), v, body.get_mut(patch::ENTERPRISE)) {
+                (patch::ENTERPRISE, Value::Object(new), Some(Value::Object(ext))) => {
+                    ext.extend(new);
+                }
+                (_, v, _) => {
+                    body.insert(k, v);
+                }
+            }
+        }
+        let has_extension = body
+            .get(patch::ENTERPRISE)
+            .and_then(Value::as_object)
+            .is_some_and(|e| !e.is_empty());
+        if let (true, Some(Value::Array(s))) = (has_extension, body.get_mut("schemas")) {
+            if !s.iter().any(|u| u.as_str() == Some(patch::ENTERPRISE)) {
+                s.push(Value::String(patch::ENTERPRISE.into()));
+            }
         }
     }
     if let Some(a) = active {
         body.insert("active".into(), Value::Bool(a));
     }
     if !body.contains_key("schemas") {
-        body.insert("schemas".into(), json!([USER_SCHEMA]));
+        body.insert("schemas".into(), schemas(&body));
     }
     Value::Object(body)
 }

@@ -318,3 +318,42 @@ fn put_keeps_attributes_rosterd_does_not_manage() {
     assert_eq!(body["active"], false);
     assert!(body.get("meta").is_none() && body.get("phoneNumbers").is_none());
 }
+
+#[test]
+fn mapped_attributes_are_written_only_where_the_record_has_them() {
+    use super::patch::{written_paths, ENTERPRISE};
+    let plain = map_user(&user(None)).unwrap();
+    let body = super::requests::create_body(&plain);
+    assert_eq!(body["schemas"], serde_json::json!([super::requests::USER_SCHEMA]));
+    assert!(body.get(ENTERPRISE).is_none() && body.get("title").is_none());
+    assert!(!written_paths(Some(&plain), None).contains(&"title"));
+
+    let mapped = plain
+        .clone()
+        .set("title", Some("Engineer".into()))
+        .set("department", Some("R&D".into()))
+        .set("costCenter", None);
+    let body = super::requests::create_body(&mapped);
+    assert_eq!(
+        body["schemas"],
+        serde_json::json!([super::requests::USER_SCHEMA, ENTERPRISE])
+    );
+    assert_eq!(body["title"], "Engineer");
+    assert_eq!(body[ENTERPRISE], serde_json::json!({ "department": "R&D" }));
+    let paths = written_paths(Some(&mapped), Some(true));
+    assert!(paths.contains(&"title"));
+    assert!(paths.contains(&"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter"));
+    assert!(!paths.contains(&"locale"));
+    assert_eq!(paths.last(), Some(&"active"));
+    // A PUT keeps the extension's other attributes and drops a cleared one.
+    let current = serde_json::json!({
+        "id": "1",
+        "schemas": [super::requests::USER_SCHEMA, ENTERPRISE],
+        ENTERPRISE: { "manager": { "value": "9" }, "costCenter": "C1" },
+    });
+    let put = super::requests::put_body(&current, Some(&mapped), None);
+    assert_eq!(
+        put[ENTERPRISE],
+        serde_json::json!({ "manager": { "value": "9" }, "department": "R&D" })
+    );
+}

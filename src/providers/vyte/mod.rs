@@ -13,6 +13,7 @@ pub mod requests;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::mapping::AttributeMapping;
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
 use crate::plan::Operation;
 use crate::providers::Mapping;
@@ -66,8 +67,18 @@ impl Settings {
     }
 }
 
+/// The fields a mapping may set (`attributes:`); the key and the email keep their rules.
+pub const SETTABLE: &[&str] = &[
+    "first_name",
+    "last_name",
+    "language",
+    "timezone",
+    "picture_url",
+];
+
 pub struct Vyte {
     info: ProviderInfo,
+    mapping: AttributeMapping,
     organization: Option<String>,
     api_key: SecretString,
     /// vyte's users as listed this pass.
@@ -92,6 +103,7 @@ impl Vyte {
                     list: true,
                 },
             },
+            mapping: config.mapping.clone(),
             organization: settings.organization,
             api_key: settings.api_key,
             directory: client::Directory::new(),
@@ -128,13 +140,18 @@ pub fn map_user(user: &User) -> Result<Record, String> {
         .with("picture_url", attr("picture_url")))
 }
 
+/// [`map_user`] with the provider's attribute mapping over the built-in rules.
+pub fn map_with(user: &User, mapping: &AttributeMapping) -> Result<Record, String> {
+    mapping.apply(user, map_user(user)?)
+}
+
 impl Mapping for Vyte {
     fn info(&self) -> &ProviderInfo {
         &self.info
     }
 
     fn map_user(&self, user: &User) -> Result<Record, String> {
-        map_user(user)
+        map_with(user, &self.mapping)
     }
 }
 

@@ -11,6 +11,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::config::{parse_vendor, secret, Issue, ParseContext, ProviderConfig};
+use crate::mapping::AttributeMapping;
 use crate::plan::Operation;
 use crate::providers::Mapping;
 use crate::providers::call::{BoxFuture, CallError, JsonAnswers, OpResult, Transport};
@@ -83,7 +84,12 @@ impl Settings {
 pub struct Zaia {
     info: ProviderInfo,
     settings: Settings,
+    mapping: AttributeMapping,
 }
+
+/// The fields a mapping may set (`attributes:`); the key (`externalId`) and the email
+/// (`identifier`) are how rosterd knows the account, so they keep their rules.
+pub const SETTABLE: &[&str] = &["name", "externalUserGroupId", "tierId"];
 
 impl Zaia {
     pub fn new(config: &ProviderConfig, settings: Settings) -> Self {
@@ -110,17 +116,27 @@ impl Zaia {
                 },
             },
             settings,
+            mapping: config.mapping.clone(),
         }
     }
 }
 
 /// Maps a user to zaia's create fields (channelId is added at send time from config).
 pub fn map_user(user: &User, settings: &Settings) -> Result<Record, String> {
+    map_with(user, settings, &AttributeMapping::default())
+}
+
+/// [`map_user`] with the provider's attribute mapping over the built-in rules: the
+/// group and tier default to the configured `external_user_group_id` and `tier_id`.
+pub fn map_with(
+    user: &User,
+    settings: &Settings,
+    mapping: &AttributeMapping,
+) -> Result<Record, String> {
     let v = ProviderType::Zaia;
     check_len(v, "externalId", &user.external_id, 3, 250)?;
     let name = format!("{} {}", user.first_name, user.last_name);
-    check_len(v, "name (first and last name)", &name, 3, 50)?;
-    Ok(Record::new()
+    let record = Record::new()
         .with("externalId", Some(user.external_id.clone()))
         .with("identifier", Some(user.email.clone()))
         .with("name", Some(name))
@@ -128,7 +144,22 @@ pub fn map_user(user: &User, settings: &Settings) -> Result<Record, String> {
             "externalUserGroupId",
             settings.external_user_group_id.map(|u| u.to_string()),
         )
-        .with("tierId", settings.tier_id.map(|u| u.to_string())))
+        .with("tierId", settings.tier_id.map(|u| u.to_string()));
+    let record = mapping.apply(user, record)?;
+    let label = if mapping.sets("name") {
+        "name"
+    } else {
+        "name (first and last name)"
+    };
+    check_len(v, label, record.get("name").unwrap_or_default(), 3, 50)?;
+    for field in ["externalUserGroupId", "tierId"] {
+        if let Some(value) = record.get(field) {
+            if uuid::Uuid::parse_str(value).is_err() {
+                return Err(format!("{field} {value:?} is not a UUID; zaia accepts only UUIDs"));
+            }
+        }
+    }
+    Ok(record)
 }
 
 impl Mapping for Zaia {
@@ -137,7 +168,7 @@ impl Mapping for Zaia {
     }
 
     fn map_user(&self, user: &User) -> Result<Record, String> {
-        map_user(user, &self.settings)
+        map_with(user, &self.settings, &self.mapping)
     }
 }
 
