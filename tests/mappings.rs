@@ -213,7 +213,7 @@ fn mapping_mistakes_name_their_key_path() {
 }
 
 /// A SCIM provider at `server` with a mapping of title and enterprise fields; the CSV
-/// has `title` and `department` columns. Returns (folder, token).
+/// has `title`, `department` and `language` columns. Returns its folder.
 fn scim_workspace(server: &ScimServer, extra: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let yaml = format!(
