@@ -9,6 +9,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 bin="${CARGO_TARGET_DIR:-$here/../target}/release/rosterd"
 work="${2:-$(mktemp -d)}"
 mkdir -p "$work"
+work="$(cd "$work" && pwd)"
 cd "$work"
 
 "$here/gen_users.sh" "$n" > users.csv
@@ -56,7 +57,7 @@ measure() {
   echo "| $name | $secs | $((kb / 1024)) |"
 }
 
-echo "users: $n, CSV $(($(stat -c %s users.csv) / 1000000)) MB"
+echo "users: $n, CSV $(awk -v b="$(stat -c %s users.csv)" 'BEGIN { printf "%.1f", b / 1e6 }') MB"
 echo "| measure | seconds | peak RSS (MB) |"
 echo "| --- | --- | --- |"
 measure "sqlite3 CLI baseline (import + anti-join + JSON)" sqlite3 :memory: -init /dev/null -batch -cmd ".read baseline.sql" .quit
@@ -67,7 +68,8 @@ measure "first-run sync --dry-run --format jsonl" "$bin" -c cfg.yaml sync --dry-
 measure "check (read and validate the source)" "$bin" -c cfg.yaml check
 # A no-change pass needs a snapshot of every user: seeded by the library (no vendor
 # is involved), then a real sync that finds nothing to send.
-if cargo run --release --quiet --example seed_snapshot -- cfg.yaml > /dev/null 2> seed.err; then
+if (cd "$here/.." && cargo run --release --quiet --example seed_snapshot -- "$work/cfg.yaml") \
+  > /dev/null 2> seed.err; then
   measure "no-change sync (every user in the snapshot)" "$bin" -c cfg.yaml sync
 else
   echo "| no-change sync | not measured: $(tail -1 seed.err) | |"
