@@ -442,8 +442,11 @@ impl Planner<'_> {
         vendor_id: Option<String>,
         reason: String,
         changes: Vec<FieldChange>,
-        record: Option<Record>,
+        mut record: Option<Record>,
     ) {
+        if let Some(r) = &mut record {
+            r.shrink_to_fit();
+        }
         let fingerprint = record.as_ref().map(Record::fingerprint);
         self.add(Operation {
             op,
