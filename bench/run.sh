@@ -16,7 +16,7 @@ echo "rustc:  $(rustc --version)"
 echo "load:   $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) before the runs"
 echo
 
-cargo build --release --quiet --examples
+cargo build --release --quiet --bins --examples
 
 run() {
   echo "## $*"
@@ -32,3 +32,16 @@ $quick || run plan_bench 1000000
 run apply_bench 2000 50
 run batch_bench 1000
 run noop_bench 100000
+
+# The real binary as a user runs it, with the sqlite3 CLI baseline in the same run.
+cli() {
+  echo "## bench/cli_bench.sh $1 (the release binary; sqlite3 $(sqlite3 --version | cut -d' ' -f1))"
+  local work
+  work=$(mktemp -d)
+  bench/cli_bench.sh "$1" "$work"
+  rm -rf "$work"
+  echo
+}
+cli 10000
+cli 100000
+$quick || cli 1000000

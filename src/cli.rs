@@ -41,6 +41,20 @@ fn write_stdout(text: &str) {
     }
 }
 
+/// Streams a long document to stdout as `write` makes it, scrubbed on the way
+/// ([`crate::redact::StreamScrubber`]): a million-operation plan is never one string.
+/// A closed pipe ends it quietly, as in [`write_stdout`].
+fn stream_stdout(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) {
+    let mut out = crate::redact::StreamScrubber::new(std::io::stdout().lock());
+    let written = write(&mut out);
+    let finished = out.finish();
+    if let Err(e) = written.and(finished) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            print_error(&format!("cannot write the output: {e}"));
+        }
+    }
+}
+
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_CANNOT_RUN: u8 = 1;
 pub const EXIT_SOME_FAILED: u8 = 2;
@@ -574,7 +588,7 @@ fn on_terminal() -> bool {
 /// `--force`) is not asked about: nothing of it would be sent.
 fn confirm_plan(report: &crate::report::PlanReport, force: bool) -> bool {
     use std::io::BufRead;
-    out!("{}", report.to_text());
+    stream_stdout(|out| report.write_text(out));
     if report.any_blocked() && !force {
         return true;
     }
@@ -639,12 +653,15 @@ async fn status_command(config: &Config, args: StatusArgs) -> ExitCode {
 /// `status --exit-code`: the last pass failed or something needs a person.
 pub const EXIT_STATUS_NEEDS_ATTENTION: u8 = 1;
 
+/// The plan (and result) as it is serialised: JSON indented on a terminal.
 fn print_report(report: &crate::report::PlanReport, format: Format) {
-    match format {
-        Format::Json => outln!("{}", crate::output::json(report)),
-        Format::Jsonl => crate::output::write_jsonl(report, &mut |line| outln!("{line}")),
-        Format::Text => out!("{}", report.to_text()),
-    }
+    use std::io::IsTerminal;
+    let pretty = std::io::stdout().is_terminal();
+    stream_stdout(|out| match format {
+        Format::Json => crate::output::write_json(report, pretty, out),
+        Format::Jsonl => crate::output::write_jsonl(report, out),
+        Format::Text => report.write_text(out),
+    });
 }
 
 async fn check_command(config: &Config, args: CheckArgs) -> ExitCode {

@@ -31,6 +31,25 @@ pub fn json<T: Serialize>(doc: &T) -> String {
     versioned_json(doc, std::io::stdout().is_terminal())
 }
 
+/// `doc` with its `format_version`, written to `out` as it is serialised (no
+/// whole-document string): indented or compact.
+pub fn write_json<T: Serialize>(
+    doc: &T,
+    pretty: bool,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let v = Versioned {
+        format_version: FORMAT_VERSION,
+        doc,
+    };
+    if pretty {
+        serde_json::to_writer_pretty(&mut *out, &v)?;
+    } else {
+        serde_json::to_writer(&mut *out, &v)?;
+    }
+    out.write_all(b"\n")
+}
+
 /// `doc` with its `format_version`, indented or compact.
 pub fn versioned_json<T: Serialize>(doc: &T, pretty: bool) -> String {
     let v = Versioned {
@@ -112,7 +131,7 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
             schema::<crate::orphans::OrphansReport>(),
         ),
         ("history.schema.json", schema::<HistoryDoc>()),
-        ("jsonl.schema.json", schema::<JsonlLine>()),
+        ("jsonl.schema.json", schema::<JsonlLine<'static>>()),
     ]
 }
 
@@ -132,151 +151,157 @@ struct HistoryDoc {
 /// One line of `sync --format jsonl`: what the line is, then its fields.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum JsonlLine {
+pub enum JsonlLine<'a> {
     /// First: the pass as a whole.
     Pass {
         format_version: u32,
         today: chrono::NaiveDate,
         dry_run: bool,
-        source: crate::report::SourceSummary,
+        source: &'a crate::report::SourceSummary,
     },
     /// One per provider, before its items.
     Provider {
-        provider: String,
+        provider: &'a str,
         #[serde(rename = "type")]
         provider_type: ProviderType,
-        summary: crate::plan::Summary,
-        blocked: Option<String>,
+        summary: &'a crate::plan::Summary,
+        blocked: Option<&'a str>,
     },
     Operation {
-        provider: String,
+        provider: &'a str,
         #[serde(flatten)]
-        operation: crate::plan::Operation,
+        operation: &'a crate::plan::Operation,
     },
     Manual {
-        provider: String,
+        provider: &'a str,
         #[serde(flatten)]
-        manual: crate::plan::ManualAction,
+        manual: &'a crate::plan::ManualAction,
     },
     Rejected {
-        provider: String,
+        provider: &'a str,
         #[serde(flatten)]
-        rejected: crate::plan::Rejected,
+        rejected: &'a crate::plan::Rejected,
     },
     Held {
-        provider: String,
+        provider: &'a str,
         #[serde(flatten)]
-        held: crate::plan::Held,
+        held: &'a crate::plan::Held,
     },
     Quarantined {
-        provider: String,
+        provider: &'a str,
         #[serde(flatten)]
-        quarantined: crate::plan::Quarantined,
+        quarantined: &'a crate::plan::Quarantined,
     },
     LeaverCheck {
-        provider: String,
+        provider: &'a str,
         #[serde(flatten)]
-        check: crate::plan::LeaverCheck,
+        check: &'a crate::plan::LeaverCheck,
     },
     /// A real pass: what applying the provider's plan did.
     Result {
-        provider: String,
+        provider: &'a str,
         #[serde(flatten)]
-        result: crate::executor::apply::ProviderResult,
+        result: &'a crate::executor::apply::ProviderResult,
     },
 }
 
 /// `report` as JSON lines: the pass, then per provider its line, its items and its
-/// result. Each line compact, written as it is made.
-pub fn write_jsonl(report: &crate::report::PlanReport, out: &mut dyn FnMut(&str)) {
-    let line = |l: &JsonlLine, out: &mut dyn FnMut(&str)| {
-        out(&serde_json::to_string(l).unwrap_or_default());
+/// result. Each line compact, written to `out` as it is made (borrowing the plan:
+/// nothing is copied).
+pub fn write_jsonl(
+    report: &crate::report::PlanReport,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let line = |l: &JsonlLine, out: &mut dyn std::io::Write| -> std::io::Result<()> {
+        serde_json::to_writer(&mut *out, l)?;
+        out.write_all(b"\n")
     };
     line(
         &JsonlLine::Pass {
             format_version: FORMAT_VERSION,
             today: report.today,
             dry_run: report.dry_run,
-            source: report.source.clone(),
+            source: &report.source,
         },
         out,
-    );
+    )?;
     for p in &report.providers {
         let plan = &p.plan;
-        let provider = || plan.name.clone();
+        let provider = || plan.name.as_str();
         line(
             &JsonlLine::Provider {
                 provider: provider(),
                 provider_type: plan.provider_type,
-                summary: plan.summary.clone(),
-                blocked: plan.blocked.clone(),
+                summary: &plan.summary,
+                blocked: plan.blocked.as_deref(),
             },
             out,
-        );
+        )?;
         for o in &plan.operations {
             line(
                 &JsonlLine::Operation {
                     provider: provider(),
-                    operation: o.clone(),
+                    operation: o,
                 },
                 out,
-            );
+            )?;
         }
         for m in &plan.manual {
             line(
                 &JsonlLine::Manual {
                     provider: provider(),
-                    manual: m.clone(),
+                    manual: m,
                 },
                 out,
-            );
+            )?;
         }
         for r in &plan.rejected {
             line(
                 &JsonlLine::Rejected {
                     provider: provider(),
-                    rejected: r.clone(),
+                    rejected: r,
                 },
                 out,
-            );
+            )?;
         }
         for h in &plan.held {
             line(
                 &JsonlLine::Held {
                     provider: provider(),
-                    held: h.clone(),
+                    held: h,
                 },
                 out,
-            );
+            )?;
         }
         for q in &plan.quarantined {
             line(
                 &JsonlLine::Quarantined {
                     provider: provider(),
-                    quarantined: q.clone(),
+                    quarantined: q,
                 },
                 out,
-            );
+            )?;
         }
         for c in &plan.leaver_checks {
             line(
                 &JsonlLine::LeaverCheck {
                     provider: provider(),
-                    check: c.clone(),
+                    check: c,
                 },
                 out,
-            );
+            )?;
         }
         if let Some(r) = &p.result {
             line(
                 &JsonlLine::Result {
                     provider: provider(),
-                    result: r.clone(),
+                    result: r,
                 },
                 out,
-            );
+            )?;
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -156,6 +156,102 @@ impl<W: std::io::Write> std::io::Write for ScrubWriter<W> {
     }
 }
 
+/// Bytes a [`StreamScrubber`] holds before scrubbing and passing them on.
+const STREAM_CHUNK: usize = 64 * 1024;
+
+/// A `std::io::Write` for a long document written in many small pieces (a plan of a
+/// million operations): what passes through is scrubbed in chunks, never held whole.
+///
+/// A secret may straddle two writes, so each chunk keeps back its last
+/// `longest form - 1` bytes (unless a match covers them) and scrubs them with the next
+/// one: every occurrence of a form, wherever the writes cut it, lies whole inside one
+/// scrubbed buffer. Call [`StreamScrubber::finish`] at the end: it scrubs and writes
+/// what is held, flushes, and returns the first error (after which writes fail at
+/// once, so a closed pipe stops the writer early).
+pub struct StreamScrubber<W: std::io::Write> {
+    inner: W,
+    pending: Vec<u8>,
+    failed: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> StreamScrubber<W> {
+    pub fn new(inner: W) -> Self {
+        StreamScrubber {
+            inner,
+            pending: Vec::with_capacity(STREAM_CHUNK),
+            failed: None,
+        }
+    }
+
+    /// Scrubs and writes what is pending; keeps back a tail a secret could start in
+    /// unless `all`.
+    fn drain(&mut self, all: bool) -> std::io::Result<()> {
+        let matcher = {
+            let registry = REGISTRY.read().unwrap_or_else(PoisonError::into_inner);
+            registry.matcher.clone()
+        };
+        let text = &self.pending[..];
+        let keep = match &matcher {
+            Some(m) if !all => m.max_pattern_len().saturating_sub(1),
+            _ => 0,
+        };
+        let safe = text.len().saturating_sub(keep);
+        let mut out = Vec::with_capacity(text.len());
+        let mut done = 0;
+        if let Some(m) = &matcher {
+            for found in m.find_iter(text) {
+                // A match starting in the kept tail is found again, whole, next time.
+                if found.start() >= safe {
+                    break;
+                }
+                out.extend_from_slice(&text[done..found.start()]);
+                out.extend_from_slice(MASK.as_bytes());
+                done = found.end();
+            }
+        }
+        let cut = safe.max(done);
+        out.extend_from_slice(&text[done..cut]);
+        self.pending.drain(..cut);
+        self.inner.write_all(&out)
+    }
+
+    /// Writes what is held back and flushes; the first error of the whole stream.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        self.drain(true)?;
+        self.inner.flush()
+    }
+
+    fn fail(&mut self, e: std::io::Error) -> std::io::Error {
+        let again = std::io::Error::new(e.kind(), e.to_string());
+        self.failed = Some(e);
+        again
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for StreamScrubber<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(e) = &self.failed {
+            return Err(std::io::Error::new(e.kind(), e.to_string()));
+        }
+        self.pending.extend_from_slice(buf);
+        if self.pending.len() >= STREAM_CHUNK {
+            if let Err(e) = self.drain(false) {
+                return Err(self.fail(e));
+            }
+        }
+        Ok(buf.len())
+    }
+
+    /// Passes on only what is scrubbed already: the held-back tail waits for
+    /// [`StreamScrubber::finish`].
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +302,54 @@ mod tests {
         w.write_all(b"{\"error\":\"key unit-4-writer-secret\"}\n")
             .unwrap();
         assert_eq!(String::from_utf8(w.0).unwrap(), "{\"error\":\"key ***\"}\n");
+    }
+
+    #[test]
+    fn a_stream_scrubs_secrets_cut_across_writes() {
+        use std::io::Write;
+        let secret = "unit-5-stream-secret";
+        register(secret);
+        // Secrets at every offset around the chunk boundary, written in pieces that
+        // cut them anywhere.
+        let mut text = String::new();
+        while text.len() < 3 * STREAM_CHUNK {
+            text.push_str("ab");
+            text.push_str(secret);
+            text.push_str(&"x".repeat(text.len() % 37));
+        }
+        let expected = scrub(&text).into_owned();
+        for piece in [1, 7, 19, 4096, STREAM_CHUNK - 3] {
+            let mut out = Vec::new();
+            {
+                let mut w = StreamScrubber::new(&mut out);
+                for chunk in text.as_bytes().chunks(piece) {
+                    w.write_all(chunk).unwrap();
+                }
+                w.finish().unwrap();
+            }
+            let out = String::from_utf8(out).unwrap();
+            assert!(!out.contains(secret), "piece {piece}");
+            assert_eq!(out, expected, "piece {piece}");
+        }
+    }
+
+    #[test]
+    fn a_stream_stops_at_its_first_error() {
+        use std::io::Write;
+        struct Closed;
+        impl Write for Closed {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut w = StreamScrubber::new(Closed);
+        let big = vec![b'a'; STREAM_CHUNK];
+        assert!(w.write_all(&big).is_err());
+        assert!(w.write_all(b"more").is_err());
+        let e = w.finish().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe);
     }
 }

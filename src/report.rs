@@ -2,14 +2,13 @@
 //! with each operation's changed fields, or one JSON document with a stable shape.
 
 use crate::store::PassOutcome;
-use std::fmt::Write as _;
 
 use chrono::NaiveDate;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde::Serialize;
 
 use crate::executor::apply::ProviderResult;
-use crate::plan::{FieldChange, OpKind, ProviderPlan};
+use crate::plan::{ChangeRef, OpKind, ProviderPlan};
 use crate::source::SourceRejection;
 
 /// One provider's plan and, for a real run, what applying it did: the report joins
@@ -167,22 +166,30 @@ impl PlanReport {
 
     /// The readable form: a summary table, then each provider's operations.
     pub fn to_text(&self) -> String {
-        let mut out = String::new();
+        let mut out = Vec::new();
+        // Writing to memory cannot fail.
+        let _ = self.write_text(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// [`PlanReport::to_text`], written to `out` line by line as it is made. Stops at
+    /// the first write error and returns it.
+    pub fn write_text(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         let mode = if self.dry_run { "Dry run" } else { "Plan" };
-        let _ = writeln!(
+        writeln!(
             out,
             "{mode} for {} — source: {} record(s), {} valid user(s), {} rejected",
             self.today,
             self.source.records,
             self.source.users,
             self.source.rejected.len()
-        );
+        )?;
         for e in &self.insecure_http {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "insecure http: {} is {} (allow_insecure_http: true): credentials and data travel in clear",
                 e.key, e.origin
-            );
+            )?;
         }
         let mut table = Table::new();
         table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
@@ -225,66 +232,66 @@ impl PlanReport {
                 status,
             ]);
         }
-        let _ = writeln!(out, "{table}");
+        writeln!(out, "{table}")?;
         for p in &self.providers {
-            provider_text(&mut out, p, self.dry_run, self.approved.as_ref());
+            provider_text(out, p, self.dry_run, self.approved.as_ref())?;
         }
         if !self.source.rejected.is_empty() {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "\nRejected by the source ({}):",
                 self.source.rejected.len()
-            );
+            )?;
             for r in &self.source.rejected {
                 let who = r
                     .external_id
                     .as_deref()
                     .or(r.email.as_deref())
                     .unwrap_or("?");
-                let _ = writeln!(out, "  {}: {who}: {}", r.location, r.reason);
+                writeln!(out, "  {}: {who}: {}", r.location, r.reason)?;
             }
         }
-        out
+        out.flush()
     }
 }
 
 fn provider_text(
-    out: &mut String,
+    out: &mut dyn std::io::Write,
     report: &ProviderReport,
     dry_run: bool,
     approved: Option<&crate::saved_plan::Approval>,
-) {
+) -> std::io::Result<()> {
     let p = &report.plan;
-    let _ = writeln!(out, "\n{} ({})", p.name, p.provider_type);
+    writeln!(out, "\n{} ({})", p.name, p.provider_type)?;
     match (&p.blocked, &report.result) {
         (Some(reason), Some(_)) if approved.is_some() => {
             let a = approved.map_or_else(String::new, |a| format!("{} at {}", a.by, a.at));
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  a safety guard blocked this plan; applied as saved, approved by {a}: {reason}"
-            );
+            )?;
         }
         (Some(reason), Some(_)) => {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  a safety guard would have blocked this plan, and --force overrode it: {reason}"
-            );
+            )?;
         }
         (Some(reason), None) => {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  BLOCKED by a safety guard, nothing will be sent: {reason}"
-            );
-            let _ = writeln!(
+            )?;
+            writeln!(
                 out,
                 "  (rerun with --force to override, after checking the list below)"
-            );
+            )?;
         }
         (None, _) => {}
     }
     if p.is_empty() && p.held.is_empty() && p.leaver_checks.is_empty() {
-        let _ = writeln!(out, "  nothing to do");
-        return;
+        writeln!(out, "  nothing to do")?;
+        return Ok(());
     }
     for op in &p.operations {
         let sign = match op.op {
@@ -293,44 +300,44 @@ fn provider_text(
             OpKind::Disable | OpKind::Delete => '-',
             OpKind::Enable => '^',
         };
-        let _ = writeln!(
+        writeln!(
             out,
             "  {sign} {:<8} {} <{}>  ({})",
             op.op.as_str(),
             op.external_id,
             op.email,
             op.reason
-        );
-        for c in &op.changes {
-            let _ = writeln!(out, "        {}", change_text(c));
+        )?;
+        for c in op.changes() {
+            writeln!(out, "        {}", change_text(c))?;
         }
     }
     for m in &p.manual {
-        let _ = writeln!(
+        writeln!(
             out,
             "  ! manual   {} <{}>  needs {}: {}",
             m.external_id,
             m.email,
             m.needed.as_str(),
             m.reason
-        );
+        )?;
     }
     for r in &p.rejected {
-        let _ = writeln!(
+        writeln!(
             out,
             "  x rejected {} <{}>: {}",
             r.external_id, r.email, r.reason
-        );
+        )?;
     }
     for h in &p.held {
-        let _ = writeln!(
+        writeln!(
             out,
             "  = held     {} <{}>: its source record was rejected; account left as it is",
             h.external_id, h.email
-        );
+        )?;
     }
     for q in &p.quarantined {
-        let _ = writeln!(
+        writeln!(
             out,
             "  ? quarantined {} {} <{}>: failed {} runs in a row ({}); retried when the record changes",
             q.op.as_str(),
@@ -338,10 +345,10 @@ fn provider_text(
             q.email,
             q.failures,
             q.last_error
-        );
+        )?;
     }
     for l in &p.leaver_checks {
-        let _ = match &l.error {
+        match &l.error {
             None => writeln!(
                 out,
                 "  ? leaver   {} <{}>: left; looked up at {} before a real pass plans, and disabled if an active account is found",
@@ -352,11 +359,11 @@ fn provider_text(
                 "  ? leaver   {} <{}>: left; the lookup of an existing account failed ({e}); tried again next pass",
                 l.external_id, l.email
             ),
-        };
+        }?;
     }
     if let Some(r) = &report.result {
         let applied: Vec<String> = r.applied.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        let _ = writeln!(
+        writeln!(
             out,
             "  result: applied {} ({}), failed {}, manual {}{}",
             r.applied_total(),
@@ -372,50 +379,50 @@ fn provider_text(
             } else {
                 String::new()
             }
-        );
+        )?;
         if r.requests > 0 {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "    {} request(s), {} retried, {} rate-limited (429), {:.1} s waiting for rate limits",
                 r.requests,
                 r.retries,
                 r.rate_limited,
                 r.rate_limit_wait_ms as f64 / 1000.0
-            );
+            )?;
         }
         if r.absent > 0 {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "    {} leaver(s) without an account there (recorded; not sent again)",
                 r.absent
-            );
+            )?;
         }
         if r.not_started > 0 {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "    {} operation(s) not started: rosterd was asked to stop; planned again next pass",
                 r.not_started
-            );
+            )?;
         }
         if let Some(error) = &r.provider_error {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "    provider stopped: {error} ({} operation(s) left for the next pass)",
                 r.deferred
-            );
+            )?;
         }
         for f in &r.failures {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "    failed {} {} <{}>: {}",
                 f.op.as_str(),
                 f.external_id,
                 f.email,
                 f.error
-            );
+            )?;
         }
     } else if p.blocked.is_some() && !dry_run {
-        let _ = writeln!(out, "  result: nothing sent (blocked)");
+        writeln!(out, "  result: nothing sent (blocked)")?;
     }
     if let Some(preview) = &p.requests {
         let headers: Vec<String> = preview
@@ -423,40 +430,41 @@ fn provider_text(
             .iter()
             .map(|(k, v)| format!("{k}: {v}"))
             .collect();
-        let _ = writeln!(
+        writeln!(
             out,
             "  requests ({}), each with headers {}:",
             preview.requests.len(),
             headers.join(", ")
-        );
+        )?;
         for r in &preview.requests {
-            let _ = writeln!(out, "    {} {}{}", r.method, preview.base_url, r.path);
+            writeln!(out, "    {} {}{}", r.method, preview.base_url, r.path)?;
             if let Some(body) = &r.body {
-                let _ = writeln!(out, "      {body}");
+                writeln!(out, "      {body}")?;
             }
             if let Some(note) = &r.note {
-                let _ = writeln!(out, "      ({note})");
+                writeln!(out, "      ({note})")?;
             }
             // Follow-ups sent only when an answer calls for them.
             for then in &r.conditional {
                 let when = then.note.as_deref().unwrap_or("depending on the answer");
-                let _ = writeln!(
+                writeln!(
                     out,
                     "      then {} {}{} ({when})",
                     then.method, preview.base_url, then.path
-                );
+                )?;
             }
         }
     }
+    Ok(())
 }
 
-fn change_text(c: &FieldChange) -> String {
-    let show = |v: &Option<String>| match v {
+fn change_text(c: ChangeRef<'_>) -> String {
+    let show = |v: Option<&str>| match v {
         Some(s) => format!("{s:?}"),
         None => "(none)".to_string(),
     };
-    match &c.old {
-        None if c.new.is_some() => format!("{}: {}", c.field, show(&c.new)),
-        _ => format!("{}: {} → {}", c.field, show(&c.old), show(&c.new)),
+    match c.old {
+        None if c.new.is_some() => format!("{}: {}", c.field, show(c.new)),
+        _ => format!("{}: {} → {}", c.field, show(c.old), show(c.new)),
     }
 }

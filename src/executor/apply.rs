@@ -442,7 +442,7 @@ async fn begin(ctx: &ApplyContext<'_>, ops: &[&Operation]) -> Result<Vec<Begun>,
     for op in ops {
         let payload =
             serde_json::to_string(&JournalPayload::of(op)).unwrap_or_else(|_| "{}".into());
-        let fields: Vec<&str> = op.changes.iter().map(|c| c.field.as_str()).collect();
+        let fields = op.changed_fields();
         let id = ctx
             .store
             .journal_begin_fields(
@@ -495,7 +495,7 @@ async fn finish(
             provider: name,
             external_id: &op.external_id,
             op: op.op,
-            fields: op.changes.iter().map(|c| c.field.as_str()).collect(),
+            fields: op.changed_fields(),
             outcome,
             vendor_id,
             http_status,

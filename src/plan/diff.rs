@@ -141,21 +141,13 @@ impl Planner<'_> {
                 format!("{} cannot create users", self.provider.provider_type()),
             );
         }
-        let changes = record
-            .fields()
-            .filter(|(_, v)| v.is_some())
-            .map(|(f, v)| FieldChange {
-                field: f.to_string(),
-                old: None,
-                new: v.map(str::to_string),
-            })
-            .collect();
+        // A create's changes are its record's fields: kept once, in the record.
         self.push(
             OpKind::Create,
             user,
             None,
             "new in the source".into(),
-            changes,
+            Vec::new(),
             Some(record),
         );
     }
@@ -205,9 +197,8 @@ impl Planner<'_> {
             AccountState::Manual
                 if details.vendor_id.is_none() && fingerprint != row.fingerprint =>
             {
-                let changes = created_fields(&record);
                 let why = "record changed since its create needed manual action".to_string();
-                self.push(OpKind::Create, user, None, why, changes, Some(record));
+                self.push(OpKind::Create, user, None, why, Vec::new(), Some(record));
             }
             AccountState::Manual => {
                 let why = details
@@ -451,8 +442,11 @@ impl Planner<'_> {
         vendor_id: Option<String>,
         reason: String,
         changes: Vec<FieldChange>,
-        record: Option<Record>,
+        mut record: Option<Record>,
     ) {
+        if let Some(r) = &mut record {
+            r.shrink_to_fit();
+        }
         let fingerprint = record.as_ref().map(Record::fingerprint);
         self.add(Operation {
             op,
@@ -509,17 +503,4 @@ impl Planner<'_> {
             reason,
         });
     }
-}
-
-/// Every field of a record being created, as changes from nothing.
-fn created_fields(record: &Record) -> Vec<FieldChange> {
-    record
-        .fields()
-        .filter(|(_, v)| v.is_some())
-        .map(|(f, v)| FieldChange {
-            field: f.to_string(),
-            old: None,
-            new: v.map(str::to_string),
-        })
-        .collect()
 }

@@ -24,16 +24,31 @@ pub use safety::{apply_guards, check_source_size};
 /// there).
 pub use crate::store::OpKind;
 
-/// One field's old and new value (old is `None` for a create).
+/// One field's old and new value. `old` is left out of the JSON when there was
+/// none (always, for a create).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct FieldChange {
     pub field: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old: Option<String>,
     pub new: Option<String>,
 }
 
+/// One field change, borrowed: what [`Operation::changes`] yields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ChangeRef<'a> {
+    pub field: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old: Option<&'a str>,
+    pub new: Option<&'a str>,
+}
+
 /// One operation the executor will send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+///
+/// A create keeps its fields once, in `record`: its `changes` stay empty in memory
+/// and [`Operation::changes`] (and the JSON) list the record's fields. At a million
+/// creates a second owned copy of every field was most of the plan's memory.
+#[derive(Debug, Clone, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Operation {
     pub op: OpKind,
     pub external_id: String,
@@ -43,6 +58,7 @@ pub struct Operation {
     /// Why the operation is planned, in words.
     pub reason: String,
     /// Fields that change (all fields for a create; empty for disable and delete).
+    /// A create's are read from `record` (see [`Operation::changes`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<FieldChange>,
     /// The record to push (create, update, enable, recreate).
@@ -56,6 +72,71 @@ pub struct Operation {
     /// records a leaver as looked for.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub adopt: bool,
+}
+
+impl Operation {
+    /// The fields that change: for a create without stored changes, every field its
+    /// record sets (from nothing); otherwise the stored changes.
+    pub fn changes(&self) -> impl Iterator<Item = ChangeRef<'_>> {
+        let created = match (&self.record, self.op, self.changes.is_empty()) {
+            (Some(record), OpKind::Create, true) => Some(record),
+            _ => None,
+        };
+        let stored = self.changes.iter().map(|c| ChangeRef {
+            field: &c.field,
+            old: c.old.as_deref(),
+            new: c.new.as_deref(),
+        });
+        let created = created.into_iter().flat_map(|r| {
+            r.fields().filter_map(|(field, new)| {
+                new.map(|v| ChangeRef {
+                    field,
+                    old: None,
+                    new: Some(v),
+                })
+            })
+        });
+        stored.chain(created)
+    }
+
+    /// The names of the fields that change (journal, audit).
+    pub fn changed_fields(&self) -> Vec<&str> {
+        self.changes().map(|c| c.field).collect()
+    }
+}
+
+/// Written by hand only so that a create's changes come from its record; the shape
+/// is the derived one (the schema in `schemas/` is generated from the same fields).
+impl Serialize for Operation {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Changes<'a>(&'a Operation);
+        impl Serialize for Changes<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.changes())
+            }
+        }
+        let mut s = serializer.serialize_struct("Operation", 7)?;
+        s.serialize_field("op", &self.op)?;
+        s.serialize_field("external_id", &self.external_id)?;
+        s.serialize_field("email", &self.email)?;
+        match &self.vendor_id {
+            Some(v) => s.serialize_field("vendor_id", v)?,
+            None => s.skip_field("vendor_id")?,
+        }
+        s.serialize_field("reason", &self.reason)?;
+        if self.changes().next().is_some() {
+            s.serialize_field("changes", &Changes(self))?;
+        } else {
+            s.skip_field("changes")?;
+        }
+        if self.adopt {
+            s.serialize_field("adopt", &self.adopt)?;
+        } else {
+            s.skip_field("adopt")?;
+        }
+        s.end()
+    }
 }
 
 /// Something the plan needs that the vendor cannot do: a person must act.

@@ -386,10 +386,13 @@ impl<R: Read> Read for LineTracker<R> {
                 self.breaks.push_back((cr, cr + 1));
             }
         }
-        for (i, &b) in buf[..n].iter().enumerate() {
-            let at = self.offset + i as u64;
+        // Only the line-break bytes are visited (memchr): a per-byte loop here cost
+        // more than the CSV parse itself.
+        for i in memchr::memchr2_iter(b'\r', b'\n', &buf[..n]) {
+            let (at, b) = (self.offset + i as u64, buf[i]);
             if let Some(cr) = self.pending_cr.take() {
-                if b == b'\n' {
+                // `\r\n` only when the `\n` comes right after the `\r`.
+                if b == b'\n' && at == cr + 1 {
                     self.breaks.push_back((cr, at + 1));
                     continue;
                 }
@@ -401,7 +404,14 @@ impl<R: Read> Read for LineTracker<R> {
                 _ => {}
             }
         }
-        self.offset += n as u64;
+        // A `\r` followed by something else in this chunk is a break of its own now;
+        // only one that ends the chunk waits for the next byte.
+        let end = self.offset + n as u64;
+        if let Some(cr) = self.pending_cr.filter(|cr| cr + 1 < end) {
+            self.breaks.push_back((cr, cr + 1));
+            self.pending_cr = None;
+        }
+        self.offset = end;
         Ok(n)
     }
 }
