@@ -17,18 +17,13 @@ use support::workspace::{Person, Workspace};
 
 /// A workspace whose config runs the daemon every second on `port`.
 fn daemon_workspace(fake: &FakeHesh, port: u16, provider_extra: &str) -> Workspace {
-    let ws = Workspace::hesh(
-        &fake.base_url(),
-        fake.tenant_id(),
-        fake.api_key(),
+    support::daemon::hesh_workspace(
+        fake,
+        port,
         provider_extra,
-    );
-    let yaml = std::fs::read_to_string(ws.path().join("rosterd.yaml")).unwrap();
-    let yaml = format!(
-        "schedule: \"* * * * * *\"\ndaemon: {{ listen: \"127.0.0.1:{port}\", unhealthy_after: 2, stop_timeout_seconds: 10 }}\nlog: {{ format: json }}\n{yaml}"
-    );
-    std::fs::write(ws.path().join("rosterd.yaml"), yaml).unwrap();
-    ws
+        "* * * * * *",
+        "unhealthy_after: 2, ",
+    )
 }
 
 #[test]

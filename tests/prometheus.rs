@@ -165,18 +165,7 @@ fn metric_names(expr: &str) -> Vec<String> {
 /// A daemon config on `port` whose only pass is the `--run-now` one (the next tick is
 /// next New Year).
 fn daemon_workspace(fake: &FakeHesh, port: u16, provider_extra: &str) -> Workspace {
-    let ws = Workspace::hesh(
-        &fake.base_url(),
-        fake.tenant_id(),
-        fake.api_key(),
-        provider_extra,
-    );
-    let yaml = std::fs::read_to_string(ws.path().join("rosterd.yaml")).unwrap();
-    let yaml = format!(
-        "schedule: \"0 0 1 1 *\"\ndaemon: {{ listen: \"127.0.0.1:{port}\", stop_timeout_seconds: 10 }}\nlog: {{ format: json }}\n{yaml}"
-    );
-    std::fs::write(ws.path().join("rosterd.yaml"), yaml).unwrap();
-    ws
+    support::daemon::hesh_workspace(fake, port, provider_extra, "0 0 1 1 *", "")
 }
 
 /// Waits for the daemon's first pass to be counted; the classic scrape then.

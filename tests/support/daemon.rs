@@ -5,6 +5,8 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
+use super::fake_hesh::FakeHesh;
+use super::fake_server::FakeVendor;
 use super::workspace::Workspace;
 
 pub struct Daemon {
@@ -48,4 +50,27 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A hesh workspace whose config runs the daemon on `schedule`, serving on `port`,
+/// with `daemon` (more `daemon:` keys, e.g. `unhealthy_after: 2, `) and JSON logs.
+pub fn hesh_workspace(
+    fake: &FakeHesh,
+    port: u16,
+    provider_extra: &str,
+    schedule: &str,
+    daemon: &str,
+) -> Workspace {
+    let ws = Workspace::hesh(
+        &fake.base_url(),
+        fake.tenant_id(),
+        fake.api_key(),
+        provider_extra,
+    );
+    let yaml = std::fs::read_to_string(ws.path().join("rosterd.yaml")).unwrap();
+    let yaml = format!(
+        "schedule: \"{schedule}\"\ndaemon: {{ listen: \"127.0.0.1:{port}\", {daemon}stop_timeout_seconds: 10 }}\nlog: {{ format: json }}\n{yaml}"
+    );
+    std::fs::write(ws.path().join("rosterd.yaml"), yaml).unwrap();
+    ws
 }
