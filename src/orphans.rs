@@ -10,8 +10,7 @@ use serde::Serialize;
 
 use crate::config::{Config, ProviderConfig};
 use crate::executor::apply::Clock;
-use crate::executor::http::HttpTransport;
-use crate::executor::lookup::{LookupTarget, Lookups};
+use crate::executor::lookup::Lookups;
 use crate::plan::{ManualAction, OpKind, Operation, ProviderPlan};
 use crate::providers::{Provider, ProviderType, VendorAccount};
 use crate::report::PlanReport;
@@ -183,51 +182,6 @@ pub async fn find(
     Ok(report)
 }
 
-/// Each selected provider's transport (the same paced, retried requests as a pass),
-/// its pacer starting from the saved window (read only: listing saves none).
-async fn transports<'a>(
-    selected: &[&ProviderConfig],
-    adapters: &'a [Box<dyn Provider>],
-    store: Option<&Store>,
-    clock: &'a Clock,
-) -> Result<Vec<HttpTransport<'a>>, crate::executor::http::TransportError> {
-    let saved = match store {
-        Some(s) => crate::executor::windows::load(s, selected).await,
-        None => vec![None; selected.len()],
-    };
-    selected
-        .iter()
-        .zip(adapters)
-        .zip(saved)
-        .map(|((pc, adapter), saved)| {
-            HttpTransport::with_saved_window(pc, adapter.as_ref(), clock, saved)
-        })
-        .collect()
-}
-
-/// The vendors to list, without a state to record in.
-fn vendors<'a>(
-    selected: &[&ProviderConfig],
-    adapters: &'a [Box<dyn Provider>],
-    transports: &'a [HttpTransport<'a>],
-    clock: &'a Clock,
-) -> Lookups<'a> {
-    Lookups {
-        store: None,
-        clock,
-        targets: adapters
-            .iter()
-            .zip(transports)
-            .zip(selected)
-            .map(|((adapter, transport), pc)| LookupTarget {
-                provider: adapter.as_ref(),
-                transport,
-                concurrency: pc.rate_limit.max_concurrency,
-            })
-            .collect(),
-    }
-}
-
 fn adapters(selected: &[&ProviderConfig]) -> Vec<Box<dyn Provider>> {
     selected
         .iter()
@@ -246,8 +200,9 @@ pub async fn report(
     let loaded = crate::source::from_config(&config.source).load().await?;
     let held = loaded.held_identities();
     let adapters = adapters(selected);
-    let transports = transports(selected, &adapters, store, clock).await?;
-    let lookups = vendors(selected, &adapters, &transports, clock);
+    let transports =
+        crate::executor::windows::transports(store, selected, &adapters, clock).await?;
+    let lookups = Lookups::new(None, clock, selected, &adapters, &transports);
     let mut providers = Vec::with_capacity(selected.len());
     for adapter in &adapters {
         providers.push(find(&lookups, adapter.as_ref(), &loaded.users, &held, store).await?);
@@ -268,8 +223,9 @@ pub async fn dry_run(
     clock: &Clock,
 ) -> Result<PlanReport, SyncError> {
     let adapters = adapters(selected);
-    let transports = transports(selected, &adapters, store, clock).await?;
-    let lookups = vendors(selected, &adapters, &transports, clock);
+    let transports =
+        crate::executor::windows::transports(store, selected, &adapters, clock).await?;
+    let lookups = Lookups::new(None, clock, selected, &adapters, &transports);
     let options = crate::sync::PassOptions {
         dry_run: true,
         orphans: true,

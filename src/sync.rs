@@ -14,7 +14,7 @@ use crate::config::{Config, ProviderConfig};
 use crate::daemon::deadline::{self, PassDeadline, PassFlags};
 use crate::executor::apply::{self, ApplyContext, Clock};
 use crate::executor::http::HttpTransport;
-use crate::executor::lookup::{LookupTarget, Lookups};
+use crate::executor::lookup::Lookups;
 use crate::plan::{self, PlanContext};
 use crate::progress::{Bars, Progress, Silent};
 use crate::providers;
@@ -285,16 +285,13 @@ impl<'c> Pass<'c> {
         let adapters: Vec<Box<dyn providers::Provider>> =
             selected.iter().map(|pc| providers::build(pc)).collect();
         // Each pacer starts from the window an earlier process left (issue #16 item 7).
-        let saved = crate::executor::windows::load(&self.store, selected).await;
-        let mut transports = Vec::with_capacity(selected.len());
-        for ((pc, adapter), saved) in selected.iter().zip(&adapters).zip(saved) {
-            transports.push(HttpTransport::with_saved_window(
-                pc,
-                adapter.as_ref(),
-                self.clock,
-                saved,
-            )?);
-        }
+        let transports = crate::executor::windows::transports(
+            Some(&self.store),
+            selected,
+            &adapters,
+            self.clock,
+        )
+        .await?;
         let work = self.run_with(request, &adapters, &transports);
         crate::executor::windows::keep_saved(&self.store, selected, &transports, work).await
     }
@@ -341,18 +338,13 @@ impl<'c> Pass<'c> {
             show_requests: false,
             orphans: request.orphans,
         };
-        let lookups = Lookups {
-            store: Some(&self.store),
-            clock: self.clock,
-            targets: contexts
-                .iter()
-                .map(|ctx| LookupTarget {
-                    provider: ctx.provider,
-                    transport: ctx.transport,
-                    concurrency: ctx.concurrency,
-                })
-                .collect(),
-        };
+        let lookups = Lookups::new(
+            Some(&self.store),
+            self.clock,
+            selected,
+            adapters,
+            transports,
+        );
         let report = plan_source(
             request.config,
             selected,

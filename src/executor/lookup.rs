@@ -32,6 +32,34 @@ pub struct Lookups<'a> {
     pub targets: Vec<LookupTarget<'a>>,
 }
 
+impl<'a> Lookups<'a> {
+    /// The lookups through each selected provider's adapter and transport (in the
+    /// order of `selected`), recording in `store` when there is one.
+    pub fn new(
+        store: Option<&'a Store>,
+        clock: &'a Clock,
+        selected: &[&crate::config::ProviderConfig],
+        adapters: &'a [Box<dyn Provider>],
+        transports: &'a [super::http::HttpTransport<'a>],
+    ) -> Lookups<'a> {
+        let targets = adapters
+            .iter()
+            .zip(transports)
+            .zip(selected)
+            .map(|((adapter, transport), pc)| LookupTarget {
+                provider: adapter.as_ref(),
+                transport,
+                concurrency: pc.rate_limit.max_concurrency,
+            })
+            .collect();
+        Lookups {
+            store,
+            clock,
+            targets,
+        }
+    }
+}
+
 impl Lookups<'_> {
     /// The adapter and transport of the provider named `provider`.
     pub fn target(&self, provider: &str) -> Option<&LookupTarget<'_>> {

@@ -74,6 +74,28 @@ pub async fn load(store: &Store, selected: &[&ProviderConfig]) -> Vec<Option<Rat
     windows
 }
 
+/// Each selected provider's transport, its pacer starting from the window an earlier
+/// process left in `store` (none without a state file).
+pub async fn transports<'a>(
+    store: Option<&Store>,
+    selected: &[&ProviderConfig],
+    adapters: &'a [Box<dyn crate::providers::Provider>],
+    clock: &'a crate::executor::apply::Clock,
+) -> Result<Vec<HttpTransport<'a>>, crate::executor::http::TransportError> {
+    let saved = match store {
+        Some(s) => load(s, selected).await,
+        None => vec![None; selected.len()],
+    };
+    selected
+        .iter()
+        .zip(adapters)
+        .zip(saved)
+        .map(|((pc, adapter), saved)| {
+            HttpTransport::with_saved_window(pc, adapter.as_ref(), clock, saved)
+        })
+        .collect()
+}
+
 /// Runs `work` while keeping each provider's window saved in `store`, then saves
 /// whatever is newer than what was written.
 pub async fn keep_saved<F: Future>(
