@@ -361,16 +361,8 @@ async fn orphans_command(config: &Config, args: OrphansArgs, today: NaiveDate) -
         Err(e) => return fail(e),
     };
     match args.format {
-        // It carries its own format_version.
-        Format::Json => outln!("{}", {
-            use std::io::IsTerminal;
-            if std::io::stdout().is_terminal() {
-                serde_json::to_string_pretty(&report).unwrap_or_default()
-            } else {
-                serde_json::to_string(&report).unwrap_or_default()
-            }
-        }),
-        Format::Jsonl => outln!("{}", serde_json::to_string(&report).unwrap_or_default()),
+        Format::Json => outln!("{}", crate::output::json(&report)),
+        Format::Jsonl => outln!("{}", crate::output::versioned_json(&report, false)),
         Format::Text => out!("{}", report.to_text()),
     }
     ExitCode::from(if report.any_error() {

@@ -43,10 +43,10 @@ pub struct ProviderOrphans {
     pub note: Option<String>,
 }
 
-/// The `rosterd orphans` document.
+/// The `rosterd orphans` document (printed with its `format_version` by
+/// [`crate::output`], like every other).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct OrphansReport {
-    pub format_version: u32,
     pub providers: Vec<ProviderOrphans>,
 }
 
@@ -207,10 +207,7 @@ pub async fn report(
     for adapter in &adapters {
         providers.push(find(&lookups, adapter.as_ref(), &loaded.users, &held, store).await?);
     }
-    Ok(OrphansReport {
-        format_version: 1,
-        providers,
-    })
+    Ok(OrphansReport { providers })
 }
 
 /// `rosterd orphans --disable --dry-run`: the plan `--disable` would apply (the

@@ -128,7 +128,7 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
         ("check.schema.json", schema::<Versioned<CheckReport>>()),
         (
             "orphans.schema.json",
-            schema::<crate::orphans::OrphansReport>(),
+            schema::<Versioned<crate::orphans::OrphansReport>>(),
         ),
         ("history.schema.json", schema::<HistoryDoc>()),
         ("jsonl.schema.json", schema::<JsonlLine<'static>>()),
