@@ -532,11 +532,7 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
     }
     print_report(&report, args.format);
     let code = exit_code(report.outcome(args.force));
-    let pending = report
-        .providers
-        .iter()
-        .any(|p| !p.plan.operations.is_empty());
-    if args.detailed_exitcode && code == EXIT_OK && pending {
+    if args.detailed_exitcode && code == EXIT_OK && report.any_operations() {
         return ExitCode::from(EXIT_CHANGES_PENDING);
     }
     ExitCode::from(code)
@@ -564,7 +560,7 @@ async fn apply_and_push(
     let result = sync::apply_pass(&request, clock, stop).await;
     if let Some(m) = &metrics {
         let seconds = (clock() - started).num_milliseconds() as f64 / 1000.0;
-        let force = request.force || request.saved.is_some_and(|s| s.approve);
+        let force = request.overrides_guards();
         crate::metrics::push::push_run(config, m, &result, force, seconds, clock).await;
     }
     result

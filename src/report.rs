@@ -126,6 +126,11 @@ impl PlanReport {
         crate::output::versioned_json(self, false)
     }
 
+    /// Whether any provider's plan has an operation to send (blocked ones included).
+    pub fn any_operations(&self) -> bool {
+        self.providers.iter().any(|p| !p.plan.operations.is_empty())
+    }
+
     /// Whether any applied operation failed.
     pub fn any_failed(&self) -> bool {
         self.providers.iter().any(|p| {

@@ -161,7 +161,7 @@ pub struct SavedApply<'a> {
 
 impl ApplyRequest<'_> {
     /// Whether blocked plans are applied: `--force`, or an approved saved plan.
-    fn overrides_guards(&self) -> bool {
+    pub fn overrides_guards(&self) -> bool {
         self.force || self.saved.is_some_and(|s| s.approve)
     }
 }
@@ -355,11 +355,7 @@ impl<'c> Pass<'c> {
         )
         .await?;
         if let Some(confirm) = request.confirm {
-            let has_work = report
-                .providers
-                .iter()
-                .any(|p| !p.plan.operations.is_empty());
-            if has_work && !confirm(&report) {
+            if report.any_operations() && !confirm(&report) {
                 info!("Plan not confirmed: nothing sent.");
                 return Ok(report);
             }
