@@ -235,6 +235,36 @@ impl Metrics {
         self.last_success.set(unix_seconds);
     }
 
+    /// A pass ended with `result` (the daemon's, or a one-shot run's before its push):
+    /// the account counts the state file at `state` holds now, then how the pass
+    /// ended ([`Metrics::pass_finished`] / [`Metrics::pass_error`]). Its outcome.
+    pub async fn pass_ended(
+        &self,
+        state: &std::path::Path,
+        result: &Result<PlanReport, crate::sync::SyncError>,
+        force: bool,
+        seconds: f64,
+        now_unix: f64,
+    ) -> PassOutcome {
+        if let Ok(Some(store)) = crate::store::Store::open_read_only(state).await {
+            if let Ok(counts) = store.snapshot_counts().await {
+                self.snapshot_counts(&counts);
+            }
+            store.close().await;
+        }
+        match result {
+            Ok(report) => {
+                let outcome = report.outcome(force);
+                self.pass_finished(report, outcome, seconds, now_unix);
+                outcome
+            }
+            Err(e) => {
+                self.pass_error(e.outcome(), &e.to_string(), seconds);
+                e.outcome()
+            }
+        }
+    }
+
     /// A pass ended with a report: counts it and what its providers' transports saw
     /// (its operations were counted as they ended), and logs it.
     pub fn pass_finished(

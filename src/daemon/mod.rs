@@ -216,27 +216,12 @@ async fn one_pass(
     let seconds = (clock() - started).num_milliseconds() as f64 / 1000.0;
     // Metrics first, health last: whoever sees /healthz change sees the metrics of
     // the pass that changed it.
-    if let Ok(Some(store)) = crate::store::Store::open_read_only(&config.state).await {
-        if let Ok(counts) = store.snapshot_counts().await {
-            health.metrics.snapshot_counts(&counts);
-        }
-        store.close().await;
-    }
-    let ok = match result {
-        Ok(report) => {
-            let outcome = report.outcome(false);
-            health
-                .metrics
-                .pass_finished(&report, outcome, seconds, clock().timestamp() as f64);
-            outcome == PassOutcome::Ok
-        }
-        Err(e) => {
-            health
-                .metrics
-                .pass_error(e.outcome(), &e.to_string(), seconds);
-            false
-        }
-    };
+    let now = clock().timestamp_millis() as f64 / 1000.0;
+    let outcome = health
+        .metrics
+        .pass_ended(&config.state, &result, false, seconds, now)
+        .await;
+    let ok = outcome == PassOutcome::Ok;
     if ok {
         health.failures_in_a_row.store(0, Ordering::SeqCst);
     } else {

@@ -106,20 +106,10 @@ pub async fn push_run(
     if let Some(at) = crate::daemon::last_success(config).await {
         metrics.restore_last_success(at);
     }
-    if let Ok(Some(store)) = crate::store::Store::open_read_only(&config.state).await {
-        if let Ok(counts) = store.snapshot_counts().await {
-            metrics.snapshot_counts(&counts);
-        }
-        store.close().await;
-    }
-    match result {
-        Ok(report) => {
-            let outcome = report.outcome(force);
-            let now = clock().timestamp_millis() as f64 / 1000.0;
-            metrics.pass_finished(report, outcome, seconds, now);
-        }
-        Err(e) => metrics.pass_error(e.outcome(), &e.to_string(), seconds),
-    }
+    let now = clock().timestamp_millis() as f64 / 1000.0;
+    metrics
+        .pass_ended(&config.state, result, force, seconds, now)
+        .await;
     let url = match group_url(push) {
         Ok(u) => u,
         Err(e) => {
