@@ -20,8 +20,9 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::config::Config;
-use crate::plan::{FieldChange, OpKind, Operation, ProviderPlan, Summary};
-use crate::providers::{Fingerprint, ProviderType, Record, StoredRecord};
+use crate::executor::apply::JournalPayload;
+use crate::plan::{FieldChange, Operation, ProviderPlan, Summary};
+use crate::providers::ProviderType;
 use crate::report::{PlanReport, SourceSummary};
 use crate::store::{Store, StoreError};
 
@@ -39,21 +40,12 @@ pub struct RowBasis {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedOperation {
-    pub op: OpKind,
-    pub external_id: String,
-    pub email: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vendor_id: Option<String>,
+    /// What is sent: the same fields the journal keeps to resend an operation.
+    #[serde(flatten)]
+    pub sent: JournalPayload,
     pub reason: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<FieldChange>,
-    /// The record to push, in full (create, update, enable).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub record: Option<StoredRecord>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fingerprint: Option<String>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub adopt: bool,
     /// The snapshot row it was planned against; `None`: there was none.
     pub row: Option<RowBasis>,
 }
@@ -184,15 +176,9 @@ pub async fn build(
             .operations
             .iter()
             .map(|o| SavedOperation {
-                op: o.op,
-                external_id: o.external_id.clone(),
-                email: o.email.clone(),
-                vendor_id: o.vendor_id.clone(),
+                sent: JournalPayload::of(o),
                 reason: o.reason.clone(),
                 changes: o.changes.clone(),
-                record: o.record.as_ref().map(Record::to_stored),
-                fingerprint: o.fingerprint.map(|f| f.to_string()),
-                adopt: o.adopt,
                 row: basis.get(&o.external_id).cloned(),
             })
             .collect();
@@ -290,7 +276,7 @@ pub async fn check_current(
         }
         let now = rows(Some(store), &p.name).await?;
         for o in &p.operations {
-            let current = now.get(&o.external_id);
+            let current = now.get(&o.sent.external_id);
             if current != o.row.as_ref() {
                 let show = |r: Option<&RowBasis>| {
                     r.map_or("no row".to_string(), |r| {
@@ -300,7 +286,7 @@ pub async fn check_current(
                 moved.push(format!(
                     "{}: {}'s snapshot row is {} now; the plan was made against {}",
                     p.name,
-                    o.external_id,
+                    o.sent.external_id,
                     show(current),
                     show(o.row.as_ref())
                 ));
@@ -387,18 +373,9 @@ pub fn report(plan: &SavedPlan, selected: &[&crate::config::ProviderConfig]) -> 
 
 fn operation(o: &SavedOperation) -> Operation {
     Operation {
-        op: o.op,
-        external_id: o.external_id.clone(),
-        email: o.email.clone(),
-        vendor_id: o.vendor_id.clone(),
         reason: o.reason.clone(),
         changes: o.changes.clone(),
-        record: o.record.as_ref().map(Record::from_stored),
-        fingerprint: o
-            .fingerprint
-            .as_deref()
-            .and_then(|f| f.parse::<Fingerprint>().ok()),
-        adopt: o.adopt,
+        ..o.sent.operation()
     }
 }
 
