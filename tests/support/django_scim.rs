@@ -11,8 +11,7 @@
 //! writes rosterd sent from the server's side ([`DjangoScim::writes`]).
 //! [`RealScim`] is what the lifecycle tests need of either server.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -156,22 +155,13 @@ impl DjangoScim {
     }
 
     fn try_request(&self, method: &str, path: &str, body: Option<&Value>) -> Option<(u16, Value)> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-        let body = body.map(Value::to_string).unwrap_or_default();
-        write!(
-            s,
-            "{method} /scim/v2{path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
-             Content-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.token,
-            body.len()
+        super::scim_server::scim_request(
+            self.port,
+            &self.token,
+            &format!("/scim/v2{path}"),
+            method,
+            body,
         )
-        .ok()?;
-        let mut text = String::new();
-        s.read_to_string(&mut text).ok()?;
-        let status = text.split_whitespace().nth(1)?.parse().ok()?;
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        Some((status, serde_json::from_str(body).unwrap_or(Value::Null)))
     }
 }
 

@@ -93,22 +93,7 @@ impl ScimServer {
     }
 
     fn try_request(&self, method: &str, path: &str, body: Option<&Value>) -> Option<(u16, Value)> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-        let body = body.map(Value::to_string).unwrap_or_default();
-        write!(
-            s,
-            "{method} /v2{path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
-             Content-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.token,
-            body.len()
-        )
-        .ok()?;
-        let mut text = String::new();
-        s.read_to_string(&mut text).ok()?;
-        let status = text.split_whitespace().nth(1)?.parse().ok()?;
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        Some((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+        scim_request(self.port, &self.token, &format!("/v2{path}"), method, body)
     }
 
     /// One request as the test client: (status, JSON body or null).
@@ -203,4 +188,30 @@ pub fn user_body(
         u["externalId"] = json!(e);
     }
     u
+}
+
+/// One SCIM request over plain HTTP/1.0 to 127.0.0.1:`port` with the bearer token:
+/// (status, JSON body or null), or `None` when nothing answered.
+pub fn scim_request(
+    port: u16,
+    token: &str,
+    path: &str,
+    method: &str,
+    body: Option<&Value>,
+) -> Option<(u16, Value)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let body = body.map(Value::to_string).unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    Some((status, serde_json::from_str(body).unwrap_or(Value::Null)))
 }
