@@ -9,6 +9,7 @@ use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
+use super::references::{References, Resolved};
 use crate::plan::{OpKind, Operation, ProviderPlan};
 use crate::providers::call::{Applied, CallError, OpResult, ProviderFault, Transport};
 use crate::providers::{Fingerprint, Provider, Record, StoredRecord};
@@ -288,50 +289,26 @@ pub async fn apply_plan(
     ctx: &ApplyContext<'_>,
     plan: &ProviderPlan,
 ) -> Result<ProviderResult, ApplyError> {
-    let units = ctx.provider.units(&plan.operations);
     // What earlier passes learned about the vendor (SCIM quirks) decides the
     // requests from the start; what this pass learns is remembered below.
     ctx.provider
         .remember_quirks(&ctx.store.quirks(Some(ctx.provider.name())).await?);
     let breaker = &Breaker::new(ctx.fail_fast_after);
-    // Each unit records its operations as soon as the vendor answers, so a crash
-    // loses at most the units in flight.
-    let parts: Vec<Result<ProviderResult, ApplyError>> = stream::iter(units)
-        .map(|unit| async move {
-            let mut part = ProviderResult::default();
-            if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
-                part.not_started = unit.len();
-                return Ok(part);
+    let refs = References::load(ctx.store, ctx.provider, &plan.operations).await?;
+    let mut parts = Vec::new();
+    match &refs {
+        None => parts.extend(run_ops(ctx, &plan.operations, None, breaker).await),
+        // People are created before the operations that name them.
+        Some(r) => {
+            for wave in r.waves(&plan.operations) {
+                let ops: Vec<Operation> = wave
+                    .iter()
+                    .filter_map(|&i| plan.operations.get(i).cloned())
+                    .collect();
+                parts.extend(run_ops(ctx, &ops, Some(r), breaker).await);
             }
-            if breaker.tripped().is_some() {
-                part.deferred = unit.len();
-                for op in unit.iter().filter_map(|&i| plan.operations.get(i)) {
-                    let deferred = crate::progress::OpOutcome::Deferred;
-                    ctx.progress.op_done(ctx.provider.name(), op.op, deferred);
-                }
-                return Ok(part);
-            }
-            let ops: Vec<&Operation> = unit
-                .iter()
-                .filter_map(|&i| plan.operations.get(i))
-                .collect();
-            let ids = begin(ctx, &ops).await?;
-            crate::failpoint::reach("journaled");
-            let outcomes = ctx.provider.apply(ctx.transport, &ops).await;
-            crate::failpoint::reach("applied");
-            for ((op, begun), outcome) in ops.iter().zip(ids).zip(outcomes) {
-                breaker.observe(ctx.provider.name(), &outcome);
-                let before = crate::progress::Tally::of(&part);
-                finish(ctx, op, begun, outcome, &mut part).await?;
-                crate::failpoint::reach("recorded");
-                ctx.progress
-                    .op_done(ctx.provider.name(), op.op, before.outcome_in(&part));
-            }
-            Ok(part)
-        })
-        .buffer_unordered(ctx.concurrency.max(1))
-        .collect()
-        .await;
+        }
+    }
     ctx.progress.finish();
     let mut result = ProviderResult::default();
     for part in parts {
@@ -357,6 +334,81 @@ pub async fn apply_plan(
         "Plan applied."
     );
     Ok(result)
+}
+
+/// Runs `ops` in the adapter's units, with bounded concurrency. Each unit records its
+/// operations as soon as the vendor answers, so a crash loses at most the units in
+/// flight. With `refs`, each operation is journaled and recorded with its references
+/// as keys and sent with them as the vendor's ids.
+async fn run_ops(
+    ctx: &ApplyContext<'_>,
+    ops: &[Operation],
+    refs: Option<&References>,
+    breaker: &Breaker,
+) -> Vec<Result<ProviderResult, ApplyError>> {
+    let units = ctx.provider.units(ops);
+    stream::iter(units)
+        .map(|unit| async move {
+            let mut part = ProviderResult::default();
+            if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
+                part.not_started = unit.len();
+                return Ok(part);
+            }
+            if breaker.tripped().is_some() {
+                part.deferred = unit.len();
+                for op in unit.iter().filter_map(|&i| ops.get(i)) {
+                    let deferred = crate::progress::OpOutcome::Deferred;
+                    ctx.progress.op_done(ctx.provider.name(), op.op, deferred);
+                }
+                return Ok(part);
+            }
+            let unit_ops: Vec<&Operation> = unit.iter().filter_map(|&i| ops.get(i)).collect();
+            let resolved = resolve(refs, &unit_ops);
+            let recorded: Vec<&Operation> = resolved.iter().map(|r| r.recorded.as_ref()).collect();
+            let sent: Vec<&Operation> = resolved.iter().map(|r| r.sent.as_ref()).collect();
+            let ids = begin(ctx, &recorded).await?;
+            crate::failpoint::reach("journaled");
+            let outcomes = ctx.provider.apply(ctx.transport, &sent).await;
+            crate::failpoint::reach("applied");
+            for ((op, begun), outcome) in recorded.iter().zip(ids).zip(outcomes) {
+                breaker.observe(ctx.provider.name(), &outcome);
+                let outcome = settle(refs, op, outcome);
+                let before = crate::progress::Tally::of(&part);
+                finish(ctx, op, begun, outcome, &mut part).await?;
+                crate::failpoint::reach("recorded");
+                ctx.progress
+                    .op_done(ctx.provider.name(), op.op, before.outcome_in(&part));
+            }
+            Ok(part)
+        })
+        .buffer_unordered(ctx.concurrency.max(1))
+        .collect()
+        .await
+}
+
+/// Each operation as recorded and as sent (the same, without references).
+fn resolve<'o>(refs: Option<&References>, ops: &[&'o Operation]) -> Vec<Resolved<'o>> {
+    ops.iter()
+        .map(|&op| match refs {
+            Some(r) => r.resolve(op),
+            None => Resolved {
+                recorded: std::borrow::Cow::Borrowed(op),
+                sent: std::borrow::Cow::Borrowed(op),
+            },
+        })
+        .collect()
+}
+
+/// The vendor's answer as it is recorded: references back to keys, and a create's
+/// id noted for the operations that name its person.
+fn settle(refs: Option<&References>, recorded: &Operation, outcome: OpResult) -> OpResult {
+    match refs {
+        Some(r) => {
+            r.learn(recorded, &outcome);
+            r.restore(outcome, recorded)
+        }
+        None => outcome,
+    }
 }
 
 /// Resends the creates an interrupted run (or an unknown answer) left in flight for
@@ -394,7 +446,8 @@ pub async fn resolve_in_flight(ctx: &ApplyContext<'_>) -> Result<ProviderResult,
         ops.push(op);
         ids.push(entry.id);
     }
-    let (ops, ids) = (&ops, &ids);
+    let refs = References::load(ctx.store, ctx.provider, &ops).await?;
+    let (ops, ids, refs) = (&ops, &ids, refs.as_ref());
     let parts: Vec<Result<ProviderResult, ApplyError>> = stream::iter(ctx.provider.units(ops))
         .map(|unit| async move {
             let mut part = ProviderResult::default();
@@ -402,18 +455,18 @@ pub async fn resolve_in_flight(ctx: &ApplyContext<'_>) -> Result<ProviderResult,
                 return Ok(part);
             }
             let unit_ops: Vec<&Operation> = unit.iter().filter_map(|&i| ops.get(i)).collect();
-            let mut outcomes = ctx
-                .provider
-                .apply(ctx.transport, &unit_ops)
-                .await
-                .into_iter();
-            for &i in &unit {
-                let (Some(op), Some(&id)) = (ops.get(i), ids.get(i)) else {
+            let resolved = resolve(refs, &unit_ops);
+            let sent: Vec<&Operation> = resolved.iter().map(|r| r.sent.as_ref()).collect();
+            let mut outcomes = ctx.provider.apply(ctx.transport, &sent).await.into_iter();
+            for (&i, r) in unit.iter().zip(&resolved) {
+                let (Some(_), Some(&id)) = (ops.get(i), ids.get(i)) else {
                     continue;
                 };
+                let op = r.recorded.as_ref();
                 let outcome = outcomes
                     .next()
                     .unwrap_or_else(|| Err(CallError::new(None, "the adapter returned no result")));
+                let outcome = settle(refs, op, outcome);
                 // The resend carries whatever the interrupted attempt may have done.
                 let begun = Begun {
                     id,

@@ -7,4 +7,5 @@
 pub mod apply;
 pub mod http;
 pub mod lookup;
+pub mod references;
 pub mod windows;

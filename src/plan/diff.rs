@@ -46,6 +46,7 @@ pub fn plan_provider(
         provider,
         config,
         ctx,
+        users,
         missing: Vec::new(),
         plan: ProviderPlan {
             name: config.name.clone(),
@@ -99,6 +100,8 @@ struct Planner<'a> {
     provider: &'a dyn Mapping,
     config: &'a ProviderConfig,
     ctx: &'a PlanContext,
+    /// Every source user, sorted by key: whom a reference field may name.
+    users: &'a [User],
     /// Touched rows whose details were not loaded.
     missing: Vec<usize>,
     plan: ProviderPlan,
@@ -122,6 +125,30 @@ impl Planner<'_> {
         self.lifecycle(user) == Lifecycle::Active && self.config.scope.matches(user)
     }
 
+    /// The user's record at this provider. A reference field (a manager) keeps the
+    /// person it names only while that person is wanted here — held already or
+    /// created this pass — and is emptied otherwise (a manager who left, or who is out
+    /// of scope): the vendor cannot point at an account it does not hold, and the
+    /// record (so its fingerprint) changes when the named person arrives or leaves.
+    fn map(&self, user: &User) -> Result<Record, String> {
+        let mut record = self.provider.map_user(user)?;
+        for &field in self.provider.references() {
+            let Some(key) = record.get(field) else {
+                continue;
+            };
+            let named = self
+                .users
+                .binary_search_by(|u| u.external_id.as_str().cmp(key))
+                .ok()
+                .and_then(|i| self.users.get(i));
+            let keep = named.is_some_and(|n| n.external_id != user.external_id && self.wanted(n));
+            if !keep {
+                record = record.set(field, None);
+            }
+        }
+        Ok(record)
+    }
+
     fn user_without_row(&mut self, user: &User) {
         if !self.wanted(user) {
             return self.leaver(user);
@@ -130,7 +157,7 @@ impl Planner<'_> {
         if unsettled.is_some_and(|keys| keys.contains(&*user.external_id)) {
             return;
         }
-        let record = match self.provider.map_user(user) {
+        let record = match self.map(user) {
             Ok(r) => r,
             Err(reason) => return self.reject(user, reason),
         };
@@ -163,7 +190,7 @@ impl Planner<'_> {
             };
             return self.remove(index, row, why);
         }
-        let record = match self.provider.map_user(user) {
+        let record = match self.map(user) {
             Ok(r) => r,
             Err(reason) => return self.reject(user, reason),
         };
@@ -256,7 +283,7 @@ impl Planner<'_> {
         let vendor = self.provider.provider_type();
         // The record is what the adopted row keeps; a vendor that would refuse it
         // still gets the disable (which carries no fields).
-        let record = self.provider.map_user(user).ok();
+        let record = self.map(user).ok();
         let disable = |vendor_id: Option<String>, reason: String| Operation {
             op: OpKind::Disable,
             external_id: user.external_id.to_string(),

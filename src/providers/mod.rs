@@ -165,6 +165,13 @@ pub trait Mapping: Send + Sync {
     }
     /// Maps a source user to the vendor record, or says why the vendor would refuse it.
     fn map_user(&self, user: &User) -> Result<Record, String>;
+    /// Record fields whose value names another source person (by key): SCIM's
+    /// `manager`. The plan keeps such a value only while that person is wanted at this
+    /// provider; the executor sends it as that person's id at the vendor, creating
+    /// people before the ones who name them (see `executor::references`).
+    fn references(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Whether the change from `old` to `new` can be pushed to an existing account.
     /// `Err` carries the reason it cannot (the plan reports it as manual action, or
     /// recreates the account when the change is an email change and policy says so).

@@ -17,6 +17,7 @@ mod leavers;
 mod lock;
 mod quirks;
 mod rate_windows;
+mod references;
 mod runs;
 mod snapshot;
 mod snapshot_read;

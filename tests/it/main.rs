@@ -75,6 +75,8 @@ mod saved_plans;
 mod scim;
 #[path = "../scim_django.rs"]
 mod scim_django;
+#[path = "../scim_managers.rs"]
+mod scim_managers;
 #[path = "../secrets_never_leak.rs"]
 mod secrets_never_leak;
 #[path = "../soak.rs"]

@@ -139,6 +139,7 @@ pub const SETTABLE: &[&str] = &[
     "department",
     "employeeNumber",
     "costCenter",
+    patch::MANAGER,
 ];
 
 pub struct Scim {
@@ -178,6 +179,7 @@ impl Scim {
                         "department",
                         "employeeNumber",
                         "costCenter",
+                        patch::MANAGER,
                     ],
                     disable: true,
                     enable: true,
@@ -246,6 +248,11 @@ impl Mapping for Scim {
 
     fn map_user(&self, user: &User) -> Result<Record, String> {
         map_with(user, &self.mapping)
+    }
+
+    /// `manager` names the manager by key; it is sent as the manager's id here.
+    fn references(&self) -> &'static [&'static str] {
+        &[patch::MANAGER]
     }
 }
 

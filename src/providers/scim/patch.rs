@@ -34,7 +34,7 @@ pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:
 
 /// Attributes rosterd manages only where a mapping sets them (`attributes:`), as
 /// (record field, PATCH path): a provider without them never writes or removes them.
-pub const MAPPED: [(&str, &str); 7] = [
+pub const MAPPED: [(&str, &str); 8] = [
     ("title", "title"),
     ("preferredLanguage", "preferredLanguage"),
     ("locale", "locale"),
@@ -51,7 +51,15 @@ pub const MAPPED: [(&str, &str); 7] = [
         "costCenter",
         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter",
     ),
+    (MANAGER, MANAGER_PATH),
 ];
+
+/// The enterprise `manager`: a complex attribute whose `value` is the manager's id at
+/// the service (the record holds it as sent, resolved from the manager's key by the
+/// executor). Written as `{"value": id}`; compared by `value` only, as servers add
+/// `$ref` and `displayName` to what they answer.
+pub const MANAGER: &str = "manager";
+pub const MANAGER_PATH: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager";
 
 /// The value of a User resource at a managed `path` (`name.givenName` inside `name`,
 /// `urn:…:enterprise:2.0:User:department` inside the extension's object); `None` for
@@ -110,6 +118,10 @@ pub fn same(path: &str, a: &Value, b: &Value, strict: bool) -> bool {
         "emails" | "phoneNumbers" => {
             let (x, y) = (multi(path, a, strict), multi(path, b, strict));
             !x.2 && !y.2 && x == y
+        }
+        MANAGER_PATH => {
+            let id = |v: &Value| v.get("value").cloned().unwrap_or_else(|| v.clone());
+            id(a) == id(b)
         }
         _ => a == b,
     }

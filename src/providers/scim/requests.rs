@@ -101,6 +101,11 @@ fn managed(record: &Record) -> Map<String, Value> {
     let mut enterprise = Map::new();
     for (field, path) in patch::MAPPED {
         let Some(v) = text(field) else { continue };
+        let v = if field == patch::MANAGER {
+            json!({ "value": v })
+        } else {
+            v
+        };
         match path.strip_prefix(patch::ENTERPRISE) {
             Some(_) => enterprise.insert(field.into(), v),
             None => m.insert(field.into(), v),
