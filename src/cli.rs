@@ -487,8 +487,14 @@ async fn sync_command(config: &Config, args: SyncArgs, today: NaiveDate) -> Exit
     }
     if let Some(key) = &args.explain {
         return match crate::mapping::explain(config, &selected, key).await {
-            Ok(text) => {
-                print!("{}", crate::redact::scrub(&text));
+            Ok(explanation) => {
+                match args.format {
+                    Format::Text => out!("{}", explanation.text()),
+                    Format::Json => outln!("{}", crate::output::json(&explanation)),
+                    Format::Jsonl => {
+                        outln!("{}", crate::output::versioned_json(&explanation, false))
+                    }
+                }
                 ExitCode::from(EXIT_OK)
             }
             Err(e) => fail(e),

@@ -130,6 +130,10 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
             "orphans.schema.json",
             schema::<Versioned<crate::orphans::OrphansReport>>(),
         ),
+        (
+            "explain.schema.json",
+            schema::<Versioned<crate::mapping::Explanation>>(),
+        ),
         ("history.schema.json", schema::<HistoryDoc>()),
         ("jsonl.schema.json", schema::<JsonlLine<'static>>()),
     ]

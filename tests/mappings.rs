@@ -350,6 +350,47 @@ fn explain_shows_each_field_its_template_and_value_or_the_rejection() {
          \x20 tierId               \"{SALES}\"  (from {{{{ department | lookup('tier_by_department') }}}})\n"
     );
     assert_eq!(stdout, want);
+    // The same as JSON: each field with its value and template (null: built in).
+    let (code, stdout, stderr) = ws.run(&[
+        "sync",
+        "--dry-run",
+        "--explain",
+        &people[0].id,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let fields = &doc["providers"][0]["fields"];
+    assert_eq!(doc["external_id"], "E00001");
+    assert_eq!(
+        fields[0],
+        serde_json::json!({"field": "externalId", "value": "E00001", "template": null})
+    );
+    assert_eq!(
+        fields[4],
+        serde_json::json!({"field": "tierId", "value": SALES, "template": "{{ department | lookup('tier_by_department') }}"})
+    );
+    let (_, stdout, _) = ws.run(&[
+        "sync",
+        "--dry-run",
+        "--explain",
+        "E00002",
+        "--format",
+        "json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        doc["providers"][0]["rejected"]
+            .as_str()
+            .unwrap()
+            .contains("\"Legal\""),
+        "{doc}"
+    );
+    assert!(
+        doc["providers"][0]["fields"][0]["error"].as_str().is_some(),
+        "{doc}"
+    );
 
     // By email, a rejected user: the template and the reason.
     let (code, stdout, stderr) = ws.run(&["sync", "--dry-run", "--explain", "USER2@corp.example"]);

@@ -1,6 +1,6 @@
 //! The machine-readable contract: every JSON document rosterd prints carries
 //! `format_version: 1` and matches its schema in `schemas/` — checked here on real
-//! output (plan, result, jsonl lines, status, check, history, orphans), so a schema
+//! output (plan, result, jsonl lines, status, check, explain, history, orphans), so a schema
 //! that drifted from what is printed fails.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -116,6 +116,18 @@ async fn every_json_document_carries_its_version_and_matches_its_schema() {
         "orphans.schema.json",
         doc(run(&["orphans", "--format", "json"])),
     ));
+    // Bob is out of hesh's scope: both kinds of provider part.
+    let explained = doc(run(&[
+        "sync",
+        "--dry-run",
+        "--explain",
+        "emp-0002",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(explained["providers"][0]["in_scope"], false, "{explained}");
+    assert_eq!(explained["providers"][1]["in_scope"], true, "{explained}");
+    docs.push(("explain.schema.json", explained));
     let history: Value = serde_json::from_str(&run(&["history", "--format", "json"])).unwrap();
     assert_eq!(history["format_version"], 1);
     assert!(!history["entries"].as_array().unwrap().is_empty());

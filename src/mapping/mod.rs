@@ -25,7 +25,7 @@ use std::sync::Arc;
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Deserialize;
 
-pub use explain::explain;
+pub use explain::{explain, Explanation, FieldExplanation, ProviderExplanation};
 
 use crate::config::Issue;
 use crate::providers::Record;
