@@ -52,6 +52,14 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if and (eq .Values.state.backend "postgres") (or .Values.state.postgres.password.existingSecret .Values.state.postgres.password.value) -}}true{{- end -}}
 {{- end -}}
 
+{{/* The PostgreSQL password as a mounted file (the default) or as an environment variable. */}}
+{{- define "rosterd.postgresPasswordFileMounted" -}}
+{{- if and (include "rosterd.hasPostgresPassword" .) (eq .Values.state.postgres.password.as "file") -}}true{{- end -}}
+{{- end -}}
+{{- define "rosterd.postgresPasswordEnv" -}}
+{{- if and (include "rosterd.hasPostgresPassword" .) (eq .Values.state.postgres.password.as "env") -}}ROSTERD_STATE_PASSWORD{{- end -}}
+{{- end -}}
+
 {{- define "rosterd.hasSourceMount" -}}
 {{- if or .Values.source.existingConfigMap .Values.source.files .Values.source.volume -}}true{{- end -}}
 {{- end -}}
@@ -90,6 +98,12 @@ ConfigMap, which every release renders.
 {{- if and .Values.state.postgres.password.existingSecret .Values.state.postgres.password.value -}}
 {{- fail "state.postgres.password: give existingSecret or value, not both" -}}
 {{- end -}}
+{{- if not (has .Values.state.postgres.password.as (list "file" "env")) -}}
+{{- fail (printf "state.postgres.password.as: %q is not file or env" .Values.state.postgres.password.as) -}}
+{{- end -}}
+{{- if and (include "rosterd.postgresPasswordEnv" .) (not (regexMatch "^postgres(ql)?://[^/@?#:]+@" $url)) -}}
+{{- fail "state.postgres.url: name the user (postgres://USER@host:5432/db) for state.postgres.password.as: env, which puts the password after it" -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.credentials.existingSecret .Values.credentials.create -}}
 {{- fail "credentials: give existingSecret or create, not both" -}}
@@ -114,6 +128,12 @@ ConfigMap, which every release renders.
 {{- fail "config.daemon.listen: set by the chart (from metrics.port); remove it from config" -}}
 {{- end -}}
 {{- $source := $config.source | default dict -}}
+{{- if not $source.type -}}
+{{- fail "config.source: required, with its type (csv, json, http or scim; README, Configuration); examples/ in the chart has whole values files" -}}
+{{- end -}}
+{{- if not $config.providers -}}
+{{- fail "config.providers: required, at least one vendor (README, Vendors)" -}}
+{{- end -}}
 {{- if has ($source.type | default "") (list "csv" "json") -}}
 {{- if not (include "rosterd.hasSourceMount" .) -}}
 {{- fail (printf "config.source.type: %s reads a file: mount the export with source.existingConfigMap, source.files or source.volume (or use an http source)" $source.type) -}}
@@ -134,7 +154,9 @@ ConfigMap, which every release renders.
 
 {{/* The state key of rosterd's config. */}}
 {{- define "rosterd.state" -}}
-{{- if eq .Values.state.backend "postgres" -}}
+{{- if include "rosterd.postgresPasswordEnv" . -}}
+{{- regexReplaceAll "^(postgres(ql)?://[^/@?#:]+)@" .Values.state.postgres.url (printf "${1}:$${%s}@" (include "rosterd.postgresPasswordEnv" .)) -}}
+{{- else if eq .Values.state.backend "postgres" -}}
 {{- .Values.state.postgres.url -}}
 {{- else -}}
 {{- printf "%s/rosterd.db" (include "rosterd.stateDir" .) -}}
@@ -145,7 +167,7 @@ ConfigMap, which every release renders.
 {{- define "rosterd.config" -}}
 {{- $config := deepCopy (.Values.config | default dict) -}}
 {{- $_ := set $config "state" (include "rosterd.state" .) -}}
-{{- if include "rosterd.hasPostgresPassword" . -}}
+{{- if include "rosterd.postgresPasswordFileMounted" . -}}
 {{- $_ := set $config "state_password_file" (include "rosterd.postgresPasswordFile" .) -}}
 {{- end -}}
 {{- if eq .Values.mode "deployment" -}}
@@ -197,6 +219,13 @@ containers:
     env:
       - name: ROSTERD_CONFIG
         value: {{ printf "%s/rosterd.yaml" (include "rosterd.configDir" $root) }}
+      {{- with include "rosterd.postgresPasswordEnv" $root }}
+      - name: {{ . }}
+        valueFrom:
+          secretKeyRef:
+            name: {{ include "rosterd.postgresSecret" $root }}
+            key: {{ $root.Values.state.postgres.password.key | quote }}
+      {{- end }}
     securityContext:
       {{- toYaml $root.Values.securityContext | nindent 6 }}
     resources:
@@ -222,7 +251,7 @@ containers:
       {{- if include "rosterd.hasCredentials" $root }}
       - { name: credentials, mountPath: {{ include "rosterd.credentialsDir" $root }}, readOnly: true }
       {{- end }}
-      {{- if include "rosterd.hasPostgresPassword" $root }}
+      {{- if include "rosterd.postgresPasswordFileMounted" $root }}
       - { name: postgres-password, mountPath: {{ dir (include "rosterd.postgresPasswordFile" $root) }}, readOnly: true }
       {{- end }}
       {{- if eq $root.Values.state.backend "sqlite" }}
@@ -241,7 +270,7 @@ volumes:
       secretName: {{ include "rosterd.credentialsSecret" $root }}
       defaultMode: 256  # 0400
   {{- end }}
-  {{- if include "rosterd.hasPostgresPassword" $root }}
+  {{- if include "rosterd.postgresPasswordFileMounted" $root }}
   - name: postgres-password
     secret:
       secretName: {{ include "rosterd.postgresSecret" $root }}
