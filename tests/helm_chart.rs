@@ -914,7 +914,20 @@ fn unsafe_combinations_are_refused_with_the_value_to_change() {
         (
             "a mode that does not exist",
             base(json!({ "mode": "statefulSet" })),
-            "mode: \"statefulSet\" is not cronJob or deployment",
+            "at '/mode': value must be one of 'cronJob', 'deployment'",
+        ),
+        (
+            "a misspelt value key (values.schema.json)",
+            base(json!({ "replica": 2 })),
+            "additional properties 'replica' not allowed",
+        ),
+        (
+            "a password delivered neither as a file nor by the environment",
+            pg(
+                "cronJob",
+                json!({ "state": { "postgres": { "password": { "as": "argv" } } } }),
+            ),
+            "at '/state/postgres/password/as': value must be one of 'file', 'env'",
         ),
         (
             "a password in the URL",
