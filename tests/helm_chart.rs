@@ -741,6 +741,67 @@ fn the_postgres_password_can_come_through_the_environment_into_the_url() {
     });
 }
 
+/// A child process killed when the test ends, passed or not.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_deployment_daemon_answers_its_probes_and_metrics_on_the_port_the_chart_opens() {
+    let Some(helm) = helm() else { return };
+    let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
+    let port = support::process::free_port();
+    let mut values = cronjob_csv_values(&fake, 3);
+    merge(
+        &mut values,
+        json!({
+            "mode": "deployment",
+            "metrics": { "port": port },
+            "state": { "backend": "postgres", "postgres": { "url": "postgres://rosterd@postgres.db.svc:5432/rosterd" } },
+        }),
+    );
+    let release = Release::render(&helm, &values);
+    let c = release.container();
+    assert_eq!(c["ports"][0]["containerPort"], port);
+    let root = tempfile::tempdir().unwrap();
+    let config_path = release.mount(root.path());
+    // No PostgreSQL server here: the state is a file for this run, the rest as rendered.
+    let mut config: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    config["state"] = json!(root.path().join("rosterd.db").to_str().unwrap());
+    std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
+
+    let daemon = Killed(
+        Command::new(env!("CARGO_BIN_EXE_rosterd"))
+            .args(release.args())
+            .env("ROSTERD_CONFIG", &config_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    for probe in ["livenessProbe", "readinessProbe"] {
+        let get = &c[probe]["httpGet"];
+        assert_eq!(get["port"], c["ports"][0]["name"], "{probe}");
+        let path = get["path"].as_str().unwrap();
+        let (status, _) = support::process::wait_for(
+            &format!("{probe} {path}"),
+            std::time::Duration::from_secs(30),
+            || support::process::http_get(port, path),
+        );
+        assert_eq!(status, 200, "{probe} {path} before any pass");
+    }
+    let (status, metrics) = support::process::http_get(port, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(metrics.contains("rosterd_passes_total"), "{metrics}");
+    drop(daemon);
+}
+
 #[test]
 fn deployment_replicas_and_the_service_monitor_follow_the_values() {
     let Some(helm) = helm() else { return };
