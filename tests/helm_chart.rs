@@ -1092,6 +1092,31 @@ fn unsafe_combinations_are_refused_with_the_value_to_change() {
     }
 }
 
+#[test]
+fn a_secret_written_into_the_config_is_refused_before_it_reaches_a_configmap() {
+    let Some(helm) = helm() else { return };
+    // Every key rosterd holds as a secret, wherever in the config it is written.
+    for key in rosterd::config::secret::SECRET_KEYS {
+        let mut values = http_values();
+        values["config"]["providers"][0][*key] = json!("sk-literal-in-values");
+        let (ok, stdout, stderr) = run_helm(&helm, &["template", "sync"], &values);
+        assert!(!ok, "{key}: rendered\n{stdout}");
+        assert!(
+            stderr.contains(&format!("config: has `{key}:`, a secret")),
+            "{key}: {stderr}"
+        );
+        assert!(!stderr.contains("sk-literal-in-values"), "{key}: echoed");
+    }
+    let mut values = http_values();
+    values["config"]["source"]["auth"] =
+        json!({ "basic": { "username": "rosterd", "password": "pw-literal" } });
+    let (ok, _, stderr) = run_helm(&helm, &["template", "sync"], &values);
+    assert!(
+        !ok && stderr.contains("config: has `password:`"),
+        "{stderr}"
+    );
+}
+
 /// `extra` merged into `base`, objects key by key.
 fn merge(base: &mut Value, extra: Value) {
     match (base, extra) {

@@ -119,6 +119,15 @@ ConfigMap, which every release renders.
 {{- fail "source: give one of existingConfigMap, files or volume" -}}
 {{- end -}}
 {{- $config := .Values.config | default dict -}}
+{{- /* rosterd's secret keys (src/config/secret.rs SECRET_KEYS): the ConfigMap is readable by
+whoever reads the namespace's config, so a secret written there leaks before rosterd
+refuses it; and the chart gives vendors no environment for a ${VAR}. */ -}}
+{{- $configYaml := toYaml $config -}}
+{{- range (list "api_key" "token" "password" "bearer_token" "client_secret") -}}
+{{- if regexMatch (printf "(?m)^[ -]*%s:" .) $configYaml -}}
+{{- fail (printf "config: has `%s:`, a secret, which a ConfigMap must not hold; write `%s_file: %s/<key>` and put the value in the credentials Secret" . . (include "rosterd.credentialsDir" $)) -}}
+{{- end -}}
+{{- end -}}
 {{- range (list "state" "schedule") -}}
 {{- if hasKey $config . -}}
 {{- fail (printf "config.%s: set by the chart (from %s); remove it from config" . (ternary "state.backend and state.sqlite / state.postgres" "schedule" (eq . "state"))) -}}
