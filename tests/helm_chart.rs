@@ -438,6 +438,9 @@ fn cronjob_on_sqlite_syncs_the_csv_it_mounts_with_the_key_it_mounts_as_a_file() 
         json!([3])
     );
     assert_eq!(job["template"]["spec"]["restartPolicy"], "Never");
+    assert!(job["template"]["spec"]
+        .get("topologySpreadConstraints")
+        .is_none());
     assert_eq!(release.args(), ["sync", "--format", "json"]);
 
     // The key is a file from the chart's Secret, read-only, and not in the config.
@@ -604,6 +607,7 @@ fn the_chart_examples_render_valid_manifests_and_configs_rosterd_loads() {
                 vec![
                     "ConfigMap".to_string(),
                     "Deployment".to_string(),
+                    "PodDisruptionBudget".to_string(),
                     "Service".to_string(),
                     "ServiceMonitor".to_string()
                 ]
@@ -669,10 +673,23 @@ fn deployment_runs_two_daemons_on_postgres_with_metrics_and_no_service_monitor()
     let release = Release::render(&helm, &postgres_values("deployment"));
     assert_eq!(
         release.kinds(),
-        ["ConfigMap", "Deployment", "Secret", "Service"]
+        [
+            "ConfigMap",
+            "Deployment",
+            "PodDisruptionBudget",
+            "Secret",
+            "Service"
+        ]
     );
     let d = release.one("Deployment");
     assert_eq!(d["spec"]["replicas"], 2);
+    // A drain evicts one daemon at a time; the two go to different nodes where they can.
+    let pdb = release.one("PodDisruptionBudget");
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    assert_eq!(pdb["spec"]["selector"], d["spec"]["selector"]);
+    let spread = &d["spec"]["template"]["spec"]["topologySpreadConstraints"][0];
+    assert_eq!(spread["topologyKey"], "kubernetes.io/hostname");
+    assert_eq!(spread["labelSelector"], d["spec"]["selector"]);
     assert_eq!(release.args(), ["daemon"]);
     assert!(release.all("PersistentVolumeClaim").is_empty());
     assert!(release.all("CronJob").is_empty());
