@@ -161,7 +161,7 @@ refuses it; and the chart gives vendors no environment for a ${VAR}. */ -}}
 {{- end -}}
 {{- end -}}
 
-{{/* The state key of rosterd's config. */}}
+{{/* The state key of rosterd's config as one string: a file, or a URL (with the password's ${VAR} in it for as: env). */}}
 {{- define "rosterd.state" -}}
 {{- if include "rosterd.postgresPasswordEnv" . -}}
 {{- regexReplaceAll "^(postgres(ql)?://[^/@?#:]+)@" .Values.state.postgres.url (printf "${1}:$${%s}@" (include "rosterd.postgresPasswordEnv" .)) -}}
@@ -175,9 +175,11 @@ refuses it; and the chart gives vendors no environment for a ${VAR}. */ -}}
 {{/* rosterd's config: the user's `config` with the keys the chart owns. */}}
 {{- define "rosterd.config" -}}
 {{- $config := deepCopy (.Values.config | default dict) -}}
-{{- $_ := set $config "state" (include "rosterd.state" .) -}}
 {{- if include "rosterd.postgresPasswordFileMounted" . -}}
-{{- $_ := set $config "state_password_file" (include "rosterd.postgresPasswordFile" .) -}}
+{{- /* rosterd's form for a password apart from the URL: state: {url, password_file}. */ -}}
+{{- $_ := set $config "state" (dict "url" .Values.state.postgres.url "password_file" (include "rosterd.postgresPasswordFile" .)) -}}
+{{- else -}}
+{{- $_ := set $config "state" (include "rosterd.state" .) -}}
 {{- end -}}
 {{- if eq .Values.mode "deployment" -}}
 {{- $_ := set $config "schedule" .Values.schedule -}}
