@@ -1139,6 +1139,30 @@ fn a_secret_written_into_the_config_is_refused_before_it_reaches_a_configmap() {
     );
 }
 
+#[test]
+fn an_export_too_large_for_a_configmap_is_refused_and_sent_to_a_volume() {
+    let Some(helm) = helm() else { return };
+    let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
+    // 16,000 people: 1.04 MB of CSV, more than a ConfigMap holds.
+    let values = cronjob_csv_values(&fake, 16_000);
+    let (ok, _, stderr) = run_helm(&helm, &["template", "sync"], &values);
+    assert!(!ok, "rendered");
+    assert!(
+        stderr.contains("more than a ConfigMap holds") && stderr.contains("source.volume"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("user1@corp.example"), "the export echoed");
+}
+
+#[test]
+fn the_chart_deploys_the_image_of_this_version() {
+    let chart: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(chart().join("Chart.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(chart["appVersion"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(chart["apiVersion"], "v2");
+}
+
 /// `extra` merged into `base`, objects key by key.
 fn merge(base: &mut Value, extra: Value) {
     match (base, extra) {

@@ -118,6 +118,13 @@ ConfigMap, which every release renders.
 {{- if gt $mounts 1 -}}
 {{- fail "source: give one of existingConfigMap, files or volume" -}}
 {{- end -}}
+{{- $filesBytes := 0 -}}
+{{- range $name, $contents := .Values.source.files -}}
+{{- $filesBytes = add $filesBytes (len $name) (len (toString $contents)) -}}
+{{- end -}}
+{{- if gt $filesBytes 1000000 -}}
+{{- fail (printf "source.files: %d bytes, more than a ConfigMap holds (1 MiB with its metadata); mount the export with source.volume instead" $filesBytes) -}}
+{{- end -}}
 {{- $config := .Values.config | default dict -}}
 {{- /* rosterd's secret keys (src/config/secret.rs SECRET_KEYS): the ConfigMap is readable by
 whoever reads the namespace's config, so a secret written there leaks before rosterd
