@@ -43,6 +43,8 @@ mod dry_run;
 mod e2e_four_vendors;
 #[path = "../fake_hesh.rs"]
 mod fake_hesh;
+#[path = "../helm_chart.rs"]
+mod helm_chart;
 #[path = "../history.rs"]
 mod history;
 #[path = "../hostile_inputs.rs"]
