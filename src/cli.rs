@@ -382,7 +382,7 @@ async fn forget_command(config: &Config, name: &str) -> ExitCode {
             config.path.display()
         ));
     }
-    let _lock = match crate::store::RunLock::acquire(&config.state) {
+    let _lock = match crate::store::RunLock::acquire(&config.state).await {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
@@ -615,10 +615,9 @@ async fn status_command(config: &Config, args: StatusArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let state = config.state.display().to_string();
     let status = match crate::status::read(
         store.as_ref(),
-        &state,
+        &config.state,
         args.runs,
         config.safety.quarantine_after,
     )

@@ -19,6 +19,7 @@ mod journal;
 mod leavers;
 pub mod location;
 mod lock;
+mod lock_postgres;
 mod postgres;
 mod quirks;
 mod rate_windows;
@@ -49,7 +50,7 @@ pub use history::{HistoryEntry, HistoryFilter, Pruned};
 pub use journal::{Begun, JournalEntry, JournalStatus, SnapshotChange};
 pub use leavers::LeaverOutcome;
 pub use location::{PgLocation, StateLocation};
-pub use lock::{LockError, RunLock};
+pub use lock::{FileLock, LockError, RunLock};
 pub use quirks::QuirkRow;
 pub use rate_windows::RateWindow;
 pub use runs::{PassOutcome, RunMode, RunRecord};
@@ -394,6 +395,7 @@ fn is_not_a_database(e: &sqlx::Error) -> bool {
 }
 
 /// The highest schema version this build knows.
+#[cfg(test)]
 fn supported_version() -> i64 {
     supported(&MIGRATOR)
 }
