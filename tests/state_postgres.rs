@@ -336,3 +336,72 @@ fn two_daemons_pass_one_at_a_time_and_the_survivor_takes_over_from_a_killed_hold
         assert!(!d.log().contains(PASSWORD), "the database password leaked");
     }
 }
+
+#[test]
+fn state_copy_moves_a_file_state_to_postgres_and_the_next_pass_sends_nothing() {
+    let Some(db) = Db::new() else { return };
+    let fake = FakeHesh::start_blocking(FakeHeshOptions::default());
+    // First on the file state, as before the move.
+    let ws = Workspace::hesh(&fake.base_url(), fake.tenant_id(), fake.api_key(), "");
+    ws.write_people(&people(4));
+    let config = ws.path().join("rosterd.yaml");
+    let (code, stdout, stderr) = run(&ws, &config, &["sync"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(fake.users().len(), 4);
+
+    // The password by PGPASSWORD, not on the command line.
+    let url = db.server.url_without_password(&db.name);
+    let copy = |force: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rosterd"));
+        c.args(["state", "copy", "--from"])
+            .arg(ws.state())
+            .args(["--to", &url])
+            .env("PGPASSWORD", PASSWORD);
+        if force {
+            c.arg("--force");
+        }
+        let out = c.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.contains(PASSWORD), "the password leaked: {text}");
+        (out.status.code().unwrap_or(-1), text)
+    };
+    let (code, text) = copy(false);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("snapshot 4"), "{text}");
+    assert!(text.contains(&format!("to {url}")), "{text}");
+
+    // Again: the target holds a state now, kept unless --force.
+    let (code, text) = copy(false);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("already holds a state"), "{text}");
+    let (code, text) = copy(true);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("replaced the state"), "{text}");
+
+    // The config moves to PostgreSQL: the copied snapshot is the truth, nothing to do.
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        yaml.replacen("state: state.db\n", &db.state_line(), 1),
+    )
+    .unwrap();
+    fake.clear_requests();
+    let (code, stdout, stderr) = run(&ws, &config, &["sync"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let writes = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .count();
+    assert_eq!(writes, 0, "the pass after the move sent writes");
+    fake.assert_no_duplicates();
+    assert_eq!(
+        db.runs().len(),
+        2,
+        "the file's run and the pass after the move"
+    );
+}

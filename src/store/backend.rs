@@ -122,6 +122,7 @@ pub(crate) trait Cols {
     fn text(&self, i: usize) -> Result<&str, sqlx::Error>;
     fn opt_text(&self, i: usize) -> Result<Option<&str>, sqlx::Error>;
     fn int(&self, i: usize) -> Result<i64, sqlx::Error>;
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, sqlx::Error>;
 }
 
 macro_rules! impl_cols {
@@ -134,6 +135,9 @@ macro_rules! impl_cols {
                 self.try_get(i)
             }
             fn int(&self, i: usize) -> Result<i64, sqlx::Error> {
+                self.try_get(i)
+            }
+            fn opt_int(&self, i: usize) -> Result<Option<i64>, sqlx::Error> {
                 self.try_get(i)
             }
         }

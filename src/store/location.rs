@@ -162,6 +162,22 @@ fn percent_decode(text: &str) -> String {
 }
 
 impl StateLocation {
+    /// A state named on the command line (`state copy --from/--to`): a postgres://
+    /// URL, else a file path. A password in the URL (or in `PGPASSWORD`, which the
+    /// PostgreSQL client reads) is registered with the scrubber first.
+    pub fn from_arg(text: &str) -> Result<StateLocation, PgUrlError> {
+        if !is_postgres_url(text) {
+            return Ok(StateLocation::File(PathBuf::from(text)));
+        }
+        if let Some(password) = PgLocation::password_in(text) {
+            crate::redact::register(&password);
+        }
+        if let Ok(password) = std::env::var("PGPASSWORD") {
+            crate::redact::register(&password);
+        }
+        PgLocation::parse(text, None).map(StateLocation::Postgres)
+    }
+
     /// What messages call it: the file's path, or the database without the password.
     pub fn display(&self) -> Shown<'_> {
         Shown(self)

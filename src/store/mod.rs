@@ -13,6 +13,7 @@
 
 #[macro_use]
 pub(crate) mod backend;
+pub mod copy;
 mod failures;
 mod history;
 mod journal;
