@@ -54,7 +54,7 @@ impl PgLocation {
     pub fn parse(text: &str, password: Option<SecretString>) -> Result<PgLocation, PgUrlError> {
         let mut url =
             url::Url::parse(text.trim()).map_err(|e| PgUrlError::NotAUrl(e.to_string()))?;
-        let in_url = url.password().map(|p| percent_decode(p));
+        let in_url = url.password().map(percent_decode);
         // Setting a password on a URL with a host cannot fail.
         let _ = url.set_password(None);
         if url.host_str().is_none_or(str::is_empty) {

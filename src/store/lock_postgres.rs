@@ -20,7 +20,7 @@ use super::{PgLocation, StoreError};
 
 /// The advisory lock key: a fixed 64-bit number, "rosterd" in ASCII, so other
 /// applications sharing the database are unlikely to pick it.
-const LOCK_KEY: i64 = 0x726f_7374_6572_64;
+const LOCK_KEY: i64 = 0x0072_6f73_7465_7264;
 
 /// A held PostgreSQL run lock; dropping it closes the session, which releases it.
 #[derive(Debug)]
