@@ -2,4 +2,5 @@
 //! cargo only notices edits to files it already knows of.
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
+    println!("cargo:rerun-if-changed=migrations-postgres");
 }

@@ -102,11 +102,37 @@ pub enum Command {
     /// What rosterd did, oldest first: each operation with its pass, provider, user
     /// key, changed field names, outcome, vendor id and error (from the state file).
     History(HistoryArgs),
+    /// The state itself (needs no config): `state copy` moves it between an SQLite
+    /// file and a PostgreSQL database.
+    #[command(subcommand)]
+    State(StateCommand),
     /// Print the shell completion script for SHELL (needs no config).
     Completions(CompletionsArgs),
     /// Print the man page (roff) of rosterd, or of one of its commands (needs no
     /// config): `rosterd man > rosterd.1`, `rosterd man sync > rosterd-sync.1`.
     Man(ManArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Copy every table of a state to another, exactly (ids included): an SQLite
+    /// file to PostgreSQL or back. A target holding a state is refused unless
+    /// --force, which replaces it. Give a database password by PGPASSWORD, not in
+    /// the URL (a command line is visible to other users).
+    Copy(StateCopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StateCopyArgs {
+    /// The state to copy: a file path or a postgres:// URL.
+    #[arg(long, value_name = "PATH|URL")]
+    pub from: String,
+    /// Where to copy it: a file path or a postgres:// URL (the database must exist).
+    #[arg(long, value_name = "PATH|URL")]
+    pub to: String,
+    /// Replace a state the target already holds.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -282,6 +308,10 @@ pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
                 }
             };
         }
+        Command::State(StateCommand::Copy(args)) => {
+            let _logs = crate::telemetry::init(None);
+            return state_copy_command(args).await;
+        }
         _ => {}
     }
     let config = match Config::load(&cli.config) {
@@ -303,7 +333,7 @@ pub async fn run(cli: Cli, today: NaiveDate) -> ExitCode {
         Command::Orphans(args) => orphans_command(&config, args, today).await,
         Command::History(args) => history_command(&config, args).await,
         // Answered above, before the config is read.
-        Command::Completions(_) | Command::Man(_) => ExitCode::from(EXIT_OK),
+        Command::Completions(_) | Command::Man(_) | Command::State(_) => ExitCode::from(EXIT_OK),
         Command::Daemon(args) => {
             let options = crate::daemon::DaemonOptions {
                 config_path: cli.config.clone(),
@@ -382,7 +412,7 @@ async fn forget_command(config: &Config, name: &str) -> ExitCode {
             config.path.display()
         ));
     }
-    let _lock = match crate::store::RunLock::acquire(&config.state) {
+    let _lock = match crate::store::RunLock::acquire(&config.state).await {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
@@ -432,6 +462,43 @@ async fn forget_command(config: &Config, name: &str) -> ExitCode {
         );
     }
     ExitCode::from(EXIT_OK)
+}
+
+/// `state copy`: says what it copied, and whether it replaced a state.
+async fn state_copy_command(args: &StateCopyArgs) -> ExitCode {
+    let parse = |flag: &str, text: &str| {
+        crate::store::StateLocation::from_arg(text)
+            .map_err(|e| format!("{flag}: the PostgreSQL URL {e}"))
+    };
+    let (from, to) = match (parse("--from", &args.from), parse("--to", &args.to)) {
+        (Ok(from), Ok(to)) => (from, to),
+        (Err(e), _) | (_, Err(e)) => return fail(e),
+    };
+    match crate::store::copy::copy(&from, &to, args.force).await {
+        Ok(copied) => {
+            let rows = |t: &[(&str, u64)]| {
+                t.iter()
+                    .map(|(table, n)| format!("{table} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            if !copied.replaced.is_empty() {
+                outln!(
+                    "replaced the state {} held (--force): {}",
+                    to.display(),
+                    rows(&copied.replaced)
+                );
+            }
+            outln!(
+                "copied {} to {}: {}",
+                from.display(),
+                to.display(),
+                rows(&copied.tables)
+            );
+            ExitCode::from(EXIT_OK)
+        }
+        Err(e) => fail(e),
+    }
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -621,10 +688,9 @@ async fn status_command(config: &Config, args: StatusArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let state = config.state.display().to_string();
     let status = match crate::status::read(
         store.as_ref(),
-        &state,
+        &config.state,
         args.runs,
         config.safety.quarantine_after,
     )

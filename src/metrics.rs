@@ -240,7 +240,7 @@ impl Metrics {
     /// ended ([`Metrics::pass_finished`] / [`Metrics::pass_error`]). Its outcome.
     pub async fn pass_ended(
         &self,
-        state: &std::path::Path,
+        state: &crate::store::StateLocation,
         result: &Result<PlanReport, crate::sync::SyncError>,
         force: bool,
         seconds: f64,

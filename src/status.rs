@@ -70,12 +70,12 @@ pub struct AccountCounts {
 /// Reads the status; `None` store means there is no state file yet.
 pub async fn read(
     store: Option<&Store>,
-    state: &str,
+    state: &crate::store::StateLocation,
     runs: u32,
     quarantine_after: u32,
 ) -> Result<Status, StoreError> {
     let mut status = Status {
-        state: state.to_string(),
+        state: state.display().to_string(),
         runs: Vec::new(),
         accounts: Vec::new(),
         attention: Vec::new(),
@@ -94,7 +94,7 @@ pub async fn read(
         .collect();
     // One run at a time: while a process holds the run lock, the newest run, if it
     // has not finished, is that process's; older unfinished runs were interrupted.
-    let holder = crate::store::RunLock::holder(std::path::Path::new(state));
+    let holder = crate::store::RunLock::holder(state).await;
     if let Some(pid) = holder {
         if let Some(newest) = status.runs.first_mut().filter(|r| r.finished_at.is_none()) {
             newest.outcome = "running".into();

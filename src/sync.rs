@@ -84,9 +84,10 @@ pub enum SyncError {
     /// A state-file error before the pass says which file (see [`SyncError::State`]).
     #[error("{0}")]
     Store(#[from] StoreError),
-    #[error("{}", state_message(path, source))]
+    #[error("{}", state_message(state, source))]
     State {
-        path: std::path::PathBuf,
+        /// The state as messages name it (never a password).
+        state: String,
         #[source]
         source: StoreError,
     },
@@ -104,10 +105,15 @@ impl SyncError {
     }
 
     /// Names the state file in a state-file error, so the operator knows which file.
-    fn in_state_file(self, path: &std::path::Path) -> SyncError {
+    /// The run lock is held by another run (or replica).
+    pub fn is_lock_busy(&self) -> bool {
+        matches!(self, SyncError::Lock(crate::store::LockError::Busy { .. }))
+    }
+
+    fn in_state_file(self, state: &crate::store::StateLocation) -> SyncError {
         match self {
             SyncError::Store(source) => SyncError::State {
-                path: path.to_path_buf(),
+                state: state.display().to_string(),
                 source,
             },
             other => other,
@@ -115,10 +121,9 @@ impl SyncError {
     }
 }
 
-fn state_message(path: &std::path::Path, source: &StoreError) -> String {
+fn state_message(shown: &str, source: &StoreError) -> String {
     let inner = source.to_string();
-    let shown = path.display().to_string();
-    if inner.contains(&shown) {
+    if inner.contains(shown) {
         inner
     } else {
         format!("state file {shown}: {inner}")
@@ -148,6 +153,10 @@ pub struct ApplyRequest<'a> {
     pub confirm: Option<&'a (dyn Fn(&PlanReport) -> bool + Sync)>,
     /// Told of each operation as it ends (the daemon's metrics).
     pub observer: Option<&'a dyn crate::progress::OpObserver>,
+    /// One of several daemon replicas on a shared (PostgreSQL) state: a run lock held
+    /// elsewhere is another replica's turn, not a pass that failed to start, so no
+    /// webhook is told of it.
+    pub replica: bool,
 }
 
 /// A saved plan to apply exactly (see [`crate::saved_plan`]).
@@ -181,6 +190,7 @@ impl<'a> ApplyRequest<'a> {
             saved: None,
             confirm: None,
             observer: None,
+            replica: false,
         }
     }
 }
@@ -199,6 +209,7 @@ pub async fn apply_pass(
     let config = request.config;
     let pass = match Pass::open(config, clock).await {
         Ok(pass) => pass,
+        Err(e) if request.replica && e.is_lock_busy() => return Err(e),
         Err(e) => {
             // A pass that could not start (the state file locked by another run, or
             // unreadable) is told too: no pass ran, and none will until it is fixed.
@@ -263,7 +274,7 @@ struct Pass<'c> {
 impl<'c> Pass<'c> {
     /// Takes the run lock, opens the state file and records the start of the run.
     async fn open(config: &Config, clock: &'c Clock) -> Result<Pass<'c>, SyncError> {
-        let lock = RunLock::acquire(&config.state)?;
+        let lock = RunLock::acquire(&config.state).await?;
         let store = Store::open(&config.state).await?;
         let run_id = uuid::Uuid::new_v4().to_string();
         store.run_start(&run_id, RunMode::Apply, clock()).await?;

@@ -416,7 +416,7 @@ fn a_pass_that_cannot_start_because_the_state_is_locked_is_told_too() {
             .collect::<Vec<_>>(),
     );
     // Another run holds the state file's lock (this test process, through the library).
-    let _held = rosterd::store::RunLock::acquire(&ws.path().join("state.db")).unwrap();
+    let _held = rosterd::store::FileLock::acquire(&ws.path().join("state.db")).unwrap();
     let run = sync(&ws, &receiver);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(fake.writes().is_empty());

@@ -12,6 +12,7 @@ mod scim_source;
 mod scope;
 pub mod secret;
 mod source;
+mod state;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -85,8 +86,8 @@ pub struct ParseContext<'a> {
 pub struct Config {
     /// The file it was read from.
     pub path: PathBuf,
-    /// SQLite state file.
-    pub state: PathBuf,
+    /// Where the state is kept: an SQLite file, or a PostgreSQL database.
+    pub state: crate::store::StateLocation,
     /// Cron expression for the daemon (validated).
     pub schedule: Option<String>,
     pub log: LogConfig,
@@ -289,8 +290,9 @@ impl ProviderConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    /// A path or a postgres:// URL, or a mapping (see `state.rs`).
     #[serde(default)]
-    state: Option<PathBuf>,
+    state: Option<Value>,
     #[serde(default)]
     schedule: Option<String>,
     #[serde(default)]
@@ -377,6 +379,7 @@ impl Config {
             )]));
         }
         let mut issues = Vec::new();
+        state::separate_url_password(&mut tree, &mut issues);
         secret::check_no_literal_secrets(&tree, "", &mut issues);
         http_auth::check_no_literal_header_value(&tree, &mut issues);
         crate::notify::config::check_no_literal_url(&tree, &mut issues);
@@ -467,6 +470,7 @@ fn validate(
         }
     }
     let source = raw.source.validate(base_dir, issues);
+    let state = state::parse(raw.state, base_dir, issues);
     let notify = crate::notify::config::parse(raw.notify, base_dir, issues);
     let metrics = raw.metrics.and_then(|m| m.validate(issues));
     if raw.providers.is_empty() {
@@ -561,10 +565,7 @@ fn validate(
     }
     Some(Config {
         path: path.to_path_buf(),
-        state: raw
-            .state
-            .map(|s| base_dir.join(s))
-            .unwrap_or_else(|| PathBuf::from("rosterd.db")),
+        state,
         schedule: raw.schedule,
         log: LogConfig {
             dir: raw.log.dir.as_ref().map(|d| base_dir.join(d)),

@@ -50,7 +50,7 @@ pub fn check_no_literal_secrets(value: &Value, path: &str, issues: &mut Vec<Issu
     }
 }
 
-fn is_single_env_ref(s: &str) -> bool {
+pub(super) fn is_single_env_ref(s: &str) -> bool {
     let s = s.trim();
     s.starts_with("${")
         && s.ends_with('}')

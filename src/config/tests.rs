@@ -80,7 +80,10 @@ fn has(issues: &[Issue], path: &str, needle: &str) -> bool {
 fn good_config_loads_with_paths_resolved_and_secrets_read() {
     let (dir, r) = load(GOOD);
     let c = r.unwrap();
-    assert_eq!(c.state, dir.path().join("state/rosterd.db"));
+    assert_eq!(
+        c.state.file(),
+        Some(dir.path().join("state/rosterd.db").as_path())
+    );
     assert_eq!(c.source.path, dir.path().join("users.csv"));
     assert_eq!(c.source.provision_days_before_start, 7);
     assert_eq!(c.providers.len(), 4);

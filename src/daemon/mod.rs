@@ -210,9 +210,18 @@ async fn one_pass(
         }),
         // Operations are counted as they end, not when the pass does.
         observer: Some(&health.metrics),
+        replica: true,
         ..crate::sync::ApplyRequest::new(&config, &selected, started.date_naive())
     };
     let result = crate::sync::apply_pass(&request, clock.as_ref(), &stop).await;
+    if let Some(e) = result.as_ref().err().filter(|e| e.is_lock_busy()) {
+        // Another replica (sharing a PostgreSQL state) or a one-shot run is passing:
+        // this one waits for the next tick, healthy, and takes over once the holder
+        // is gone (its lock dies with it).
+        info!(reason = %e, "The run lock is held elsewhere; this pass is skipped, the next tick tries again.");
+        health.ready.store(true, Ordering::SeqCst);
+        return;
+    }
     let seconds = (clock() - started).num_milliseconds() as f64 / 1000.0;
     // Metrics first, health last: whoever sees /healthz change sees the metrics of
     // the pass that changed it.

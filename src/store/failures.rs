@@ -3,10 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-use sqlx::Row;
-
 use super::{query_err, time_text, OpKind, Store, StoreError};
+use chrono::{DateTime, Utc};
 
 /// The last failed operation of one user at one provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,9 +29,9 @@ impl Store {
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        with_pool!(self, |pool| sqlx::query(
             "INSERT INTO failures (provider, external_id, op, fingerprint, count, last_error, last_at) \
-             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6) \
+             VALUES ($1, $2, $3, $4, 1, $5, $6) \
              ON CONFLICT (provider, external_id) DO UPDATE SET \
                 count = CASE WHEN failures.op = excluded.op AND failures.fingerprint = excluded.fingerprint \
                              THEN failures.count + 1 ELSE 1 END, \
@@ -47,10 +45,10 @@ impl Store {
         // Free text a vendor may have echoed a secret into: scrubbed before it is kept.
         .bind(crate::redact::scrub(error).into_owned())
         .bind(time_text(now))
-        .execute(&self.pool)
+        .execute(pool)
         .await
-        .map_err(query_err("count a failure"))?;
-        Ok(())
+        .map(|_| ()))
+        .map_err(query_err("count a failure"))
     }
 
     /// Forgets a user's failures (after a confirmed operation).
@@ -59,13 +57,15 @@ impl Store {
         provider: &str,
         external_id: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM failures WHERE provider = ? AND external_id = ?")
-            .bind(provider)
-            .bind(external_id)
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("clear a failure"))?;
-        Ok(())
+        with_pool!(self, |pool| sqlx::query(
+            "DELETE FROM failures WHERE provider = $1 AND external_id = $2"
+        )
+        .bind(provider)
+        .bind(external_id)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+        .map_err(query_err("clear a failure"))
     }
 
     /// Every user of `provider` with failures, by external_id.
@@ -74,19 +74,19 @@ impl Store {
         provider: &str,
     ) -> Result<BTreeMap<String, FailureRecord>, StoreError> {
         const ACTION: &str = "read failures";
-        let rows = sqlx::query(
-            "SELECT external_id, op, fingerprint, count, last_error FROM failures WHERE provider = ?",
-        )
-        .bind(provider)
-        .fetch_all(&self.pool)
-        .await
+        let rows: Vec<(String, String, String, i64, String)> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT external_id, op, fingerprint, count, last_error FROM failures \
+                 WHERE provider = $1",
+            )
+            .bind(provider)
+            .fetch_all(pool)
+            .await
+        })
         .map_err(query_err(ACTION))?;
         let mut out = BTreeMap::new();
-        for row in rows {
-            let count: i64 = row.try_get(3).map_err(query_err(ACTION))?;
-            let external_id: String = row.try_get(0).map_err(query_err(ACTION))?;
-            let op: &str = row.try_get(1).map_err(query_err(ACTION))?;
-            let op = OpKind::parse(op).ok_or_else(|| StoreError::Corrupt {
+        for (external_id, op, fingerprint, count, last_error) in rows {
+            let op = OpKind::parse(&op).ok_or_else(|| StoreError::Corrupt {
                 provider: provider.to_string(),
                 external_id: external_id.clone(),
                 message: format!("failures: unknown operation {op:?}"),
@@ -95,9 +95,9 @@ impl Store {
                 external_id,
                 FailureRecord {
                     op,
-                    fingerprint: row.try_get(2).map_err(query_err(ACTION))?,
+                    fingerprint,
                     count: u32::try_from(count).unwrap_or(u32::MAX),
-                    last_error: row.try_get(4).map_err(query_err(ACTION))?,
+                    last_error,
                 },
             );
         }
@@ -122,27 +122,28 @@ impl Store {
     /// Accounts needing manual action, then failing operations, by provider and key.
     pub async fn attention(&self) -> Result<Vec<Attention>, StoreError> {
         const ACTION: &str = "read what needs attention";
-        let rows = sqlx::query(
-            "SELECT provider, external_id, 'manual', 0, coalesce(last_error, '') FROM snapshot \
-             WHERE state = 'manual' \
-             UNION ALL \
-             SELECT provider, external_id, op, count, last_error FROM failures \
-             ORDER BY 1, 2",
-        )
-        .fetch_all(&self.pool)
-        .await
+        let rows: Vec<(String, String, String, i64, String)> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT provider, external_id, 'manual', CAST(0 AS BIGINT), \
+                        coalesce(last_error, '') FROM snapshot \
+                 WHERE state = 'manual' \
+                 UNION ALL \
+                 SELECT provider, external_id, op, count, last_error FROM failures \
+                 ORDER BY 1, 2",
+            )
+            .fetch_all(pool)
+            .await
+        })
         .map_err(query_err(ACTION))?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let count: i64 = row.try_get(3).map_err(query_err(ACTION))?;
-            out.push(Attention {
-                provider: row.try_get(0).map_err(query_err(ACTION))?,
-                external_id: row.try_get(1).map_err(query_err(ACTION))?,
-                what: row.try_get(2).map_err(query_err(ACTION))?,
+        Ok(rows
+            .into_iter()
+            .map(|(provider, external_id, what, count, message)| Attention {
+                provider,
+                external_id,
+                what,
                 failures: u32::try_from(count).unwrap_or(u32::MAX),
-                message: row.try_get(4).map_err(query_err(ACTION))?,
-            });
-        }
-        Ok(out)
+                message,
+            })
+            .collect())
     }
 }

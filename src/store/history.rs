@@ -7,9 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
 
+use super::backend::{Begin, Cols, Sql};
 use super::{parse_time, query_err, time_text, OpKind, Store, StoreError};
 
 /// Which journal entries to read; every part narrows the answer.
@@ -65,6 +64,59 @@ macro_rules! history_select {
     };
 }
 
+/// The history of the keys in the JSON array `$1`.
+const HISTORY_OF_KEYS: Sql = Sql {
+    sqlite: concat!(
+        history_select!(),
+        "WHERE j.external_id IN (SELECT value FROM json_each($1)) \
+           AND ($2 IS NULL OR j.provider = $2) \
+           AND j.created_at >= $3 AND j.created_at < $4 \
+         ORDER BY j.created_at, j.id"
+    ),
+    postgres: concat!(
+        history_select!(),
+        "WHERE j.external_id IN (SELECT jsonb_array_elements_text($1::jsonb)) \
+           AND ($2::text IS NULL OR j.provider = $2) \
+           AND j.created_at >= $3 AND j.created_at < $4 \
+         ORDER BY j.created_at, j.id"
+    ),
+};
+
+/// The history of every key (`$1` is NULL).
+const HISTORY_OF_ALL: Sql = Sql {
+    sqlite: concat!(
+        history_select!(),
+        "WHERE $1 IS NULL \
+           AND ($2 IS NULL OR j.provider = $2) \
+           AND j.created_at >= $3 AND j.created_at < $4 \
+         ORDER BY j.created_at, j.id"
+    ),
+    postgres: concat!(
+        history_select!(),
+        "WHERE $1::text IS NULL \
+           AND ($2::text IS NULL OR j.provider = $2) \
+           AND j.created_at >= $3 AND j.created_at < $4 \
+         ORDER BY j.created_at, j.id"
+    ),
+};
+
+/// Keys that ever had an email, compared without case (ASCII, as SQLite's NOCASE).
+const KEYS_WITH_EMAIL: Sql = Sql {
+    sqlite: "SELECT external_id FROM snapshot WHERE email = $1 COLLATE NOCASE \
+             UNION \
+             SELECT external_id FROM journal \
+             WHERE json_extract(payload, '$.email') = $1 COLLATE NOCASE \
+             ORDER BY 1",
+    postgres: "SELECT external_id FROM snapshot \
+               WHERE translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') \
+                   = translate($1, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') \
+               UNION \
+               SELECT external_id FROM journal \
+               WHERE translate(payload::jsonb ->> 'email', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') \
+                   = translate($1, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') \
+               ORDER BY 1",
+};
+
 impl Store {
     /// The journal entries `filter` selects, oldest first, all at once (see
     /// [`Store::history_stream`] for answers that may be large).
@@ -84,54 +136,44 @@ impl Store {
         // time passes: '' sorts before and '~' after every RFC 3339 text.
         let since = filter.since.map_or_else(String::new, time_text);
         let until = filter.until.map_or_else(|| "~".to_string(), time_text);
-        let query = match filter.keys.as_deref() {
+        let keys = match filter.keys.as_deref() {
             Some([]) => return stream::empty().boxed(),
             // One JSON array for any number of keys: they are the source's, untrusted
             // text, so bound, never spliced into the SQL.
-            Some(keys) => sqlx::query(concat!(
-                history_select!(),
-                "WHERE j.external_id IN (SELECT value FROM json_each(?1)) \
-                   AND (?2 IS NULL OR j.provider = ?2) \
-                   AND j.created_at >= ?3 AND j.created_at < ?4 \
-                 ORDER BY j.created_at, j.id"
-            ))
-            .bind(Some(serde_json::Value::from(keys.to_vec()).to_string())),
-            // `?1 IS NULL` (bound to NULL) keeps the other parameters' numbers.
-            None => sqlx::query(concat!(
-                history_select!(),
-                "WHERE ?1 IS NULL \
-                   AND (?2 IS NULL OR j.provider = ?2) \
-                   AND j.created_at >= ?3 AND j.created_at < ?4 \
-                 ORDER BY j.created_at, j.id"
-            ))
-            .bind(None::<String>),
+            Some(keys) => Some(serde_json::Value::from(keys.to_vec()).to_string()),
+            None => None,
         };
-        query
-            .bind(filter.provider.clone())
-            .bind(since)
-            .bind(until)
-            .fetch(&self.pool)
-            .map(|row| {
-                row.map_err(query_err("read the history"))
-                    .and_then(|r| history_entry(&r))
-            })
-            .boxed()
+        let provider = filter.provider.clone();
+        with_pool!(self, |pool, dialect| {
+            let sql = match keys {
+                Some(_) => dialect.pick(&HISTORY_OF_KEYS),
+                // `$1 IS NULL` (bound to NULL) keeps the other parameters' numbers.
+                None => dialect.pick(&HISTORY_OF_ALL),
+            };
+            sqlx::query(sql)
+                .bind(keys)
+                .bind(provider)
+                .bind(since)
+                .bind(until)
+                .fetch(pool)
+                .map(|row| {
+                    row.map_err(query_err("read the history"))
+                        .and_then(|r| history_entry(&r))
+                })
+                .boxed()
+        })
     }
 
     /// The source keys that ever had `email` (compared without case): in the snapshot
     /// now, or in any operation the journal still holds — so a person's past is found
     /// after their email changed, under the old address or the new one.
     pub async fn keys_with_email(&self, email: &str) -> Result<Vec<String>, StoreError> {
-        sqlx::query_scalar(
-            "SELECT external_id FROM snapshot WHERE email = ?1 COLLATE NOCASE \
-             UNION \
-             SELECT external_id FROM journal \
-             WHERE json_extract(payload, '$.email') = ?1 COLLATE NOCASE \
-             ORDER BY 1",
+        with_pool!(self, |pool, dialect| sqlx::query_scalar(
+            dialect.pick(&KEYS_WITH_EMAIL)
         )
         .bind(email)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(query_err("look up an email in the history"))
     }
 
@@ -158,52 +200,49 @@ impl Store {
     pub async fn prune_before(&self, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError> {
         const ACTION: &str = "prune old history";
         let cutoff = time_text(cutoff);
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(query_err(ACTION))?;
-        let journal = sqlx::query(
-            "DELETE FROM journal WHERE status != 'in_flight' \
-             AND coalesce(finished_at, created_at) < ?",
-        )
-        .bind(&cutoff)
-        .execute(&mut *tx)
-        .await
-        .map_err(query_err(ACTION))?
-        .rows_affected();
-        let runs = sqlx::query(
-            "DELETE FROM runs WHERE coalesce(finished_at, started_at) < ? \
-             AND run_id NOT IN (SELECT run_id FROM journal WHERE status = 'in_flight') \
-             AND run_id IS NOT (SELECT run_id FROM runs WHERE outcome = 'ok' \
-                                ORDER BY started_at DESC, rowid DESC LIMIT 1)",
-        )
-        .bind(&cutoff)
-        .execute(&mut *tx)
-        .await
-        .map_err(query_err(ACTION))?
-        .rows_affected();
-        tx.commit().await.map_err(query_err(ACTION))?;
+        let (journal, runs) = with_pool!(self, async |pool| {
+            let mut tx = pool.begin_write().await?;
+            let journal = sqlx::query(
+                "DELETE FROM journal WHERE status != 'in_flight' \
+                 AND coalesce(finished_at, created_at) < $1",
+            )
+            .bind(&cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let runs = sqlx::query(
+                "DELETE FROM runs WHERE coalesce(finished_at, started_at) < $1 \
+                 AND run_id NOT IN (SELECT run_id FROM journal WHERE status = 'in_flight') \
+                 AND run_id IS DISTINCT FROM (SELECT run_id FROM runs WHERE outcome = 'ok' \
+                                    ORDER BY started_at DESC, rowid DESC LIMIT 1)",
+            )
+            .bind(&cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await.map(|()| (journal, runs))
+        })
+        .map_err(query_err(ACTION))?;
         Ok(Pruned { journal, runs })
     }
 }
 
-fn history_entry(row: &SqliteRow) -> Result<HistoryEntry, StoreError> {
-    let id: i64 = row.try_get(0).map_err(query_err("read the history"))?;
+fn history_entry(row: &impl Cols) -> Result<HistoryEntry, StoreError> {
+    let id = row.int(0).map_err(query_err("read the history"))?;
     let corrupt = |message: String| StoreError::CorruptRow {
         table: "journal",
         key: id.to_string(),
         message,
     };
     let get_err = |e: sqlx::Error| corrupt(e.to_string());
-    let sent_at: &str = row.try_get(1).map_err(get_err)?;
-    let finished_at: Option<&str> = row.try_get(2).map_err(get_err)?;
-    let run_found: Option<&str> = row.try_get(4).map_err(get_err)?;
-    let run_outcome: Option<String> = row.try_get(5).map_err(get_err)?;
-    let op: &str = row.try_get(8).map_err(get_err)?;
-    let fields: Option<&str> = row.try_get(9).map_err(get_err)?;
-    let status: String = row.try_get(10).map_err(get_err)?;
-    let outcome: Option<String> = row.try_get(11).map_err(get_err)?;
+    let sent_at = row.text(1).map_err(get_err)?;
+    let finished_at = row.opt_text(2).map_err(get_err)?;
+    let run_found = row.opt_text(4).map_err(get_err)?;
+    let run_outcome = row.opt_text(5).map_err(get_err)?.map(str::to_owned);
+    let op = row.text(8).map_err(get_err)?;
+    let fields = row.opt_text(9).map_err(get_err)?;
+    let status = row.text(10).map_err(get_err)?.to_owned();
+    let outcome = row.opt_text(11).map_err(get_err)?.map(str::to_owned);
     let fields = fields
         .map(serde_json::from_str::<Vec<String>>)
         .transpose()
@@ -211,20 +250,20 @@ fn history_entry(row: &SqliteRow) -> Result<HistoryEntry, StoreError> {
     Ok(HistoryEntry {
         sent_at: parse_time(sent_at).map_err(corrupt)?,
         finished_at: finished_at.map(parse_time).transpose().map_err(corrupt)?,
-        run_id: row.try_get(3).map_err(get_err)?,
+        run_id: row.text(3).map_err(get_err)?.to_owned(),
         run_outcome: match (run_found, run_outcome) {
             (None, _) => "pruned".into(),
             (Some(_), None) => "unfinished".into(),
             (Some(_), Some(o)) => o,
         },
-        provider: row.try_get(6).map_err(get_err)?,
-        external_id: row.try_get(7).map_err(get_err)?,
+        provider: row.text(6).map_err(get_err)?.to_owned(),
+        external_id: row.text(7).map_err(get_err)?.to_owned(),
         op: OpKind::parse(op).ok_or_else(|| corrupt(format!("unknown operation {op:?}")))?,
         fields,
         // Entries from before schema 5 have no outcome: their status says it.
         outcome: outcome.unwrap_or(status),
-        vendor_id: row.try_get(12).map_err(get_err)?,
-        error: row.try_get(13).map_err(get_err)?,
+        vendor_id: row.opt_text(12).map_err(get_err)?.map(str::to_owned),
+        error: row.opt_text(13).map_err(get_err)?.map(str::to_owned),
     })
 }
 

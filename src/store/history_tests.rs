@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::*;
 use crate::providers::Fingerprint;
+use crate::store::test_state::{on_both_backends, Fresh};
 use crate::store::{AccountState, PassOutcome, RunMode, SnapshotChange, SnapshotUpsert};
 
 fn at(day: i64) -> DateTime<Utc> {
@@ -27,15 +28,8 @@ fn upsert<'a>(external_id: &'a str, email: &'a str, state: AccountState) -> Snap
     }
 }
 
-async fn store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("state.db")).await.unwrap();
-    (dir, store)
-}
-
-#[tokio::test]
-async fn history_lists_operations_oldest_first_with_fields_outcome_and_vendor_id() {
-    let (_dir, s) = store().await;
+async fn history_lists_operations_oldest_first_with_fields_outcome_and_vendor_id(state: &Fresh) {
+    let s = state.open().await;
     s.run_start("r1", RunMode::Apply, at(0)).await.unwrap();
     let fields = ["email", "first_name"];
     let created = s
@@ -144,9 +138,8 @@ async fn history_lists_operations_oldest_first_with_fields_outcome_and_vendor_id
     assert!(s.history(&nobody).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_manual_outcome_and_a_delete_keep_the_vendor_id() {
-    let (_dir, s) = store().await;
+async fn a_manual_outcome_and_a_delete_keep_the_vendor_id(state: &Fresh) {
+    let s = state.open().await;
     let made = s
         .journal_begin("r1", "hesh", OpKind::Create, "E1", "{}", at(0))
         .await
@@ -173,9 +166,8 @@ async fn a_manual_outcome_and_a_delete_keep_the_vendor_id() {
     assert_eq!(all[1].vendor_id.as_deref(), Some("v-1"));
 }
 
-#[tokio::test]
-async fn keys_with_email_finds_a_key_under_its_old_and_new_email() {
-    let (_dir, s) = store().await;
+async fn keys_with_email_finds_a_key_under_its_old_and_new_email(state: &Fresh) {
+    let s = state.open().await;
     let old = s
         .journal_begin(
             "r1",
@@ -200,9 +192,8 @@ async fn keys_with_email_finds_a_key_under_its_old_and_new_email() {
         .is_empty());
 }
 
-#[tokio::test]
-async fn pruning_removes_old_finished_rows_and_keeps_in_flight_new_and_snapshot() {
-    let (_dir, s) = store().await;
+async fn pruning_removes_old_finished_rows_and_keeps_in_flight_new_and_snapshot(state: &Fresh) {
+    let s = state.open().await;
     for (run, day, outcome) in [
         ("old-ok", 0, PassOutcome::Ok),
         ("old-failed", 1, PassOutcome::Failed),
@@ -271,9 +262,8 @@ async fn pruning_removes_old_finished_rows_and_keeps_in_flight_new_and_snapshot(
     );
 }
 
-#[tokio::test]
-async fn retention_0_or_past_any_date_prunes_nothing_and_days_count_back_from_now() {
-    let (_dir, s) = store().await;
+async fn retention_0_or_past_any_date_prunes_nothing_and_days_count_back_from_now(state: &Fresh) {
+    let s = state.open().await;
     s.run_start("r", RunMode::Apply, at(0)).await.unwrap();
     s.run_finish("r", at(0), PassOutcome::Failed, "{}")
         .await
@@ -298,3 +288,11 @@ async fn retention_0_or_past_any_date_prunes_nothing_and_days_count_back_from_no
         }
     );
 }
+
+on_both_backends!(
+    history_lists_operations_oldest_first_with_fields_outcome_and_vendor_id,
+    a_manual_outcome_and_a_delete_keep_the_vendor_id,
+    keys_with_email_finds_a_key_under_its_old_and_new_email,
+    pruning_removes_old_finished_rows_and_keeps_in_flight_new_and_snapshot,
+    retention_0_or_past_any_date_prunes_nothing_and_days_count_back_from_now,
+);

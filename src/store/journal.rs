@@ -3,10 +3,9 @@
 //! start are the ones a crash interrupted.
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
 
-use super::snapshot::{upsert_query, SnapshotUpsert};
+use super::backend::{Begin, Cols};
+use super::snapshot::{bind_row, SnapshotUpsert, DELETE_ROW, UPSERT_ONE};
 use super::{parse_time, query_err, time_text, AccountState, OpKind, Store, StoreError};
 
 /// What a confirmed operation changes in the snapshot.
@@ -118,43 +117,40 @@ impl Store {
     ) -> Result<Begun, StoreError> {
         const ACTION: &str = "write a journal entry";
         let fields = fields.map(|f| serde_json::Value::from(f.to_vec()).to_string());
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(query_err(ACTION))?;
-        // An earlier attempt at the same account still in flight (its outcome unknown)
-        // is carried by this one: one entry per account, not one per pass.
-        let superseded = sqlx::query(
-            "UPDATE journal SET status = 'failed', outcome = 'failed', \
-                 error = 'superseded by a later attempt', finished_at = ? \
-             WHERE status = 'in_flight' AND provider = ? AND external_id = ?",
-        )
-        .bind(time_text(now))
-        .bind(provider)
-        .bind(external_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(query_err(ACTION))?
-        .rows_affected();
-        let done = sqlx::query(
-            "INSERT INTO journal \
-                 (run_id, provider, op, external_id, payload, status, created_at, fields) \
-             VALUES (?, ?, ?, ?, ?, 'in_flight', ?, ?)",
-        )
-        .bind(run_id)
-        .bind(provider)
-        .bind(op.as_str())
-        .bind(external_id)
-        .bind(crate::redact::scrub(payload_json).into_owned())
-        .bind(time_text(now))
-        .bind(fields)
-        .execute(&mut *tx)
-        .await
+        let (superseded, id): (u64, i64) = with_pool!(self, async |pool| {
+            let mut tx = pool.begin_write().await?;
+            // An earlier attempt at the same account still in flight (its outcome
+            // unknown) is carried by this one: one entry per account, not one per pass.
+            let superseded = sqlx::query(
+                "UPDATE journal SET status = 'failed', outcome = 'failed', \
+                     error = 'superseded by a later attempt', finished_at = $1 \
+                 WHERE status = 'in_flight' AND provider = $2 AND external_id = $3",
+            )
+            .bind(time_text(now))
+            .bind(provider)
+            .bind(external_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let id = sqlx::query_scalar(
+                "INSERT INTO journal \
+                     (run_id, provider, op, external_id, payload, status, created_at, fields) \
+                 VALUES ($1, $2, $3, $4, $5, 'in_flight', $6, $7) RETURNING id",
+            )
+            .bind(run_id)
+            .bind(provider)
+            .bind(op.as_str())
+            .bind(external_id)
+            .bind(crate::redact::scrub(payload_json).into_owned())
+            .bind(time_text(now))
+            .bind(fields)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await.map(|()| (superseded, id))
+        })
         .map_err(query_err(ACTION))?;
-        tx.commit().await.map_err(query_err(ACTION))?;
         Ok(Begun {
-            id: done.last_insert_rowid(),
+            id,
             carries_unknown: superseded > 0,
         })
     }
@@ -168,99 +164,98 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         const ACTION: &str = "finish a journal entry";
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(query_err(ACTION))?;
         // A confirmed operation that left the account needing a person is `manual`.
         let outcome = match snapshot {
             Some(SnapshotChange::Upsert(row)) if row.state == AccountState::Manual => "manual",
             _ => "done",
         };
-        let done = sqlx::query(
-            "UPDATE journal SET status = 'done', outcome = ?, finished_at = ? \
-             WHERE id = ? AND status = 'in_flight'",
-        )
-        .bind(outcome)
-        .bind(time_text(now))
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(query_err(ACTION))?;
-        if done.rows_affected() == 0 {
-            // Dropping the transaction rolls it back.
-            return Err(StoreError::NotInFlight { id });
-        }
-        // The vendor's id, for the history: read before a delete removes the row.
-        if let Some(SnapshotChange::Remove {
-            provider,
-            external_id,
-        }) = snapshot
-        {
-            record_vendor_id(&mut tx, id, provider, external_id).await?;
-        }
-        match snapshot {
-            None => {}
-            Some(SnapshotChange::Upsert(row)) => {
-                upsert_query(row)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err(ACTION))?;
+        let qe = |source| StoreError::Query {
+            action: ACTION,
+            source,
+        };
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await.map_err(qe)?;
+            let done = sqlx::query(
+                "UPDATE journal SET status = 'done', outcome = $1, finished_at = $2 \
+                 WHERE id = $3 AND status = 'in_flight'",
+            )
+            .bind(outcome)
+            .bind(time_text(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(qe)?;
+            if done.rows_affected() == 0 {
+                // Dropping the transaction rolls it back.
+                return Err(StoreError::NotInFlight { id });
             }
-            Some(SnapshotChange::State {
-                provider,
-                external_id,
-                state,
-                confirmed_at,
-            }) => {
-                let changed = sqlx::query(
-                    "UPDATE snapshot SET state = ?, confirmed_at = ?, last_error = NULL, \
-                     failures = 0 WHERE provider = ? AND external_id = ?",
+            // The vendor's id, for the history: copied from the row before a delete
+            // removes it, and after the other changes have written it.
+            let copy_vendor_id = |change: &SnapshotChange<'_>| {
+                let (provider, external_id) = row_key(change);
+                sqlx::query(
+                    "UPDATE journal SET vendor_id = \
+                         (SELECT vendor_id FROM snapshot WHERE provider = $1 AND external_id = $2) \
+                     WHERE id = $3",
                 )
-                .bind(state.as_str())
-                .bind(time_text(*confirmed_at))
-                .bind(*provider)
-                .bind(*external_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(query_err(ACTION))?;
-                if changed.rows_affected() == 0 {
-                    return Err(StoreError::Corrupt {
-                        provider: provider.to_string(),
-                        external_id: external_id.to_string(),
-                        message: format!("no snapshot row to mark {}", state.as_str()),
-                    });
+                .bind(provider.to_owned())
+                .bind(external_id.to_owned())
+                .bind(id)
+            };
+            match snapshot {
+                None => {}
+                Some(change @ SnapshotChange::Upsert(row)) => {
+                    bind_row!(sqlx::query(UPSERT_ONE), row)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(qe)?;
+                    copy_vendor_id(change).execute(&mut *tx).await.map_err(qe)?;
                 }
-            }
-            Some(SnapshotChange::Remove {
-                provider,
-                external_id,
-            }) => {
-                sqlx::query("DELETE FROM snapshot WHERE provider = ? AND external_id = ?")
+                Some(
+                    change @ SnapshotChange::State {
+                        provider,
+                        external_id,
+                        state,
+                        confirmed_at,
+                    },
+                ) => {
+                    let changed = sqlx::query(
+                        "UPDATE snapshot SET state = $1, confirmed_at = $2, last_error = NULL, \
+                         failures = 0 WHERE provider = $3 AND external_id = $4",
+                    )
+                    .bind(state.as_str())
+                    .bind(time_text(*confirmed_at))
                     .bind(*provider)
                     .bind(*external_id)
                     .execute(&mut *tx)
                     .await
-                    .map_err(query_err(ACTION))?;
+                    .map_err(qe)?;
+                    if changed.rows_affected() == 0 {
+                        return Err(StoreError::Corrupt {
+                            provider: provider.to_string(),
+                            external_id: external_id.to_string(),
+                            message: format!("no snapshot row to mark {}", state.as_str()),
+                        });
+                    }
+                    copy_vendor_id(change).execute(&mut *tx).await.map_err(qe)?;
+                }
+                Some(
+                    change @ SnapshotChange::Remove {
+                        provider,
+                        external_id,
+                    },
+                ) => {
+                    copy_vendor_id(change).execute(&mut *tx).await.map_err(qe)?;
+                    sqlx::query(DELETE_ROW)
+                        .bind(*provider)
+                        .bind(*external_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(qe)?;
+                }
             }
-        }
-        // ... and after the others have written it.
-        match snapshot {
-            Some(SnapshotChange::Upsert(SnapshotUpsert {
-                provider,
-                external_id,
-                ..
-            }))
-            | Some(SnapshotChange::State {
-                provider,
-                external_id,
-                ..
-            }) => record_vendor_id(&mut tx, id, provider, external_id).await?,
-            _ => {}
-        }
-        tx.commit().await.map_err(query_err(ACTION))?;
-        Ok(())
+            tx.commit().await.map_err(qe)
+        })
     }
 
     /// Marks an operation failed, with the vendor's (or transport's) message.
@@ -291,19 +286,20 @@ impl Store {
         outcome: &'static str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE journal SET status = 'failed', outcome = ?, error = ?, finished_at = ? \
-             WHERE id = ? AND status = 'in_flight'",
+        let done = with_pool!(self, |pool| sqlx::query(
+            "UPDATE journal SET status = 'failed', outcome = $1, error = $2, finished_at = $3 \
+             WHERE id = $4 AND status = 'in_flight'",
         )
         .bind(outcome)
         // Free text a vendor may have echoed a secret into: scrubbed before it is kept.
         .bind(crate::redact::scrub(error).into_owned())
         .bind(time_text(now))
         .bind(id)
-        .execute(&self.pool)
+        .execute(pool)
         .await
+        .map(|r| r.rows_affected()))
         .map_err(query_err("mark a journal entry failed"))?;
-        if done.rows_affected() == 0 {
+        if done == 0 {
             return Err(StoreError::NotInFlight { id });
         }
         Ok(())
@@ -312,66 +308,66 @@ impl Store {
     /// Entries still in flight (left by a crash, or being sent now), oldest first.
     pub async fn in_flight(&self) -> Result<Vec<JournalEntry>, StoreError> {
         const ACTION: &str = "read the journal";
-        let rows = sqlx::query(
-            "SELECT id, run_id, provider, op, external_id, payload, status, error, \
-                    created_at, finished_at \
-             FROM journal WHERE status = 'in_flight' ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_err(ACTION))?;
-        rows.iter().map(journal_entry).collect()
+        with_pool!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT id, run_id, provider, op, external_id, payload, status, error, \
+                        created_at, finished_at \
+                 FROM journal WHERE status = 'in_flight' ORDER BY id",
+            )
+            .fetch_all(pool)
+            .await
+            .map_err(query_err(ACTION))?;
+            rows.iter().map(journal_entry).collect()
+        })
     }
 }
 
-/// Copies the snapshot row's vendor id into journal entry `id`, inside the
-/// transaction that finishes it.
-async fn record_vendor_id(
-    tx: &mut sqlx::SqliteConnection,
-    id: i64,
-    provider: &str,
-    external_id: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE journal SET vendor_id = \
-             (SELECT vendor_id FROM snapshot WHERE provider = ? AND external_id = ?) \
-         WHERE id = ?",
-    )
-    .bind(provider)
-    .bind(external_id)
-    .bind(id)
-    .execute(&mut *tx)
-    .await
-    .map_err(query_err("finish a journal entry"))?;
-    Ok(())
+/// The snapshot row a change is about.
+fn row_key<'c>(change: &SnapshotChange<'c>) -> (&'c str, &'c str) {
+    match *change {
+        SnapshotChange::Upsert(SnapshotUpsert {
+            provider,
+            external_id,
+            ..
+        })
+        | SnapshotChange::State {
+            provider,
+            external_id,
+            ..
+        }
+        | SnapshotChange::Remove {
+            provider,
+            external_id,
+        } => (provider, external_id),
+    }
 }
 
-fn journal_entry(row: &SqliteRow) -> Result<JournalEntry, StoreError> {
+fn journal_entry(row: &impl Cols) -> Result<JournalEntry, StoreError> {
     const ACTION: &str = "read the journal";
-    let provider: String = row.try_get(2).map_err(query_err(ACTION))?;
-    let external_id: String = row.try_get(4).map_err(query_err(ACTION))?;
+    let provider = row.text(2).map_err(query_err(ACTION))?.to_owned();
+    let external_id = row.text(4).map_err(query_err(ACTION))?.to_owned();
     let corrupt = |message: String| StoreError::Corrupt {
         provider: provider.clone(),
         external_id: external_id.clone(),
         message,
     };
     let get_err = |e: sqlx::Error| corrupt(e.to_string());
-    let id: i64 = row.try_get(0).map_err(get_err)?;
-    let status: &str = row.try_get(6).map_err(get_err)?;
+    let id = row.int(0).map_err(get_err)?;
+    let status = row.text(6).map_err(get_err)?;
     let status = JournalStatus::parse(status)
         .ok_or_else(|| corrupt(format!("journal entry {id}: unknown status {status:?}")))?;
-    let op: &str = row.try_get(3).map_err(get_err)?;
+    let op = row.text(3).map_err(get_err)?;
     let op = OpKind::parse(op)
         .ok_or_else(|| corrupt(format!("journal entry {id}: unknown operation {op:?}")))?;
-    let created_at: &str = row.try_get(8).map_err(get_err)?;
-    let finished_at: Option<&str> = row.try_get(9).map_err(get_err)?;
+    let created_at = row.text(8).map_err(get_err)?;
+    let finished_at = row.opt_text(9).map_err(get_err)?;
     Ok(JournalEntry {
         id,
-        run_id: row.try_get(1).map_err(get_err)?,
+        run_id: row.text(1).map_err(get_err)?.to_owned(),
         op,
-        payload: row.try_get(5).map_err(get_err)?,
+        payload: row.text(5).map_err(get_err)?.to_owned(),
         status,
-        error: row.try_get(7).map_err(get_err)?,
+        error: row.opt_text(7).map_err(get_err)?.map(str::to_owned),
         created_at: parse_time(created_at)
             .map_err(|m| corrupt(format!("journal entry {id}: {m}")))?,
         finished_at: finished_at

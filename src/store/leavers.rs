@@ -35,9 +35,9 @@ impl Store {
         outcome: LeaverOutcome,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        with_pool!(self, |pool| sqlx::query(
             "INSERT INTO leaver_checks (provider, external_id, outcome, checked_at) \
-             VALUES (?1, ?2, ?3, ?4) \
+             VALUES ($1, $2, $3, $4) \
              ON CONFLICT (provider, external_id) DO UPDATE SET \
                 outcome = excluded.outcome, checked_at = excluded.checked_at",
         )
@@ -45,19 +45,21 @@ impl Store {
         .bind(external_id)
         .bind(outcome.as_str())
         .bind(time_text(now))
-        .execute(&self.pool)
+        .execute(pool)
         .await
-        .map_err(query_err("record a leaver check"))?;
-        Ok(())
+        .map(|_| ()))
+        .map_err(query_err("record a leaver check"))
     }
 
     /// The keys of the leavers already looked for at `provider`.
     pub async fn leaver_checks(&self, provider: &str) -> Result<BTreeSet<String>, StoreError> {
-        sqlx::query_scalar("SELECT external_id FROM leaver_checks WHERE provider = ?")
-            .bind(provider)
-            .fetch_all(&self.pool)
-            .await
-            .map(|keys: Vec<String>| keys.into_iter().collect())
-            .map_err(query_err("read leaver checks"))
+        with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT external_id FROM leaver_checks WHERE provider = $1"
+        )
+        .bind(provider)
+        .fetch_all(pool)
+        .await)
+        .map(|keys: Vec<String>| keys.into_iter().collect())
+        .map_err(query_err("read leaver checks"))
     }
 }

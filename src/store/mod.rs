@@ -1,5 +1,6 @@
-//! rosterd's state file: the per-provider snapshot, the operation journal and the run
-//! history, in one SQLite database.
+//! rosterd's state: the per-provider snapshot, the operation journal and the run
+//! history, in one SQLite file or one PostgreSQL database (`state: postgres://…`,
+//! see `postgres.rs`); the rest of the program does not care which (`backend.rs`).
 //!
 //! The store only keeps what it is given: every time it records is passed in by the
 //! caller, and it makes no decisions. A real run opens it with [`Store::open`], which
@@ -10,11 +11,17 @@
 //! rosterd's marker is refused rather than migrated, and a file written by a newer
 //! rosterd is refused rather than misread.
 
+#[macro_use]
+pub(crate) mod backend;
+pub mod copy;
 mod failures;
 mod history;
 mod journal;
 mod leavers;
+pub mod location;
 mod lock;
+mod lock_postgres;
+mod postgres;
 mod quirks;
 mod rate_windows;
 mod references;
@@ -24,29 +31,36 @@ mod snapshot_read;
 pub mod types;
 
 #[cfg(test)]
+#[path = "../../tests/support/postgres.rs"]
+pub(crate) mod test_postgres;
+#[cfg(test)]
+mod test_state;
+#[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-};
-use sqlx::{ConnectOptions, Connection, Row};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{ConnectOptions, Connection};
+
+use backend::Pool;
 
 pub use failures::{Attention, FailureRecord};
 pub use history::{HistoryEntry, HistoryFilter, Pruned};
 pub use journal::{Begun, JournalEntry, JournalStatus, SnapshotChange};
 pub use leavers::LeaverOutcome;
-pub use lock::{LockError, RunLock};
+pub use location::{PgLocation, StateLocation};
+pub use lock::{FileLock, LockError, RunLock};
 pub use quirks::QuirkRow;
 pub use rate_windows::RateWindow;
 pub use runs::{PassOutcome, RunMode, RunRecord};
 pub use snapshot::{Forgotten, SnapshotUpsert};
 pub use types::{AccountState, OpKind, RowDetails, Snapshot, SnapshotRow};
 
-/// The schema, embedded in the binary.
+/// The schema, embedded in the binary: SQLite's, and the same versions in
+/// PostgreSQL's dialect (`postgres.rs`).
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// Written by the first migration; its absence means "not our database".
@@ -64,27 +78,36 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
-    #[error("{path} is not a rosterd state file")]
-    NotRosterd { path: PathBuf },
+    #[error("cannot connect to the PostgreSQL state {at}: {}", crate::redact::scrub(&source.to_string()))]
+    Connect {
+        /// `postgres://user@host:port/db`: never the password.
+        at: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the PostgreSQL state {at} cannot be used: {message}")]
+    BadDatabase { at: String, message: String },
+    #[error("{at} is not a rosterd state file")]
+    NotRosterd { at: String },
     #[error(
-        "{path} was written by a newer rosterd (schema {found}, this build knows up to {supported})"
+        "{at} was written by a newer rosterd (schema {found}, this build knows up to {supported})"
     )]
     NewerSchema {
-        path: PathBuf,
+        at: String,
         found: i64,
         supported: i64,
     },
     #[error(
-        "{path} has an older schema (schema {found}, this build needs {required}); run `rosterd sync` once without --dry-run to upgrade it"
+        "{at} has an older schema (schema {found}, this build needs {required}); run `rosterd sync` once without --dry-run to upgrade it"
     )]
     OlderSchema {
-        path: PathBuf,
+        at: String,
         found: i64,
         required: i64,
     },
-    #[error("cannot migrate the state file {path}: {source}")]
+    #[error("cannot migrate the state {at}: {source}")]
     Migrate {
-        path: PathBuf,
+        at: String,
         #[source]
         source: MigrateError,
     },
@@ -122,6 +145,13 @@ pub enum StoreError {
 /// why: "disk I/O error (code 4874)" tells nobody that the disk is full.
 fn hint(source: &sqlx::Error) -> Option<&'static str> {
     match source {
+        sqlx::Error::Database(db)
+            if db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some() =>
+        {
+            postgres::hint(db.code()?.as_ref())
+        }
         sqlx::Error::Database(db) => {
             let code: i64 = db.code()?.parse().ok()?;
             // Extended result codes keep the primary code in the low byte.
@@ -168,10 +198,10 @@ fn query_err(action: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { action, source }
 }
 
-/// The state file, open for reading (and writing, unless opened read-only).
+/// The state, open for reading (and writing, unless opened read-only).
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
 }
 
 /// What a look at an existing file found, before anything is written to it.
@@ -183,10 +213,38 @@ enum Inspection {
 }
 
 impl Store {
-    /// Opens the state file at `path` for a real run: creates it if missing, checks it
-    /// is rosterd's and not from a newer build, turns on WAL, and applies any pending
-    /// migrations.
-    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+    /// Opens the state for a real run: creates it if missing (a file; a PostgreSQL
+    /// database must exist), checks it is rosterd's and not from a newer build, and
+    /// applies any pending migrations.
+    pub async fn open(state: impl Into<StateLocation>) -> Result<Store, StoreError> {
+        match state.into() {
+            StateLocation::File(path) => Self::open_file(&path).await,
+            StateLocation::Postgres(pg) => postgres::open(&pg).await,
+        }
+    }
+
+    /// Opens the state for a dry run, which must write nothing: `Ok(None)` when there
+    /// is no state yet (no file, or no tables), an error when it needs a migration
+    /// first.
+    pub async fn open_read_only(
+        state: impl Into<StateLocation>,
+    ) -> Result<Option<Store>, StoreError> {
+        match state.into() {
+            StateLocation::File(path) => Self::open_file_read_only(&path).await,
+            StateLocation::Postgres(pg) => postgres::open_read_only(&pg).await,
+        }
+    }
+
+    /// Which dialect the state speaks.
+    pub(crate) fn dialect(&self) -> backend::Dialect {
+        match self.pool {
+            Pool::Sqlite(_) => backend::Dialect::Sqlite,
+            Pool::Postgres(_) => backend::Dialect::Postgres,
+        }
+    }
+
+    /// The SQLite state file at `path`: see [`Store::open`]; also turns on WAL.
+    async fn open_file(path: &Path) -> Result<Store, StoreError> {
         make_private(path)?;
         let base = base_options(path);
 
@@ -215,16 +273,16 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|source| StoreError::Migrate {
-                path: path.to_path_buf(),
+                at: path.display().to_string(),
                 source,
             })?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool: Pool::Sqlite(pool),
+        })
     }
 
-    /// Opens the state file for a dry run, which must write nothing: `Ok(None)` when
-    /// there is no state yet (no file, or a file without tables), an error when the
-    /// file needs a migration first.
-    pub async fn open_read_only(path: &Path) -> Result<Option<Store>, StoreError> {
+    /// The SQLite state file at `path`: see [`Store::open_read_only`].
+    async fn open_file_read_only(path: &Path) -> Result<Option<Store>, StoreError> {
         match tokio::fs::try_exists(path).await {
             Ok(true) => {}
             Ok(false) => return Ok(None),
@@ -253,24 +311,34 @@ impl Store {
                 return Err(e);
             }
         };
-        let pending = MIGRATOR
-            .iter()
-            .any(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version));
-        if pending {
+        if let Err(e) = up_to_date(&MIGRATOR, &applied, &path.display().to_string()) {
             pool.close().await;
-            return Err(StoreError::OlderSchema {
-                path: path.to_path_buf(),
-                found: applied.iter().copied().max().unwrap_or(0),
-                required: supported_version(),
-            });
+            return Err(e);
         }
-        Ok(Some(Store { pool }))
+        Ok(Some(Store {
+            pool: Pool::Sqlite(pool),
+        }))
     }
 
     /// Closes every connection, letting SQLite fold the WAL back into the file.
     pub async fn close(self) {
-        self.pool.close().await;
+        with_pool!(self, |pool| pool.close().await)
     }
+}
+
+/// A read-only open needs every migration applied already: it may not apply any.
+fn up_to_date(migrator: &Migrator, applied: &[i64], at: &str) -> Result<(), StoreError> {
+    let pending = migrator
+        .iter()
+        .any(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version));
+    if pending {
+        return Err(StoreError::OlderSchema {
+            at: at.to_string(),
+            found: applied.iter().copied().max().unwrap_or(0),
+            required: supported(migrator),
+        });
+    }
+    Ok(())
 }
 
 /// The state file and its `-wal` / `-shm` are 0600: they hold every employee's name
@@ -310,7 +378,7 @@ fn base_options(path: &Path) -> SqliteConnectOptions {
 fn open_err(path: &Path, source: sqlx::Error) -> StoreError {
     if is_not_a_database(&source) {
         StoreError::NotRosterd {
-            path: path.to_path_buf(),
+            at: path.display().to_string(),
         }
     } else {
         StoreError::Open {
@@ -329,11 +397,17 @@ fn is_not_a_database(e: &sqlx::Error) -> bool {
 }
 
 /// The highest schema version this build knows.
+#[cfg(test)]
 fn supported_version() -> i64 {
-    MIGRATOR.iter().map(|m| m.version).max().unwrap_or_default()
+    supported(&MIGRATOR)
 }
 
-/// Decides, without writing, whether the file is empty, rosterd's, or something else.
+fn supported(migrator: &Migrator) -> i64 {
+    migrator.iter().map(|m| m.version).max().unwrap_or_default()
+}
+
+/// Decides, without writing, whether the SQLite file is empty, rosterd's, or
+/// something else.
 async fn inspect(conn: &mut SqliteConnection, path: &Path) -> Result<Inspection, StoreError> {
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_schema \
@@ -342,46 +416,59 @@ async fn inspect(conn: &mut SqliteConnection, path: &Path) -> Result<Inspection,
     .fetch_all(&mut *conn)
     .await
     .map_err(|e| open_err(path, e))?;
-    if tables.is_empty() {
+    let at = path.display().to_string();
+    if first_look(&tables, &at)? {
         return Ok(Inspection::Empty);
     }
-    let has = |name: &str| tables.iter().any(|t| t == name);
-    let not_ours = || StoreError::NotRosterd {
-        path: path.to_path_buf(),
-    };
-    if !has("rosterd_meta") || !has("_sqlx_migrations") {
-        return Err(not_ours());
-    }
-    let marker: Option<String> = sqlx::query_scalar("SELECT value FROM rosterd_meta WHERE key = ?")
+    let marker: Option<String> = sqlx::query_scalar(MARKER_QUERY)
         .bind(MARKER_KEY)
         .fetch_optional(&mut *conn)
         .await
         .map_err(|e| open_err(path, e))?;
-    if marker.as_deref() != Some(MARKER_VALUE) {
-        return Err(not_ours());
-    }
-    let rows = sqlx::query("SELECT version, success FROM _sqlx_migrations")
+    let rows: Vec<(i64, bool)> = sqlx::query_as(MIGRATIONS_QUERY)
         .fetch_all(&mut *conn)
         .await
         .map_err(|e| open_err(path, e))?;
-    let mut applied = Vec::with_capacity(rows.len());
-    let mut newest = 0;
-    for row in rows {
-        let version: i64 = row.try_get(0).map_err(|e| open_err(path, e))?;
-        let success: bool = row.try_get(1).map_err(|e| open_err(path, e))?;
-        newest = newest.max(version);
-        if success {
-            applied.push(version);
-        }
+    judge(marker, &rows, &MIGRATOR, &at)
+}
+
+const MARKER_QUERY: &str = "SELECT value FROM rosterd_meta WHERE key = $1";
+const MIGRATIONS_QUERY: &str = "SELECT version, success FROM _sqlx_migrations";
+
+/// From the names of the tables a state holds: `true` when it has none (a new
+/// state), an error when it is not rosterd's, `false` to look further.
+fn first_look(tables: &[String], at: &str) -> Result<bool, StoreError> {
+    if tables.is_empty() {
+        return Ok(true);
     }
-    let supported = supported_version();
+    let has = |name: &str| tables.iter().any(|t| t == name);
+    if !has("rosterd_meta") || !has("_sqlx_migrations") {
+        return Err(StoreError::NotRosterd { at: at.to_string() });
+    }
+    Ok(false)
+}
+
+/// From rosterd's marker and the migrations applied (version, success): whose state
+/// it is, and whether this build can read it.
+fn judge(
+    marker: Option<String>,
+    migrations: &[(i64, bool)],
+    migrator: &Migrator,
+    at: &str,
+) -> Result<Inspection, StoreError> {
+    if marker.as_deref() != Some(MARKER_VALUE) {
+        return Err(StoreError::NotRosterd { at: at.to_string() });
+    }
+    let newest = migrations.iter().map(|m| m.0).max().unwrap_or(0);
+    let supported = supported(migrator);
     if newest > supported {
         return Err(StoreError::NewerSchema {
-            path: path.to_path_buf(),
+            at: at.to_string(),
             found: newest,
             supported,
         });
     }
+    let applied = migrations.iter().filter(|m| m.1).map(|m| m.0).collect();
     Ok(Inspection::Rosterd { applied })
 }
 

@@ -5,7 +5,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Row;
 
 use super::{query_err, time_text, Store, StoreError};
 
@@ -31,9 +30,9 @@ impl Store {
         detail: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        with_pool!(self, |pool| sqlx::query(
             "INSERT INTO scim_quirks (provider, quirk, config_digest, detail, detected_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5) \
+             VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (provider, quirk) DO UPDATE SET \
                 config_digest = excluded.config_digest, detail = excluded.detail, \
                 detected_at = excluded.detected_at",
@@ -44,56 +43,57 @@ impl Store {
         // Free text from a vendor's answer: scrubbed before it is kept.
         .bind(crate::redact::scrub(detail).into_owned())
         .bind(time_text(now))
-        .execute(&self.pool)
+        .execute(pool)
         .await
-        .map_err(query_err("remember a SCIM quirk"))?;
-        Ok(())
+        .map(|_| ()))
+        .map_err(query_err("remember a SCIM quirk"))
     }
 
     /// The quirks remembered, for one provider or all, by provider and quirk.
     /// A state file older than the table (opened read-only, so not migrated, by
     /// `status` or `check`) has none.
     pub async fn quirks(&self, provider: Option<&str>) -> Result<Vec<QuirkRow>, StoreError> {
-        let table: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'scim_quirks'",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(query_err("read the SCIM quirks"))?;
-        if table == 0 {
+        const ACTION: &str = "read the SCIM quirks";
+        if !self
+            .has_table("scim_quirks")
+            .await
+            .map_err(query_err(ACTION))?
+        {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(
-            "SELECT provider, quirk, config_digest, detail, detected_at FROM scim_quirks \
-             WHERE ?1 IS NULL OR provider = ?1 ORDER BY provider, quirk",
-        )
-        .bind(provider)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_err("read the SCIM quirks"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(QuirkRow {
-                    provider: r.try_get("provider")?,
-                    quirk: r.try_get("quirk")?,
-                    config_digest: r.try_get("config_digest")?,
-                    detail: r.try_get("detail")?,
-                    detected_at: r.try_get("detected_at")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(query_err("read the SCIM quirks"))
+        let rows: Vec<(String, String, String, String, String)> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT provider, quirk, config_digest, detail, detected_at FROM scim_quirks \
+                 WHERE $1 IS NULL OR provider = $1 ORDER BY provider, quirk",
+            )
+            .bind(provider)
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(query_err(ACTION))?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(provider, quirk, config_digest, detail, detected_at)| QuirkRow {
+                    provider,
+                    quirk,
+                    config_digest,
+                    detail,
+                    detected_at,
+                },
+            )
+            .collect())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::store::test_state::{on_both_backends, Fresh};
 
-    #[tokio::test]
-    async fn a_quirk_is_remembered_once_per_provider_and_replaced_when_learned_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("state.db")).await.unwrap();
+    async fn a_quirk_is_remembered_once_per_provider_and_replaced_when_learned_again(
+        state: &Fresh,
+    ) {
+        let store = state.open().await;
         let t = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         store
             .record_quirk("wiki", "patch_unusable", "d1", "PATCH 501", t)
@@ -116,4 +116,6 @@ mod tests {
             ("d2", "PATCH 405")
         );
     }
+
+    on_both_backends!(a_quirk_is_remembered_once_per_provider_and_replaced_when_learned_again);
 }

@@ -4,7 +4,6 @@
 //! caller's decision.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::{parse_time, query_err, time_text, Store, StoreError};
 
@@ -26,10 +25,10 @@ impl Store {
         base_url: &str,
         window: &RateWindow,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        with_pool!(self, |pool| sqlx::query(
             "INSERT INTO rate_windows \
                 (provider, base_url, request_limit, remaining, reset_at, observed_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (provider) DO UPDATE SET \
                 base_url = excluded.base_url, request_limit = excluded.request_limit, \
                 remaining = excluded.remaining, reset_at = excluded.reset_at, \
@@ -41,10 +40,10 @@ impl Store {
         .bind(clamp(window.remaining))
         .bind(time_text(window.reset_at))
         .bind(time_text(window.observed_at))
-        .execute(&self.pool)
+        .execute(pool)
         .await
-        .map_err(query_err("save a rate-limit window"))?;
-        Ok(())
+        .map(|_| ()))
+        .map_err(query_err("save a rate-limit window"))
     }
 
     /// `provider`'s remembered window, if it was for `base_url`. A state file older
@@ -55,25 +54,25 @@ impl Store {
         base_url: &str,
     ) -> Result<Option<RateWindow>, StoreError> {
         const ACTION: &str = "read a rate-limit window";
-        let table: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'rate_windows'",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(query_err(ACTION))?;
-        if table == 0 {
+        if !self
+            .has_table("rate_windows")
+            .await
+            .map_err(query_err(ACTION))?
+        {
             return Ok(None);
         }
-        let row = sqlx::query(
-            "SELECT request_limit, remaining, reset_at, observed_at FROM rate_windows \
-             WHERE provider = ?1 AND base_url = ?2",
-        )
-        .bind(provider)
-        .bind(base_url)
-        .fetch_optional(&self.pool)
-        .await
+        let row: Option<(Option<i64>, i64, String, String)> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT request_limit, remaining, reset_at, observed_at FROM rate_windows \
+                 WHERE provider = $1 AND base_url = $2",
+            )
+            .bind(provider)
+            .bind(base_url)
+            .fetch_optional(pool)
+            .await
+        })
         .map_err(query_err(ACTION))?;
-        let Some(row) = row else {
+        let Some((limit, remaining, reset_at, observed_at)) = row else {
             return Ok(None);
         };
         let bad = |message: String| StoreError::CorruptRow {
@@ -81,10 +80,6 @@ impl Store {
             key: provider.to_string(),
             message,
         };
-        let limit: Option<i64> = row.try_get(0).map_err(query_err(ACTION))?;
-        let remaining: i64 = row.try_get(1).map_err(query_err(ACTION))?;
-        let reset_at: String = row.try_get(2).map_err(query_err(ACTION))?;
-        let observed_at: String = row.try_get(3).map_err(query_err(ACTION))?;
         Ok(Some(RateWindow {
             limit: limit.map(|l| u64::try_from(l).unwrap_or(0)),
             remaining: u64::try_from(remaining).unwrap_or(0),
@@ -102,11 +97,10 @@ fn clamp(n: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_state::{on_both_backends, Fresh};
 
-    #[tokio::test]
-    async fn a_window_is_kept_per_provider_and_forgotten_for_another_url() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("state.db")).await.unwrap();
+    async fn a_window_is_kept_per_provider_and_forgotten_for_another_url(state: &Fresh) {
+        let store = state.open().await;
         let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let w = RateWindow {
             limit: Some(5),
@@ -133,4 +127,6 @@ mod tests {
         store.forget_provider("hesh").await.unwrap();
         assert_eq!(store.rate_window("hesh", "https://a").await.unwrap(), None);
     }
+
+    on_both_backends!(a_window_is_kept_per_provider_and_forgotten_for_another_url);
 }

@@ -18,20 +18,20 @@ impl Store {
         let keys: Vec<&String> = keys.iter().collect();
         let mut ids = HashMap::with_capacity(keys.len());
         for chunk in keys.chunks(CHUNK) {
-            let mut q = sqlx::QueryBuilder::new(
-                "SELECT external_id, vendor_id FROM snapshot WHERE vendor_id IS NOT NULL AND provider = ",
-            );
-            q.push_bind(provider).push(" AND external_id IN (");
-            let mut list = q.separated(", ");
-            for key in chunk {
-                list.push_bind(key.as_str());
-            }
-            q.push(")");
-            let rows: Vec<(String, String)> = q
-                .build_query_as()
-                .fetch_all(&self.pool)
-                .await
-                .map_err(query_err("read the ids of named people"))?;
+            let rows: Vec<(String, String)> = with_pool!(self, async |pool| {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT external_id, vendor_id FROM snapshot \
+                     WHERE vendor_id IS NOT NULL AND provider = ",
+                );
+                q.push_bind(provider).push(" AND external_id IN (");
+                let mut list = q.separated(", ");
+                for key in chunk {
+                    list.push_bind(key.as_str());
+                }
+                q.push(")");
+                q.build_query_as().fetch_all(pool).await
+            })
+            .map_err(query_err("read the ids of named people"))?;
             ids.extend(rows);
         }
         Ok(ids)

@@ -1,9 +1,8 @@
 //! Run history: one row per sync pass, for `rosterd status` and for the record.
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
 
+use super::backend::Cols;
 use super::{parse_time, query_err, time_text, Store, StoreError};
 
 /// Whether a run could write to vendors.
@@ -103,14 +102,16 @@ impl Store {
         mode: RunMode,
         started_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO runs (run_id, started_at, mode) VALUES (?, ?, ?)")
-            .bind(run_id)
-            .bind(time_text(started_at))
-            .bind(mode.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("record the start of a run"))?;
-        Ok(())
+        with_pool!(self, |pool| sqlx::query(
+            "INSERT INTO runs (run_id, started_at, mode) VALUES ($1, $2, $3)"
+        )
+        .bind(run_id)
+        .bind(time_text(started_at))
+        .bind(mode.as_str())
+        .execute(pool)
+        .await
+        .map(|_| ()))
+        .map_err(query_err("record the start of a run"))
     }
 
     /// Records how a run ended. `summary_json` must be valid JSON.
@@ -121,18 +122,19 @@ impl Store {
         outcome: PassOutcome,
         summary_json: &str,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE runs SET finished_at = ?, outcome = ?, summary = ? WHERE run_id = ?",
+        let done = with_pool!(self, |pool| sqlx::query(
+            "UPDATE runs SET finished_at = $1, outcome = $2, summary = $3 WHERE run_id = $4",
         )
         .bind(time_text(finished_at))
         .bind(outcome.as_str())
         // Free text a vendor may have echoed a secret into: scrubbed before it is kept.
         .bind(crate::redact::scrub(summary_json).into_owned())
         .bind(run_id)
-        .execute(&self.pool)
+        .execute(pool)
         .await
+        .map(|r| r.rows_affected()))
         .map_err(query_err("record the end of a run"))?;
-        if done.rows_affected() == 0 {
+        if done == 0 {
             return Err(StoreError::UnknownRun {
                 run_id: run_id.to_owned(),
             });
@@ -143,31 +145,37 @@ impl Store {
     /// The last `limit` runs, newest first.
     pub async fn recent_runs(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
         const ACTION: &str = "read the run history";
-        // rowid breaks ties between runs started in the same microsecond.
-        let rows = sqlx::query(
-            "SELECT run_id, started_at, finished_at, mode, outcome, summary \
-             FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_err(ACTION))?;
-        rows.iter().map(run_record).collect()
+        // rowid breaks ties between runs started in the same microsecond (SQLite's
+        // own; a column of that name on PostgreSQL).
+        with_pool!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT run_id, started_at, finished_at, mode, outcome, summary \
+                 FROM runs ORDER BY started_at DESC, rowid DESC LIMIT $1",
+            )
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(query_err(ACTION))?;
+            rows.iter().map(run_record).collect()
+        })
     }
 }
 
-fn run_record(row: &SqliteRow) -> Result<RunRecord, StoreError> {
-    let run_id: String = row.try_get(0).map_err(query_err("read the run history"))?;
+fn run_record(row: &impl Cols) -> Result<RunRecord, StoreError> {
+    let run_id = row
+        .text(0)
+        .map_err(query_err("read the run history"))?
+        .to_owned();
     let corrupt = |message: String| StoreError::CorruptRow {
         table: "runs",
         key: run_id.clone(),
         message,
     };
     let get_err = |e: sqlx::Error| corrupt(e.to_string());
-    let started_at: &str = row.try_get(1).map_err(get_err)?;
-    let finished_at: Option<&str> = row.try_get(2).map_err(get_err)?;
-    let mode: &str = row.try_get(3).map_err(get_err)?;
-    let outcome: Option<&str> = row.try_get(4).map_err(get_err)?;
+    let started_at = row.text(1).map_err(get_err)?;
+    let finished_at = row.opt_text(2).map_err(get_err)?;
+    let mode = row.text(3).map_err(get_err)?;
+    let outcome = row.opt_text(4).map_err(get_err)?;
     let outcome = outcome
         .map(|o| PassOutcome::parse(o).ok_or_else(|| corrupt(format!("unknown outcome {o:?}"))))
         .transpose()?;
@@ -176,7 +184,7 @@ fn run_record(row: &SqliteRow) -> Result<RunRecord, StoreError> {
         finished_at: finished_at.map(parse_time).transpose().map_err(corrupt)?,
         mode: RunMode::parse(mode).ok_or_else(|| corrupt(format!("unknown mode {mode:?}")))?,
         outcome,
-        summary: row.try_get(5).map_err(get_err)?,
+        summary: row.opt_text(5).map_err(get_err)?.map(str::to_owned),
         run_id,
     })
 }

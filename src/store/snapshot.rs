@@ -7,10 +7,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sqlx::query::Query;
-use sqlx::sqlite::SqliteArguments;
-use sqlx::{AssertSqlSafe, Row, Sqlite};
+use sqlx::AssertSqlSafe;
 
+use super::backend::{placeholders, Begin};
 use super::{query_err, time_text, AccountState, Store, StoreError};
 use crate::providers::Fingerprint;
 
@@ -39,11 +38,6 @@ macro_rules! upsert_head {
          VALUES "
     };
 }
-macro_rules! upsert_values {
-    () => {
-        "(?, ?, ?, ?, ?, ?, ?, ?, NULL, 0)"
-    };
-}
 macro_rules! upsert_tail {
     () => {
         " ON CONFLICT (provider, external_id) DO UPDATE SET \
@@ -58,67 +52,69 @@ macro_rules! upsert_tail {
     };
 }
 
-const UPSERT_ONE: &str = concat!(upsert_head!(), upsert_values!(), upsert_tail!());
+/// Values bound per row, in the order of [`bind_row!`].
+const VALUES_PER_ROW: usize = 8;
+
+pub(super) const UPSERT_ONE: &str = concat!(
+    upsert_head!(),
+    "($1, $2, $3, $4, $5, $6, $7, $8, NULL, 0)",
+    upsert_tail!()
+);
 
 /// Rows per statement in `upsert_snapshot_many`: 8 parameters each keeps a statement
-/// far under SQLite's limit of 32,766, and a round trip to SQLite's thread per few
-/// hundred rows instead of per row.
+/// far under SQLite's limit of 32,766 (and PostgreSQL's of 65,535), and a round trip
+/// per few hundred rows instead of per row.
 const ROWS_PER_STATEMENT: usize = 250;
 
 /// The upsert for `rows` rows at once (built from the constant pieces only).
 fn upsert_sql(rows: usize) -> Arc<str> {
-    let mut sql = String::with_capacity(
-        upsert_head!().len() + rows * (upsert_values!().len() + 1) + upsert_tail!().len(),
-    );
+    let mut sql = String::with_capacity(upsert_head!().len() + rows * 48 + upsert_tail!().len());
     sql.push_str(upsert_head!());
     for i in 0..rows {
         if i > 0 {
             sql.push(',');
         }
-        sql.push_str(upsert_values!());
+        sql.push('(');
+        sql.push_str(&placeholders(i * VALUES_PER_ROW + 1, VALUES_PER_ROW));
+        sql.push_str(", NULL, 0)");
     }
     sql.push_str(upsert_tail!());
     sql.into()
 }
 
-/// Binds one row's eight values, in the order of `upsert_values!`.
-fn bind_row<'q>(
-    query: Query<'q, Sqlite, SqliteArguments>,
-    row: &SnapshotUpsert<'_>,
-) -> Query<'q, Sqlite, SqliteArguments> {
-    query
-        .bind(row.provider)
-        .bind(row.external_id)
-        // What a vendor answered (its id) and the record: scrubbed like all stored text.
-        .bind(row.vendor_id.map(|v| crate::redact::scrub(v).into_owned()))
-        .bind(row.email)
-        .bind(row.fingerprint.to_string())
-        .bind(row.state.as_str())
-        .bind(crate::redact::scrub(row.record_json).into_owned())
-        .bind(time_text(row.confirmed_at))
+/// Binds one row's eight values to `$query` (either backend's), in the order of
+/// [`UPSERT_ONE`]'s placeholders.
+macro_rules! bind_row {
+    ($query:expr, $row:expr) => {{
+        let row: &SnapshotUpsert<'_> = $row;
+        $query
+            .bind(row.provider)
+            .bind(row.external_id)
+            // What a vendor answered (its id) and the record: scrubbed like all stored text.
+            .bind(row.vendor_id.map(|v| crate::redact::scrub(v).into_owned()))
+            .bind(row.email)
+            .bind(row.fingerprint.to_string())
+            .bind(row.state.as_str())
+            .bind(crate::redact::scrub(row.record_json).into_owned())
+            .bind(time_text(row.confirmed_at))
+    }};
 }
-
-/// The upsert for one row, ready to run on any executor (pool or transaction).
-pub(super) fn upsert_query<'q>(row: &SnapshotUpsert<'_>) -> Query<'q, Sqlite, SqliteArguments> {
-    bind_row(sqlx::query(UPSERT_ONE), row)
-}
+pub(super) use bind_row;
 
 impl Store {
     /// How many rows each provider has in each state, sorted by provider then state.
     pub async fn snapshot_counts(&self) -> Result<Vec<(String, AccountState, u64)>, StoreError> {
         const ACTION: &str = "count the snapshot";
-        let rows = sqlx::query(
+        let rows: Vec<(String, String, i64)> = with_pool!(self, |pool| sqlx::query_as(
             "SELECT provider, state, count(*) FROM snapshot \
              GROUP BY provider, state ORDER BY provider, state",
         )
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(query_err(ACTION))?;
         let mut counts = Vec::with_capacity(rows.len());
-        for row in rows {
-            let provider: String = row.try_get(0).map_err(query_err(ACTION))?;
-            let state: &str = row.try_get(1).map_err(query_err(ACTION))?;
-            let count: i64 = row.try_get(2).map_err(query_err(ACTION))?;
+        for (provider, state, count) in rows {
+            let state = state.as_str();
             let Some(state) = AccountState::parse(state) else {
                 return Err(StoreError::CorruptRow {
                     table: "snapshot",
@@ -133,11 +129,11 @@ impl Store {
 
     /// Records a confirmed row, clearing its last error and failure count.
     pub async fn upsert_snapshot(&self, row: &SnapshotUpsert<'_>) -> Result<(), StoreError> {
-        upsert_query(row)
-            .execute(&self.pool)
+        with_pool!(self, |pool| bind_row!(sqlx::query(UPSERT_ONE), row)
+            .execute(pool)
             .await
-            .map_err(query_err("write a snapshot row"))?;
-        Ok(())
+            .map(|_| ()))
+        .map_err(query_err("write a snapshot row"))
     }
 
     /// Records many confirmed rows in one transaction: all of them or none.
@@ -146,25 +142,25 @@ impl Store {
         rows: &[SnapshotUpsert<'_>],
     ) -> Result<(), StoreError> {
         const ACTION: &str = "write snapshot rows";
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(query_err(ACTION))?;
         // Full chunks share one statement, prepared once and cached on the
         // transaction's connection; only the last, shorter chunk needs its own.
         let full: Arc<str> = upsert_sql(ROWS_PER_STATEMENT);
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let sql = if chunk.len() == ROWS_PER_STATEMENT {
-                Arc::clone(&full)
-            } else {
-                upsert_sql(chunk.len())
-            };
-            let query = chunk.iter().fold(sqlx::query(AssertSqlSafe(sql)), bind_row);
-            query.execute(&mut *tx).await.map_err(query_err(ACTION))?;
-        }
-        tx.commit().await.map_err(query_err(ACTION))?;
-        Ok(())
+        with_pool!(self, async |pool| {
+            let mut tx = pool.begin_write().await?;
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                let sql = if chunk.len() == ROWS_PER_STATEMENT {
+                    Arc::clone(&full)
+                } else {
+                    upsert_sql(chunk.len())
+                };
+                let query = chunk
+                    .iter()
+                    .fold(sqlx::query(AssertSqlSafe(sql)), |q, r| bind_row!(q, r));
+                query.execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        })
+        .map_err(query_err(ACTION))
     }
 
     /// Notes a failed operation on an existing row (the row itself stays as last
@@ -176,18 +172,18 @@ impl Store {
         external_id: &str,
         error: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE snapshot SET failures = failures + 1, last_error = ? \
-             WHERE provider = ? AND external_id = ?",
+        with_pool!(self, |pool| sqlx::query(
+            "UPDATE snapshot SET failures = failures + 1, last_error = $1 \
+             WHERE provider = $2 AND external_id = $3",
         )
         // Free text a vendor may have echoed a secret into: scrubbed before it is kept.
         .bind(crate::redact::scrub(error).into_owned())
         .bind(provider)
         .bind(external_id)
-        .execute(&self.pool)
+        .execute(pool)
         .await
-        .map_err(query_err("record a failure in the snapshot"))?;
-        Ok(())
+        .map(|_| ()))
+        .map_err(query_err("record a failure in the snapshot"))
     }
 
     /// Forgets everything rosterd holds for `provider` — its snapshot rows, its
@@ -196,47 +192,43 @@ impl Store {
     /// forgotten: the accounts by state, and the operations left in flight.
     pub async fn forget_provider(&self, provider: &str) -> Result<Forgotten, StoreError> {
         const ACTION: &str = "forget a provider";
-        let mut tx = self.pool.begin().await.map_err(query_err(ACTION))?;
-        let rows =
-            sqlx::query("SELECT state, count(*) FROM snapshot WHERE provider = ? GROUP BY state")
-                .bind(provider)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(query_err(ACTION))?;
+        let (states, in_flight): (Vec<(String, i64)>, i64) = with_pool!(self, async |pool| {
+            let mut tx = pool.begin_write().await?;
+            let states = sqlx::query_as(
+                "SELECT state, count(*) FROM snapshot WHERE provider = $1 GROUP BY state",
+            )
+            .bind(provider)
+            .fetch_all(&mut *tx)
+            .await?;
+            let in_flight = sqlx::query_scalar(
+                "SELECT count(*) FROM journal WHERE provider = $1 AND status = 'in_flight'",
+            )
+            .bind(provider)
+            .fetch_one(&mut *tx)
+            .await?;
+            for delete in [
+                "DELETE FROM snapshot WHERE provider = $1",
+                "DELETE FROM journal WHERE provider = $1",
+                "DELETE FROM failures WHERE provider = $1",
+                "DELETE FROM leaver_checks WHERE provider = $1",
+                "DELETE FROM scim_quirks WHERE provider = $1",
+                "DELETE FROM rate_windows WHERE provider = $1",
+            ] {
+                sqlx::query(delete).bind(provider).execute(&mut *tx).await?;
+            }
+            tx.commit().await.map(|()| (states, in_flight))
+        })
+        .map_err(query_err(ACTION))?;
         let mut forgotten = Forgotten::default();
-        for row in rows {
-            let state: &str = row.try_get(0).map_err(query_err(ACTION))?;
-            let n: i64 = row.try_get(1).map_err(query_err(ACTION))?;
+        for (state, n) in states {
             let n = u64::try_from(n).unwrap_or(0);
-            match AccountState::parse(state) {
+            match AccountState::parse(&state) {
                 Some(AccountState::Active) => forgotten.active += n,
                 Some(AccountState::Disabled) => forgotten.disabled += n,
                 Some(AccountState::Manual) | None => forgotten.manual += n,
             }
         }
-        let in_flight: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM journal WHERE provider = ? AND status = 'in_flight'",
-        )
-        .bind(provider)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(query_err(ACTION))?;
         forgotten.in_flight = u64::try_from(in_flight).unwrap_or(0);
-        for delete in [
-            "DELETE FROM snapshot WHERE provider = ?",
-            "DELETE FROM journal WHERE provider = ?",
-            "DELETE FROM failures WHERE provider = ?",
-            "DELETE FROM leaver_checks WHERE provider = ?",
-            "DELETE FROM scim_quirks WHERE provider = ?",
-            "DELETE FROM rate_windows WHERE provider = ?",
-        ] {
-            sqlx::query(delete)
-                .bind(provider)
-                .execute(&mut *tx)
-                .await
-                .map_err(query_err(ACTION))?;
-        }
-        tx.commit().await.map_err(query_err(ACTION))?;
         Ok(forgotten)
     }
 
@@ -246,15 +238,17 @@ impl Store {
         provider: &str,
         external_id: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM snapshot WHERE provider = ? AND external_id = ?")
+        with_pool!(self, |pool| sqlx::query(DELETE_ROW)
             .bind(provider)
             .bind(external_id)
-            .execute(&self.pool)
+            .execute(pool)
             .await
-            .map_err(query_err("delete a snapshot row"))?;
-        Ok(())
+            .map(|_| ()))
+        .map_err(query_err("delete a snapshot row"))
     }
 }
+
+pub(super) const DELETE_ROW: &str = "DELETE FROM snapshot WHERE provider = $1 AND external_id = $2";
 
 /// What [`Store::forget_provider`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 
+use super::backend::{placeholders, Begin, Sql};
 use super::{query_err, AccountState, RowDetails, Snapshot, SnapshotRow, Store, StoreError};
 use crate::providers::Fingerprint;
 
@@ -24,80 +25,105 @@ use crate::providers::Fingerprint;
 pub(super) const PAGE_ROWS: i64 = 10_000;
 
 /// One page of rows, packed: per row, `<len>:<text>` per field (`~` for NULL), then
-/// the failure count and `;`. The columns are STRICT text, so `octet_length` is the
-/// UTF-8 length Rust sees. `concat` builds a row in one pass and copies text by
-/// length (`||` would copy the row once per operator; `format` stops at a NUL byte).
+/// the failure count and `;`. The columns are text checked as UTF-8 (STRICT in
+/// SQLite; a UTF8 database in PostgreSQL), so `octet_length` is the UTF-8 length Rust
+/// sees. `concat` builds a row in one pass and copies text by length (`||` would copy
+/// the row once per operator; `format` stops at a NUL byte).
 ///
 /// The primary key (provider, external_id) serves both the filter and the order, so
-/// SQLite walks the index and never sorts; the BINARY collation makes that order
-/// bytewise.
+/// the database walks the index and never sorts; the BINARY (SQLite) or "C"
+/// (PostgreSQL) collation makes that order bytewise. Only the aggregate is spelled
+/// differently.
 macro_rules! page_query {
-    ($bound:literal) => {
+    ($aggregate:literal, $collation:literal, $bound:literal) => {
         concat!(
-            "SELECT count(*), group_concat(packed, ''), max(external_id) FROM ( \
+            "SELECT count(*), ",
+            $aggregate,
+            ", max(external_id) FROM ( \
                SELECT external_id, concat( \
                  octet_length(external_id), ':', external_id, \
                  octet_length(fingerprint), ':', fingerprint, \
                  octet_length(state), ':', state, \
                  failures, ';') AS packed \
-               FROM snapshot WHERE provider = ?1 ",
+               FROM snapshot WHERE provider = $1 ",
             $bound,
-            " ORDER BY external_id COLLATE BINARY LIMIT ?2)"
+            " ORDER BY external_id COLLATE ",
+            $collation,
+            " LIMIT $2) AS page"
         )
     };
 }
 
-const FIRST_PAGE: &str = page_query!("");
-const NEXT_PAGE: &str = page_query!("AND external_id > ?3");
+macro_rules! page_sql {
+    ($bound:literal) => {
+        Sql {
+            sqlite: page_query!("group_concat(packed, '')", "BINARY", $bound),
+            postgres: page_query!(
+                "string_agg(packed, '' ORDER BY external_id)",
+                "\"C\"",
+                $bound
+            ),
+        }
+    };
+}
+
+const FIRST_PAGE: Sql = page_sql!("");
+const NEXT_PAGE: Sql = page_sql!("AND external_id > $3");
 
 impl Store {
     /// All of a provider's rows, sorted by `external_id` in byte order (the order of
     /// Rust's `str`, which the planner merges in).
     pub async fn snapshot(&self, provider: &str) -> Result<Snapshot, StoreError> {
         const ACTION: &str = "read the snapshot";
-        let mut tx = self.pool.begin().await.map_err(query_err(ACTION))?;
-        // Counted first so the million-row vector is allocated once, not regrown.
-        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM snapshot WHERE provider = ?")
-            .bind(provider)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(query_err(ACTION))?;
-        let mut rows = Snapshot::with_capacity(usize::try_from(total).unwrap_or(0));
-        // SQLite packs page N+1 on its thread while page N is cut up on a blocking
-        // thread; `rows` travels with the unpacking, so it is never copied.
-        let mut unpacking = None;
-        let mut after: Option<String> = None;
-        loop {
-            let query = match &after {
-                None => sqlx::query_as(FIRST_PAGE).bind(provider).bind(PAGE_ROWS),
-                Some(key) => sqlx::query_as(NEXT_PAGE)
+        let qe = query_err(ACTION);
+        with_pool!(self, |pool, dialect| {
+            let mut tx = pool.begin_read().await.map_err(qe)?;
+            // Counted first so the million-row vector is allocated once, not regrown.
+            let total: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM snapshot WHERE provider = $1")
                     .bind(provider)
-                    .bind(PAGE_ROWS)
-                    .bind(key.as_str()),
-            };
-            let (count, page, last): (i64, Option<String>, Option<String>) =
-                query.fetch_one(&mut *tx).await.map_err(query_err(ACTION))?;
-            if let Some(task) = unpacking.take() {
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(query_err(ACTION))?;
+            let mut rows = Snapshot::with_capacity(usize::try_from(total).unwrap_or(0));
+            // The database packs page N+1 while page N is cut up on a blocking
+            // thread; `rows` travels with the unpacking, so it is never copied.
+            let mut unpacking = None;
+            let mut after: Option<String> = None;
+            loop {
+                let query = match &after {
+                    None => sqlx::query_as(dialect.pick(&FIRST_PAGE))
+                        .bind(provider)
+                        .bind(PAGE_ROWS),
+                    Some(key) => sqlx::query_as(dialect.pick(&NEXT_PAGE))
+                        .bind(provider)
+                        .bind(PAGE_ROWS)
+                        .bind(key.as_str()),
+                };
+                let (count, page, last): (i64, Option<String>, Option<String>) =
+                    query.fetch_one(&mut *tx).await.map_err(query_err(ACTION))?;
+                if let Some(task) = unpacking.take() {
+                    rows = joined(provider, task).await?;
+                }
+                let page = Page {
+                    provider: provider.to_owned(),
+                    packed: page.unwrap_or_default(),
+                    count,
+                };
+                let so_far = std::mem::take(&mut rows);
+                unpacking = Some(tokio::task::spawn_blocking(move || page.unpack(so_far)));
+                match last {
+                    Some(key) if count >= PAGE_ROWS => after = Some(key),
+                    _ => break,
+                }
+            }
+            // Nothing was written: ending the read transaction either way is the same.
+            tx.rollback().await.map_err(query_err(ACTION))?;
+            if let Some(task) = unpacking {
                 rows = joined(provider, task).await?;
             }
-            let page = Page {
-                provider: provider.to_owned(),
-                packed: page.unwrap_or_default(),
-                count,
-            };
-            let so_far = std::mem::take(&mut rows);
-            unpacking = Some(tokio::task::spawn_blocking(move || page.unpack(so_far)));
-            match last {
-                Some(key) if count >= PAGE_ROWS => after = Some(key),
-                _ => break,
-            }
-        }
-        // Nothing was written: ending the read transaction either way is the same.
-        tx.rollback().await.map_err(query_err(ACTION))?;
-        if let Some(task) = unpacking {
-            rows = joined(provider, task).await?;
-        }
-        Ok(rows)
+            Ok(rows)
+        })
     }
 }
 
@@ -124,18 +150,19 @@ impl Store {
                 .collect();
             let sql = format!(
                 "SELECT external_id, email, vendor_id, record, last_error FROM snapshot \
-                 WHERE provider = ? AND external_id IN ({})",
-                vec!["?"; keys.len()].join(",")
+                 WHERE provider = $1 AND external_id IN ({})",
+                placeholders(2, keys.len())
             );
-            let mut query =
-                sqlx::query_as::<_, DetailsRow>(sqlx::AssertSqlSafe(sql)).bind(provider);
-            for key in &keys {
-                query = query.bind(key.as_str());
-            }
-            let found: HashMap<String, RowDetails> = query
-                .fetch_all(&self.pool)
-                .await
-                .map_err(query_err(ACTION))?
+            let found: Vec<DetailsRow> = with_pool!(self, |pool| {
+                let mut query =
+                    sqlx::query_as::<_, DetailsRow>(sqlx::AssertSqlSafe(sql)).bind(provider);
+                for key in &keys {
+                    query = query.bind(key.as_str());
+                }
+                query.fetch_all(pool).await
+            })
+            .map_err(query_err(ACTION))?;
+            let found: HashMap<String, RowDetails> = found
                 .into_iter()
                 .map(|(key, email, vendor_id, record, last_error)| {
                     let details = RowDetails {

@@ -87,6 +87,8 @@ mod soak;
 mod source_http;
 #[path = "../state_faults.rs"]
 mod state_faults;
+#[path = "../state_postgres.rs"]
+mod state_postgres;
 #[path = "../status.rs"]
 mod status;
 #[path = "../vendor_answers.rs"]

@@ -11,6 +11,7 @@
 //! - [`fake_hr`]: a fake HR system's paged JSON API, for the HTTP source.
 //! - [`four_vendors`]: the people and scopes of the four-vendor tests.
 //! - [`workspace`]: a folder with a source and a config, and the binary run on it.
+//! - [`postgres`]: a real PostgreSQL server (initdb in a temp dir), a database per test.
 //! - [`process`]: fixtures, ports, waiting, killing a run midway; [`state`]: the
 //!   snapshot rows a run left in the state file.
 
@@ -29,6 +30,7 @@ pub mod fake_zaia;
 pub mod four_fakes;
 pub mod four_vendors;
 pub mod openapi;
+pub mod postgres;
 pub mod process;
 pub mod rate_window;
 pub mod scim_server;
