@@ -663,7 +663,14 @@ async fn plan_with(
         unsettled,
         uncertain,
         leavers,
+        groups: std::collections::BTreeMap::new(),
     };
+    if let Some(s) = store {
+        for pc in selected.iter().filter(|pc| pc.mapping.has_groups()) {
+            ctx.groups
+                .insert(pc.name.clone(), s.group_snapshot(&pc.name).await?);
+        }
+    }
     let removed = match store {
         Some(s) => removed_providers(config, s).await?,
         None => Vec::new(),

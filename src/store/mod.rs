@@ -11,6 +11,7 @@
 //! rosterd is refused rather than misread.
 
 mod failures;
+mod groups;
 mod history;
 mod journal;
 mod leavers;
@@ -35,6 +36,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection, Row};
 
 pub use failures::{Attention, FailureRecord};
+pub use groups::{GroupRecord, GroupRow, GroupSnapshot, MemberRow};
 pub use history::{HistoryEntry, HistoryFilter, Pruned};
 pub use journal::{Begun, JournalEntry, JournalStatus, SnapshotChange};
 pub use leavers::LeaverOutcome;
