@@ -75,6 +75,8 @@ mod saved_plans;
 mod scim;
 #[path = "../scim_django.rs"]
 mod scim_django;
+#[path = "../scim_groups.rs"]
+mod scim_groups;
 #[path = "../secrets_never_leak.rs"]
 mod secrets_never_leak;
 #[path = "../soak.rs"]

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::list::{check_paging, parse_page};
 use super::requests::{eq, scim_request, PATCH_SCHEMA};
+use super::quirks::Quirk;
 use super::Scim;
 use crate::providers::call::{BoxFuture, CallError, JsonAnswers, Transport};
 use crate::providers::groups::{FoundGroup, GroupApi};
@@ -71,6 +72,17 @@ pub fn remove_request(id: &str, member_ids: &[String]) -> Request {
         .map(|m| json!({ "op": "remove", "path": format!("members[{}]", eq("value", m)) }))
         .collect();
     let body = json!({ "schemas": [PATCH_SCHEMA], "Operations": ops });
+    scim_request("PATCH", group_path(id), Some(body), "")
+}
+
+/// The remove some services take instead (django-scim2, as Entra ID sends it): the
+/// members in `value`, the path plain `members`.
+pub fn remove_by_value_request(id: &str, member_ids: &[String]) -> Request {
+    let values: Vec<Value> = member_ids.iter().map(|m| json!({ "value": m })).collect();
+    let body = json!({
+        "schemas": [PATCH_SCHEMA],
+        "Operations": [{ "op": "remove", "path": "members", "value": values }],
+    });
     scim_request("PATCH", group_path(id), Some(body), "")
 }
 
@@ -302,13 +314,30 @@ impl GroupApi for Scim {
         member_ids: &'a [String],
     ) -> BoxFuture<'a, Result<(), CallError>> {
         Box::pin(async move {
-            match JsonAnswers(transport)
-                .send(&remove_request(id, member_ids))
-                .await
-            {
-                Ok(_) => Ok(()),
+            let transport = &JsonAnswers(transport);
+            let refused = if self.quirks.has(Quirk::MemberRemoveByValue) {
+                None
+            } else {
+                match transport.send(&remove_request(id, member_ids)).await {
+                    Ok(_) => return Ok(()),
+                    Err(e) if no_target(&e) => return Ok(()),
+                    Err(e) if matches!(e.status, Some(400 | 405 | 501)) => Some(e),
+                    Err(e) => return Err(patch_error("removing members", id, e)),
+                }
+            };
+            match transport.send(&remove_by_value_request(id, member_ids)).await {
+                Ok(_) => {
+                    if let Some(e) = refused {
+                        self.quirks.learn(
+                            Quirk::MemberRemoveByValue,
+                            format!("PATCH {GROUPS}/{id} removing members[value eq …]: {e}"),
+                        );
+                    }
+                    Ok(())
+                }
                 Err(e) if no_target(&e) => Ok(()),
-                Err(e) => Err(patch_error("removing members", id, e)),
+                // The first refusal says more than the fallback's.
+                Err(e) => Err(patch_error("removing members", id, refused.unwrap_or(e))),
             }
         })
     }
