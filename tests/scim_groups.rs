@@ -285,3 +285,100 @@ fn django_scim2_memberships_follow_departments() {
     let server = DjangoScim::start();
     memberships_follow_departments(&server, &|| server.writes().len());
 }
+
+#[test]
+fn a_server_refusing_patch_on_groups_fails_that_group_only_and_it_is_retried_next_pass() {
+    // scim2-server announcing no PATCH answers every PATCH 501.
+    let server = ScimServer::start_with(Some(support::scim_server::service_provider_config(
+        false, None, false,
+    )));
+    let ws = Ws::new(&server, "");
+    ws.write_people(&[("E1", "Sales"), ("E2", "Ops")]);
+    let (code, report, stderr) = ws.sync();
+    assert_eq!(code, 2, "some operations failed: {report:#}\n{stderr}");
+    // The users were created all the same, and the groups too.
+    assert_eq!(report["result"]["applied"]["create"], 2, "{report:#}");
+    assert_eq!(report["result"]["applied"]["group_create"], 2, "{report:#}");
+    let failures = report["result"]["group_failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 2, "one per group: {report:#}");
+    for f in failures {
+        let error = f["error"].as_str().unwrap();
+        assert!(error.contains("refused PATCH /Groups/"), "{error}");
+    }
+    let held = groups(&server);
+    assert!(held.values().all(|(_, m)| m.is_empty()), "{held:#?}");
+    // Nothing was recorded as done: the next pass plans the members again.
+    let (code, again, _) = ws.sync();
+    assert_eq!(code, 2, "{again:#}");
+    let planned: Vec<&str> = again["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(planned, ["Ops", "Sales"], "{again:#}");
+    assert!(
+        again["groups"][0].get("ensure").is_none(),
+        "the groups are known now: {again:#}"
+    );
+}
+
+#[test]
+fn a_saved_plan_carries_its_group_changes_and_is_applied_as_saved() {
+    let server = ScimServer::start();
+    let ws = Ws::new(&server, "");
+    ws.write_people(&[("E1", "Sales"), ("E2", "Sales")]);
+    let (code, _, stderr) = ws.sync();
+    assert_eq!(code, 0, "{stderr}");
+    ws.write_people(&[("E1", "Sales"), ("E2", "Ops")]);
+    let plan = ws.dir.path().join("plan.json");
+    let plan_arg = plan.to_str().unwrap();
+    let (code, _, stderr) = ws.run(&["sync", "--dry-run", "--out", plan_arg]);
+    assert_eq!(code, 0, "{stderr}");
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    let groups_saved = &saved["providers"][0]["groups"];
+    assert_eq!(groups_saved.as_array().unwrap().len(), 2, "{saved:#}");
+    assert!(
+        saved["providers"][0]["group_basis"].is_string(),
+        "{saved:#}"
+    );
+    let (code, stdout, stderr) = ws.run(&["sync", "--plan", plan_arg, "--format", "json"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let held = groups(&server);
+    assert_eq!(held["Sales"].1, members(&["e1@corp.example"]));
+    assert_eq!(held["Ops"].1, members(&["e2@corp.example"]));
+    // Applied once, the plan no longer matches the snapshot: refused.
+    let (code, _, stderr) = ws.run(&["sync", "--plan", plan_arg]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("groups or memberships"), "{stderr}");
+}
+
+#[test]
+fn groups_are_checked_at_load_with_their_key_path() {
+    let server = ScimServer::start();
+    let check = |extra: &str, groups: &str| {
+        let ws = Ws::new(&server, extra);
+        let yaml = std::fs::read_to_string(ws.dir.path().join("rosterd.yaml")).unwrap();
+        std::fs::write(
+            ws.dir.path().join("rosterd.yaml"),
+            yaml.replace("{{ department }}", groups),
+        )
+        .unwrap();
+        ws.write_people(&[("E1", "Sales")]);
+        let (code, _, stderr) = ws.run(&["sync", "--dry-run"]);
+        (code, stderr)
+    };
+    let (code, stderr) = check("", "{{ department | upper }");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("providers[0].groups"), "{stderr}");
+    assert!(stderr.contains("line 1, column"), "{stderr}");
+    let (code, stderr) = check("", "{{ departmnt }}");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("providers[0].groups: no source record has attribute \"departmnt\"; did you mean \"department\"?"),
+        "{stderr}"
+    );
+    let (code, stderr) = check("    on_group_empty: sometimes\n", "{{ department }}");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("on_group_empty"), "{stderr}");
+}
