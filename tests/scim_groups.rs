@@ -153,7 +153,7 @@ fn quiet_pass(server: &dyn RealScim, ws: &Ws, writes: &dyn Fn() -> usize, step: 
     );
 }
 
-fn memberships_follow_departments(server: &dyn RealScim, writes: &dyn Fn() -> usize) {
+fn memberships_follow_departments(server: &dyn RealScim, writes: &dyn Fn() -> usize) -> Ws {
     let label = server.label();
     // A group made outside rosterd, with a member rosterd knows nothing of.
     let outsider = server.seed(json!({
@@ -272,18 +272,43 @@ fn memberships_follow_departments(server: &dyn RealScim, writes: &dyn Fn() -> us
         "{label}"
     );
     quiet_pass(server, &ws, writes, "a leaver");
+    ws
+}
+
+/// The quirks `status --format json` shows as remembered.
+fn quirks(ws: &Ws) -> Vec<String> {
+    let (code, stdout, stderr) = ws.run(&["status", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    doc["scim_quirks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["quirk"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
 fn scim2_server_memberships_follow_departments() {
     let server = ScimServer::start();
-    memberships_follow_departments(&server, &|| 0);
+    let ws = memberships_follow_departments(&server, &|| 0);
+    assert_eq!(
+        quirks(&ws),
+        Vec::<String>::new(),
+        "it removes by members[value eq …]"
+    );
 }
 
 #[test]
 fn django_scim2_memberships_follow_departments() {
     let server = DjangoScim::start();
-    memberships_follow_departments(&server, &|| server.writes().len());
+    let ws = memberships_follow_departments(&server, &|| server.writes().len());
+    // It refuses a remove by `members[value eq …]`; by value it works.
+    assert!(
+        quirks(&ws).contains(&"member_remove_by_value".to_string()),
+        "{:?}",
+        quirks(&ws)
+    );
 }
 
 #[test]
