@@ -407,3 +407,27 @@ fn groups_are_checked_at_load_with_their_key_path() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("on_group_empty"), "{stderr}");
 }
+
+#[test]
+fn explain_shows_the_groups_a_user_gets_and_the_template() {
+    let server = ScimServer::start();
+    let ws = Ws::new(&server, "");
+    let yaml = std::fs::read_to_string(ws.dir.path().join("rosterd.yaml")).unwrap();
+    std::fs::write(
+        ws.dir.path().join("rosterd.yaml"),
+        yaml.replace("{{ department }}", "{{ department | split(';') }}"),
+    )
+    .unwrap();
+    ws.write_people(&[("E1", "Sales;Ops; Sales")]);
+    let (code, stdout, stderr) = ws.run(&["sync", "--dry-run", "--explain", "E1"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("groups  \"Ops\", \"Sales\"  (from {{ department | split(';') }})"),
+        "{stdout}"
+    );
+    // The dry run plans both groups for the new user, and sends nothing.
+    let (code, stdout, stderr) = ws.run(&["sync", "--dry-run"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("* group    Ops (found by displayName and adopted, or created): +1 member(s), -0 member(s)"), "{stdout}");
+    assert!(groups(&server).is_empty());
+}

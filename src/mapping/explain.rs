@@ -76,4 +76,16 @@ fn describe(out: &mut String, p: &ProviderConfig, user: &User) {
             let _ = writeln!(out, "  rejected: {reason}");
         }
     }
+    if let (Some(groups), Some(template)) = (p.mapping.groups(user), p.mapping.groups_template()) {
+        let shown = match groups {
+            Ok(names) if names.is_empty() => "(none)".to_string(),
+            Ok(names) => names
+                .into_iter()
+                .map(|n| format!("{n:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Err(e) => format!("error: {e}"),
+        };
+        let _ = writeln!(out, "  groups  {shown}  (from {template})");
+    }
 }
