@@ -431,3 +431,40 @@ fn explain_shows_the_groups_a_user_gets_and_the_template() {
     assert!(stdout.contains("* group    Ops (found by displayName and adopted, or created): +1 member(s), -0 member(s)"), "{stdout}");
     assert!(groups(&server).is_empty());
 }
+
+#[test]
+fn a_crash_after_the_server_added_members_converges_without_duplicates() {
+    let server = ScimServer::start();
+    let ws = Ws::new(&server, "");
+    ws.write_people(&[("E1", "Sales"), ("E2", "Sales")]);
+    // Killed once the server answered the add, before it is recorded.
+    let out = Command::new(env!("CARGO_BIN_EXE_rosterd"))
+        .arg("-c")
+        .arg(ws.dir.path().join("rosterd.yaml"))
+        .args(["sync", "--format", "json"])
+        .env(TOKEN_ENV, &ws.token)
+        .env("ROSTERD_CRASH_AT", "group_answered:1")
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "the crash point was reached");
+    let (code, report, stderr) = ws.sync();
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let (_, list) = server.call("GET", "/Groups?startIndex=1&count=100", None);
+    let all = list["Resources"].as_array().unwrap();
+    assert_eq!(all.len(), 1, "one Sales group: {list:#}");
+    let (_, sales) = server.call(
+        "GET",
+        &format!("/Groups/{}", all[0]["id"].as_str().unwrap()),
+        None,
+    );
+    let values: Vec<&str> = sales["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    let distinct: BTreeSet<&str> = values.iter().copied().collect();
+    assert_eq!(values.len(), 2, "each member once: {sales:#}");
+    assert_eq!(distinct.len(), 2, "{sales:#}");
+    quiet_pass(&server, &ws, &|| 0, "after the crash");
+}

@@ -277,6 +277,7 @@ async fn settle(
     group_id: &str,
     g: &GroupChange,
 ) -> Result<Result<(), CallError>, ApplyError> {
+    crate::failpoint::reach("group_answered");
     let now = (ctx.clock)();
     let provider = ctx.provider.name();
     match sent {
