@@ -728,6 +728,12 @@ async fn plan_with(
                     .collect(),
                 requests: provider.requests(&p.operations),
             });
+            // The group changes go after the users' operations, as they are sent.
+            if let (Some(api), Some(preview)) = (provider.groups(), p.requests.as_mut()) {
+                preview
+                    .requests
+                    .extend(p.groups.iter().flat_map(|g| api.preview(g)));
+            }
         }
         if let Some(reason) = &p.blocked {
             warn!(provider = %pc.name, reason = %reason, "Plan blocked by a safety guard.");

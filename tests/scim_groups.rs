@@ -429,6 +429,24 @@ fn explain_shows_the_groups_a_user_gets_and_the_template() {
     let (code, stdout, stderr) = ws.run(&["sync", "--dry-run"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("* group    Ops (found by displayName and adopted, or created): +1 member(s), -0 member(s)"), "{stdout}");
+    let (code, stdout, stderr) = ws.run(&["sync", "--dry-run", "--show-requests"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("GET ") && stdout.contains("/Groups?filter=displayName+eq+%22Ops%22"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("then POST ") && stdout.contains("/Groups (when no group"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("PATCH ") && stdout.contains("/Groups/{id}"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\"value\":[{\"value\":\"<id of E1>\"}]"),
+        "{stdout}"
+    );
     assert!(groups(&server).is_empty());
 }
 

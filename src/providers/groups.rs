@@ -19,6 +19,10 @@ pub struct FoundGroup {
 pub trait GroupApi: Send + Sync {
     /// Members added or removed per request at most.
     fn batch_size(&self) -> usize;
+    /// The requests `change` would send when every answer is the expected one
+    /// (`sync --dry-run --show-requests`); members to add are shown by key, their id
+    /// being read from the snapshot as they are sent.
+    fn preview(&self, change: &crate::plan::GroupChange) -> Vec<super::Request>;
     /// The group named `name` (its displayName), when the server has one.
     fn find<'a>(
         &'a self,

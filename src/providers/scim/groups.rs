@@ -15,6 +15,7 @@ use super::list::{check_paging, parse_page};
 use super::requests::{eq, scim_request, PATCH_SCHEMA};
 use super::quirks::Quirk;
 use super::Scim;
+use crate::plan::GroupChange;
 use crate::providers::call::{BoxFuture, CallError, JsonAnswers, Transport};
 use crate::providers::groups::{FoundGroup, GroupApi};
 use crate::providers::request::{segment, Request};
@@ -203,6 +204,58 @@ impl Scim {
 impl GroupApi for Scim {
     fn batch_size(&self) -> usize {
         MEMBER_BATCH
+    }
+
+    fn preview(&self, change: &GroupChange) -> Vec<Request> {
+        let mut out = Vec::new();
+        let id = match &change.group_id {
+            Some(id) => id.clone(),
+            None => {
+                let create = create_request(&change.name)
+                    .with_note("when no group of that displayName is found: created");
+                let mut find = find_request(&change.name)
+                    .with_note("found: adopted, with the members it has");
+                find.conditional.push(create);
+                out.push(find);
+                String::new()
+            }
+        };
+        // A group not known yet: its id is the one found or created.
+        let shown = |mut r: Request| {
+            if id.is_empty() {
+                r.path = format!("{GROUPS}/{{id}}");
+                let note = match r.note.take() {
+                    Some(n) => format!("{n}; {{id}}: the group found or created"),
+                    None => "{id}: the group found or created".to_string(),
+                };
+                r.with_note(note)
+            } else {
+                r
+            }
+        };
+        for batch in change.add.chunks(MEMBER_BATCH) {
+            let ids: Vec<String> = batch
+                .iter()
+                .map(|m| format!("<id of {}>", m.external_id))
+                .collect();
+            let add = add_request(&id, &ids)
+                .with_note("then read back: each member added must be listed");
+            out.push(shown(add));
+        }
+        for batch in change.remove.chunks(MEMBER_BATCH) {
+            let ids: Vec<String> = batch.iter().filter_map(|m| m.member_id.clone()).collect();
+            out.push(shown(if self.quirks.has(Quirk::MemberRemoveByValue) {
+                remove_by_value_request(&id, &ids)
+            } else {
+                remove_request(&id, &ids)
+            }));
+        }
+        if change.delete {
+            out.push(shown(
+                delete_request(&id).with_note("only when the group, read first, is empty"),
+            ));
+        }
+        out
     }
 
     fn find<'a>(
