@@ -526,6 +526,12 @@ fn validate(
                 ));
             }
         }
+        if p.on_group_empty.is_some() && p.groups.is_none() && providers::supports_groups(p.kind) {
+            issues.push(Issue::new(
+                format!("{at}.on_group_empty"),
+                "has no effect without `groups:` (the template giving each user's groups)".into(),
+            ));
+        }
         let mapping = crate::mapping::AttributeMapping::compile(
             crate::mapping::RawMapping {
                 attributes: p.attributes,
