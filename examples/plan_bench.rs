@@ -139,6 +139,7 @@ async fn run(n: usize) {
         unsettled: Default::default(),
         uncertain: Default::default(),
         leavers: Default::default(),
+        groups: Default::default(),
     };
     let t = Instant::now();
     let mut snapshot = store.snapshot("hesh").await.unwrap();

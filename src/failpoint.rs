@@ -11,6 +11,7 @@
 //! | `answered` | the vendor answered a request; the adapter has not seen it |
 //! | `applied` | the adapter has every answer of a unit; nothing recorded yet |
 //! | `recorded` | one operation of a unit is recorded (a batch: the rest are not) |
+//! | `group_answered` | the server answered a group request (members added or removed, a group deleted); nothing recorded yet |
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;

@@ -245,6 +245,8 @@ pub fn disable_plan(
     plan.held.clear();
     plan.quarantined.clear();
     plan.leaver_checks.clear();
+    // Only the orphans' disables: no group change rides along.
+    plan.groups.clear();
     for o in &found.orphans {
         let external_id = o
             .external_id

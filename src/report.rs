@@ -128,7 +128,9 @@ impl PlanReport {
 
     /// Whether any provider's plan has an operation to send (blocked ones included).
     pub fn any_operations(&self) -> bool {
-        self.providers.iter().any(|p| !p.plan.operations.is_empty())
+        self.providers
+            .iter()
+            .any(|p| !p.plan.operations.is_empty() || !p.plan.groups.is_empty())
     }
 
     /// Whether any applied operation failed.
@@ -317,6 +319,7 @@ fn provider_text(
             writeln!(out, "        {}", change_text(c))?;
         }
     }
+    groups_text(out, p)?;
     for m in &p.manual {
         writeln!(
             out,
@@ -426,6 +429,9 @@ fn provider_text(
                 f.error
             )?;
         }
+        for f in &r.group_failures {
+            writeln!(out, "    failed group {}: {}", f.group, f.error)?;
+        }
     } else if p.blocked.is_some() && !dry_run {
         writeln!(out, "  result: nothing sent (blocked)")?;
     }
@@ -458,6 +464,42 @@ fn provider_text(
                     then.method, preview.base_url, then.path
                 )?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// The group changes: per group its counts, then a `+ member` / `- member` line per
+/// member.
+fn groups_text(out: &mut dyn std::io::Write, p: &ProviderPlan) -> std::io::Result<()> {
+    for g in &p.groups {
+        let what = match (&g.group_id, g.ensure) {
+            (None, true) => " (found by displayName and adopted, or created)",
+            _ => "",
+        };
+        writeln!(
+            out,
+            "  * group    {}{what}: +{} member(s), -{} member(s)",
+            g.name,
+            g.add.len(),
+            g.remove.len()
+        )?;
+        for (sign, members) in [('+', &g.add), ('-', &g.remove)] {
+            for m in members {
+                let email = if m.email.is_empty() {
+                    String::new()
+                } else {
+                    format!(" <{}>", m.email)
+                };
+                writeln!(out, "      {sign} member {}{email}", m.external_id)?;
+            }
+        }
+        if g.delete {
+            writeln!(
+                out,
+                "      - group {}: left empty, and rosterd created it (on_group_empty: delete)",
+                g.name
+            )?;
         }
     }
     Ok(())

@@ -21,7 +21,7 @@ use xxhash_rust::xxh3::xxh3_128;
 
 use crate::config::Config;
 use crate::executor::apply::JournalPayload;
-use crate::plan::{FieldChange, Operation, ProviderPlan, Summary};
+use crate::plan::{FieldChange, GroupChange, Operation, ProviderPlan, Summary};
 use crate::providers::ProviderType;
 use crate::report::{PlanReport, SourceSummary};
 use crate::store::{Store, StoreError};
@@ -58,6 +58,13 @@ pub struct SavedProvider {
     /// Why a guard blocked it, when one did: applied only with `--approve`.
     pub blocked: Option<String>,
     pub operations: Vec<SavedOperation>,
+    /// Group changes (SCIM `groups:`), as planned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupChange>,
+    /// Digest of the groups and memberships the snapshot held when the group changes
+    /// were planned; `None`: the plan has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_basis: Option<String>,
 }
 
 /// The plan file.
@@ -161,6 +168,15 @@ async fn rows(
         .collect())
 }
 
+/// A digest of the groups and memberships `store` holds for `provider`.
+async fn group_basis(store: Option<&Store>, provider: &str) -> Result<String, StoreError> {
+    let snapshot = match store {
+        Some(s) => s.group_snapshot(provider).await?,
+        None => crate::store::GroupSnapshot::default(),
+    };
+    Ok(digest(format!("{snapshot:?}").as_bytes()))
+}
+
 /// The plan file for `report` (a dry run's), with what it was made from.
 pub async fn build(
     report: &PlanReport,
@@ -182,11 +198,18 @@ pub async fn build(
                 row: basis.get(&o.external_id).cloned(),
             })
             .collect();
+        let group_basis = if plan.groups.is_empty() {
+            None
+        } else {
+            Some(group_basis(store, &plan.name).await?)
+        };
         providers.push(SavedProvider {
             name: plan.name.clone(),
             provider_type: plan.provider_type,
             blocked: plan.blocked.clone(),
             operations,
+            groups: plan.groups.clone(),
+            group_basis,
         });
     }
     let plan: serde_json::Value =
@@ -274,6 +297,14 @@ pub async fn check_current(
                 p.name
             ));
         }
+        if let Some(basis) = &p.group_basis {
+            if *basis != group_basis(Some(store), &p.name).await? {
+                moved.push(format!(
+                    "{}: its groups or memberships in the snapshot changed since the plan was made",
+                    p.name
+                ));
+            }
+        }
         let now = rows(Some(store), &p.name).await?;
         for o in &p.operations {
             let current = now.get(&o.sent.external_id);
@@ -350,6 +381,8 @@ pub fn report(plan: &SavedPlan, selected: &[&crate::config::ProviderConfig]) -> 
                 blocked: saved.and_then(|p| p.blocked.clone()),
                 requests: None,
                 disableable_before: 0,
+                groups: saved.map(|p| p.groups.clone()).unwrap_or_default(),
+                memberships_before: 0,
             };
             pp.summarise();
             pp.into()

@@ -674,7 +674,14 @@ async fn plan_with(
         unsettled,
         uncertain,
         leavers,
+        groups: std::collections::BTreeMap::new(),
     };
+    if let Some(s) = store {
+        for pc in selected.iter().filter(|pc| pc.mapping.has_groups()) {
+            ctx.groups
+                .insert(pc.name.clone(), s.group_snapshot(&pc.name).await?);
+        }
+    }
     let removed = match store {
         Some(s) => removed_providers(config, s).await?,
         None => Vec::new(),
@@ -732,6 +739,12 @@ async fn plan_with(
                     .collect(),
                 requests: provider.requests(&p.operations),
             });
+            // The group changes go after the users' operations, as they are sent.
+            if let (Some(api), Some(preview)) = (provider.groups(), p.requests.as_mut()) {
+                preview
+                    .requests
+                    .extend(p.groups.iter().flat_map(|g| api.preview(g)));
+            }
         }
         if let Some(reason) = &p.blocked {
             warn!(provider = %pc.name, reason = %reason, "Plan blocked by a safety guard.");

@@ -128,6 +128,7 @@ fn planned(provider_name: &str, edit: (&str, &str)) -> (Box<dyn Provider>, Vec<O
         unsettled: Default::default(),
         uncertain: Default::default(),
         leavers: Default::default(),
+        groups: Default::default(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -339,6 +339,11 @@ struct RawProvider {
     attributes: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     lookups: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    /// SCIM group names per user (a template); see `mapping::groups`.
+    #[serde(default)]
+    groups: Option<String>,
+    #[serde(default)]
+    on_group_empty: Option<crate::mapping::OnGroupEmpty>,
     #[serde(flatten)]
     rest: serde_json::Map<String, Value>,
 }
@@ -511,10 +516,32 @@ fn validate(
         };
         p.scope.validate(&format!("{at}.scope"), issues);
         p.rate_limit.validate(&format!("{at}.rate_limit"), issues);
+        for (key, set) in [
+            ("groups", p.groups.is_some()),
+            ("on_group_empty", p.on_group_empty.is_some()),
+        ] {
+            if set && !providers::supports_groups(p.kind) {
+                issues.push(Issue::new(
+                    format!("{at}.{key}"),
+                    format!(
+                        "{} has no groups: `{key}` is for SCIM providers only",
+                        p.kind
+                    ),
+                ));
+            }
+        }
+        if p.on_group_empty.is_some() && p.groups.is_none() && providers::supports_groups(p.kind) {
+            issues.push(Issue::new(
+                format!("{at}.on_group_empty"),
+                "has no effect without `groups:` (the template giving each user's groups)".into(),
+            ));
+        }
         let mapping = crate::mapping::AttributeMapping::compile(
             crate::mapping::RawMapping {
                 attributes: p.attributes,
                 lookups: p.lookups,
+                groups: p.groups.filter(|_| providers::supports_groups(p.kind)),
+                on_group_empty: p.on_group_empty.unwrap_or_default(),
             },
             providers::settable_fields(p.kind),
             &at,

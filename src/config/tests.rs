@@ -576,3 +576,21 @@ fn every_registered_vendor_loads_builds_and_names_its_email_field() {
         );
     }
 }
+
+#[test]
+fn groups_on_a_provider_without_groups_is_refused_with_its_key_path() {
+    let yaml = GOOD.replace(
+        "  - name: hesh-prod\n",
+        "  - name: hesh-prod\n    groups: \"{{ department }}\"\n    on_group_empty: delete\n",
+    );
+    let found = issues(&yaml);
+    let at = |key: &str| {
+        found
+            .iter()
+            .find(|i| i.path == key)
+            .map(|i| i.message.clone())
+    };
+    let groups = at("providers[0].groups").expect("groups refused");
+    assert!(groups.contains("SCIM providers only"), "{groups}");
+    assert!(at("providers[0].on_group_empty").is_some(), "{found:?}");
+}

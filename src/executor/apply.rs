@@ -113,6 +113,10 @@ pub struct ProviderResult {
     pub rate_limit_wait_ms: u64,
     /// The first failures (at most [`MAX_FAILURES_KEPT`]), with the vendor's message.
     pub failures: Vec<OpFailure>,
+    /// Group changes that failed (SCIM `groups:`), each counted in `failed`; planned
+    /// again next pass.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group_failures: Vec<super::groups::GroupFailure>,
 }
 
 pub const MAX_FAILURES_KEPT: usize = 20;
@@ -134,6 +138,17 @@ impl ProviderResult {
         }
     }
 
+    /// Counts a failed group change, keeping its message.
+    pub fn group_failed(&mut self, group: &str, error: &str) {
+        self.failed += 1;
+        if self.group_failures.len() < MAX_FAILURES_KEPT {
+            self.group_failures.push(super::groups::GroupFailure {
+                group: group.to_string(),
+                error: error.to_string(),
+            });
+        }
+    }
+
     /// Adds `other`'s counts and failures (e.g. what resending interrupted operations
     /// did, before the plan).
     pub fn merge(&mut self, other: ProviderResult) {
@@ -151,6 +166,9 @@ impl ProviderResult {
         }
         let room = MAX_FAILURES_KEPT.saturating_sub(self.failures.len());
         self.failures.extend(other.failures.into_iter().take(room));
+        let room = MAX_FAILURES_KEPT.saturating_sub(self.group_failures.len());
+        self.group_failures
+            .extend(other.group_failures.into_iter().take(room));
     }
 
     pub fn applied_total(&self) -> usize {
@@ -315,6 +333,8 @@ pub async fn apply_plan(
         result.merge(part?);
     }
     result.provider_error = breaker.provider_error(ctx.provider.name());
+    // After the users' operations: a member's value is its id there.
+    super::groups::apply_groups(ctx, plan, &mut result).await?;
     for (quirk, digest, detail) in ctx.provider.learned_quirks() {
         let name = ctx.provider.name();
         ctx.store

@@ -5,6 +5,7 @@
 //! classifier, the pacer and the retry loop.
 
 pub mod apply;
+pub mod groups;
 pub mod http;
 pub mod lookup;
 pub mod references;

@@ -54,7 +54,7 @@ impl References {
         if keys.is_empty() {
             return Ok(None);
         }
-        let ids = store.vendor_ids(provider.name(), &keys).await?;
+        let ids = store.reference_ids(provider.name(), &keys).await?;
         Ok(Some(References {
             fields,
             ids: Mutex::new(ids),

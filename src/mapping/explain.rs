@@ -29,6 +29,19 @@ pub struct ProviderExplanation {
     /// Why the vendor would refuse this user, when it would.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejected: Option<String>,
+    /// The SCIM groups the user gets (`groups:`), when the provider has that template.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<GroupsExplanation>,
+}
+
+/// The groups of one user at one provider, and the template they come from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct GroupsExplanation {
+    pub template: String,
+    pub names: Vec<String>,
+    /// Why the template failed for this user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One field: its value and where it came from.
@@ -87,6 +100,7 @@ fn describe(p: &ProviderConfig, user: &User) -> ProviderExplanation {
         in_scope: p.scope.matches(user),
         fields: Vec::new(),
         rejected: None,
+        groups: None,
     };
     if !part.in_scope {
         return part;
@@ -124,6 +138,17 @@ fn describe(p: &ProviderConfig, user: &User) -> ProviderExplanation {
             part.rejected = Some(reason);
         }
     }
+    if let (Some(groups), Some(template)) = (p.mapping.groups(user), p.mapping.groups_template()) {
+        let (names, error) = match groups {
+            Ok(names) => (names.into_iter().collect(), None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        part.groups = Some(GroupsExplanation {
+            template: template.to_string(),
+            names,
+            error,
+        });
+    }
     part
 }
 
@@ -151,6 +176,19 @@ impl Explanation {
                     .as_ref()
                     .map_or("built in".to_string(), |t| format!("from {t}"));
                 let _ = writeln!(out, "  {:<width$}  {shown}  ({how})", f.field);
+            }
+            if let Some(g) = &p.groups {
+                let shown = match (&g.error, g.names.is_empty()) {
+                    (Some(e), _) => format!("error: {e}"),
+                    (None, true) => "(none)".to_string(),
+                    (None, false) => g
+                        .names
+                        .iter()
+                        .map(|n| format!("{n:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                };
+                let _ = writeln!(out, "  groups  {shown}  (from {})", g.template);
             }
             if let Some(reason) = &p.rejected {
                 let _ = writeln!(out, "  rejected: {reason}");

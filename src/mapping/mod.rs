@@ -16,6 +16,7 @@
 mod defaults_tests;
 mod explain;
 mod filters;
+mod groups;
 #[cfg(test)]
 mod tests;
 
@@ -25,7 +26,8 @@ use std::sync::Arc;
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Deserialize;
 
-pub use explain::{explain, Explanation, FieldExplanation, ProviderExplanation};
+pub use explain::{explain, Explanation, FieldExplanation, GroupsExplanation, ProviderExplanation};
+pub use groups::OnGroupEmpty;
 
 use crate::config::Issue;
 use crate::providers::Record;
@@ -42,6 +44,11 @@ pub struct RawMapping {
     pub attributes: BTreeMap<String, String>,
     #[serde(default)]
     pub lookups: BTreeMap<String, BTreeMap<String, String>>,
+    /// `groups:` (SCIM only): each user's group names.
+    #[serde(default)]
+    pub groups: Option<String>,
+    #[serde(default)]
+    pub on_group_empty: OnGroupEmpty,
 }
 
 /// One vendor field set by a template.
@@ -56,6 +63,7 @@ struct Field {
 struct Compiled {
     env: Environment<'static>,
     fields: Vec<Field>,
+    groups: Option<groups::GroupRule>,
 }
 
 /// A provider's compiled attribute mapping; empty (the default) maps nothing.
@@ -92,7 +100,7 @@ impl AttributeMapping {
         path: &str,
         issues: &mut Vec<Issue>,
     ) -> AttributeMapping {
-        if raw.attributes.is_empty() && raw.lookups.is_empty() {
+        if raw.attributes.is_empty() && raw.lookups.is_empty() && raw.groups.is_none() {
             return AttributeMapping::default();
         }
         let lookups: Arc<BTreeMap<String, BTreeMap<String, String>>> = Arc::new(raw.lookups);
@@ -102,6 +110,7 @@ impl AttributeMapping {
         // Templates are operator-written, but a runaway loop must not stall a pass.
         env.set_recursion_limit(32);
         filters::register(&mut env, lookups.clone());
+        groups::register(&mut env);
         // `range`, `dict`, `namespace`…: read by a template, but not from the user.
         let globals: BTreeSet<String> = env.globals().map(|(n, _)| n.to_string()).collect();
         let mut fields = Vec::new();
@@ -135,23 +144,29 @@ impl AttributeMapping {
                     continue;
                 }
             };
-            for table in lookup_tables(&source) {
-                if !lookups.contains_key(table) {
-                    let hint = did_you_mean(table, lookups.keys().map(String::as_str))
-                        .map(|m| format!("; did you mean {m:?}?"))
-                        .unwrap_or_default();
-                    issues.push(Issue::new(
-                        at.clone(),
-                        format!("lookup({table:?}): no such table under lookups{hint}"),
-                    ));
-                }
-            }
+            check_tables(&source, &lookups, &at, issues);
             fields.push(Field {
                 name: field,
                 source,
                 reads,
             });
         }
+        let groups = raw.groups.and_then(|source| {
+            let at = format!("{path}.groups");
+            let reads = match groups::add(&mut env, &source, &globals) {
+                Ok(reads) => reads,
+                Err(message) => {
+                    issues.push(Issue::new(at, message));
+                    return None;
+                }
+            };
+            check_tables(&source, &lookups, &at, issues);
+            Some(groups::GroupRule {
+                source,
+                reads,
+                on_empty: raw.on_group_empty,
+            })
+        });
         for (table, entries) in lookups.iter() {
             if entries.is_empty() {
                 issues.push(Issue::new(
@@ -161,7 +176,11 @@ impl AttributeMapping {
             }
         }
         AttributeMapping {
-            inner: Some(Arc::new(Compiled { env, fields })),
+            inner: Some(Arc::new(Compiled {
+                env,
+                fields,
+                groups,
+            })),
         }
     }
 
@@ -197,18 +216,79 @@ impl AttributeMapping {
             .collect()
     }
 
+    /// `(key below the provider, source attribute)` for every attribute a template
+    /// reads, `groups:` included: `attributes.tierId`, `groups`.
+    fn keyed_reads(&self) -> Vec<(String, &str)> {
+        let mut out: Vec<(String, &str)> = self
+            .attribute_reads()
+            .into_iter()
+            .map(|(f, r)| (format!("attributes.{f}"), r))
+            .collect();
+        if let Some(g) = self.inner.as_ref().and_then(|c| c.groups.as_ref()) {
+            out.extend(
+                g.reads
+                    .iter()
+                    .filter(|r| !USER_FIELDS.contains(&r.as_str()))
+                    .map(|r| ("groups".to_string(), r.as_str())),
+            );
+        }
+        out
+    }
+
+    /// Whether `groups:` is set.
+    pub fn has_groups(&self) -> bool {
+        self.inner.as_ref().is_some_and(|c| c.groups.is_some())
+    }
+
+    /// `on_group_empty` (keep when `groups:` is not set).
+    pub fn on_group_empty(&self) -> OnGroupEmpty {
+        self.inner
+            .as_ref()
+            .and_then(|c| c.groups.as_ref())
+            .map_or(OnGroupEmpty::Keep, |g| g.on_empty)
+    }
+
+    /// The `groups:` template as written, when set.
+    pub fn groups_template(&self) -> Option<&str> {
+        self.inner
+            .as_ref()
+            .and_then(|c| c.groups.as_ref())
+            .map(|g| g.source.as_str())
+    }
+
+    /// The group names of `user` (`None`: no `groups:`), or why they cannot be
+    /// known (a lookup miss, a template error): that user's memberships are left
+    /// as they are.
+    pub fn groups(&self, user: &User) -> Option<Result<BTreeSet<String>, String>> {
+        let c = self.inner.as_ref()?;
+        c.groups.as_ref()?;
+        let ctx = context(user, c);
+        filters::clear_miss();
+        let out = c
+            .env
+            .get_template(groups::TEMPLATE)
+            .and_then(|t| t.render(ctx));
+        Some(match out {
+            Ok(text) => Ok(groups::names(&text)),
+            Err(e) => Err(match filters::take_miss() {
+                Some(miss) => format!("groups: {miss}"),
+                None => format!("groups: {}", render_message(&e)),
+            }),
+        })
+    }
+
     /// The attributes templates read that no source record carries, each as
     /// `providers[2].attributes.tierId: no source record has attribute "departmnt";
     /// did you mean "department"?` (`path` is the provider's key path).
     pub fn unknown_attributes(&self, path: &str, columns: &BTreeSet<String>) -> Vec<String> {
-        self.attribute_reads()
+        self.keyed_reads()
             .into_iter()
             .filter(|(_, name)| !columns.contains(*name))
-            .map(|(field, name)| {
+            .map(|(key, name)| {
                 let hint = did_you_mean(name, columns.iter().map(String::as_str))
                     .map(|c| format!("; did you mean {c:?}?"))
                     .unwrap_or_default();
-                format!("{path}.attributes.{field}: no source record has attribute {name:?}{hint}")
+                format!("{path}.{key}: no source record has attribute {name:?}{hint}")
             })
             .collect()
     }
@@ -253,7 +333,13 @@ impl AttributeMapping {
 /// are built: a user may carry dozens of columns no template looks at.
 fn context(user: &User, c: &Compiled) -> Value {
     let mut m: BTreeMap<&str, Value> = BTreeMap::new();
-    for r in c.fields.iter().flat_map(|f| f.reads.iter()) {
+    let group_reads = c.groups.iter().flat_map(|g| g.reads.iter());
+    for r in c
+        .fields
+        .iter()
+        .flat_map(|f| f.reads.iter())
+        .chain(group_reads)
+    {
         let value = match r.as_str() {
             "external_id" => user.external_id.as_str(),
             "email" => user.email.as_str(),
@@ -307,6 +393,26 @@ fn render_message(e: &minijinja::Error) -> String {
     match e.detail() {
         Some(d) => format!("{}: {d}", e.kind()),
         None => e.kind().to_string(),
+    }
+}
+
+/// Pushes an issue at `at` for each `lookup("table")` in `source` naming no table.
+fn check_tables(
+    source: &str,
+    lookups: &BTreeMap<String, BTreeMap<String, String>>,
+    at: &str,
+    issues: &mut Vec<Issue>,
+) {
+    for table in lookup_tables(source) {
+        if !lookups.contains_key(table) {
+            let hint = did_you_mean(table, lookups.keys().map(String::as_str))
+                .map(|m| format!("; did you mean {m:?}?"))
+                .unwrap_or_default();
+            issues.push(Issue::new(
+                at.to_string(),
+                format!("lookup({table:?}): no such table under lookups{hint}"),
+            ));
+        }
     }
 }
 

@@ -37,6 +37,7 @@ fn compile(
                 )
             })
             .collect(),
+        ..RawMapping::default()
     };
     let mut issues = Vec::new();
     let m = AttributeMapping::compile(raw, FIELDS, "providers[2]", &mut issues);

@@ -39,6 +39,8 @@ fn plan(name: &str, operations: Vec<Operation>) -> ProviderPlan {
         leaver_checks: Vec::new(),
         requests: None,
         disableable_before: 0,
+        groups: Vec::new(),
+        memberships_before: 0,
     };
     p.summarise();
     p

@@ -60,6 +60,8 @@ pub fn plan_provider(
             leaver_checks: Vec::new(),
             blocked: None,
             requests: None,
+            groups: Vec::new(),
+            memberships_before: 0,
             disableable_before: snapshot
                 .iter()
                 .filter(|r| r.state != AccountState::Disabled)
@@ -92,6 +94,7 @@ pub fn plan_provider(
     if !p.missing.is_empty() {
         return Err(NeedDetails(p.missing));
     }
+    super::groups::plan_groups(&mut p.plan, config, users, snapshot, ctx);
     p.plan.summarise();
     Ok(p.plan)
 }

@@ -5,6 +5,7 @@
 //! its result; a real run executes the same value.
 
 mod diff;
+mod groups;
 mod leavers;
 mod safety;
 
@@ -17,6 +18,7 @@ use crate::providers::{Fingerprint, ProviderType, Record};
 use crate::store::FailureRecord;
 
 pub use diff::{plan_provider, NeedDetails};
+pub use groups::{lost_memberships, GroupChange, Member, MemberCounts};
 pub use leavers::{is_recent_leaver, LeaverCheck, LeaverKnowledge, LEAVER_REASON};
 pub use safety::{apply_guards, check_source_size};
 
@@ -188,6 +190,9 @@ pub struct Summary {
     pub rejected: usize,
     pub held: usize,
     pub quarantined: usize,
+    /// Membership changes per group (SCIM `groups:`); absent when none.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, MemberCounts>,
 }
 
 impl Summary {
@@ -230,6 +235,13 @@ pub struct ProviderPlan {
     /// saleschat user not yet in the org). The percentage guard divides by it.
     #[serde(skip)]
     pub disableable_before: usize,
+    /// Group changes (SCIM `groups:`), by group name; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupChange>,
+    /// Memberships rosterd added that the snapshot holds before this plan: the
+    /// membership guard divides by it.
+    #[serde(skip)]
+    pub memberships_before: usize,
 }
 
 impl ProviderPlan {
@@ -239,6 +251,7 @@ impl ProviderPlan {
             && self.manual.is_empty()
             && self.rejected.is_empty()
             && self.leaver_checks.is_empty()
+            && self.groups.is_empty()
     }
 
     /// Recounts the summary from the lists.
@@ -250,6 +263,15 @@ impl ProviderPlan {
             quarantined: self.quarantined.len(),
             ..Summary::default()
         };
+        for g in &self.groups {
+            s.groups.insert(
+                g.name.clone(),
+                MemberCounts {
+                    add: g.add.len(),
+                    remove: g.remove.len(),
+                },
+            );
+        }
         for op in &self.operations {
             match op.op {
                 OpKind::Create => s.create += 1,
@@ -293,6 +315,9 @@ pub struct PlanContext {
     pub uncertain: BTreeMap<String, BTreeSet<String>>,
     /// By provider name: leavers already looked for, and accounts found this pass.
     pub leavers: BTreeMap<String, LeaverKnowledge>,
+    /// By provider name: the groups and memberships the snapshot holds (providers
+    /// with `groups:` only).
+    pub groups: BTreeMap<String, crate::store::GroupSnapshot>,
 }
 
 #[cfg(test)]

@@ -31,6 +31,10 @@ pub fn apply_guards(plan: &mut ProviderPlan, safety: &SafetyConfig, source_block
         plan.blocked = Some(reason);
         return;
     }
+    if let Some(reason) = check_memberships(plan, safety) {
+        plan.blocked = Some(reason);
+        return;
+    }
     let removals = plan.summary.count(OpKind::Disable) + plan.summary.count(OpKind::Delete);
     if removals == 0 {
         return;
@@ -68,6 +72,27 @@ pub fn apply_guards(plan: &mut ProviderPlan, safety: &SafetyConfig, source_block
             ));
         }
     }
+}
+
+/// `Some(reason)` when the plan takes away more than `safety.max_disable_percent` of
+/// the group memberships rosterd added there, from users it leaves in no group (a
+/// move to another group is not a loss): what an export whose group column came out
+/// empty does, and as harmful as a mass disable.
+fn check_memberships(plan: &ProviderPlan, safety: &SafetyConfig) -> Option<String> {
+    let max_pct = safety.max_disable_percent?;
+    let lost = super::lost_memberships(&plan.groups);
+    if lost == 0 {
+        return None;
+    }
+    let base = plan.memberships_before.max(lost);
+    let pct = lost as f64 * 100.0 / base as f64;
+    (pct > max_pct).then(|| {
+        format!(
+            "the plan would remove {lost} of the {base} group membership(s) rosterd added there \
+             from users it leaves in no group ({pct:.1}%), more than safety.max_disable_percent \
+             ({max_pct}%): check the source's group column"
+        )
+    })
 }
 
 /// Plans of at most this many updates are never stopped by `max_update_percent`: a
@@ -140,6 +165,8 @@ mod tests {
             leaver_checks: Vec::new(),
             requests: None,
             disableable_before: held,
+            groups: Vec::new(),
+            memberships_before: 0,
         }
     }
 

@@ -35,6 +35,7 @@ fn ctx() -> PlanContext {
         unsettled: Default::default(),
         uncertain: Default::default(),
         leavers: Default::default(),
+        groups: Default::default(),
     }
 }
 

@@ -6,6 +6,7 @@
 //! executor work from [`Capabilities`] and the trait.
 
 pub mod call;
+pub mod groups;
 mod record;
 pub mod request;
 #[cfg(test)]
@@ -110,6 +111,11 @@ pub fn settable_fields(kind: ProviderType) -> &'static [&'static str] {
         ProviderType::Zaia => zaia::SETTABLE,
         ProviderType::Scim => scim::SETTABLE,
     }
+}
+
+/// Whether a vendor's provider may have `groups:` (group memberships).
+pub fn supports_groups(kind: ProviderType) -> bool {
+    kind == ProviderType::Scim
 }
 
 impl std::fmt::Display for ProviderType {
@@ -253,6 +259,10 @@ pub trait Provider: Mapping {
         transport: &'a dyn call::Transport,
         ops: &'a [&'a Operation],
     ) -> call::BoxFuture<'a, Vec<call::OpResult>>;
+    /// The vendor's group calls, where it has groups (`groups:` in the config).
+    fn groups(&self) -> Option<&dyn groups::GroupApi> {
+        None
+    }
     /// Takes what earlier passes learned about the vendor (the state file's
     /// remembered quirks for this provider), before the pass applies anything.
     /// Default: nothing is learned (only SCIM learns).

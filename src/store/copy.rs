@@ -52,6 +52,46 @@ const TABLES: &[Table] = &[
         order: "provider, external_id",
     },
     Table {
+        name: "scim_groups",
+        columns: &[
+            ("provider", Text),
+            ("name", Text),
+            ("group_id", Text),
+            ("display_name", Text),
+            ("created", Int),
+            ("confirmed_at", Text),
+        ],
+        order: "provider, name",
+    },
+    Table {
+        name: "scim_group_members",
+        columns: &[
+            ("provider", Text),
+            ("name", Text),
+            ("external_id", Text),
+            ("member_id", Text),
+            ("added", Int),
+            ("confirmed_at", Text),
+        ],
+        order: "provider, name, external_id",
+    },
+    Table {
+        name: "group_journal",
+        columns: &[
+            ("id", Int),
+            ("run_id", Text),
+            ("provider", Text),
+            ("op", Text),
+            ("name", Text),
+            ("payload", Text),
+            ("status", Text),
+            ("error", Text),
+            ("created_at", Text),
+            ("finished_at", Text),
+        ],
+        order: "id",
+    },
+    Table {
         name: "journal",
         columns: &[
             ("id", Int),
@@ -297,7 +337,11 @@ async fn fill(
         if dialect == Dialect::Postgres {
             // Explicit ids leave the identity sequences behind: the next journal
             // entry and run continue after the copied ones.
-            for (table, column) in [("journal", "id"), ("runs", "rowid")] {
+            for (table, column) in [
+                ("journal", "id"),
+                ("runs", "rowid"),
+                ("group_journal", "id"),
+            ] {
                 sqlx::query(AssertSqlSafe(format!(
                     "SELECT setval(pg_get_serial_sequence('{table}', '{column}'), \
                      coalesce(max({column}), 0) + 1, false) FROM {table}"

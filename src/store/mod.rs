@@ -15,6 +15,7 @@
 pub(crate) mod backend;
 pub mod copy;
 mod failures;
+mod groups;
 mod history;
 mod journal;
 mod leavers;
@@ -48,6 +49,7 @@ use sqlx::{ConnectOptions, Connection};
 use backend::Pool;
 
 pub use failures::{Attention, FailureRecord};
+pub use groups::{GroupRecord, GroupRow, GroupSnapshot, MemberRow};
 pub use history::{HistoryEntry, HistoryFilter, Pruned};
 pub use journal::{Begun, JournalEntry, JournalStatus, SnapshotChange};
 pub use leavers::LeaverOutcome;

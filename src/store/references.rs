@@ -10,7 +10,7 @@ const CHUNK: usize = 500;
 
 impl Store {
     /// The vendor ids `provider` holds for `keys` (those with a row and an id).
-    pub async fn vendor_ids(
+    pub async fn reference_ids(
         &self,
         provider: &str,
         keys: &BTreeSet<String>,

@@ -77,6 +77,8 @@ mod saved_plans;
 mod scim;
 #[path = "../scim_django.rs"]
 mod scim_django;
+#[path = "../scim_groups.rs"]
+mod scim_groups;
 #[path = "../scim_managers.rs"]
 mod scim_managers;
 #[path = "../secrets_never_leak.rs"]

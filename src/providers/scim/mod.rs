@@ -12,6 +12,7 @@
 mod bulk;
 pub mod client;
 pub mod discovery;
+pub mod groups;
 pub mod list;
 pub mod patch;
 mod preview;
@@ -296,6 +297,11 @@ impl Provider for Scim {
 
     fn healthcheck(&self) -> Result<Vec<Request>, &'static str> {
         Ok(requests::healthcheck())
+    }
+
+    /// `/Groups` (see `groups.rs`).
+    fn groups(&self) -> Option<&dyn crate::providers::groups::GroupApi> {
+        Some(self)
     }
 
     /// Remembered quirks apply only while the config is the one they were learned

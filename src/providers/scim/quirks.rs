@@ -24,14 +24,19 @@ pub enum Quirk {
     FilterUnusable,
     /// `/Bulk` refused (501 / 405): operations go one by one.
     BulkUnusable,
+    /// A group member remove by `members[value eq "…"]` refused (400 / 405 / 501)
+    /// where one by value (`path: members` with the members in `value`, as Entra ID
+    /// sends it) worked: members are removed by value.
+    MemberRemoveByValue,
 }
 
 impl Quirk {
-    pub const ALL: [Quirk; 4] = [
+    pub const ALL: [Quirk; 5] = [
         Quirk::PatchUnusable,
         Quirk::MultiValuedMerge,
         Quirk::FilterUnusable,
         Quirk::BulkUnusable,
+        Quirk::MemberRemoveByValue,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +45,7 @@ impl Quirk {
             Quirk::MultiValuedMerge => "multi_valued_merge",
             Quirk::FilterUnusable => "filter_unusable",
             Quirk::BulkUnusable => "bulk_unusable",
+            Quirk::MemberRemoveByValue => "member_remove_by_value",
         }
     }
 
