@@ -52,46 +52,6 @@ const TABLES: &[Table] = &[
         order: "provider, external_id",
     },
     Table {
-        name: "scim_groups",
-        columns: &[
-            ("provider", Text),
-            ("name", Text),
-            ("group_id", Text),
-            ("display_name", Text),
-            ("created", Int),
-            ("confirmed_at", Text),
-        ],
-        order: "provider, name",
-    },
-    Table {
-        name: "scim_group_members",
-        columns: &[
-            ("provider", Text),
-            ("name", Text),
-            ("external_id", Text),
-            ("member_id", Text),
-            ("added", Int),
-            ("confirmed_at", Text),
-        ],
-        order: "provider, name, external_id",
-    },
-    Table {
-        name: "group_journal",
-        columns: &[
-            ("id", Int),
-            ("run_id", Text),
-            ("provider", Text),
-            ("op", Text),
-            ("name", Text),
-            ("payload", Text),
-            ("status", Text),
-            ("error", Text),
-            ("created_at", Text),
-            ("finished_at", Text),
-        ],
-        order: "id",
-    },
-    Table {
         name: "journal",
         columns: &[
             ("id", Int),
@@ -170,6 +130,46 @@ const TABLES: &[Table] = &[
             ("observed_at", Text),
         ],
         order: "provider",
+    },
+    Table {
+        name: "scim_groups",
+        columns: &[
+            ("provider", Text),
+            ("name", Text),
+            ("group_id", Text),
+            ("display_name", Text),
+            ("created", Int),
+            ("confirmed_at", Text),
+        ],
+        order: "provider, name",
+    },
+    Table {
+        name: "scim_group_members",
+        columns: &[
+            ("provider", Text),
+            ("name", Text),
+            ("external_id", Text),
+            ("member_id", Text),
+            ("added", Int),
+            ("confirmed_at", Text),
+        ],
+        order: "provider, name, external_id",
+    },
+    Table {
+        name: "group_journal",
+        columns: &[
+            ("id", Int),
+            ("run_id", Text),
+            ("provider", Text),
+            ("op", Text),
+            ("name", Text),
+            ("payload", Text),
+            ("status", Text),
+            ("error", Text),
+            ("created_at", Text),
+            ("finished_at", Text),
+        ],
+        order: "id",
     },
 ];
 

@@ -102,6 +102,35 @@ async fn fill_every_table(store: &Store) {
         .save_rate_window("hesh", "https://hesh.example", &window)
         .await
         .unwrap();
+    let t = DateTime::from_timestamp(1_700_000_030, 250_000).unwrap();
+    let group = store
+        .group_journal_begin("r2", "wiki", "create", "Sales", "{}", t)
+        .await
+        .unwrap();
+    let created = crate::store::GroupRecord::Group {
+        name: "Sales",
+        group_id: "g-1",
+        display_name: "Sales",
+        created: true,
+    };
+    store
+        .group_journal_finish(group, "wiki", Some(&created), t)
+        .await
+        .unwrap();
+    let add = store
+        .group_journal_begin("r2", "wiki", "add", "Sales", "{}", t)
+        .await
+        .unwrap();
+    let members = [("a".to_string(), "v-1".to_string())];
+    let added = crate::store::GroupRecord::Members {
+        name: "Sales",
+        members: &members,
+        added: true,
+    };
+    store
+        .group_journal_finish(add, "wiki", Some(&added), t)
+        .await
+        .unwrap();
 }
 
 async fn copies_exactly_both_ways(source: &Fresh, middle: &Fresh, back: &Fresh) {
