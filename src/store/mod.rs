@@ -302,22 +302,9 @@ impl Store {
             let mut conn = pool.acquire().await.map_err(|e| open_err(path, e))?;
             inspect(&mut conn, path).await
         };
-        let applied = match inspection {
-            Ok(Inspection::Empty) => {
-                pool.close().await;
-                return Ok(None);
-            }
-            Ok(Inspection::Rosterd { applied }) => applied,
-            Err(e) => {
-                pool.close().await;
-                return Err(e);
-            }
-        };
-        if let Err(e) = up_to_date(&MIGRATOR, &applied, &path.display().to_string()) {
-            pool.close().await;
-            return Err(e);
-        }
-        Ok(Some(Store {
+        let at = path.display().to_string();
+        let pool = ready_read_only(pool, inspection, &MIGRATOR, &at).await?;
+        Ok(pool.map(|pool| Store {
             pool: Pool::Sqlite(pool),
         }))
     }
@@ -329,6 +316,28 @@ impl Store {
 }
 
 /// A read-only open needs every migration applied already: it may not apply any.
+/// A dry run's pool once the look at the state is in: `None` for a state rosterd has
+/// no tables in yet, an error for a foreign one or one behind this build's
+/// migrations. The pool is closed whenever it is not handed back.
+async fn ready_read_only<DB: sqlx::Database>(
+    pool: sqlx::Pool<DB>,
+    inspection: Result<Inspection, StoreError>,
+    migrator: &Migrator,
+    at: &str,
+) -> Result<Option<sqlx::Pool<DB>>, StoreError> {
+    let checked = inspection.and_then(|found| match found {
+        Inspection::Empty => Ok(None),
+        Inspection::Rosterd { applied } => up_to_date(migrator, &applied, at).map(Some),
+    });
+    match checked {
+        Ok(Some(())) => Ok(Some(pool)),
+        other => {
+            pool.close().await;
+            other.map(|_| None)
+        }
+    }
+}
+
 fn up_to_date(migrator: &Migrator, applied: &[i64], at: &str) -> Result<(), StoreError> {
     let pending = migrator
         .iter()

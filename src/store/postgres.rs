@@ -11,7 +11,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::backend::Pool;
-use super::{first_look, judge, up_to_date, Inspection, PgLocation, Store, StoreError};
+use super::{first_look, judge, ready_read_only, Inspection, PgLocation, Store, StoreError};
 
 /// PostgreSQL's schema, embedded in the binary.
 pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations-postgres");
@@ -48,22 +48,9 @@ pub(super) async fn open_read_only(pg: &PgLocation) -> Result<Option<Store>, Sto
     let at = pg.display();
     let options = options(pg)?.options([("default_transaction_read_only", "on")]);
     let pool = connect(pg, options).await?;
-    let applied = match inspect(&pool, &at).await {
-        Ok(Inspection::Empty) => {
-            pool.close().await;
-            return Ok(None);
-        }
-        Ok(Inspection::Rosterd { applied }) => applied,
-        Err(e) => {
-            pool.close().await;
-            return Err(e);
-        }
-    };
-    if let Err(e) = up_to_date(&MIGRATOR, &applied, &at) {
-        pool.close().await;
-        return Err(e);
-    }
-    Ok(Some(Store {
+    let inspection = inspect(&pool, &at).await;
+    let pool = ready_read_only(pool, inspection, &MIGRATOR, &at).await?;
+    Ok(pool.map(|pool| Store {
         pool: Pool::Postgres(pool),
     }))
 }
