@@ -242,21 +242,6 @@ fn scim_people(dir: &std::path::Path, rows: &[(&Person, &str, &str)]) {
     std::fs::write(dir.join("users.csv"), csv).unwrap();
 }
 
-fn scim_sync(dir: &std::path::Path, server: &ScimServer) -> (i32, serde_json::Value) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"))
-        .arg("-c")
-        .arg(dir.join("rosterd.yaml"))
-        .args(["sync", "--format", "json"])
-        .env("ROSTERD_TEST_SCIM_TOKEN", server.token())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(!stdout.contains(server.token()));
-    let doc = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
-    (out.status.code().unwrap_or(-1), doc)
-}
-
 fn scim_title_and_department_converge(server: &ScimServer, extra: &str) {
     let people: Vec<Person> = (1..=3).map(Person::new).collect();
     let dir = scim_workspace(server, extra);
@@ -268,7 +253,7 @@ fn scim_title_and_department_converge(server: &ScimServer, extra: &str) {
             (&people[2], "", "Sales"),
         ],
     );
-    let (code, doc) = scim_sync(dir.path(), server);
+    let (code, doc) = server.sync_json(dir.path());
     assert_eq!(code, 0, "{doc}");
     let u = server.user(&people[0].email).unwrap();
     assert_eq!(u["title"], "Engineer", "{u}");
@@ -290,7 +275,7 @@ fn scim_title_and_department_converge(server: &ScimServer, extra: &str) {
             (&people[2], "", "Sales"),
         ],
     );
-    let (code, doc) = scim_sync(dir.path(), server);
+    let (code, doc) = server.sync_json(dir.path());
     assert_eq!(code, 0, "{doc}");
     assert_eq!(
         provider(&doc, "scim")["result"]["applied"]["update"],
@@ -308,7 +293,7 @@ fn scim_title_and_department_converge(server: &ScimServer, extra: &str) {
     assert_eq!(cleared[ENTERPRISE]["department"], "SALES");
 
     // Converged: nothing planned.
-    let (code, doc) = scim_sync(dir.path(), server);
+    let (code, doc) = server.sync_json(dir.path());
     assert_eq!(code, 0, "{doc}");
     assert_eq!(
         provider(&doc, "scim")["operations"],

@@ -41,17 +41,8 @@ fn people(dir: &std::path::Path, rows: &[(&Person, &str, &str)]) {
 }
 
 fn sync(dir: &std::path::Path, server: &ScimServer) -> Value {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"))
-        .arg("-c")
-        .arg(dir.join("rosterd.yaml"))
-        .args(["sync", "--format", "json"])
-        .env("ROSTERD_TEST_SCIM_TOKEN", server.token())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let doc: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(out.status.code(), Some(0), "{doc}");
+    let (code, doc) = server.sync_json(dir);
+    assert_eq!(code, 0, "{doc}");
     assert_eq!(provider(&doc, "scim")["result"]["failed"], 0, "{doc}");
     doc
 }

@@ -126,6 +126,24 @@ impl ScimServer {
         }
     }
 
+    /// Runs `rosterd sync --format json` on the config in `dir` (whose SCIM token is
+    /// `${ROSTERD_TEST_SCIM_TOKEN}`): its exit code and document. The token must not be
+    /// in what it prints.
+    pub fn sync_json(&self, dir: &std::path::Path) -> (i32, Value) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rosterd"))
+            .arg("-c")
+            .arg(dir.join("rosterd.yaml"))
+            .args(["sync", "--format", "json"])
+            .env("ROSTERD_TEST_SCIM_TOKEN", self.token())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(!stdout.contains(self.token()));
+        let doc = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code().unwrap_or(-1), doc)
+    }
+
     /// The user with this userName.
     pub fn user(&self, user_name: &str) -> Option<Value> {
         self.users()
